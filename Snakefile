@@ -1,0 +1,30 @@
+# WaferLLM reproduction harness: the whole paper evaluation as one DAG.
+#   snakemake --cores all            everything in config/config.yaml
+#   snakemake --cores all fig10      one table or figure (ids: fig9, fig10, table6)
+#   snakemake --cores all --configfile config/smoke.yaml   the small smoke run
+# Data flows one way: config -> one run record per job (results/records/) -> tidy tables
+# (results/tables/<id>.csv) -> figures (figures/<id>.png, .pdf).
+
+from snakemake.utils import min_version
+
+min_version("9.19")
+
+
+# The paper's matrix, unless --configfile names another (which then replaces it, not extends).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+include: "workflows/common.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True
+
+
+include: "workflows/kernels.smk"
+include: "workflows/tables.smk"
+include: "workflows/figures.smk"

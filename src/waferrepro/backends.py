@@ -1,0 +1,47 @@
+"""Which backend runs the CSL modules, and a clear stop when the one asked for is missing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+# The SDK's tools; CEREBRAS_SDK_DIR may point at an unpacked SDK (its `cslc` and `cs_python`).
+SDK_TOOLS = ("cslc", "cs_python")
+SDK_HELP = (
+    "The Cerebras SDK is available on request from Cerebras (https://www.cerebras.ai/developers/"
+    "sdk-request); put its `cslc` and `cs_python` on PATH or set CEREBRAS_SDK_DIR to the folder "
+    "holding them. Appliance mode needs the `cerebras-sdk` and `cerebras-appliance` packages in "
+    "their own environment (they pin an old numpy). Use `backend: meshsim` to run without it.")
+
+
+class BackendUnavailable(RuntimeError):
+    """The configured backend cannot run on this machine."""
+
+
+def find_sdk_tool(tool: str) -> str | None:
+    sdk_dir = os.environ.get("CEREBRAS_SDK_DIR")
+    if sdk_dir:
+        candidate = os.path.join(sdk_dir, tool)
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return shutil.which(tool)
+
+
+def resolve(requested: str) -> str:
+    """The backend that will run: `auto` becomes sdk-sim or meshsim; others are checked."""
+    sdk_found = all(find_sdk_tool(t) for t in SDK_TOOLS)
+    if requested == "auto":
+        requested = "sdk-sim" if sdk_found else "meshsim"
+    if requested == "meshsim":
+        return requested
+    if requested in ("sdk-sim", "wse2", "wse3"):
+        if not sdk_found:
+            missing = [t for t in SDK_TOOLS if not find_sdk_tool(t)]
+            raise BackendUnavailable(
+                f"backend {requested!r} needs the Cerebras SDK, but {', '.join(missing)} "
+                f"not found. {SDK_HELP}")
+        raise BackendUnavailable(
+            f"backend {requested!r}: the SDK was found, but the CSL launchers are not in this "
+            f"version of the harness yet (tracked as the CSL-backends issue). Use "
+            f"`backend: meshsim`.")
+    raise BackendUnavailable(f"unknown backend {requested!r}")

@@ -1,0 +1,101 @@
+"""Command line of the harness; the Snakemake rules call these subcommands.
+
+    waferrepro run    --system MeshGEMV --shape 1x2048x2048 --cores 8x8 --out REC.json
+    waferrepro table  --id fig10 --out results/tables/fig10.csv REC.json ...
+    waferrepro figure --id fig10 --table results/tables/fig10.csv --out a.png a.pdf
+    waferrepro backend auto
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .hardware import get_hardware
+
+
+def _cmd_run(args) -> int:
+    from . import records
+    from .runner import run_meshsim
+
+    hw = get_hardware(args.hardware, json.loads(args.hardware_overrides))
+    if args.backend != "meshsim":
+        from .backends import resolve
+        resolve(args.backend)  # raises with what is missing and where to get it
+    record = run_meshsim(args.system, args.shape, args.cores, hw, args.mode, args.seed)
+    records.write(record, args.out)
+    status = record["source"] if record["source"] == "skipped" else (
+        f"{record['mode']}, check " + ("passed" if record["check"]["passed"] else "n/a"))
+    print(f"{record['job']}: {status} -> {args.out}", file=sys.stderr)
+    return 0
+
+
+def _cmd_table(args) -> int:
+    from . import tables
+
+    table = tables.build(args.id, args.records, args.reference)
+    tables.write_csv(table, args.out)
+    print(f"{args.id}: {len(table)} rows -> {args.out}", file=sys.stderr)
+    return 0
+
+
+def _cmd_figure(args) -> int:
+    from . import figures, tables
+
+    figures.render(args.id, tables.read_csv(args.table), args.out)
+    return 0
+
+
+def _cmd_backend(args) -> int:
+    from .backends import resolve
+
+    print(resolve(args.name))
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="waferrepro", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run one kernel job and write its run record")
+    run.add_argument("--system", required=True)
+    run.add_argument("--shape", required=True, help="MxKxN")
+    run.add_argument("--cores", required=True, help="WxH core grid")
+    run.add_argument("--backend", default="meshsim")
+    run.add_argument("--hardware", default="wse2")
+    run.add_argument("--hardware-overrides", default="{}", help="JSON object")
+    run.add_argument("--mode", choices=["functional", "cycle-model"], default="functional")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--out", required=True)
+    run.set_defaults(func=_cmd_run)
+
+    table = sub.add_parser("table", help="aggregate run records into a tidy CSV")
+    table.add_argument("--id", required=True)
+    table.add_argument("--out", required=True)
+    table.add_argument("--reference", help="CSV of published values (results/reference/)")
+    table.add_argument("records", nargs="*")
+    table.set_defaults(func=_cmd_table)
+
+    figure = sub.add_parser("figure", help="draw a figure from its table")
+    figure.add_argument("--id", required=True)
+    figure.add_argument("--table", required=True)
+    figure.add_argument("--out", nargs="+", required=True)
+    figure.set_defaults(func=_cmd_figure)
+
+    backend = sub.add_parser("backend", help="print the backend that would run, or why none")
+    backend.add_argument("name", nargs="?", default="auto")
+    backend.set_defaults(func=_cmd_backend)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, RuntimeError, AssertionError) as exc:
+        # Plan, config, backend and numeric-check errors: one clear line, non-zero exit.
+        print(f"waferrepro {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""Figures, each drawn only from its tidy table (results/tables/<id>.csv).
+
+Every figure names the backend and source of its numbers in its title, so a simulated cycle
+count is never mistaken for a hardware measurement.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+SYSTEM_COLORS = {"MeshGEMM": "tab:blue", "SUMMA": "tab:orange", "Cannon": "tab:green",
+                 "MeshGEMV": "tab:blue", "chain-GEMV": "tab:red"}
+
+
+def _provenance_label(table: pd.DataFrame) -> str:
+    pairs = sorted({f"{b}, {s}" for b, s in zip(table["backend"], table["source"])})
+    return "; ".join(pairs)
+
+
+def _grid_side(cores: str) -> int:
+    w, h = (int(v) for v in cores.split("x"))
+    return int(round((w * h) ** 0.5))
+
+
+def _wide(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per (system, shape, cores) with a column per metric, simulated/measured only."""
+    ok = table[table["source"].isin(["simulated", "measured"])]
+    wide = ok.pivot_table(index=["system", "shape", "cores"], columns="metric", values="value",
+                          aggfunc="first").reset_index()
+    wide["side"] = wide["cores"].map(_grid_side)
+    return wide.sort_values(["shape", "system", "side"])
+
+
+def _size_label(shape: str) -> str:
+    m, k, n = (int(v) for v in shape.split("x"))
+    return f"[{m},{k}]x[{k},{n}]" if m == 1 else f"{m}x{k}x{n}"
+
+
+def plot_split(table: pd.DataFrame, title: str, lower_metric: str, lower_label: str):
+    """Per shape: total and compute cycles per system vs core grid (log scale, the gap between
+    the two lines is exposed communication), and below it a 0..1 share per system."""
+    wide = _wide(table)
+    shapes = sorted(wide["shape"].unique(), key=lambda s: [int(v) for v in s.split("x")])
+    fig, axes = plt.subplots(2, len(shapes), figsize=(4.8 * len(shapes), 7.5), squeeze=False,
+                             sharex="col")
+    systems = list(dict.fromkeys(wide["system"]))
+    cycles_label = "cycles (simulated)" if "simulated" in set(table["source"]) else "cycles"
+    for col, shape in enumerate(shapes):
+        sub = wide[wide["shape"] == shape]
+        top, bottom = axes[0][col], axes[1][col]
+        for system in systems:
+            rows = sub[sub["system"] == system]
+            color = SYSTEM_COLORS.get(system)
+            cores = rows["side"] ** 2
+            top.plot(cores, rows["cycles"], marker="o", color=color, label=f"{system} total")
+            top.plot(cores, rows["compute_cycles"], ls=":", color=color,
+                     label=f"{system} compute only")
+            share = rows[lower_metric] if lower_metric in rows else 1 - rows["compute_efficiency"]
+            bottom.plot(cores, share, marker="o", color=color, label=system)
+        top.set_xscale("log")
+        top.set_yscale("log")
+        top.set_ylabel(cycles_label)
+        top.set_title(_size_label(shape))
+        top.legend(fontsize=7)
+        bottom.set_ylim(0, 1.05)
+        bottom.set_xlabel("cores")
+        bottom.set_ylabel(lower_label)
+        bottom.legend(fontsize=7)
+        ticks = sorted(sub["side"].unique())
+        bottom.set_xticks([t * t for t in ticks], [f"{t}²" for t in ticks], fontsize=7)
+        bottom.minorticks_off()
+    fig.suptitle(f"{title}\n[{_provenance_label(table)}]", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+PLOTTERS = {
+    "fig9": lambda t: plot_split(t, "Figure 9: MeshGEMM vs SUMMA vs Cannon",
+                                 "compute_efficiency", "compute efficiency"),
+    "fig10": lambda t: plot_split(t, "Figure 10: MeshGEMV vs chain-reduction GEMV",
+                                  "comm_share", "share of time in communication"),
+}
+
+
+def render(figure_id: str, table: pd.DataFrame, outputs) -> None:
+    if figure_id not in PLOTTERS:
+        raise ValueError(f"no figure for {figure_id!r}; figures exist for {sorted(PLOTTERS)}")
+    fig = PLOTTERS[figure_id](table)
+    for out in outputs:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
+        fig.savefig(tmp, dpi=150)
+        os.replace(tmp, out)
+    plt.close(fig)

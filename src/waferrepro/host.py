@@ -1,0 +1,83 @@
+"""Host-side data layout shared by every backend: padding, tiling, ring placement, pre-skew.
+
+What the simulator's tests verify here is what the SDK launchers send to the device, so this
+module knows nothing about how a kernel runs; it only maps matrices to per-core tiles and back.
+Tile arrays have shape (rows, cols, tile_h, tile_w), indexed by physical core position.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def ceil_to(n: int, multiple: int) -> int:
+    return math.ceil(n / multiple) * multiple
+
+
+def ring_order(p: int, interleaved: bool) -> np.ndarray:
+    """Physical positions of a logical ring's members, in ring order.
+
+    Plain: 0, 1, ..., p-1 (closing the ring needs a hop of p-1). Interleaved (MeshGEMM): the
+    even positions going one way then the odd positions coming back, 0, 2, 4, ..., 5, 3, 1, so
+    consecutive members are at most two hops apart, the closing hop included.
+    """
+    if not interleaved:
+        return np.arange(p)
+    return np.concatenate([np.arange(0, p, 2), np.arange(1, p, 2)[::-1]])
+
+
+def logical_index(phys_of_logical: np.ndarray) -> np.ndarray:
+    """Inverse of ring_order: the logical ring index of each physical position."""
+    inv = np.empty_like(phys_of_logical)
+    inv[phys_of_logical] = np.arange(len(phys_of_logical))
+    return inv
+
+
+def pad2d(a: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    if a.shape == (rows, cols):
+        return a
+    out = np.zeros((rows, cols), dtype=a.dtype)
+    out[: a.shape[0], : a.shape[1]] = a
+    return out
+
+
+def to_tiles(a: np.ndarray, grid_rows: int, grid_cols: int) -> np.ndarray:
+    """Split a matrix (padded with zeros to divide evenly) into a (gr, gc, th, tw) tile array."""
+    th = math.ceil(a.shape[0] / grid_rows)
+    tw = math.ceil(a.shape[1] / grid_cols)
+    a = pad2d(a, th * grid_rows, tw * grid_cols)
+    return a.reshape(grid_rows, th, grid_cols, tw).swapaxes(1, 2).copy()
+
+
+def from_tiles(tiles: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Reassemble a (gr, gc, th, tw) tile array into a matrix and drop the padding."""
+    gr, gc, th, tw = tiles.shape
+    return tiles.swapaxes(1, 2).reshape(gr * th, gc * tw)[:rows, :cols]
+
+
+def place(tiles: np.ndarray, row_order: np.ndarray, col_order: np.ndarray) -> np.ndarray:
+    """Put logical tile (i, j) on physical core (row_order[i], col_order[j])."""
+    out = np.empty_like(tiles)
+    out[np.ix_(row_order, col_order)] = tiles
+    return out
+
+
+def unplace(tiles: np.ndarray, row_order: np.ndarray, col_order: np.ndarray) -> np.ndarray:
+    """Inverse of place: the logical tile array from the physical one."""
+    return tiles[np.ix_(row_order, col_order)]
+
+
+def cannon_preskew(a_tiles: np.ndarray, b_tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cannon's initial alignment in logical coordinates, done on the host.
+
+    Core (i, j) starts with A(i, i+j) and B(i+j, j) (indices mod p), so that after s left
+    shifts of A and s up shifts of B it holds A(i, i+j+s) and B(i+j+s, j).
+    """
+    p = a_tiles.shape[0]
+    if a_tiles.shape[:2] != (p, p) or b_tiles.shape[:2] != (p, p):
+        raise ValueError("Cannon needs a square core grid")
+    i, j = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
+    k = (i + j) % p
+    return a_tiles[i, k], b_tiles[k, j]

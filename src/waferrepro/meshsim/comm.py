@@ -1,0 +1,146 @@
+"""Communication primitives: a functional effect on per-core tiles and a cycle cost.
+
+Every primitive acts on all lines of the grid along one axis at once ("x": along a row, "y":
+along a column); lines do not share links, so the cost of one line is the cost of the step.
+`data` has shape (py, px, ...) in functional mode and is None in cycle-model mode; costs are
+computed from the plan only, so both modes agree.
+
+Cost model (PLMR, DESIGN.md): a message of n wavelets over d hops costs
+    n * link_load + d * hop_latency + 2 * ramp_latency
+(streamed at one wavelet per cycle per link; link_load > 1 when flows share a directed link).
+A core that relays and adds in a pipelined chain adds 2 * ramp_latency + 1 cycles per member,
+the form of Luczynski et al. (HPDC 2024): (2*T_R + 1) per unit distance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..host import logical_index, ring_order
+from .fabric import Fabric
+
+_AXIS = {"y": 0, "x": 1}
+
+
+def _flows_cost(fab: Fabric, src: np.ndarray, dst: np.ndarray, elems: int) -> float:
+    """Cycles for simultaneous point-to-point flows src[f] -> dst[f] along one line."""
+    hw = fab.hw
+    moving = src != dst
+    if not moving.any():
+        return 0.0
+    src, dst = src[moving], dst[moving]
+    n_links = int(max(src.max(), dst.max())) + 1
+    load = 0
+    for direction in (1, -1):  # eastward/southward flows, then westward/northward
+        sel = np.sign(dst - src) == direction
+        if not sel.any():
+            continue
+        lo = np.minimum(src[sel], dst[sel])
+        hi = np.maximum(src[sel], dst[sel])
+        diff = np.zeros(n_links + 1, dtype=np.int64)
+        np.add.at(diff, lo, 1)
+        np.add.at(diff, hi, -1)
+        load = max(load, int(np.cumsum(diff).max()))
+    dist = int(np.abs(dst - src).max())
+    return fab.wavelets(elems) * load + dist * hw.hop_latency_cycles + 2 * hw.ramp_latency_cycles
+
+
+def permute(fab: Fabric, data, axis: str, dest: np.ndarray, elems: int):
+    """Every core at position p along the axis sends its tile to position dest[p]."""
+    src = np.arange(len(dest))
+    cycles = _flows_cost(fab, src, dest, elems)
+    if data is None:
+        return None, cycles
+    moved = np.empty_like(data)
+    ax = _AXIS[axis]
+    idx_dst = [slice(None)] * data.ndim
+    idx_dst[ax] = dest
+    moved[tuple(idx_dst)] = data
+    return moved, cycles
+
+
+def ring_shift(fab: Fabric, data, axis: str, elems: int, interleaved: bool):
+    """Shift tiles one step backwards around a logical ring (ring index l -> l-1).
+
+    The ring is embedded in the physical line either plainly (closing hop of p-1) or
+    interleaved (MeshGEMM: every hop at most two).
+    """
+    p = fab.line_length(axis)
+    order = ring_order(p, interleaved)
+    lidx = logical_index(order)
+    dest = order[(lidx - 1) % p]
+    return permute(fab, data, axis, dest, elems)
+
+
+def neighbour_shift(fab: Fabric, data, axis: str, elems: int, direction: int = 1):
+    """Shift tiles to the next core along the axis (no wrap); the first core receives zeros."""
+    p = fab.line_length(axis)
+    src = np.arange(p - 1) if direction > 0 else np.arange(1, p)
+    dst = src + direction
+    cycles = _flows_cost(fab, src, dst, elems)
+    if data is None:
+        return None, cycles
+    moved = np.zeros_like(data)
+    ax = _AXIS[axis]
+    take = [slice(None)] * data.ndim
+    put = [slice(None)] * data.ndim
+    take[ax], put[ax] = src, dst
+    moved[tuple(put)] = data[tuple(take)]
+    return moved, cycles
+
+
+def broadcast(fab: Fabric, data, axis: str, root, elems: int):
+    """Multicast the tile at position `root` to every core of the line (router pass-through).
+
+    `root` may be an int or, in functional mode, an array giving each line its own root.
+    """
+    hw = fab.hw
+    p = fab.line_length(axis)
+    roots = np.atleast_1d(root)
+    dist = int(max(np.max(roots), p - 1 - np.min(roots)))
+    cycles = 0.0 if p == 1 else (
+        fab.wavelets(elems) + dist * hw.hop_latency_cycles + 2 * hw.ramp_latency_cycles)
+    if data is None:
+        return None, cycles
+    ax = _AXIS[axis]
+    picked = np.take(data, [int(root)], axis=ax) if np.ndim(root) == 0 else None
+    if picked is None:
+        raise NotImplementedError("per-line roots are only supported in cycle-model mode")
+    return np.broadcast_to(picked, data.shape).copy(), cycles
+
+
+def group_size(p: int, k: int) -> int:
+    """Smallest group size g with g**k >= p: the fan-in of each level of a k-level tree."""
+    g = 1
+    while g**k < p:
+        g += 1
+    return max(g, 2)
+
+
+def tree_reduce(fab: Fabric, data, axis: str, elems: int, levels: int):
+    """Sum the tiles of each line into position 0 through a `levels`-level tree of chains.
+
+    Level 1 chains groups of g neighbouring cores into each group's first core (all groups at
+    once); level 2 chains those heads, g apart; and so on, with g = ceil(p ** (1/levels)).
+    levels=1 is the plain chain reduction (Cerebras's GEMV example); the paper's MeshGEMV
+    uses levels=2. Returns (data, cycles, levels actually used).
+    """
+    hw = fab.hw
+    p = fab.line_length(axis)
+    g = group_size(p, levels)
+    ax = _AXIS[axis]
+    relay = 2 * hw.ramp_latency_cycles + 1
+    cycles, stride, used = 0.0, 1, 0
+    while stride < p:
+        members = np.arange(0, p, stride)
+        longest = min(g, len(members))
+        cycles += fab.wavelets(elems) + (longest - 1) * (stride * hw.hop_latency_cycles + relay)
+        if data is not None:
+            for start in range(0, len(members), g):
+                group = members[start:start + g]
+                head = [slice(None)] * data.ndim
+                head[ax] = slice(group[0], group[0] + 1)
+                data[tuple(head)] = np.take(data, group, axis=ax).sum(axis=ax, keepdims=True)
+        stride *= g
+        used += 1
+    return data, cycles, used

@@ -1,0 +1,127 @@
+"""The virtual core grid: PLMR constraints and the cycle timeline of one kernel run.
+
+A kernel is a schedule of steps. Each step has a compute part and a communication part, in
+cycles, and either overlaps them (double buffering: the step takes the longer of the two) or
+runs them one after the other. The same schedule runs in two modes: functional (per-core
+tiles held in NumPy arrays of shape (rows, cols, ...) and really moved and computed) and cycle
+model (no data; only the costs). Costs never depend on data, so both modes give the same cycles.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ..hardware import Hardware
+
+
+class PlanError(ValueError):
+    """A kernel plan that the hardware cannot hold (memory, routes, grid size)."""
+
+
+@dataclass
+class Step:
+    label: str
+    compute: float
+    comm: float
+    overlap: bool
+    repeat: int = 1
+
+    @property
+    def cycles(self) -> float:
+        one = max(self.compute, self.comm) if self.overlap else self.compute + self.comm
+        return one * self.repeat
+
+
+@dataclass
+class Timeline:
+    steps: list[Step] = field(default_factory=list)
+
+    def add(self, label: str, compute: float = 0.0, comm: float = 0.0, overlap: bool = False,
+            repeat: int = 1) -> None:
+        if repeat > 0:
+            self.steps.append(Step(label, float(compute), float(comm), overlap, repeat))
+
+    @property
+    def total(self) -> float:
+        return sum(s.cycles for s in self.steps)
+
+    @property
+    def compute(self) -> float:
+        return sum(s.compute * s.repeat for s in self.steps)
+
+    @property
+    def comm_total(self) -> float:
+        """All communication cycles, hidden or not."""
+        return sum(s.comm * s.repeat for s in self.steps)
+
+    @property
+    def comm_exposed(self) -> float:
+        """Cycles in which the cores wait on communication (total minus compute)."""
+        return self.total - self.compute
+
+    def by_label(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for s in self.steps:
+            out[s.label] = out.get(s.label, 0.0) + s.cycles
+        return out
+
+
+class Fabric:
+    """A px x py grid of cores of one hardware kind, with its memory and route budgets."""
+
+    def __init__(self, hw: Hardware, px: int, py: int, functional: bool):
+        if px < 1 or py < 1:
+            raise PlanError(f"core grid must be at least 1x1, got {px}x{py}")
+        if px > hw.fabric_width or py > hw.fabric_height:
+            raise PlanError(
+                f"core grid {px}x{py} exceeds the usable {hw.name} fabric "
+                f"{hw.fabric_width}x{hw.fabric_height}")
+        self.hw = hw
+        self.px, self.py = px, py
+        self.functional = functional
+        self.timeline = Timeline()
+        self.buffers: dict[str, int] = {}
+        self.colors: dict[str, int] = {}
+
+    @property
+    def cores(self) -> int:
+        return self.px * self.py
+
+    def line_length(self, axis: str) -> int:
+        return {"x": self.px, "y": self.py}[axis]
+
+    # --- M: memory -------------------------------------------------------------------
+    def alloc(self, name: str, elems: int, bytes_per_elem: int = 2) -> None:
+        """Reserve a per-core buffer; fails when the core's SRAM cannot hold the plan."""
+        self.buffers[name] = self.buffers.get(name, 0) + int(elems) * bytes_per_elem
+        need = self.bytes_per_core
+        if need > self.hw.sram_bytes_per_core:
+            detail = ", ".join(f"{k}={v}" for k, v in self.buffers.items())
+            raise PlanError(
+                f"per-core memory exceeded on {self.hw.name}: needs {need} bytes, "
+                f"available {self.hw.sram_bytes_per_core} bytes ({detail}); "
+                f"use a larger core grid or a smaller shape")
+
+    @property
+    def bytes_per_core(self) -> int:
+        return sum(self.buffers.values())
+
+    # --- R: routes -------------------------------------------------------------------
+    def use_colors(self, name: str, n: int) -> None:
+        """Reserve n routable colors for a communication pattern."""
+        self.colors[name] = self.colors.get(name, 0) + n
+        used = sum(self.colors.values())
+        if used > self.hw.routable_colors:
+            raise PlanError(
+                f"route plan needs {used} colors per core but {self.hw.name} offers "
+                f"{self.hw.routable_colors} routable ones ({self.colors})")
+
+    # --- P and L: costs ----------------------------------------------------------------
+    def compute_cycles(self, fmacs: float) -> float:
+        """Cycles for a core to do `fmacs` fp16 multiply-accumulates at its SIMD rate."""
+        return math.ceil(fmacs / self.hw.fp16_fmacs_per_cycle)
+
+    def wavelets(self, elems: int) -> int:
+        """32-bit wavelets needed to move `elems` fp16 values over one link."""
+        return math.ceil(elems / self.hw.fp16_per_wavelet)

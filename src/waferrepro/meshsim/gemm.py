@@ -1,0 +1,111 @@
+"""GEMM kernels on a square p x p mesh: C[M,N] = A[M,K] @ B[K,N].
+
+Core (i, j) owns tiles of ceil(M/p) x ceil(K/p) of A, ceil(K/p) x ceil(N/p) of B and
+ceil(M/p) x ceil(N/p) of C; shapes that do not divide evenly are zero-padded on the host.
+
+- MeshGEMM (the paper's section 4): Cannon's algorithm on a logical ring that is interleaved
+  into each physical row and column (every shift is at most two hops), host-side pre-skew,
+  and double buffering so the shift for step s+1 overlaps the compute of step s.
+- Cannon: the same algorithm on the plain ring, whose closing shift spans the whole line.
+- SUMMA: at step s, column s of the grid multicasts its A tiles along rows and row s its B
+  tiles along columns; every core accumulates the product.
+All three use double buffering, so they differ only in their communication pattern.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..hardware import Hardware
+from ..host import cannon_preskew, from_tiles, place, ring_order, to_tiles, unplace
+from .comm import broadcast, ring_shift
+from .fabric import Fabric, PlanError
+from .result import KernelRun
+
+
+def _square(system: str, px: int, py: int) -> int:
+    if px != py:
+        raise PlanError(f"{system} needs a square core grid, got {px}x{py}")
+    return px
+
+
+def _alloc_tiles(fab: Fabric, mt: int, kt: int, nt: int) -> None:
+    fab.alloc("A (x2, double buffer)", 2 * mt * kt)
+    fab.alloc("B (x2, double buffer)", 2 * kt * nt)
+    fab.alloc("C", mt * nt)
+
+
+def run_cannon(hw: Hardware, shape, px: int, py: int, inputs=None, *, interleaved: bool,
+               system: str) -> KernelRun:
+    m, k, n = shape
+    p = _square(system, px, py)
+    fab = Fabric(hw, p, p, functional=inputs is not None)
+    mt, kt, nt = math.ceil(m / p), math.ceil(k / p), math.ceil(n / p)
+    _alloc_tiles(fab, mt, kt, nt)
+    fab.use_colors("A ring shift (x)", 2)
+    fab.use_colors("B ring shift (y)", 2)
+    order = ring_order(p, interleaved)
+
+    a = b = c = None
+    if inputs is not None:
+        a_log, b_log = cannon_preskew(to_tiles(inputs[0].astype(np.float32), p, p),
+                                      to_tiles(inputs[1].astype(np.float32), p, p))
+        a, b = place(a_log, order, order), place(b_log, order, order)
+        c = np.zeros((p, p, mt, nt), dtype=np.float32)
+
+    compute = fab.compute_cycles(mt * kt * nt)
+    for step in range(p):
+        if c is not None:
+            c += a @ b
+        if step == p - 1:
+            fab.timeline.add("last step (compute)", compute=compute)
+            break
+        a, shift_a = ring_shift(fab, a, "x", mt * kt, interleaved)
+        b, shift_b = ring_shift(fab, b, "y", kt * nt, interleaved)
+        # A moves on row links and B on column links, so the two shifts run concurrently.
+        fab.timeline.add("step (compute || shift)", compute=compute, comm=max(shift_a, shift_b),
+                         overlap=True)
+
+    output = None if c is None else from_tiles(unplace(c, order, order), m, n)
+    return KernelRun(system, (m, k, n), p, p, useful_flops=2.0 * m * k * n, fabric=fab,
+                     output=output, params={"interleaved": interleaved})
+
+
+def run_summa(hw: Hardware, shape, px: int, py: int, inputs=None, *, system: str) -> KernelRun:
+    m, k, n = shape
+    p = _square(system, px, py)
+    fab = Fabric(hw, p, p, functional=inputs is not None)
+    mt, kt, nt = math.ceil(m / p), math.ceil(k / p), math.ceil(n / p)
+    _alloc_tiles(fab, mt, kt, nt)
+    fab.alloc("A, B own tiles", mt * kt + kt * nt)
+    fab.use_colors("A multicast (x, both ways)", 2)
+    fab.use_colors("B multicast (y, both ways)", 2)
+
+    a = b = c = None
+    if inputs is not None:
+        a = to_tiles(inputs[0].astype(np.float32), p, p)
+        b = to_tiles(inputs[1].astype(np.float32), p, p)
+        c = np.zeros((p, p, mt, nt), dtype=np.float32)
+
+    def panels(step):
+        a_s, cost_a = broadcast(fab, a, "x", step, mt * kt)
+        b_s, cost_b = broadcast(fab, b, "y", step, kt * nt)
+        return a_s, b_s, max(cost_a, cost_b)
+
+    compute = fab.compute_cycles(mt * kt * nt)
+    a_s, b_s, cost = panels(0)
+    fab.timeline.add("first multicast", comm=cost)
+    for step in range(p):
+        if c is not None:
+            c += a_s @ b_s
+        if step == p - 1:
+            fab.timeline.add("last step (compute)", compute=compute)
+            break
+        a_s, b_s, cost = panels(step + 1)
+        fab.timeline.add("step (compute || multicast)", compute=compute, comm=cost, overlap=True)
+
+    output = None if c is None else from_tiles(c, m, n)
+    return KernelRun(system, (m, k, n), p, p, useful_flops=2.0 * m * k * n, fabric=fab,
+                     output=output)

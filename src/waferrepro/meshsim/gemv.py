@@ -1,0 +1,59 @@
+"""GEMV kernels on the mesh: y[1,N] = x[1,K] @ W[K,N].
+
+Layout (both kernels): core (i, j) of a py x px grid holds weight tile W(i, j) of
+ceil(K/py) x ceil(N/px) and the slice x(i) of the input. Each core computes its partial
+y(i, j) = x(i) @ W(i, j); the partials of a column are then summed and the sum sent back to
+every core of the column, so that y(j) is ready on the whole column for the next layer.
+
+- MeshGEMV (the paper's section 5): the column sum is a two-level (K=2) tree all-reduce.
+- chain-GEMV (the pattern of Cerebras's own GEMV example): the column sum is one chain.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..hardware import Hardware
+from ..host import from_tiles, pad2d, to_tiles
+from .comm import broadcast, tree_reduce
+from .fabric import Fabric, PlanError
+from .result import KernelRun
+
+
+def run_gemv(hw: Hardware, shape, px: int, py: int, inputs=None, *, tree_levels: int,
+             system: str) -> KernelRun:
+    m, k, n = shape
+    if m != 1:
+        raise PlanError(f"{system} is a GEMV: M must be 1, got shape {m}x{k}x{n}")
+    fab = Fabric(hw, px, py, functional=inputs is not None)
+    kt, nt = math.ceil(k / py), math.ceil(n / px)
+    fab.alloc("weights", kt * nt)
+    fab.alloc("x", kt)
+    fab.alloc("partial_y", nt)
+    fab.alloc("recv", nt)
+
+    partial = None
+    if inputs is not None:
+        x, w = inputs
+        w_tiles = to_tiles(w.astype(np.float32), py, px)                  # (py, px, kt, nt)
+        x_tiles = pad2d(x.astype(np.float32), 1, kt * py).reshape(py, kt)  # row i holds x(i)
+        partial = np.einsum("ik,ijkn->ijn", x_tiles, w_tiles)
+    fab.timeline.add("local GEMV", compute=fab.compute_cycles(kt * nt))
+
+    partial, cycles, levels = tree_reduce(fab, partial, "y", nt, tree_levels)
+    fab.use_colors("reduce (2 per level)", 2 * levels)
+    fab.timeline.add(f"{levels}-level reduce", comm=cycles)
+
+    partial, cycles = broadcast(fab, partial, "y", 0, nt)
+    fab.use_colors("broadcast", 1)
+    fab.timeline.add("broadcast", comm=cycles)
+
+    output = None
+    if partial is not None:
+        # Read y from the row farthest from the reduction root: it is right only if the
+        # broadcast really reached the whole column.
+        output = from_tiles(partial[py - 1][None, :, None, :], 1, n)
+    return KernelRun(system, (m, k, n), px, py, useful_flops=2.0 * k * n, fabric=fab,
+                     output=output, params={"tree_levels": tree_levels})

@@ -1,0 +1,44 @@
+"""What one simulated kernel run returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .fabric import Fabric
+
+
+@dataclass
+class KernelRun:
+    system: str
+    shape: tuple[int, int, int]  # M, K, N
+    px: int
+    py: int
+    useful_flops: float
+    fabric: Fabric
+    output: np.ndarray | None = None  # the result matrix, functional mode only
+    params: dict = field(default_factory=dict)
+
+    @property
+    def cycles(self) -> float:
+        return self.fabric.timeline.total
+
+    def metrics(self) -> dict[str, tuple[float, str]]:
+        """Raw and derived numbers, named by the table contract's metric vocabulary."""
+        hw, tl = self.fabric.hw, self.fabric.timeline
+        cycles = tl.total
+        peak = self.fabric.cores * hw.peak_flops_per_core_per_cycle * cycles
+        return {
+            "cycles": (cycles, "cycles"),
+            "compute_cycles": (tl.compute, "cycles"),
+            "comm_cycles": (tl.comm_exposed, "cycles"),
+            "comm_hidden_cycles": (tl.comm_total - tl.comm_exposed, "cycles"),
+            "latency_ms": (cycles / hw.clock_hz * 1e3, "ms"),
+            "compute_efficiency": (tl.compute / cycles if cycles else 0.0, "fraction"),
+            "utilization": (self.useful_flops / peak if peak else 0.0, "fraction"),
+            "tflops": (self.useful_flops / (cycles / hw.clock_hz) / 1e12 if cycles else 0.0,
+                       "TFLOP/s"),
+            "bytes_per_core": (float(self.fabric.bytes_per_core), "bytes"),
+            "colors_per_core": (float(sum(self.fabric.colors.values())), "colors"),
+        }

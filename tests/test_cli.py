@@ -1,0 +1,65 @@
+import pandas as pd
+
+from waferrepro import cli, meshsim, records, tables
+from waferrepro.meshsim import gemv
+
+
+def test_numeric_mismatch_fails_the_job(tmp_path, monkeypatch, capsys):
+    def wrong_gemv(hw, shape, px, py, inputs=None):
+        run = gemv.run_gemv(hw, shape, px, py, inputs, tree_levels=2, system="MeshGEMV")
+        if run.output is not None:
+            run.output[0, 5] += 1.0  # one wrong element
+        return run
+
+    monkeypatch.setitem(meshsim.SYSTEMS, "MeshGEMV", wrong_gemv)
+    out = tmp_path / "r.json"
+    rc = cli.main(["run", "--system", "MeshGEMV", "--shape", "1x128x128", "--cores", "4x4",
+                   "--out", str(out)])
+    assert rc == 1 and not out.exists()
+    assert "differs from the NumPy reference" in capsys.readouterr().err
+
+
+def test_run_table_figure(tmp_path, repo):
+    recs = []
+    for system in ("MeshGEMV", "chain-GEMV"):
+        for grid in ("4x4", "8x8"):
+            path = tmp_path / f"{system}_{grid}.json"
+            assert cli.main(["run", "--system", system, "--shape", "1x512x512", "--cores", grid,
+                             "--out", str(path)]) == 0
+            recs.append(str(path))
+    csv = tmp_path / "fig10.csv"
+    assert cli.main(["table", "--id", "fig10", "--out", str(csv),
+                     "--reference", str(repo / "results/reference/published.csv"), *recs]) == 0
+    table = tables.read_csv(csv)
+    assert list(table.columns) == tables.COLUMNS
+    assert set(table["source"]) == {"simulated"} and set(table["backend"]) == {"meshsim"}
+    assert (table.groupby(["system", "cores"])["metric"].apply(lambda m: "cycles" in set(m))).all()
+    png, pdf = tmp_path / "f.png", tmp_path / "f.pdf"
+    assert cli.main(["figure", "--id", "fig10", "--table", str(csv), "--out", str(png),
+                     str(pdf)]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG" and pdf.read_bytes()[:4] == b"%PDF"
+
+
+def test_table_includes_published_reference(tmp_path, repo):
+    csv = tmp_path / "t6.csv"
+    rec = tmp_path / "r.json"
+    cli.main(["run", "--system", "MeshGEMV", "--shape", "1x16384x16384", "--cores", "720x720",
+              "--mode", "cycle-model", "--out", str(rec)])
+    cli.main(["table", "--id", "table6", "--out", str(csv),
+              "--reference", str(repo / "results/reference/published.csv"), str(rec)])
+    table = pd.read_csv(csv)
+    paper = table[table["source"] == "paper"]
+    assert len(paper) == 4 and set(paper["id"]) == {"table6"}
+    sim = table[(table["source"] == "simulated") & (table["metric"] == "latency_ms")]
+    assert len(sim) == 1 and sim["note"].str.contains("cycle-model").all()
+    assert records.read(rec)["mode"] == "cycle-model"
+
+
+def test_sdk_backend_missing_is_one_clear_line(capsys, monkeypatch):
+    monkeypatch.delenv("CEREBRAS_SDK_DIR", raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert cli.main(["backend", "sdk-sim"]) == 1
+    err = capsys.readouterr().err
+    assert "cslc" in err and "Cerebras" in err and len(err.strip().splitlines()) == 1
+    assert cli.main(["backend", "auto"]) == 0
+    assert capsys.readouterr().out.strip() == "meshsim"

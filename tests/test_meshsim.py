@@ -1,0 +1,153 @@
+from functools import partial
+
+import numpy as np
+import pytest
+
+from waferrepro import meshsim
+from waferrepro.check import NumericMismatch
+from waferrepro.hardware import WSE2, WSE3, get_hardware
+from waferrepro.meshsim import comm, gemm, simulate
+from waferrepro.meshsim.fabric import Fabric, PlanError
+
+GEMM_SYSTEMS = ["MeshGEMM", "Cannon", "SUMMA"]
+GEMV_SYSTEMS = ["MeshGEMV", "chain-GEMV"]
+
+
+@pytest.mark.parametrize("system", GEMM_SYSTEMS)
+@pytest.mark.parametrize("shape,p", [((37, 53, 29), 4), ((64, 64, 64), 8), ((100, 130, 70), 5)])
+def test_gemm_functional_matches_numpy_uneven_shapes(system, shape, p):
+    out = simulate(system, shape, p, p, WSE2, functional=True, seed=3)
+    assert out.check.passed and out.check.max_rel_err < 1e-5
+    assert out.run.output.shape == (shape[0], shape[2])
+
+
+@pytest.mark.parametrize("system", GEMV_SYSTEMS)
+@pytest.mark.parametrize("shape,px,py", [((1, 300, 200), 8, 8), ((1, 517, 131), 8, 4),
+                                          ((1, 64, 1000), 3, 16), ((1, 9, 9), 1, 1)])
+def test_gemv_functional_matches_numpy(system, shape, px, py):
+    out = simulate(system, shape, px, py, WSE2, functional=True, seed=1)
+    assert out.check.passed
+
+
+@pytest.mark.parametrize("system,shape,px,py", [
+    ("MeshGEMM", (96, 80, 64), 8, 8), ("Cannon", (96, 80, 64), 8, 8),
+    ("SUMMA", (96, 80, 64), 8, 8), ("MeshGEMV", (1, 700, 300), 16, 8),
+    ("chain-GEMV", (1, 700, 300), 16, 8)])
+def test_functional_and_cycle_model_agree(system, shape, px, py):
+    f = simulate(system, shape, px, py, WSE2, functional=True)
+    c = simulate(system, shape, px, py, WSE2, functional=False)
+    assert c.check is None and c.run.output is None
+    assert f.run.metrics() == c.run.metrics()
+
+
+def _skipping_shift(fab, data, axis, elems, interleaved, _count=[0]):
+    """A broken ring shift that drops the 3rd shift along x (data left in place)."""
+    if axis == "x":
+        _count[0] += 1
+        if _count[0] == 3:
+            return data, comm.ring_shift(fab, None, axis, elems, interleaved)[1]
+    return comm.ring_shift(fab, data, axis, elems, interleaved)
+
+
+def test_skipped_shift_is_caught(monkeypatch):
+    monkeypatch.setattr(gemm, "ring_shift", _skipping_shift)
+    with pytest.raises(NumericMismatch, match="MeshGEMM"):
+        simulate("MeshGEMM", (64, 64, 64), 8, 8, WSE2, functional=True)
+
+
+def test_missing_broadcast_is_caught(monkeypatch):
+    from waferrepro.meshsim import gemv
+    monkeypatch.setattr(gemv, "broadcast", lambda fab, data, axis, root, elems: (data, 0.0))
+    with pytest.raises(NumericMismatch):
+        simulate("MeshGEMV", (1, 256, 256), 4, 4, WSE2, functional=True)
+
+
+def test_wrong_preskew_is_caught():
+    broken = partial(gemm.run_cannon, interleaved=False, system="Cannon")
+
+    def no_skew(hw, shape, px, py, inputs=None):
+        import waferrepro.meshsim.gemm as g
+        orig = g.cannon_preskew
+        g.cannon_preskew = lambda a, b: (a, b)
+        try:
+            return broken(hw, shape, px, py, inputs)
+        finally:
+            g.cannon_preskew = orig
+
+    with pytest.raises(NumericMismatch):
+        simulate("Cannon", (32, 32, 32), 4, 4, WSE2, functional=True, kernel=no_skew)
+
+
+def test_memory_overflow_reports_bytes():
+    with pytest.raises(PlanError, match=r"needs \d+ bytes, available 49152 bytes"):
+        simulate("MeshGEMM", (8192, 8192, 8192), 60, 60, WSE2, functional=False)
+
+
+def test_route_budget_enforced():
+    hw = get_hardware("wse2", {"routable_colors": 3})
+    with pytest.raises(PlanError, match="colors"):
+        simulate("MeshGEMM", (64, 64, 64), 4, 4, hw, functional=False)
+
+
+def test_grid_larger_than_fabric_rejected():
+    with pytest.raises(PlanError, match="exceeds"):
+        Fabric(WSE2, 800, 800, functional=False)
+    Fabric(WSE3, 755, 1170, functional=False)
+
+
+def test_gemm_needs_square_grid():
+    with pytest.raises(PlanError, match="square"):
+        simulate("MeshGEMM", (64, 64, 64), 8, 4, WSE2, functional=False)
+
+
+def test_interleaved_shift_is_two_hops_plain_is_line():
+    fab = Fabric(WSE2, 100, 1, functional=False)
+    _, inter = comm.ring_shift(fab, None, "x", 10, interleaved=True)
+    _, plain = comm.ring_shift(fab, None, "x", 10, interleaved=False)
+    r = 2 * WSE2.ramp_latency_cycles
+    assert inter == 10 + 2 * WSE2.hop_latency_cycles + r
+    assert plain == 10 + 99 * WSE2.hop_latency_cycles + r
+
+
+def test_tree_reduce_levels_and_sum():
+    fab = Fabric(WSE2, 1, 16, functional=True)
+    data = np.arange(16, dtype=np.float64).reshape(16, 1, 1)
+    out, cycles_tree, levels = comm.tree_reduce(fab, data.copy(), "y", 1, levels=2)
+    assert levels == 2 and out[0, 0, 0] == data.sum()
+    out, cycles_chain, levels = comm.tree_reduce(fab, data.copy(), "y", 1, levels=1)
+    assert levels == 1 and out[0, 0, 0] == data.sum()
+    assert cycles_tree < cycles_chain
+
+
+def test_neighbour_shift_moves_one_hop():
+    fab = Fabric(WSE2, 4, 2, functional=True)
+    data = np.arange(8, dtype=np.float32).reshape(2, 4, 1)
+    moved, cycles = comm.neighbour_shift(fab, data, "x", 1)
+    assert (moved[:, 1:, 0] == data[:, :-1, 0]).all() and (moved[:, 0] == 0).all()
+    assert cycles == 1 + WSE2.hop_latency_cycles + 2 * WSE2.ramp_latency_cycles
+
+
+@pytest.mark.parametrize("system,shape", [("MeshGEMM", (32768, 32768, 32768)),
+                                          ("Cannon", (8192, 8192, 8192)),
+                                          ("SUMMA", (8192, 8192, 8192)),
+                                          ("MeshGEMV", (1, 32768, 32768)),
+                                          ("chain-GEMV", (1, 32768, 32768))])
+def test_cycle_model_runs_at_paper_scale(system, shape):
+    out = simulate(system, shape, 750, 750, WSE2, functional=False)
+    m = out.run.metrics()
+    assert 0 < m["utilization"][0] <= 1 and 0 < m["compute_efficiency"][0] <= 1
+    assert m["cycles"][0] == m["compute_cycles"][0] + m["comm_cycles"][0]
+
+
+def test_meshgemv_beats_chain_at_scale():
+    tree = simulate("MeshGEMV", (1, 16384, 16384), 600, 600, WSE2, functional=False)
+    chain = simulate("chain-GEMV", (1, 16384, 16384), 600, 600, WSE2, functional=False)
+    assert tree.run.cycles < chain.run.cycles
+
+
+def test_unknown_system_and_override():
+    with pytest.raises(ValueError, match="unknown meshsim system"):
+        simulate("FooGEMM", (1, 2, 3), 1, 1, WSE2, functional=False)
+    with pytest.raises(ValueError, match="unknown hardware override"):
+        get_hardware("wse2", {"clock_ghz": 1})
+    assert set(meshsim.SYSTEMS) == set(meshsim.MODULE_OF)

@@ -1,0 +1,49 @@
+# Config validation, backend resolution and the job matrix, shared by every rule file.
+import json
+import os
+import sys
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+# Rules call the `waferrepro` console script: make the one installed beside this Python win.
+os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+sys.path.insert(0, os.path.join(workflow.basedir, "src"))
+
+from waferrepro.backends import BackendUnavailable, resolve as resolve_backend  # noqa: E402
+from waferrepro.configcheck import one_line_error  # noqa: E402
+from waferrepro.experiments import FIGURE_IDS, all_jobs, jobs_for, run_mode  # noqa: E402
+
+CONFIG_SCHEMA = os.path.join(workflow.basedir, "src/waferrepro/schemas/config.schema.yaml")
+try:
+    validate(config, CONFIG_SCHEMA, set_default=True)
+except WorkflowError as exc:
+    raise WorkflowError(one_line_error(exc)) from None
+
+try:
+    BACKEND = resolve_backend(config["backend"])
+except BackendUnavailable as exc:
+    raise WorkflowError(str(exc)) from None
+
+EXPERIMENT_IDS = list(config["experiments"])
+JOBS = {job.path: job for job in all_jobs(config, BACKEND)}
+# Published values, tracked in git beside the workflow (not in the run directory).
+REFERENCE_CSV = os.path.join(workflow.basedir, "results/reference/published.csv")
+
+
+def records_for(exp_id):
+    return [job.path for job in jobs_for(config, exp_id, BACKEND)]
+
+
+def figure_outputs(exp_id):
+    if exp_id not in FIGURE_IDS:
+        return []
+    return [f"figures/{exp_id}.png", f"figures/{exp_id}.pdf"]
+
+
+def all_targets():
+    targets = []
+    for exp_id in EXPERIMENT_IDS:
+        targets.append(f"results/tables/{exp_id}.csv")
+        targets.extend(figure_outputs(exp_id))
+    return targets

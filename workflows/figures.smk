@@ -1,0 +1,19 @@
+# Draw each figure from its table only.
+
+localrules:
+    figure,
+
+
+rule figure:
+    input:
+        "results/tables/{id}.csv",
+    output:
+        png="figures/{id}.png",
+        pdf="figures/{id}.pdf",
+    log:
+        "results/logs/figures/{id}.log",
+    wildcard_constraints:
+        id="|".join(FIGURE_IDS),
+    shell:
+        "waferrepro figure --id {wildcards.id} --table {input}"
+        " --out {output.png} {output.pdf} 2> {log}"

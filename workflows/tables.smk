@@ -1,0 +1,30 @@
+# Aggregate each experiment's records into its tidy table, and one named target per id.
+
+localrules:
+    table,
+
+
+rule table:
+    input:
+        records=lambda wc: records_for(wc.id),
+        reference=REFERENCE_CSV,
+    output:
+        "results/tables/{id}.csv",
+    log:
+        "results/logs/tables/{id}.log",
+    wildcard_constraints:
+        id="|".join(EXPERIMENT_IDS),
+    shell:
+        "waferrepro table --id {wildcards.id} --reference {input.reference}"
+        " --out {output} {input.records} 2> {log}"
+
+
+# `snakemake fig10`, `snakemake table6`, ...: the table and, where one exists, the figure.
+for _exp_id in EXPERIMENT_IDS:
+
+    rule:
+        name:
+            _exp_id
+        localrule: True
+        input:
+            [f"results/tables/{_exp_id}.csv"] + figure_outputs(_exp_id),
