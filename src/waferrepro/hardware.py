@@ -29,6 +29,10 @@ class Hardware:
     routable_colors: int
     link_bits_per_cycle: int
     fp16_per_wavelet: int
+    # Element-wise work (RMSNorm, RoPE, softmax, SiLU): SIMD ops per cycle, and ops charged per
+    # transcendental (exp, rsqrt, reciprocal), which the WSE has no single instruction for.
+    elementwise_ops_per_cycle: float
+    transcendental_ops: float
     # Clock and power.
     clock_hz: float
     clock_source: str
@@ -70,6 +74,11 @@ WSE2 = Hardware(
     # Assumption: fabric DSDs of 16-bit type send one element per 32-bit wavelet (no packing),
     # as in the SDK's GEMV examples. Set to 2 to model packed fp16 transfers.
     fp16_per_wavelet=1,
+    # Assumption: element-wise fp16 ops run at the FMAC SIMD width (4 per cycle).
+    elementwise_ops_per_cycle=4.0,
+    # Assumption: a transcendental costs about 10 ops (a short polynomial/Newton evaluation in
+    # software); no public per-op cycle count for the WSE math library.
+    transcendental_ops=10.0,
     # WaferLLM's launchers convert cycles to seconds at 1.1 GHz (Cerebras examples use 850 MHz).
     clock_hz=1.1e9,
     clock_source="WaferLLM launchers convert cycles at 1.1 GHz",

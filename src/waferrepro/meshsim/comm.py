@@ -117,14 +117,16 @@ def group_size(p: int, k: int) -> int:
     return max(g, 2)
 
 
-def tree_reduce(fab: Fabric, data, axis: str, elems: int, levels: int):
-    """Sum the tiles of each line into position 0 through a `levels`-level tree of chains.
+def tree_reduce(fab: Fabric, data, axis: str, elems: int, levels: int, op: str = "sum"):
+    """Sum (or, with op="max", take the maximum of) the tiles of each line into position 0 through a `levels`-level tree of chains.
 
     Level 1 chains groups of g neighbouring cores into each group's first core (all groups at
     once); level 2 chains those heads, g apart; and so on, with g = ceil(p ** (1/levels)).
     levels=1 is the plain chain reduction (Cerebras's GEMV example); the paper's MeshGEMV
     uses levels=2. Returns (data, cycles, levels actually used).
     """
+    if op not in ("sum", "max"):
+        raise ValueError(f"tree_reduce op must be 'sum' or 'max', got {op!r}")
     hw = fab.hw
     p = fab.line_length(axis)
     g = group_size(p, levels)
@@ -140,7 +142,19 @@ def tree_reduce(fab: Fabric, data, axis: str, elems: int, levels: int):
                 group = members[start:start + g]
                 head = [slice(None)] * data.ndim
                 head[ax] = slice(group[0], group[0] + 1)
-                data[tuple(head)] = np.take(data, group, axis=ax).sum(axis=ax, keepdims=True)
+                part = np.take(data, group, axis=ax)
+                data[tuple(head)] = (part.max(axis=ax, keepdims=True) if op == "max"
+                                     else part.sum(axis=ax, keepdims=True))
         stride *= g
         used += 1
     return data, cycles, used
+
+
+def all_reduce(fab: Fabric, data, axis: str, elems: int, levels: int = 2, op: str = "sum"):
+    """Tree reduce into position 0, then broadcast back along the line.
+
+    Returns (data, reduce cycles + broadcast cycles, levels used).
+    """
+    data, cycles, used = tree_reduce(fab, data, axis, elems, levels, op)
+    data, bcast = broadcast(fab, data, axis, 0, elems)
+    return data, cycles + bcast, used

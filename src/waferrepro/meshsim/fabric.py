@@ -122,6 +122,12 @@ class Fabric:
         """Cycles for a core to do `fmacs` fp16 multiply-accumulates at its SIMD rate."""
         return math.ceil(fmacs / self.hw.fp16_fmacs_per_cycle)
 
+    def elementwise_cycles(self, elems: float, ops_per_elem: float = 1.0,
+                           transcendentals_per_elem: float = 0.0) -> float:
+        """Cycles for element-wise work on `elems` values held by one core."""
+        ops = elems * (ops_per_elem + transcendentals_per_elem * self.hw.transcendental_ops)
+        return math.ceil(ops / self.hw.elementwise_ops_per_cycle)
+
     def wavelets(self, elems: int) -> int:
         """32-bit wavelets needed to move `elems` fp16 values over one link."""
         return math.ceil(elems / self.hw.fp16_per_wavelet)
