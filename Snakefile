@@ -25,6 +25,6 @@ rule all:
     default_target: True
 
 
-include: "workflows/kernels.smk"
+include: "workflows/runs.smk"
 include: "workflows/tables.smk"
 include: "workflows/figures.smk"

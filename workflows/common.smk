@@ -12,7 +12,16 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from waferrepro.backends import BackendUnavailable, resolve as resolve_backend  # noqa: E402
 from waferrepro.configcheck import one_line_error  # noqa: E402
-from waferrepro.experiments import FIGURE_IDS, all_jobs, jobs_for, run_mode  # noqa: E402
+from waferrepro.experiments import (  # noqa: E402
+    FIGURE_IDS,
+    GEMM_SYSTEMS,
+    GEMV_SYSTEMS,
+    all_jobs,
+    jobs_for,
+    run_mode,
+)
+
+KERNEL_SYSTEMS = GEMM_SYSTEMS + GEMV_SYSTEMS
 
 CONFIG_SCHEMA = os.path.join(workflow.basedir, "src/waferrepro/schemas/config.schema.yaml")
 try:

@@ -3,6 +3,8 @@
     waferrepro run    --system MeshGEMV --shape 1x2048x2048 --cores 8x8 --out REC.json
     waferrepro table  --id fig10 --out results/tables/fig10.csv REC.json ...
     waferrepro figure --id fig10 --table results/tables/fig10.csv --out a.png a.pdf
+    waferrepro decode --model llama3-8b --cores 420x420 --input-len 4096 --output-len 128 --out R.json
+    waferrepro kv-capacity --model llama3-8b --cores 420x420 --kv concat --out R.json
     waferrepro backend auto
 """
 
@@ -31,10 +33,35 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _cmd_decode(args) -> int:
+    from . import records
+    from .runner import run_decode
+
+    hw = get_hardware(args.hardware, json.loads(args.hardware_overrides))
+    record = run_decode(args.model, args.cores, args.input_len, args.output_len, args.kv, hw,
+                        args.mode, args.seed)
+    records.write(record, args.out)
+    print(f"{record['job']}: {record['source']} ({record['mode']}) -> {args.out}",
+          file=sys.stderr)
+    return 0
+
+
+def _cmd_kv_capacity(args) -> int:
+    from . import records
+    from .runner import run_kv_capacity
+
+    hw = get_hardware(args.hardware, json.loads(args.hardware_overrides))
+    record = run_kv_capacity(args.model, args.cores, args.kv, hw)
+    records.write(record, args.out)
+    print(f"{record['job']} -> {args.out}", file=sys.stderr)
+    return 0
+
+
 def _cmd_table(args) -> int:
     from . import tables
 
-    table = tables.build(args.id, args.records, args.reference)
+    table = tables.build(args.id, args.records, args.reference, metrics=args.metrics,
+                         missing=json.loads(args.missing))
     tables.write_csv(table, args.out)
     print(f"{args.id}: {len(table)} rows -> {args.out}", file=sys.stderr)
     return 0
@@ -59,19 +86,45 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
+    def hardware_args(p):
+        p.add_argument("--hardware", default="wse2")
+        p.add_argument("--hardware-overrides", default="{}", help="JSON object")
+
     run = sub.add_parser("run", help="run one kernel job and write its run record")
     run.add_argument("--system", required=True)
     run.add_argument("--shape", required=True, help="MxKxN")
     run.add_argument("--cores", required=True, help="WxH core grid")
     run.add_argument("--backend", default="meshsim")
-    run.add_argument("--hardware", default="wse2")
-    run.add_argument("--hardware-overrides", default="{}", help="JSON object")
+    hardware_args(run)
     run.add_argument("--mode", choices=["functional", "cycle-model"], default="functional")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--out", required=True)
     run.set_defaults(func=_cmd_run)
 
+    decode = sub.add_parser("decode", help="simulate decoding of a model on a core grid")
+    decode.add_argument("--model", required=True)
+    decode.add_argument("--cores", required=True, help="WxH core grid")
+    decode.add_argument("--input-len", type=int, required=True)
+    decode.add_argument("--output-len", type=int, required=True)
+    decode.add_argument("--kv", choices=["shift", "concat"], default="shift")
+    decode.add_argument("--mode", choices=["functional", "cycle-model"], default="cycle-model")
+    decode.add_argument("--seed", type=int, default=0)
+    decode.add_argument("--out", required=True)
+    hardware_args(decode)
+    decode.set_defaults(func=_cmd_decode)
+
+    kvcap = sub.add_parser("kv-capacity", help="longest context the KV cache holds (Table 5)")
+    kvcap.add_argument("--model", required=True)
+    kvcap.add_argument("--cores", required=True)
+    kvcap.add_argument("--kv", choices=["shift", "concat"], default="shift")
+    kvcap.add_argument("--out", required=True)
+    hardware_args(kvcap)
+    kvcap.set_defaults(func=_cmd_kv_capacity)
+
     table = sub.add_parser("table", help="aggregate run records into a tidy CSV")
+    table.add_argument("--metrics", nargs="*", help="keep only these metrics")
+    table.add_argument("--missing", default="[]",
+                       help="JSON list of {system, gpus}: comparators shown as missing")
     table.add_argument("--id", required=True)
     table.add_argument("--out", required=True)
     table.add_argument("--reference", help="CSV of published values (results/reference/)")

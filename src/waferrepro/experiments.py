@@ -2,6 +2,12 @@
 
 Imported by the Snakefile, so it stays free of heavy imports (no NumPy, pandas, matplotlib):
 `snakemake -n` must list the whole paper DAG in a few seconds.
+
+Three kinds of experiment, each with its own job (and Snakemake rule):
+- kernel: a GEMM/GEMV system on a core grid (Figures 9, 10; Table 6).
+- decode: a model decoding on a core grid for given input/output lengths and KV-cache mode
+  (Tables 4, 8).
+- kv_capacity: the memory model's longest context for a model, grid and KV mode (Table 5).
 """
 
 from __future__ import annotations
@@ -12,11 +18,12 @@ GEMV_SYSTEMS = ("MeshGEMV", "chain-GEMV")
 GEMM_SYSTEMS = ("MeshGEMM", "Cannon", "SUMMA")
 # Ids whose table also has a figure (figures/<id>.png and .pdf).
 FIGURE_IDS = ("fig9", "fig10")
-SIMULATED_BACKENDS = ("meshsim", "sdk-sim")
+# System names of whole-model runs, by KV-cache mode (the paper's design is the shift).
+DECODE_SYSTEM = {"shift": "WaferLLM", "concat": "WaferLLM-KVconcat"}
 
 
 @dataclass(frozen=True)
-class Job:
+class KernelJob:
     backend: str
     system: str
     shape: str  # MxKxN
@@ -25,6 +32,33 @@ class Job:
     @property
     def path(self) -> str:
         return f"results/records/{self.backend}/{self.system}/{self.shape}/{self.cores}.json"
+
+
+@dataclass(frozen=True)
+class DecodeJob:
+    backend: str
+    model: str
+    cores: str
+    input_len: int
+    output_len: int
+    kv: str
+
+    @property
+    def path(self) -> str:
+        return (f"results/records/{self.backend}/decode/{self.model}/{self.cores}/"
+                f"in{self.input_len}_out{self.output_len}_kv{self.kv}.json")
+
+
+@dataclass(frozen=True)
+class KVCapacityJob:
+    backend: str
+    model: str
+    cores: str
+    kv: str
+
+    @property
+    def path(self) -> str:
+        return f"results/records/{self.backend}/kv_capacity/{self.model}/{self.cores}/kv{self.kv}.json"
 
 
 def parse_dims(text: str, n: int, what: str) -> tuple[int, ...]:
@@ -41,32 +75,44 @@ def grid_str(grid) -> str:
 
 
 def shapes_of(system: str, exp: dict) -> list[str]:
-    shapes = [ "x".join(map(str, parse_dims(s, 3, "shape"))) for s in exp.get("shapes", [])]
+    shapes = ["x".join(map(str, parse_dims(s, 3, "shape"))) for s in exp.get("shapes", [])]
     for size in exp.get("sizes", []):
         shapes.append(f"1x{size}x{size}" if system in GEMV_SYSTEMS else f"{size}x{size}x{size}")
     return shapes
 
 
-def jobs_for(config: dict, exp_id: str, backend: str) -> list[Job]:
+def jobs_for(config: dict, exp_id: str, backend: str) -> list:
     exp = config["experiments"][exp_id]
-    return [Job(backend, system, shape, grid_str(grid))
-            for system in exp["systems"]
-            for shape in shapes_of(system, exp)
-            for grid in exp["grids"]]
+    kind = exp.get("kind", "kernel")
+    grids = [grid_str(g) for g in exp["grids"]]
+    if kind == "kernel":
+        return [KernelJob(backend, system, shape, grid) for system in exp["systems"]
+                for shape in shapes_of(system, exp) for grid in grids]
+    kv_modes = exp.get("kv_modes", ["shift"])
+    if kind == "decode":
+        return [DecodeJob(backend, model, grid, int(i), int(o), kv) for model in exp["models"]
+                for grid in grids for i, o in exp["lengths"] for kv in kv_modes]
+    if kind == "kv_capacity":
+        return [KVCapacityJob(backend, model, grid, kv) for model in exp["models"]
+                for grid in grids for kv in kv_modes]
+    raise ValueError(f"experiment {exp_id}: unknown kind {kind!r}")
 
 
-def all_jobs(config: dict, backend: str) -> list[Job]:
-    seen: dict[str, Job] = {}
+def all_jobs(config: dict, backend: str) -> list:
+    seen: dict[str, object] = {}
     for exp_id in config["experiments"]:
         for job in jobs_for(config, exp_id, backend):
             seen.setdefault(job.path, job)
     return list(seen.values())
 
 
-def run_mode(config: dict, job: Job) -> str:
+def run_mode(config: dict, job) -> str:
     """functional (data moved and checked) on small grids and shapes, else cycle-model."""
     px, py = parse_dims(job.cores, 2, "core grid")
-    m, k, n = parse_dims(job.shape, 3, "shape")
     limits = config["functional_limits"]
-    small = px * py <= limits["max_cores"] and m * k * n <= limits["max_macs"]
-    return "functional" if small else "cycle-model"
+    if isinstance(job, KernelJob):
+        m, k, n = parse_dims(job.shape, 3, "shape")
+        small = m * k * n <= limits["max_macs"]
+    else:
+        small = job.model in limits["models"]
+    return "functional" if small and px * py <= limits["max_cores"] else "cycle-model"

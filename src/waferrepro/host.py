@@ -81,3 +81,31 @@ def cannon_preskew(a_tiles: np.ndarray, b_tiles: np.ndarray) -> tuple[np.ndarray
     i, j = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
     k = (i + j) % p
     return a_tiles[i, k], b_tiles[k, j]
+
+
+def ceil_even(n: float) -> int:
+    c = math.ceil(n)
+    return c + (c % 2)
+
+
+def kv_feature_order(kv_heads: int, head_dim: int) -> np.ndarray:
+    """Order of K/V features on the wafer: each RoPE pair (e, e + hd/2) made adjacent.
+
+    new position 2m, 2m+1 of head g hold old features g*hd + m and g*hd + m + hd/2, so a
+    rotation never needs a value from another core (chunks have even length).
+    """
+    half = head_dim // 2
+    per_head = np.stack([np.arange(half), np.arange(half) + half], axis=1).reshape(-1)
+    return (np.arange(kv_heads)[:, None] * head_dim + per_head[None, :]).reshape(-1)
+
+
+def q_feature_order(heads: int, kv_heads: int, head_dim: int) -> np.ndarray:
+    """Order of Q features (and of the attention output): grouped under their KV feature.
+
+    Position i*rep + r holds feature e of query head g*rep + r, where (g, e) is the KV feature
+    at position i of kv_feature_order; so each core holds the queries matching its K/V slice.
+    """
+    rep = heads // kv_heads
+    kv = kv_feature_order(kv_heads, head_dim)
+    g, e = kv // head_dim, kv % head_dim
+    return ((g[:, None] * rep + np.arange(rep)[None, :]) * head_dim + e[:, None]).reshape(-1)

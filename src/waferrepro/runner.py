@@ -1,4 +1,5 @@
-"""Run one kernel job on the embedded simulator and turn it into a run record."""
+"""Run one job on the embedded simulator (a kernel, a model decode, the KV-cache capacity)
+and turn it into a run record."""
 
 from __future__ import annotations
 
@@ -23,15 +24,11 @@ def run_meshsim(system: str, shape: str, cores: str, hw: Hardware, mode: str,
     m, k, n = parse_dims(shape, 3, "shape")
     px, py = parse_dims(cores, 2, "core grid")
     started = time.perf_counter()
-    record = {
-        "schema_version": 1,
-        "job": f"meshsim/{system}/{shape}/{cores}",
-        "what": {"system": system, "module": meshsim.MODULE_OF[system], "shape": shape,
-                 "cores": cores, "gpus": None, "model": None, "input_len": None,
-                 "output_len": None, "params": {"seed": seed}},
-        "backend": "meshsim",
-        "hardware": hw.as_dict(),
-    }
+    record = _base_record(
+        f"meshsim/{system}/{shape}/{cores}",
+        {"system": system, "module": meshsim.MODULE_OF[system], "shape": shape, "cores": cores,
+         "gpus": None, "model": None, "input_len": None, "output_len": None,
+         "params": {"seed": seed}}, hw)
     try:
         outcome = meshsim.simulate(system, (m, k, n), px, py, hw, mode == "functional", seed)
     except PlanError as exc:
@@ -47,8 +44,119 @@ def run_meshsim(system: str, shape: str, cores: str, hw: Hardware, mode: str,
         record.update(source="simulated", mode=mode,
                       metrics=metrics_list(run.metrics(), RAW_METRICS), check=check,
                       note=f"simulated by meshsim ({mode}) with the {hw.name} cost model")
+    return _finish(record, hw, cores, started)
+
+
+def _base_record(job: str, what: dict, hw: Hardware) -> dict:
+    return {"schema_version": 1, "job": job, "what": what, "backend": "meshsim",
+            "hardware": hw.as_dict()}
+
+
+def _finish(record: dict, hw: Hardware, cores: str, started: float) -> dict:
     prov = provenance.collect(device=f"meshsim virtual {hw.name} {cores} grid",
                               clock_hz=hw.clock_hz, clock_source=hw.clock_source)
     prov["wall_seconds"] = time.perf_counter() - started
     record["provenance"] = prov
     return record
+
+
+def check_decode_functional(hw: Hardware, a, px: int, py: int, context: int, mode: str,
+                            steps: int = 2, seed: int = 0):
+    """Decode `steps` tokens after a `context`-token prefix on the mesh, with real data, and
+    compare each output with the NumPy reference layer. Raises NumericMismatch on a mismatch."""
+    import numpy as np
+
+    from .check import require_close
+    from .meshsim.decode import DecodeLayout, decode_layer, pack_kv_cache, pack_weights
+    from .reference_layer import layer, random_weights
+
+    w = random_weights(a, seed)
+    x = np.random.default_rng(seed + 1).standard_normal((context + steps, a.hidden))
+    x = x.astype(np.float16)
+    full, k, v = layer(x, w, a, np.arange(context + steps))
+    lay = DecodeLayout(a, px, py)
+    cache = pack_kv_cache(lay, k[:context], v[:context], mode, cap=context + steps)
+    packed = pack_weights(lay, w)
+    worst = None
+    for t in range(context, context + steps):
+        _, out = decode_layer(hw, a, px, py, cache, t, mode, weights=packed, x=x[t],
+                              cap=context + steps)
+        result = require_close(out, full[t], f"decode of {a.name} on {px}x{py}, token {t}")
+        if worst is None or result.max_rel_err > worst.max_rel_err:
+            worst = result
+    return worst
+
+
+def run_decode(model: str, cores: str, input_len: int, output_len: int, kv: str, hw: Hardware,
+               mode: str, seed: int = 0) -> dict:
+    """Decode of one model on one grid: TPOT, TPR, energy and memory, as a run record."""
+    from .experiments import DECODE_SYSTEM
+    from .llm import METHOD_NOTE, decode_metrics
+    from .models import arch
+
+    started = time.perf_counter()
+    a = arch(model)
+    px, py = parse_dims(cores, 2, "core grid")
+    record = _base_record(
+        f"meshsim/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}",
+        {"system": DECODE_SYSTEM[kv], "module": "Decode", "shape": None, "cores": cores,
+         "gpus": None, "model": model, "input_len": input_len, "output_len": output_len,
+         "params": {"kv_mode": kv, "tree_levels": 2, "seed": seed, "method": METHOD_NOTE,
+                    "power_w": hw.system_power_w, "power_source": hw.system_power_source}},
+        hw)
+    try:
+        metrics, mem = decode_metrics(hw, a, px, py, input_len, output_len, kv)
+        check = {"performed": False, "passed": None,
+                 "reason": "cycle-model run at model dims: no data computed"}
+        if mode == "functional":
+            check = {"performed": True, **check_decode_functional(
+                hw, a, px, py, input_len, kv, seed=seed).as_dict()}
+    except PlanError as exc:
+        record.update(source="skipped", mode="skipped", metrics=[],
+                      check={"performed": False, "passed": None, "reason": str(exc)},
+                      note=f"plan does not fit the hardware: {exc}")
+        return _finish(record, hw, cores, started)
+    fit = []
+    if not mem["fits_grid_whole_model"]:
+        fit.append(f"all {a.layers} layers need {mem['bytes_per_core_whole_model']} B/core "
+                   f"> {hw.sram_bytes_per_core} on this grid")
+    if not mem["fits_one_wafer"]:
+        fit.append(f"the model ({mem['model_bytes'] / 1e9:.0f} GB fp16) does not fit on one "
+                   f"{hw.name} wafer: needs {mem['wafers_needed']}")
+    record.update(source="simulated", mode=mode, metrics=metrics_list(
+        metrics, {"cycles_per_layer", "cycles", "bytes_per_core", "bytes_per_core_whole_model"}),
+        check=check, note=f"simulated by meshsim ({mode}); {METHOD_NOTE}; energy = time x "
+        f"{hw.system_power_w / 1e3:g} kW ({hw.system_power_source})"
+        + ("; " + "; ".join(fit) if fit else ""))
+    return _finish(record, hw, cores, started)
+
+
+def run_kv_capacity(model: str, cores: str, kv: str, hw: Hardware) -> dict:
+    """Longest context the KV cache can hold (Table 5), from the memory model."""
+    from .experiments import DECODE_SYSTEM
+    from .llm import memory_summary
+    from .meshsim.decode import DecodeLayout
+    from .models import arch
+
+    started = time.perf_counter()
+    a = arch(model)
+    px, py = parse_dims(cores, 2, "core grid")
+    lay = DecodeLayout(a, px, py)
+    mem = memory_summary(hw, a, lay, 0, kv)
+    record = _base_record(
+        f"meshsim/kv_capacity/{model}/{cores}/kv{kv}",
+        {"system": DECODE_SYSTEM[kv], "module": "Decode", "shape": None, "cores": cores,
+         "gpus": None, "model": model, "input_len": None, "output_len": None,
+         "params": {"kv_mode": kv}}, hw)
+    metrics = {"max_decode_len_tokens": (float(mem["max_context_one_layer"]), "tokens"),
+               "max_decode_len_tokens_whole_model": (float(mem["max_context_whole_model"]),
+                                                     "tokens"),
+               "kv_bytes_per_token_per_core": (float(mem["kv_bytes_per_token_per_core"]),
+                                               "bytes")}
+    record.update(source="simulated", mode="cycle-model", metrics=metrics_list(metrics, set()),
+                  check={"performed": False, "passed": None,
+                         "reason": "memory model only: no data computed"},
+                  note="memory model: tokens (prompt + generated) whose K/V fit in 48 KB/core "
+                  "beside one layer's weights and buffers (max_decode_len_tokens), and beside "
+                  "all layers' (..._whole_model; 0 when the weights alone do not fit)")
+    return _finish(record, hw, cores, started)

@@ -22,9 +22,12 @@ def rows_from_record(table_id: str, record: dict) -> list[dict]:
     if record["source"] == "skipped":
         return [{**base, "metric": "cycles", "value": None, "unit": "cycles",
                  "note": record.get("note") or record["check"].get("reason", "skipped")}]
-    note = f"{record['mode']}; numeric check " + (
-        ("passed" if record["check"]["passed"] else "FAILED") if record["check"]["performed"]
-        else "not applicable (cycle model)")
+    check = record["check"]
+    status = (("passed" if check["passed"] else "FAILED") if check["performed"]
+              else "not performed: " + check.get("reason", "no data computed"))
+    note = f"{record['mode']}; numeric check {status}"
+    if record.get("note"):
+        note = f"{note}; {record['note']}"
     return [{**base, "metric": m["metric"], "value": m["value"], "unit": m["unit"], "note": note}
             for m in record["metrics"]]
 
@@ -40,13 +43,35 @@ def reference_rows(table_id: str, reference_csv: str | os.PathLike | None) -> pd
     return ref[ref["id"] == table_id][COLUMNS]
 
 
-def build(table_id: str, record_paths, reference_csv=None) -> pd.DataFrame:
+def missing_rows(table_id: str, rows: list[dict], comparators, metric: str) -> list[dict]:
+    """A `missing` row per GPU comparator and workload: never a value, only the gap."""
+    workloads = sorted({(r["model"], r["input_len"], r["output_len"]) for r in rows},
+                       key=str)
+    return [{"id": table_id, "system": c["system"], "backend": None, "model": model,
+             "shape": None, "cores": None, "gpus": c["gpus"], "input_len": i, "output_len": o,
+             "metric": metric, "value": None, "unit": None, "source": "missing",
+             "note": "no baseline record yet: run the GPU baselines on a GPU machine"}
+            for model, i, o in workloads for c in comparators]
+
+
+def build(table_id: str, record_paths, reference_csv=None, metrics=None,
+          missing=()) -> pd.DataFrame:
     rows = []
     for path in record_paths:
         rows.extend(rows_from_record(table_id, records.read(path)))
+    if metrics:
+        rows = [r for r in rows if r["metric"] in metrics or r["source"] == "skipped"]
+        for r in rows:  # a skipped run has no value; file its row under the table's metric
+            if r["source"] == "skipped":
+                r["metric"], r["unit"] = metrics[0], None
+    if missing:
+        rows.extend(missing_rows(table_id, rows, missing, (metrics or ["latency_ms"])[0]))
     frames = [pd.DataFrame(rows, columns=COLUMNS), reference_rows(table_id, reference_csv)]
     table = pd.concat([f for f in frames if not f.empty], ignore_index=True)
-    return table.reindex(columns=COLUMNS)
+    table = table.reindex(columns=COLUMNS)
+    for col in ("gpus", "input_len", "output_len"):  # integers, empty where not applicable
+        table[col] = pd.to_numeric(table[col]).astype("Int64")
+    return table
 
 
 def write_csv(table: pd.DataFrame, path: str | os.PathLike) -> None:

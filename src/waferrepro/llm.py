@@ -1,0 +1,99 @@
+"""Whole-model numbers on the wafer from the per-layer simulation: TPOT, TPR, memory, energy.
+
+Following the paper's method, one layer is simulated and its cycles are multiplied by the
+layer count; the embedding lookup and the LM head are not counted (as in the paper). Every
+record built here says so. Memory is reported two ways: one layer on the grid (what the
+per-layer measurement assumes) and the whole model resident on the grid and on one wafer.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from .hardware import Hardware
+from .meshsim.decode import DecodeLayout, KVCache, decode_layer
+from .models import Arch
+
+BYTES = 2  # fp16
+METHOD_NOTE = ("per-layer cycles x layers (the paper's method); embedding and LM head not "
+               "counted")
+
+
+def _decode_step_key(lay: DecodeLayout, context: int, mode: str) -> tuple[int, bool]:
+    """What a decode step's cost depends on: tokens on the busiest row after the append,
+    and whether the KV shift runs."""
+    before, after = lay.rows_tokens(context, mode), lay.rows_tokens(context + 1, mode)
+    grow = int((after - before).argmax())
+    return int(after.max()), mode == "shift" and grow > 0
+
+
+def decode_cycles_per_layer(hw: Hardware, a: Arch, px: int, py: int, input_len: int,
+                            output_len: int, mode: str, tree_levels: int = 2):
+    """Mean cycles of one layer's decode step over the output tokens, exactly: steps whose
+    cost is the same are simulated once (cycle model) and counted."""
+    lay = DecodeLayout(a, px, py)
+    contexts = range(input_len, input_len + output_len)
+    keys = Counter(_decode_step_key(lay, t, mode) for t in contexts)
+    cap = max(n for n, _ in keys)
+    total, first_fabric = 0.0, None
+    for (n_max, _), count in keys.items():
+        # A representative context with this key.
+        t = next(t for t in contexts if _decode_step_key(lay, t, mode) == (n_max, _))
+        fab, _ = decode_layer(hw, a, px, py, KVCache(lay.rows_tokens(t, mode)), t, mode,
+                              tree_levels, cap=cap)
+        total += fab.timeline.total * count
+        first_fabric = first_fabric or fab
+    return total / output_len, first_fabric, lay
+
+
+def memory_summary(hw: Hardware, a: Arch, lay: DecodeLayout, context: int, mode: str) -> dict:
+    """Bytes per core and fit, for one layer and for the whole model, at a context length."""
+    px, py = lay.px, lay.py
+    tokens_on_busiest = int(lay.rows_tokens(context, mode).max())
+    w_layer = lay.weight_elems_per_core() * BYTES
+    act = lay.activation_elems_per_core(tokens_on_busiest) * BYTES
+    kv_token = lay.kv_elems_per_token() * BYTES  # per token, per layer, on one core
+    sram = hw.sram_bytes_per_core
+    one_layer = w_layer + act + tokens_on_busiest * kv_token
+    whole = a.layers * (w_layer + tokens_on_busiest * kv_token) + act
+    wafer_cores = hw.fabric_width * hw.fabric_height
+    model_bytes = a.params * BYTES
+    return {
+        "bytes_per_core_one_layer": one_layer,
+        "bytes_per_core_whole_model": whole,
+        "fits_grid_one_layer": one_layer <= sram,
+        "fits_grid_whole_model": whole <= sram,
+        "model_bytes": model_bytes,
+        "fits_one_wafer": model_bytes <= wafer_cores * sram,
+        "wafers_needed": -(-model_bytes // (wafer_cores * sram)),
+        "kv_bytes_per_token_per_core": kv_token,
+        # Longest context the KV cache can hold with one layer on the grid (the per-layer
+        # view of the paper's Table 5): shift spreads tokens over all py rows, concat keeps
+        # them on one core per column.
+        "max_context_one_layer": max(0, (sram - w_layer - act) // kv_token)
+        * (py if mode == "shift" else 1),
+        "max_context_whole_model": max(0, (sram - a.layers * w_layer - act)
+                                       // (a.layers * kv_token)) * (py if mode == "shift" else 1),
+    }
+
+
+def decode_metrics(hw: Hardware, a: Arch, px: int, py: int, input_len: int, output_len: int,
+                   mode: str, tree_levels: int = 2) -> tuple[dict, dict]:
+    """(metrics {name: (value, unit)}, memory summary) of decoding on a px x py grid."""
+    cycles, fab, lay = decode_cycles_per_layer(hw, a, px, py, input_len, output_len, mode,
+                                               tree_levels)
+    tpot_s = cycles * a.layers / hw.clock_hz
+    mem = memory_summary(hw, a, lay, input_len + output_len, mode)
+    metrics = {
+        "cycles_per_layer": (cycles, "cycles"),
+        "cycles": (cycles * a.layers, "cycles"),
+        "tpot_ms": (tpot_s * 1e3, "ms"),
+        "tpr_tokens_per_s": (1.0 / tpot_s, "tokens/s"),
+        "energy_j": (tpot_s * hw.system_power_w, "J/token"),
+        "max_decode_len_tokens": (float(mem["max_context_one_layer"] - input_len), "tokens"),
+        "bytes_per_core": (float(mem["bytes_per_core_one_layer"]), "bytes"),
+        "bytes_per_core_whole_model": (float(mem["bytes_per_core_whole_model"]), "bytes"),
+        "fits_grid_whole_model": (float(mem["fits_grid_whole_model"]), "bool"),
+        "fits_one_wafer": (float(mem["fits_one_wafer"]), "bool"),
+    }
+    return metrics, mem

@@ -1,0 +1,79 @@
+# One job per record: run it on the backend, write its run record (results/records/...).
+# Each rule states its resources so a scheduler can place it.
+
+
+def _job(output):
+    return JOBS[output[0]]
+
+
+HARDWARE_ARGS = (
+    f"--hardware {config['hardware']} "
+    f"--hardware-overrides '{json.dumps(config['hardware_overrides'], sort_keys=True)}'"
+)
+
+
+rule run_kernel:
+    output:
+        "results/records/{backend}/{system}/{shape}/{cores}.json",
+    log:
+        "results/logs/{backend}/{system}/{shape}/{cores}.log",
+    wildcard_constraints:
+        system="|".join(KERNEL_SYSTEMS),
+        shape=r"\d+x\d+x\d+",
+        cores=r"\d+x\d+",
+    params:
+        mode=lambda wc, output: run_mode(config, _job(output)),
+        hardware=HARDWARE_ARGS,
+        seed=config["seed"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "waferrepro run --backend {wildcards.backend} --system {wildcards.system}"
+        " --shape {wildcards.shape} --cores {wildcards.cores} --mode {params.mode}"
+        " {params.hardware} --seed {params.seed} --out {output} 2> {log}"
+
+
+rule run_decode:
+    output:
+        "results/records/{backend}/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}.json",
+    log:
+        "results/logs/{backend}/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}.log",
+    wildcard_constraints:
+        cores=r"\d+x\d+",
+        input_len=r"\d+",
+        output_len=r"\d+",
+        kv="shift|concat",
+    params:
+        mode=lambda wc, output: run_mode(config, _job(output)),
+        hardware=HARDWARE_ARGS,
+        seed=config["seed"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "waferrepro decode --model {wildcards.model} --cores {wildcards.cores}"
+        " --input-len {wildcards.input_len} --output-len {wildcards.output_len}"
+        " --kv {wildcards.kv} --mode {params.mode} {params.hardware} --seed {params.seed}"
+        " --out {output} 2> {log}"
+
+
+rule run_kv_capacity:
+    output:
+        "results/records/{backend}/kv_capacity/{model}/{cores}/kv{kv}.json",
+    log:
+        "results/logs/{backend}/kv_capacity/{model}/{cores}/kv{kv}.log",
+    wildcard_constraints:
+        cores=r"\d+x\d+",
+        kv="shift|concat",
+    params:
+        hardware=HARDWARE_ARGS,
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "waferrepro kv-capacity --model {wildcards.model} --cores {wildcards.cores}"
+        " --kv {wildcards.kv} {params.hardware} --out {output} 2> {log}"
