@@ -62,7 +62,7 @@ def test_smoke_workflow_produces_tables_and_figures(repo, tmp_path, snakemake_cm
     work = tmp_path / "run"
     res = _snakemake(snakemake_cmd, repo, work)
     assert res.returncode == 0, res.stderr[-3000:]
-    for exp_id in ("fig9", "fig10", "table6", "table4"):
+    for exp_id in ("fig9", "fig10", "table6", "table4", "table3", "table2"):
         table = pd.read_csv(work / f"results/tables/{exp_id}.csv")
         sim = table[table["source"] == "simulated"]
         assert len(sim) > 0 and set(sim["backend"]) == {"meshsim"}

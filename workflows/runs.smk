@@ -77,3 +77,50 @@ rule run_kv_capacity:
     shell:
         "waferrepro kv-capacity --model {wildcards.model} --cores {wildcards.cores}"
         " --kv {wildcards.kv} {params.hardware} --out {output} 2> {log}"
+
+
+rule run_prefill:
+    output:
+        "results/records/{backend}/prefill/{model}/{cores}/in{input_len}.json",
+    log:
+        "results/logs/{backend}/prefill/{model}/{cores}/in{input_len}.log",
+    wildcard_constraints:
+        cores=r"\d+x\d+",
+        input_len=r"\d+",
+    params:
+        mode=lambda wc, output: run_mode(config, _job(output)),
+        hardware=HARDWARE_ARGS,
+        seed=config["seed"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "waferrepro prefill --model {wildcards.model} --cores {wildcards.cores}"
+        " --input-len {wildcards.input_len} --mode {params.mode} {params.hardware}"
+        " --seed {params.seed} --out {output} 2> {log}"
+
+
+rule run_end_to_end:
+    output:
+        "results/records/{backend}/e2e/{model}/p{pcores}_d{dcores}/in{input_len}_out{output_len}.json",
+    log:
+        "results/logs/{backend}/e2e/{model}/p{pcores}_d{dcores}/in{input_len}_out{output_len}.log",
+    wildcard_constraints:
+        pcores=r"\d+x\d+",
+        dcores=r"\d+x\d+",
+        input_len=r"\d+",
+        output_len=r"\d+",
+    params:
+        mode=lambda wc, output: run_mode(config, _job(output)),
+        hardware=HARDWARE_ARGS,
+        seed=config["seed"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    shell:
+        "waferrepro e2e --model {wildcards.model} --prefill-cores {wildcards.pcores}"
+        " --decode-cores {wildcards.dcores} --input-len {wildcards.input_len}"
+        " --output-len {wildcards.output_len} --mode {params.mode} {params.hardware}"
+        " --seed {params.seed} --out {output} 2> {log}"

@@ -4,6 +4,9 @@
     waferrepro table  --id fig10 --out results/tables/fig10.csv REC.json ...
     waferrepro figure --id fig10 --table results/tables/fig10.csv --out a.png a.pdf
     waferrepro decode --model llama3-8b --cores 420x420 --input-len 4096 --output-len 128 --out R.json
+    waferrepro prefill --model llama3-8b --cores 600x600 --input-len 4096 --out R.json
+    waferrepro e2e --model llama3-8b --prefill-cores 660x660 --decode-cores 360x360 \
+        --input-len 2048 --output-len 128 --out R.json
     waferrepro kv-capacity --model llama3-8b --cores 420x420 --kv concat --out R.json
     waferrepro backend auto
 """
@@ -40,6 +43,31 @@ def _cmd_decode(args) -> int:
     hw = get_hardware(args.hardware, json.loads(args.hardware_overrides))
     record = run_decode(args.model, args.cores, args.input_len, args.output_len, args.kv, hw,
                         args.mode, args.seed)
+    records.write(record, args.out)
+    print(f"{record['job']}: {record['source']} ({record['mode']}) -> {args.out}",
+          file=sys.stderr)
+    return 0
+
+
+def _cmd_prefill(args) -> int:
+    from . import records
+    from .runner import run_prefill
+
+    hw = get_hardware(args.hardware, json.loads(args.hardware_overrides))
+    record = run_prefill(args.model, args.cores, args.input_len, hw, args.mode, args.seed)
+    records.write(record, args.out)
+    print(f"{record['job']}: {record['source']} ({record['mode']}) -> {args.out}",
+          file=sys.stderr)
+    return 0
+
+
+def _cmd_e2e(args) -> int:
+    from . import records
+    from .runner import run_end_to_end
+
+    hw = get_hardware(args.hardware, json.loads(args.hardware_overrides))
+    record = run_end_to_end(args.model, args.prefill_cores, args.decode_cores, args.input_len,
+                            args.output_len, hw, args.mode, args.seed)
     records.write(record, args.out)
     print(f"{record['job']}: {record['source']} ({record['mode']}) -> {args.out}",
           file=sys.stderr)
@@ -112,6 +140,28 @@ def main(argv=None) -> int:
     decode.add_argument("--out", required=True)
     hardware_args(decode)
     decode.set_defaults(func=_cmd_decode)
+
+    prefill = sub.add_parser("prefill", help="simulate prefill of a prompt on a core grid")
+    prefill.add_argument("--model", required=True)
+    prefill.add_argument("--cores", required=True, help="PxP core grid")
+    prefill.add_argument("--input-len", type=int, required=True)
+    prefill.add_argument("--mode", choices=["functional", "cycle-model"], default="cycle-model")
+    prefill.add_argument("--seed", type=int, default=0)
+    prefill.add_argument("--out", required=True)
+    hardware_args(prefill)
+    prefill.set_defaults(func=_cmd_prefill)
+
+    e2e = sub.add_parser("e2e", help="prefill on one grid, decode on another (Table 2)")
+    e2e.add_argument("--model", required=True)
+    e2e.add_argument("--prefill-cores", required=True, help="PxP")
+    e2e.add_argument("--decode-cores", required=True, help="WxH")
+    e2e.add_argument("--input-len", type=int, required=True)
+    e2e.add_argument("--output-len", type=int, required=True)
+    e2e.add_argument("--mode", choices=["functional", "cycle-model"], default="cycle-model")
+    e2e.add_argument("--seed", type=int, default=0)
+    e2e.add_argument("--out", required=True)
+    hardware_args(e2e)
+    e2e.set_defaults(func=_cmd_e2e)
 
     kvcap = sub.add_parser("kv-capacity", help="longest context the KV cache holds (Table 5)")
     kvcap.add_argument("--model", required=True)

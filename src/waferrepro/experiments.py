@@ -8,6 +8,8 @@ Three kinds of experiment, each with its own job (and Snakemake rule):
 - decode: a model decoding on a core grid for given input/output lengths and KV-cache mode
   (Tables 4, 8).
 - kv_capacity: the memory model's longest context for a model, grid and KV mode (Table 5).
+- prefill: a model prefilling a prompt on a core grid (Tables 3, 7).
+- e2e: prefill on one grid and decode on another, for input/output lengths (Table 2).
 """
 
 from __future__ import annotations
@@ -61,6 +63,37 @@ class KVCapacityJob:
         return f"results/records/{self.backend}/kv_capacity/{self.model}/{self.cores}/kv{self.kv}.json"
 
 
+@dataclass(frozen=True)
+class PrefillJob:
+    backend: str
+    model: str
+    cores: str
+    input_len: int
+
+    @property
+    def path(self) -> str:
+        return f"results/records/{self.backend}/prefill/{self.model}/{self.cores}/in{self.input_len}.json"
+
+
+@dataclass(frozen=True)
+class EndToEndJob:
+    backend: str
+    model: str
+    prefill_cores: str
+    decode_cores: str
+    input_len: int
+    output_len: int
+
+    @property
+    def cores(self) -> str:
+        return self.prefill_cores  # the larger region decides functional vs cycle model
+
+    @property
+    def path(self) -> str:
+        return (f"results/records/{self.backend}/e2e/{self.model}/p{self.prefill_cores}_"
+                f"d{self.decode_cores}/in{self.input_len}_out{self.output_len}.json")
+
+
 def parse_dims(text: str, n: int, what: str) -> tuple[int, ...]:
     parts = str(text).lower().split("x")
     if len(parts) != n or not all(p.isdigit() and int(p) > 0 for p in parts):
@@ -84,10 +117,18 @@ def shapes_of(system: str, exp: dict) -> list[str]:
 def jobs_for(config: dict, exp_id: str, backend: str) -> list:
     exp = config["experiments"][exp_id]
     kind = exp.get("kind", "kernel")
-    grids = [grid_str(g) for g in exp["grids"]]
     if kind == "kernel":
+        grids = [grid_str(g) for g in exp["grids"]]
         return [KernelJob(backend, system, shape, grid) for system in exp["systems"]
                 for shape in shapes_of(system, exp) for grid in grids]
+    if kind == "e2e":
+        return [EndToEndJob(backend, setup["model"], grid_str(setup["prefill_grid"]),
+                            grid_str(setup["decode_grid"]), int(i), int(o))
+                for setup in exp["setups"] for i, o in exp["lengths"]]
+    grids = [grid_str(g) for g in exp["grids"]]
+    if kind == "prefill":
+        return [PrefillJob(backend, model, grid, int(i)) for model in exp["models"]
+                for grid in grids for i in exp["input_lens"]]
     kv_modes = exp.get("kv_modes", ["shift"])
     if kind == "decode":
         return [DecodeJob(backend, model, grid, int(i), int(o), kv) for model in exp["models"]

@@ -97,3 +97,65 @@ def decode_metrics(hw: Hardware, a: Arch, px: int, py: int, input_len: int, outp
         "fits_one_wafer": (float(mem["fits_one_wafer"]), "bool"),
     }
     return metrics, mem
+
+
+def prefill_metrics(hw: Hardware, a: Arch, p: int, input_len: int) -> tuple[dict, dict]:
+    """(metrics, memory summary) of prefilling an `input_len`-token prompt on a p x p grid."""
+    from .meshsim.prefill import prefill_layer
+
+    fab, _ = prefill_layer(hw, a, p, input_len)
+    cycles = fab.timeline.total
+    ttft_s = cycles * a.layers / hw.clock_hz
+    whole = a.layers * PrefillBytes.weights(fab) + PrefillBytes.buffers(fab)
+    wafer_cores = hw.fabric_width * hw.fabric_height
+    mem = {"bytes_per_core_whole_model": whole,
+           "fits_grid_whole_model": whole <= hw.sram_bytes_per_core,
+           "model_bytes": a.params * BYTES,
+           "fits_one_wafer": a.params * BYTES <= wafer_cores * hw.sram_bytes_per_core,
+           "wafers_needed": -(-a.params * BYTES // (wafer_cores * hw.sram_bytes_per_core))}
+    metrics = {
+        "cycles_per_layer": (cycles, "cycles"),
+        "cycles": (cycles * a.layers, "cycles"),
+        "ttft_ms": (ttft_s * 1e3, "ms"),
+        "tpr_tokens_per_s": (input_len / ttft_s, "tokens/s"),
+        "energy_j": (ttft_s * hw.system_power_w, "J/request"),
+        "bytes_per_core": (float(fab.bytes_per_core), "bytes"),
+        "bytes_per_core_whole_model": (float(whole), "bytes"),
+        "fits_grid_whole_model": (float(mem["fits_grid_whole_model"]), "bool"),
+        "fits_one_wafer": (float(mem["fits_one_wafer"]), "bool"),
+    }
+    return metrics, mem
+
+
+class PrefillBytes:
+    """Split of a prefill plan's per-core bytes into one layer's weights and the buffers."""
+
+    @staticmethod
+    def weights(fab) -> int:
+        return sum(v for k, v in fab.buffers.items() if k.startswith("weights"))
+
+    @staticmethod
+    def buffers(fab) -> int:
+        return fab.bytes_per_core - PrefillBytes.weights(fab)
+
+
+def end_to_end_metrics(hw: Hardware, a: Arch, prefill_p: int, decode_px: int, decode_py: int,
+                       input_len: int, output_len: int) -> tuple[dict, dict]:
+    """Prefill on one region of the wafer, decode on another (the paper's Table 2 setup):
+    TPR = output tokens / (prefill time + decode time)."""
+    pre, pre_mem = prefill_metrics(hw, a, prefill_p, input_len)
+    dec, dec_mem = decode_metrics(hw, a, decode_px, decode_py, input_len, output_len, "shift")
+    ttft_s = pre["ttft_ms"][0] / 1e3
+    decode_s = dec["tpot_ms"][0] / 1e3 * output_len
+    total = ttft_s + decode_s
+    metrics = {
+        "ttft_ms": (ttft_s * 1e3, "ms"),
+        "tpot_ms": (dec["tpot_ms"][0], "ms"),
+        "latency_ms": (total * 1e3, "ms"),
+        "tpr_tokens_per_s": (output_len / total, "tokens/s"),
+        "energy_j": (total * hw.system_power_w, "J/request"),
+        "fits_grid_whole_model": (float(pre_mem["fits_grid_whole_model"]
+                                        and dec_mem["fits_grid_whole_model"]), "bool"),
+        "fits_one_wafer": (float(pre_mem["fits_one_wafer"]), "bool"),
+    }
+    return metrics, {**dec_mem, "fits_grid_whole_model": bool(metrics["fits_grid_whole_model"][0])}

@@ -87,30 +87,25 @@ def check_decode_functional(hw: Hardware, a, px: int, py: int, context: int, mod
     return worst
 
 
-def run_decode(model: str, cores: str, input_len: int, output_len: int, kv: str, hw: Hardware,
-               mode: str, seed: int = 0) -> dict:
-    """Decode of one model on one grid: TPOT, TPR, energy and memory, as a run record."""
-    from .experiments import DECODE_SYSTEM
-    from .llm import METHOD_NOTE, decode_metrics
+def _model_record(job: str, what: dict, hw: Hardware, cores: str, compute, raw: set,
+                  functional_check=None) -> dict:
+    """Record of a whole-model run: metrics from `compute()` -> (metrics, memory); a plan
+    that does not fit becomes a skipped record; fit problems are stated in the note."""
+    from .llm import METHOD_NOTE
     from .models import arch
 
     started = time.perf_counter()
-    a = arch(model)
-    px, py = parse_dims(cores, 2, "core grid")
-    record = _base_record(
-        f"meshsim/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}",
-        {"system": DECODE_SYSTEM[kv], "module": "Decode", "shape": None, "cores": cores,
-         "gpus": None, "model": model, "input_len": input_len, "output_len": output_len,
-         "params": {"kv_mode": kv, "tree_levels": 2, "seed": seed, "method": METHOD_NOTE,
-                    "power_w": hw.system_power_w, "power_source": hw.system_power_source}},
-        hw)
+    a = arch(what["model"])
+    what["params"].update(method=METHOD_NOTE, power_w=hw.system_power_w,
+                          power_source=hw.system_power_source)
+    record = _base_record(job, what, hw)
+    mode = "functional" if functional_check else "cycle-model"
     try:
-        metrics, mem = decode_metrics(hw, a, px, py, input_len, output_len, kv)
+        metrics, mem = compute()
         check = {"performed": False, "passed": None,
                  "reason": "cycle-model run at model dims: no data computed"}
-        if mode == "functional":
-            check = {"performed": True, **check_decode_functional(
-                hw, a, px, py, input_len, kv, seed=seed).as_dict()}
+        if functional_check:
+            check = {"performed": True, **functional_check().as_dict()}
     except PlanError as exc:
         record.update(source="skipped", mode="skipped", metrics=[],
                       check={"performed": False, "passed": None, "reason": str(exc)},
@@ -123,12 +118,103 @@ def run_decode(model: str, cores: str, input_len: int, output_len: int, kv: str,
     if not mem["fits_one_wafer"]:
         fit.append(f"the model ({mem['model_bytes'] / 1e9:.0f} GB fp16) does not fit on one "
                    f"{hw.name} wafer: needs {mem['wafers_needed']}")
-    record.update(source="simulated", mode=mode, metrics=metrics_list(
-        metrics, {"cycles_per_layer", "cycles", "bytes_per_core", "bytes_per_core_whole_model"}),
-        check=check, note=f"simulated by meshsim ({mode}); {METHOD_NOTE}; energy = time x "
-        f"{hw.system_power_w / 1e3:g} kW ({hw.system_power_source})"
-        + ("; " + "; ".join(fit) if fit else ""))
+    record.update(source="simulated", mode=mode, metrics=metrics_list(metrics, raw),
+                  check=check, note=f"simulated by meshsim ({mode}); {METHOD_NOTE}; energy = "
+                  f"time x {hw.system_power_w / 1e3:g} kW ({hw.system_power_source})"
+                  + ("; " + "; ".join(fit) if fit else ""))
     return _finish(record, hw, cores, started)
+
+
+def _what(system: str, module: str, model: str, cores: str, input_len, output_len,
+          **params) -> dict:
+    return {"system": system, "module": module, "shape": None, "cores": cores, "gpus": None,
+            "model": model, "input_len": input_len, "output_len": output_len,
+            "params": params}
+
+
+def run_decode(model: str, cores: str, input_len: int, output_len: int, kv: str, hw: Hardware,
+               mode: str, seed: int = 0) -> dict:
+    """Decode of one model on one grid: TPOT, TPR, energy and memory, as a run record."""
+    from .experiments import DECODE_SYSTEM
+    from .llm import decode_metrics
+    from .models import arch
+
+    a = arch(model)
+    px, py = parse_dims(cores, 2, "core grid")
+    check = None
+    if mode == "functional":
+        def check():
+            return check_decode_functional(hw, a, px, py, input_len, kv, seed=seed)
+    return _model_record(
+        f"meshsim/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}",
+        _what(DECODE_SYSTEM[kv], "Decode", model, cores, input_len, output_len, kv_mode=kv,
+              tree_levels=2, seed=seed),
+        hw, cores, lambda: decode_metrics(hw, a, px, py, input_len, output_len, kv),
+        {"cycles_per_layer", "cycles", "bytes_per_core", "bytes_per_core_whole_model"}, check)
+
+
+def check_prefill_functional(hw: Hardware, a, p: int, tokens: int, seed: int = 0):
+    """Prefill `tokens` random tokens on the mesh with real data and compare every output row
+    with the NumPy reference layer. Raises NumericMismatch on a mismatch."""
+    import numpy as np
+
+    from .check import require_close
+    from .meshsim.prefill import PrefillLayout, pack_weights, prefill_layer
+    from .reference_layer import layer, random_weights
+
+    w = random_weights(a, seed)
+    x = np.random.default_rng(seed + 1).standard_normal((tokens, a.hidden)).astype(np.float16)
+    ref, _, _ = layer(x, w, a, np.arange(tokens))
+    _, out = prefill_layer(hw, a, p, tokens, pack_weights(PrefillLayout(a, p, tokens), w), x)
+    return require_close(out, ref, f"prefill of {a.name} on {p}x{p}, {tokens} tokens")
+
+
+def _square(cores: str) -> int:
+    px, py = parse_dims(cores, 2, "core grid")
+    if px != py:
+        raise ValueError(f"prefill runs MeshGEMM and needs a square grid, got {cores}")
+    return px
+
+
+def run_prefill(model: str, cores: str, input_len: int, hw: Hardware, mode: str,
+                seed: int = 0) -> dict:
+    """Prefill of one prompt on one grid: TTFT, prefill TPR, energy and memory."""
+    from .llm import prefill_metrics
+    from .models import arch
+
+    a, p = arch(model), _square(cores)
+    check = None
+    if mode == "functional":
+        def check():
+            return check_prefill_functional(hw, a, p, input_len, seed)
+    return _model_record(
+        f"meshsim/prefill/{model}/{cores}/in{input_len}",
+        _what("WaferLLM", "Prefill", model, cores, input_len, None, seed=seed), hw, cores,
+        lambda: prefill_metrics(hw, a, p, input_len),
+        {"cycles_per_layer", "cycles", "bytes_per_core", "bytes_per_core_whole_model"}, check)
+
+
+def run_end_to_end(model: str, prefill_cores: str, decode_cores: str, input_len: int,
+                   output_len: int, hw: Hardware, mode: str, seed: int = 0) -> dict:
+    """Prefill on one region and decode on another; end-to-end TPR (Table 2)."""
+    from .llm import end_to_end_metrics
+    from .models import arch
+
+    a, p = arch(model), _square(prefill_cores)
+    dx, dy = parse_dims(decode_cores, 2, "core grid")
+    check = None
+    if mode == "functional":
+        def check():
+            pre = check_prefill_functional(hw, a, p, input_len, seed)
+            dec = check_decode_functional(hw, a, dx, dy, input_len, "shift", seed=seed)
+            return pre if pre.max_rel_err >= dec.max_rel_err else dec
+    cores = f"{prefill_cores}+{decode_cores}"
+    return _model_record(
+        f"meshsim/e2e/{model}/p{prefill_cores}_d{decode_cores}/in{input_len}_out{output_len}",
+        _what("WaferLLM", "Prefill+Decode", model, None, input_len, output_len,
+              prefill_cores=prefill_cores, decode_cores=decode_cores, seed=seed),
+        hw, cores, lambda: end_to_end_metrics(hw, a, p, dx, dy, input_len, output_len),
+        {"cycles_per_layer", "cycles"}, check)
 
 
 def run_kv_capacity(model: str, cores: str, kv: str, hw: Hardware) -> dict:

@@ -158,3 +158,52 @@ def all_reduce(fab: Fabric, data, axis: str, elems: int, levels: int = 2, op: st
     data, cycles, used = tree_reduce(fab, data, axis, elems, levels, op)
     data, bcast = broadcast(fab, data, axis, 0, elems)
     return data, cycles + bcast, used
+
+
+def skew(fab: Fabric, data, axis: str, elems: int, interleaved: bool, sign: int = 1):
+    """Cannon's alignment done on the wafer: the line with logical index l rotates its tiles
+    by l ring positions (ring index m -> m - sign*l), all lines at once.
+
+    axis="x" skews each row by its row index (the A operand); axis="y" each column by its
+    column index (the B operand). Cost: the slowest line's flows.
+    """
+    p = fab.line_length(axis)
+    order = ring_order(p, interleaved)
+    lidx = logical_index(order)
+    n_lines = fab.line_length("y" if axis == "x" else "x")
+    line_order = ring_order(n_lines, interleaved)
+    line_lidx = logical_index(line_order)
+    src = np.arange(p)
+    dests = np.stack([order[(lidx - sign * line_lidx[line]) % p] for line in range(n_lines)])
+    cycles = max(_flows_cost(fab, src, dests[line], elems) for line in range(n_lines))
+    if data is None:
+        return None, cycles
+    moved = np.empty_like(data)
+    for line in range(n_lines):
+        if axis == "x":
+            moved[line, dests[line]] = data[line]
+        else:
+            moved[dests[line], line] = data[:, line]
+    return moved, cycles
+
+
+def transpose_grid(fab: Fabric, data, elems: int, transpose_tiles: bool = True):
+    """Move the tile of core (r, c) to core (c, r) with dimension-order (X then Y) routing.
+
+    Rows' tiles converge on one column and then fan out down it, so links near the diagonal
+    carry up to p-1 tiles: the cost of a grid transpose on a mesh. Optionally transposes each
+    tile locally too (free: a change of access pattern).
+    """
+    p = fab.line_length("x")
+    if fab.line_length("y") != p:
+        raise ValueError("grid transpose needs a square grid")
+    cols = np.arange(p)
+    # Phase 1, along row r: from column c to column r. Phase 2, along column r: row r to c.
+    phase1 = max(_flows_cost(fab, cols, np.full(p, r), elems) for r in range(p))
+    phase2 = max(_flows_cost(fab, np.full(p, r), cols, elems) for r in range(p))
+    if data is None:
+        return None, phase1 + phase2
+    moved = data.swapaxes(0, 1)
+    if transpose_tiles:
+        moved = moved.swapaxes(-1, -2)
+    return np.ascontiguousarray(moved), phase1 + phase2

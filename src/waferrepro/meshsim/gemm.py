@@ -37,6 +37,32 @@ def _alloc_tiles(fab: Fabric, mt: int, kt: int, nt: int) -> None:
     fab.alloc("C", mt * nt)
 
 
+def cannon_loop(fab: Fabric, a, b, c, compute: float, a_elems: int, b_elems: int,
+                interleaved: bool, mac=None, label: str = ""):
+    """Cannon's p steps on pre-skewed operands: accumulate, then shift A along x and B along
+    y (ring index l -> l-1), the shifts of step s+1 overlapping the compute of step s.
+
+    `mac(a, b, c, step)` replaces `c += a @ b` for kernels that accumulate per head.
+    """
+    p = fab.line_length("x")
+    prefix = f"{label}: " if label else ""
+    for step in range(p):
+        if c is not None:
+            if mac is None:
+                c += a @ b
+            else:
+                mac(a, b, c, step)
+        if step == p - 1:
+            fab.timeline.add(f"{prefix}last step (compute)", compute=compute)
+            break
+        a, shift_a = ring_shift(fab, a, "x", a_elems, interleaved)
+        b, shift_b = ring_shift(fab, b, "y", b_elems, interleaved)
+        # A moves on row links and B on column links, so the two shifts run concurrently.
+        fab.timeline.add(f"{prefix}step (compute || shift)", compute=compute,
+                         comm=max(shift_a, shift_b), overlap=True)
+    return c
+
+
 def run_cannon(hw: Hardware, shape, px: int, py: int, inputs=None, *, interleaved: bool,
                system: str) -> KernelRun:
     m, k, n = shape
@@ -55,19 +81,8 @@ def run_cannon(hw: Hardware, shape, px: int, py: int, inputs=None, *, interleave
         a, b = place(a_log, order, order), place(b_log, order, order)
         c = np.zeros((p, p, mt, nt), dtype=np.float32)
 
-    compute = fab.compute_cycles(mt * kt * nt)
-    for step in range(p):
-        if c is not None:
-            c += a @ b
-        if step == p - 1:
-            fab.timeline.add("last step (compute)", compute=compute)
-            break
-        a, shift_a = ring_shift(fab, a, "x", mt * kt, interleaved)
-        b, shift_b = ring_shift(fab, b, "y", kt * nt, interleaved)
-        # A moves on row links and B on column links, so the two shifts run concurrently.
-        fab.timeline.add("step (compute || shift)", compute=compute, comm=max(shift_a, shift_b),
-                         overlap=True)
-
+    c = cannon_loop(fab, a, b, c, fab.compute_cycles(mt * kt * nt), mt * kt, kt * nt,
+                    interleaved)
     output = None if c is None else from_tiles(unplace(c, order, order), m, n)
     return KernelRun(system, (m, k, n), p, p, useful_flops=2.0 * m * k * n, fabric=fab,
                      output=output, params={"interleaved": interleaved})

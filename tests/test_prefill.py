@@ -1,0 +1,76 @@
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from waferrepro.check import NumericMismatch, require_close
+from waferrepro.hardware import WSE2, get_hardware
+
+# Numerics on grids too small to hold even the tiny model in 48 KB per core: more SRAM.
+BIG_SRAM = get_hardware("wse2", {"sram_bytes_per_core": 1 << 22})
+from waferrepro.meshsim.prefill import PrefillLayout, pack_weights, prefill_layer
+from waferrepro.models import arch
+from waferrepro.reference_layer import layer, random_weights
+
+
+def _run(a, p, tokens, seed=0, hw=WSE2):
+    w = random_weights(a, seed)
+    x = np.random.default_rng(seed + 1).standard_normal((tokens, a.hidden)).astype(np.float16)
+    ref, _, _ = layer(x, w, a, np.arange(tokens))
+    fab, out = prefill_layer(hw, a, p, tokens, pack_weights(PrefillLayout(a, p, tokens), w), x)
+    require_close(out, ref, f"prefill on {p}x{p}")
+    cycle_fab, none = prefill_layer(hw, a, p, tokens)
+    assert none is None and cycle_fab.timeline.total == fab.timeline.total
+    return fab
+
+
+@pytest.mark.parametrize("p,tokens,hw", [(4, 16, WSE2), (5, 23, WSE2), (8, 40, WSE2),
+                                         (3, 10, BIG_SRAM), (1, 6, BIG_SRAM)])
+def test_prefill_layer_matches_reference(p, tokens, hw):
+    _run(arch("tiny-llama"), p, tokens, hw=hw)
+
+
+def test_prefill_plan_too_big_for_sram():
+    from waferrepro.meshsim.fabric import PlanError
+    with pytest.raises(PlanError, match="needs"):
+        prefill_layer(WSE2, arch("tiny-llama"), 2, 16)
+
+
+def test_prefill_bias_no_gqa():
+    _run(replace(arch("tiny-llama"), kv_heads=4, qkv_bias=True), 4, 12)
+
+
+def test_prefill_without_causal_mask_is_caught(monkeypatch):
+    import waferrepro.meshsim.prefill as pf
+
+    real_where = np.where
+    monkeypatch.setattr(pf.np, "where", lambda m, a, b: b if np.ndim(m) == 5 else real_where(m, a, b))
+    with pytest.raises(NumericMismatch):
+        _run(arch("tiny-llama"), 4, 16)
+
+
+def test_prefill_and_end_to_end_records():
+    from waferrepro import records
+    from waferrepro.runner import run_end_to_end, run_prefill
+
+    rec = run_prefill("tiny-llama", "4x4", 16, WSE2, "functional")
+    records.validate(rec)
+    assert rec["check"]["passed"] and rec["what"]["module"] == "Prefill"
+    m = {x["metric"]: x["value"] for x in rec["metrics"]}
+    assert m["tpr_tokens_per_s"] == pytest.approx(16 / (m["ttft_ms"] / 1e3))
+    e2e = run_end_to_end("llama3-8b", "660x660", "360x360", 2048, 128, WSE2, "cycle-model")
+    records.validate(e2e)
+    m = {x["metric"]: x["value"] for x in e2e["metrics"]}
+    # TPR end to end = output tokens / (prefill time + decode time)
+    assert m["tpr_tokens_per_s"] == pytest.approx(128 / (m["latency_ms"] / 1e3))
+    assert m["latency_ms"] == pytest.approx(m["ttft_ms"] + 128 * m["tpot_ms"])
+    assert "does not fit" not in e2e["note"] or "wafer" in e2e["note"]
+
+
+def test_models_that_do_not_fit_one_wafer_say_so():
+    from waferrepro.runner import run_prefill
+
+    rec = run_prefill("qwen2-72b", "720x720", 4096, WSE2, "cycle-model")
+    assert "does not fit on one wse2 wafer" in rec["note"]
+    m = {x["metric"]: x["value"] for x in rec["metrics"]}
+    assert m["fits_one_wafer"] == 0.0
