@@ -23,6 +23,7 @@ rule all:
     input:
         all_targets(),
     default_target: True
+    localrule: True
 
 
 include: "workflows/runs.smk"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from .hardware import get_hardware
@@ -109,6 +110,14 @@ def _cmd_backend(args) -> int:
     return 0
 
 
+def _injected_failure(args) -> None:
+    """Fail on purpose when WAFERREPRO_FAIL_OUTPUT names this job's output (tests use this to
+    check that a failing job on a cluster fails the run and points to its log)."""
+    target = os.environ.get("WAFERREPRO_FAIL_OUTPUT")
+    if target and getattr(args, "out", None) == target:
+        raise RuntimeError(f"failure injected by WAFERREPRO_FAIL_OUTPUT={target}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="waferrepro", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -193,6 +202,7 @@ def main(argv=None) -> int:
 
     args = parser.parse_args(argv)
     try:
+        _injected_failure(args)
         return args.func(args)
     except (ValueError, RuntimeError, AssertionError) as exc:
         # Plan, config, backend and numeric-check errors: one clear line, non-zero exit.
