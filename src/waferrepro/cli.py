@@ -21,69 +21,58 @@ import sys
 from .hardware import get_hardware
 
 
-def _cmd_run(args) -> int:
+def _hardware(args):
+    return get_hardware(args.hardware, json.loads(args.hardware_overrides))
+
+
+def _write(record: dict, out: str) -> int:
+    """Write a run record and say in one line what it holds."""
     from . import records
+
+    records.write(record, out)
+    check = record["check"]
+    status = record["source"] if record["source"] == "skipped" else (
+        f"{record['mode']}, check " + ("passed" if check["passed"] else "not performed"))
+    print(f"{record['job']}: {status} -> {out}", file=sys.stderr)
+    return 0
+
+
+def _cmd_run(args) -> int:
     from .runner import run_meshsim
 
-    hw = get_hardware(args.hardware, json.loads(args.hardware_overrides))
     if args.backend != "meshsim":
         from .backends import resolve
         resolve(args.backend)  # raises with what is missing and where to get it
-    record = run_meshsim(args.system, args.shape, args.cores, hw, args.mode, args.seed)
-    records.write(record, args.out)
-    status = record["source"] if record["source"] == "skipped" else (
-        f"{record['mode']}, check " + ("passed" if record["check"]["passed"] else "n/a"))
-    print(f"{record['job']}: {status} -> {args.out}", file=sys.stderr)
-    return 0
+    return _write(run_meshsim(args.system, args.shape, args.cores, _hardware(args), args.mode,
+                              args.seed), args.out)
 
 
 def _cmd_decode(args) -> int:
-    from . import records
     from .runner import run_decode
 
-    hw = get_hardware(args.hardware, json.loads(args.hardware_overrides))
-    record = run_decode(args.model, args.cores, args.input_len, args.output_len, args.kv, hw,
-                        args.mode, args.seed)
-    records.write(record, args.out)
-    print(f"{record['job']}: {record['source']} ({record['mode']}) -> {args.out}",
-          file=sys.stderr)
-    return 0
+    return _write(run_decode(args.model, args.cores, args.input_len, args.output_len, args.kv,
+                             _hardware(args), args.mode, args.seed), args.out)
 
 
 def _cmd_prefill(args) -> int:
-    from . import records
     from .runner import run_prefill
 
-    hw = get_hardware(args.hardware, json.loads(args.hardware_overrides))
-    record = run_prefill(args.model, args.cores, args.input_len, hw, args.mode, args.seed)
-    records.write(record, args.out)
-    print(f"{record['job']}: {record['source']} ({record['mode']}) -> {args.out}",
-          file=sys.stderr)
-    return 0
+    return _write(run_prefill(args.model, args.cores, args.input_len, _hardware(args),
+                              args.mode, args.seed), args.out)
 
 
 def _cmd_e2e(args) -> int:
-    from . import records
     from .runner import run_end_to_end
 
-    hw = get_hardware(args.hardware, json.loads(args.hardware_overrides))
-    record = run_end_to_end(args.model, args.prefill_cores, args.decode_cores, args.input_len,
-                            args.output_len, hw, args.mode, args.seed)
-    records.write(record, args.out)
-    print(f"{record['job']}: {record['source']} ({record['mode']}) -> {args.out}",
-          file=sys.stderr)
-    return 0
+    return _write(run_end_to_end(args.model, args.prefill_cores, args.decode_cores,
+                                 args.input_len, args.output_len, _hardware(args), args.mode,
+                                 args.seed), args.out)
 
 
 def _cmd_kv_capacity(args) -> int:
-    from . import records
     from .runner import run_kv_capacity
 
-    hw = get_hardware(args.hardware, json.loads(args.hardware_overrides))
-    record = run_kv_capacity(args.model, args.cores, args.kv, hw)
-    records.write(record, args.out)
-    print(f"{record['job']} -> {args.out}", file=sys.stderr)
-    return 0
+    return _write(run_kv_capacity(args.model, args.cores, args.kv, _hardware(args)), args.out)
 
 
 def _cmd_table(args) -> int:
