@@ -69,8 +69,15 @@ def test_smoke_workflow_produces_tables_and_figures(repo, tmp_path, snakemake_cm
         assert sim["note"].str.startswith("functional; numeric check passed").all()
     table4 = pd.read_csv(work / "results/tables/table4.csv")
     assert set(table4["system"]) == {"WaferLLM", "WaferLLM-KVconcat", "SGLang"}
-    sglang = table4[table4["system"] == "SGLang"]
-    assert (sglang["source"] == "missing").all() and sglang["value"].isna().all()
+    sglang = table4[table4["system"] == "SGLang"]  # no CPU build: skipped, never invented
+    assert (sglang["source"] == "skipped").all() and sglang["value"].isna().all()
+    assert sglang["note"].str.contains("no CPU build").all()
+    table6 = pd.read_csv(work / "results/tables/table6.csv")
+    cpu = table6[table6["system"] == "CPU-BLAS"]
+    assert (cpu["source"] == "measured").all() and (cpu["backend"] == "cpu").all()
+    assert "latency_ms" in set(cpu["metric"])
+    cublas = table6[(table6["system"] == "cuBLAS") & (table6["source"] != "paper")]
+    assert len(cublas) == 1 and cublas["source"].iloc[0] == "skipped"
     table5 = pd.read_csv(work / "results/tables/table5.csv")
     cap = table5[table5["metric"] == "max_decode_len_tokens"].set_index(["model", "system"])
     for model in ("tiny-llama", "llama3-8b"):  # KV shift holds 420 (rows) times more context

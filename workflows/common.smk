@@ -17,6 +17,7 @@ from waferrepro.experiments import (  # noqa: E402
     GEMM_SYSTEMS,
     GEMV_SYSTEMS,
     all_jobs,
+    gpu_resources,
     jobs_for,
     run_mode,
 )

@@ -14,12 +14,11 @@ rule table:
         "results/logs/tables/{id}.log",
     params:
         metrics=lambda wc: " ".join(config["experiments"][wc.id].get("metrics", [])),
-        missing=lambda wc: json.dumps(config["experiments"][wc.id].get("missing_comparators", [])),
     wildcard_constraints:
         id="|".join(EXPERIMENT_IDS),
     shell:
         "waferrepro table --id {wildcards.id} --reference {input.reference}"
-        " --metrics {params.metrics} --missing {params.missing:q}"
+        " --metrics {params.metrics}"
         " --out {output} {input.records} 2> {log}"
 
 

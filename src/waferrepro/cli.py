@@ -75,11 +75,32 @@ def _cmd_kv_capacity(args) -> int:
     return _write(run_kv_capacity(args.model, args.cores, args.kv, _hardware(args)), args.out)
 
 
+def _cmd_baseline_matmul(args) -> int:
+    from .runner import run_matmul_baseline
+
+    cpu = args.device == "cpu"
+    return _write(run_matmul_baseline(args.device, args.shape,
+                                      args.cpu_warmup if cpu else args.warmup,
+                                      args.cpu_repeats if cpu else args.repeats,
+                                      args.min_energy_window_s, args.seed), args.out)
+
+
+def _cmd_baseline_llm(args) -> int:
+    import tempfile
+
+    from .runner import run_llm_baseline
+
+    with tempfile.TemporaryDirectory(prefix="waferrepro-models-") as workdir:
+        return _write(run_llm_baseline(args.engine, args.model, args.input_len,
+                                       args.output_len, args.gpus, args.device, workdir,
+                                       args.repeats, args.seed, args.min_energy_window_s),
+                      args.out)
+
+
 def _cmd_table(args) -> int:
     from . import tables
 
-    table = tables.build(args.id, args.records, args.reference, metrics=args.metrics,
-                         missing=json.loads(args.missing))
+    table = tables.build(args.id, args.records, args.reference, metrics=args.metrics)
     tables.write_csv(table, args.out)
     print(f"{args.id}: {len(table)} rows -> {args.out}", file=sys.stderr)
     return 0
@@ -169,10 +190,33 @@ def main(argv=None) -> int:
     hardware_args(kvcap)
     kvcap.set_defaults(func=_cmd_kv_capacity)
 
+    bm = sub.add_parser("baseline-matmul", help="GEMM/GEMV on a GPU (cuBLAS) or the CPU")
+    bm.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    bm.add_argument("--shape", required=True, help="MxKxN")
+    bm.add_argument("--warmup", type=int, default=5)
+    bm.add_argument("--repeats", type=int, default=50)
+    bm.add_argument("--cpu-warmup", type=int, default=1)
+    bm.add_argument("--cpu-repeats", type=int, default=5)
+    bm.add_argument("--min-energy-window-s", type=float, default=1.0)
+    bm.add_argument("--seed", type=int, default=0)
+    bm.add_argument("--out", required=True)
+    bm.set_defaults(func=_cmd_baseline_matmul)
+
+    bl = sub.add_parser("baseline-llm", help="vLLM or SGLang end to end, dummy weights")
+    bl.add_argument("--engine", choices=["vllm", "sglang"], required=True)
+    bl.add_argument("--model", required=True)
+    bl.add_argument("--input-len", type=int, required=True)
+    bl.add_argument("--output-len", type=int, required=True)
+    bl.add_argument("--gpus", type=int, default=1, help="tensor parallel size")
+    bl.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
+    bl.add_argument("--repeats", type=int, default=3)
+    bl.add_argument("--min-energy-window-s", type=float, default=1.0)
+    bl.add_argument("--seed", type=int, default=0)
+    bl.add_argument("--out", required=True)
+    bl.set_defaults(func=_cmd_baseline_llm)
+
     table = sub.add_parser("table", help="aggregate run records into a tidy CSV")
     table.add_argument("--metrics", nargs="*", help="keep only these metrics")
-    table.add_argument("--missing", default="[]",
-                       help="JSON list of {system, gpus}: comparators shown as missing")
     table.add_argument("--id", required=True)
     table.add_argument("--out", required=True)
     table.add_argument("--reference", help="CSV of published values (results/reference/)")

@@ -94,6 +94,31 @@ class EndToEndJob:
                 f"d{self.decode_cores}/in{self.input_len}_out{self.output_len}.json")
 
 
+@dataclass(frozen=True)
+class MatmulBaselineJob:
+    device: str  # requested: auto | cpu | cuda (the record says what ran)
+    shape: str
+
+    @property
+    def path(self) -> str:
+        return f"results/records/baseline-{self.device}/matmul/{self.shape}.json"
+
+
+@dataclass(frozen=True)
+class LLMBaselineJob:
+    device: str  # cuda | cpu
+    engine: str  # vllm | sglang
+    model: str
+    gpus: int
+    input_len: int
+    output_len: int
+
+    @property
+    def path(self) -> str:
+        return (f"results/records/baseline-{self.device}/{self.engine}/{self.model}/"
+                f"tp{self.gpus}/in{self.input_len}_out{self.output_len}.json")
+
+
 def parse_dims(text: str, n: int, what: str) -> tuple[int, ...]:
     parts = str(text).lower().split("x")
     if len(parts) != n or not all(p.isdigit() and int(p) > 0 for p in parts):
@@ -115,7 +140,12 @@ def shapes_of(system: str, exp: dict) -> list[str]:
 
 
 def jobs_for(config: dict, exp_id: str, backend: str) -> list:
+    """The wafer jobs of an experiment, then its baseline jobs."""
     exp = config["experiments"][exp_id]
+    return _wafer_jobs(exp, exp_id, backend) + _baseline_jobs(config, exp)
+
+
+def _wafer_jobs(exp: dict, exp_id: str, backend: str) -> list:
     kind = exp.get("kind", "kernel")
     if kind == "kernel":
         grids = [grid_str(g) for g in exp["grids"]]
@@ -139,12 +169,44 @@ def jobs_for(config: dict, exp_id: str, backend: str) -> list:
     raise ValueError(f"experiment {exp_id}: unknown kind {kind!r}")
 
 
+def _workloads(exp: dict) -> list[tuple[str, int, int]]:
+    """(model, input_len, output_len) of a whole-model experiment; prefill: 1 output token."""
+    kind = exp.get("kind", "kernel")
+    if kind == "e2e":
+        return [(s["model"], int(i), int(o)) for s in exp["setups"] for i, o in exp["lengths"]]
+    if kind == "prefill":
+        return [(m, int(i), 1) for m in exp["models"] for i in exp["input_lens"]]
+    if kind == "decode":
+        return [(m, int(i), int(o)) for m in exp["models"] for i, o in exp["lengths"]]
+    return []
+
+
+def _baseline_jobs(config: dict, exp: dict) -> list:
+    jobs = []
+    for device in exp.get("matmul_baselines", []):
+        shapes = dict.fromkeys(s for system in exp["systems"] for s in shapes_of(system, exp))
+        jobs += [MatmulBaselineJob(device, shape) for shape in shapes]
+    llm_device = config.get("baselines", {}).get("llm_device", "cuda")
+    for b in exp.get("llm_baselines", []):
+        jobs += [LLMBaselineJob(llm_device, b["engine"], model, int(b["gpus"]), i, o)
+                 for model, i, o in _workloads(exp)]
+    return jobs
+
+
 def all_jobs(config: dict, backend: str) -> list:
     seen: dict[str, object] = {}
     for exp_id in config["experiments"]:
         for job in jobs_for(config, exp_id, backend):
             seen.setdefault(job.path, job)
     return list(seen.values())
+
+
+def gpu_resources(device: str, gpus: int) -> dict:
+    """Scheduler resources of a baseline job: up to 8 GPUs per node (the paper's A100
+    nodes), so tensor parallel 16 spans two nodes."""
+    if device != "cuda":
+        return {"gpu": 0, "nodes": 1}
+    return {"gpu": min(gpus, 8), "nodes": -(-gpus // 8)}
 
 
 def run_mode(config: dict, job) -> str:

@@ -43,19 +43,7 @@ def reference_rows(table_id: str, reference_csv: str | os.PathLike | None) -> pd
     return ref[ref["id"] == table_id][COLUMNS]
 
 
-def missing_rows(table_id: str, rows: list[dict], comparators, metric: str) -> list[dict]:
-    """A `missing` row per GPU comparator and workload: never a value, only the gap."""
-    workloads = sorted({(r["model"], r["input_len"], r["output_len"]) for r in rows},
-                       key=str)
-    return [{"id": table_id, "system": c["system"], "backend": None, "model": model,
-             "shape": None, "cores": None, "gpus": c["gpus"], "input_len": i, "output_len": o,
-             "metric": metric, "value": None, "unit": None, "source": "missing",
-             "note": "no baseline record yet: run the GPU baselines on a GPU machine"}
-            for model, i, o in workloads for c in comparators]
-
-
-def build(table_id: str, record_paths, reference_csv=None, metrics=None,
-          missing=()) -> pd.DataFrame:
+def build(table_id: str, record_paths, reference_csv=None, metrics=None) -> pd.DataFrame:
     rows = []
     for path in record_paths:
         rows.extend(rows_from_record(table_id, records.read(path)))
@@ -64,8 +52,6 @@ def build(table_id: str, record_paths, reference_csv=None, metrics=None,
         for r in rows:  # a skipped run has no value; file its row under the table's metric
             if r["source"] == "skipped":
                 r["metric"], r["unit"] = metrics[0], None
-    if missing:
-        rows.extend(missing_rows(table_id, rows, missing, (metrics or ["latency_ms"])[0]))
     frames = [pd.DataFrame(rows, columns=COLUMNS), reference_rows(table_id, reference_csv)]
     table = pd.concat([f for f in frames if not f.empty], ignore_index=True)
     table = table.reindex(columns=COLUMNS)
