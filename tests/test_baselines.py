@@ -51,11 +51,10 @@ def test_energy_counter_going_backwards_is_retried_then_fails():
 
 
 def test_nvml_missing_is_a_clear_error():
-    try:
-        import pynvml  # noqa: F401
+    import importlib.util
+
+    if importlib.util.find_spec("pynvml") is not None:
         pytest.skip("nvidia-ml-py installed here")
-    except ImportError:
-        pass
     with pytest.raises(energy.EnergyUnavailable, match="nvidia-ml-py"):
         energy.nvml_counter()
 

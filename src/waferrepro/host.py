@@ -109,3 +109,18 @@ def q_feature_order(heads: int, kv_heads: int, head_dim: int) -> np.ndarray:
     kv = kv_feature_order(kv_heads, head_dim)
     g, e = kv // head_dim, kv % head_dim
     return ((g[:, None] * rep + np.arange(rep)[None, :]) * head_dim + e[:, None]).reshape(-1)
+
+
+def pack_cannon(a: np.ndarray, b: np.ndarray, p: int, interleaved: bool):
+    """What a Cannon-family launcher sends: A and B tiled p x p, pre-skewed in logical ring
+    coordinates and placed on the (interleaved or plain) rings. Returns (A tiles, B tiles),
+    each (p, p, tile_h, tile_w) by physical core."""
+    order = ring_order(p, interleaved)
+    at, bt = cannon_preskew(to_tiles(a, p, p), to_tiles(b, p, p))
+    return place(at, order, order), place(bt, order, order)
+
+
+def unpack_cannon(c_tiles: np.ndarray, rows: int, cols: int, interleaved: bool) -> np.ndarray:
+    """The result matrix from the C tiles read back from physical cores."""
+    order = ring_order(c_tiles.shape[0], interleaved)
+    return from_tiles(unplace(c_tiles, order, order), rows, cols)

@@ -48,7 +48,7 @@ def decode_cycles_per_layer(hw: Hardware, a: Arch, px: int, py: int, input_len: 
 
 def memory_summary(hw: Hardware, a: Arch, lay: DecodeLayout, context: int, mode: str) -> dict:
     """Bytes per core and fit, for one layer and for the whole model, at a context length."""
-    px, py = lay.px, lay.py
+    py = lay.py
     tokens_on_busiest = int(lay.rows_tokens(context, mode).max())
     w_layer = lay.weight_elems_per_core() * BYTES
     act = lay.activation_elems_per_core(tokens_on_busiest) * BYTES

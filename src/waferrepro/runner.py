@@ -141,10 +141,8 @@ def run_decode(model: str, cores: str, input_len: int, output_len: int, kv: str,
 
     a = arch(model)
     px, py = parse_dims(cores, 2, "core grid")
-    check = None
-    if mode == "functional":
-        def check():
-            return check_decode_functional(hw, a, px, py, input_len, kv, seed=seed)
+    check = None if mode != "functional" else (
+        lambda: check_decode_functional(hw, a, px, py, input_len, kv, seed=seed))
     return _model_record(
         f"meshsim/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}",
         _what(DECODE_SYSTEM[kv], "Decode", model, cores, input_len, output_len, kv_mode=kv,
@@ -183,10 +181,8 @@ def run_prefill(model: str, cores: str, input_len: int, hw: Hardware, mode: str,
     from .models import arch
 
     a, p = arch(model), _square(cores)
-    check = None
-    if mode == "functional":
-        def check():
-            return check_prefill_functional(hw, a, p, input_len, seed)
+    check = None if mode != "functional" else (
+        lambda: check_prefill_functional(hw, a, p, input_len, seed))
     return _model_record(
         f"meshsim/prefill/{model}/{cores}/in{input_len}",
         _what("WaferLLM", "Prefill", model, cores, input_len, None, seed=seed), hw, cores,
@@ -202,12 +198,12 @@ def run_end_to_end(model: str, prefill_cores: str, decode_cores: str, input_len:
 
     a, p = arch(model), _square(prefill_cores)
     dx, dy = parse_dims(decode_cores, 2, "core grid")
-    check = None
-    if mode == "functional":
-        def check():
-            pre = check_prefill_functional(hw, a, p, input_len, seed)
-            dec = check_decode_functional(hw, a, dx, dy, input_len, "shift", seed=seed)
-            return pre if pre.max_rel_err >= dec.max_rel_err else dec
+    def both_checks():
+        pre = check_prefill_functional(hw, a, p, input_len, seed)
+        dec = check_decode_functional(hw, a, dx, dy, input_len, "shift", seed=seed)
+        return pre if pre.max_rel_err >= dec.max_rel_err else dec
+
+    check = both_checks if mode == "functional" else None
     cores = f"{prefill_cores}+{decode_cores}"
     return _model_record(
         f"meshsim/e2e/{model}/p{prefill_cores}_d{decode_cores}/in{input_len}_out{output_len}",

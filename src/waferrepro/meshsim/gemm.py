@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from ..hardware import Hardware
-from ..host import cannon_preskew, from_tiles, place, ring_order, to_tiles, unplace
+from ..host import from_tiles, pack_cannon, to_tiles, unpack_cannon
 from .comm import broadcast, ring_shift
 from .fabric import Fabric, PlanError
 from .result import KernelRun
@@ -72,18 +72,15 @@ def run_cannon(hw: Hardware, shape, px: int, py: int, inputs=None, *, interleave
     _alloc_tiles(fab, mt, kt, nt)
     fab.use_colors("A ring shift (x)", 2)
     fab.use_colors("B ring shift (y)", 2)
-    order = ring_order(p, interleaved)
-
     a = b = c = None
     if inputs is not None:
-        a_log, b_log = cannon_preskew(to_tiles(inputs[0].astype(np.float32), p, p),
-                                      to_tiles(inputs[1].astype(np.float32), p, p))
-        a, b = place(a_log, order, order), place(b_log, order, order)
+        a, b = pack_cannon(inputs[0].astype(np.float32), inputs[1].astype(np.float32), p,
+                           interleaved)
         c = np.zeros((p, p, mt, nt), dtype=np.float32)
 
     c = cannon_loop(fab, a, b, c, fab.compute_cycles(mt * kt * nt), mt * kt, kt * nt,
                     interleaved)
-    output = None if c is None else from_tiles(unplace(c, order, order), m, n)
+    output = None if c is None else unpack_cannon(c, m, n, interleaved)
     return KernelRun(system, (m, k, n), p, p, useful_flops=2.0 * m * k * n, fabric=fab,
                      output=output, params={"interleaved": interleaved})
 

@@ -34,7 +34,7 @@ from ..host import (cannon_preskew, ceil_even, kv_feature_order, pad2d, place, q
                     ring_order, to_tiles, unplace)
 from ..models import Arch
 from .comm import all_reduce, ring_shift, skew, transpose_grid
-from .fabric import Fabric, PlanError
+from .fabric import Fabric
 from .gemm import cannon_loop
 
 INTERLEAVED = True  # MeshGEMM's ring placement

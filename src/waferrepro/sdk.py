@@ -1,0 +1,111 @@
+"""Host side of the Cerebras SDK backends: kernel parameters, command lines, timestamps.
+
+Shared with the simulator where it can be: tiling and pre-skew come from `host.py` (the same
+code meshsim's tests exercise). What needs the SDK itself (compiling with `cslc`, running with
+`cs_python` or on a wafer) is not run here: this module only builds the commands and decodes
+what the kernels send back. Verified here: parameter derivation, exact command lines and
+timestamp decoding, by unit tests; not verified here: that the commands compile and run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+# Device fabric dimensions (SDK docs): WSE-2 757x996, WSE-3 762x1172 (--arch=wse3).
+DEVICE_FABRIC = {"wse2": (757, 996), "wse3": (762, 1172)}
+# memcpy's halo: kernels sit at offset (4, 1) in a fabric of (width + 7) x (height + 2).
+FABRIC_OFFSETS = (4, 1)
+MEMCPY_HALO = (7, 2)
+
+
+@dataclass(frozen=True)
+class CompileSpec:
+    module: str  # MeshGEMV, MeshGEMM, ...
+    width: int
+    height: int
+    params: dict  # the kernel's compile-time parameters (--params)
+    arch: str = "wse2"
+
+
+def kernel_params(module: str, shape: tuple[int, int, int], px: int, py: int) -> dict:
+    """Compile-time parameters of a kernel module for a shape on a px x py grid.
+
+    Tile sizes are those of the simulator's twin (padding to even division on the host).
+    """
+    m, k, n = shape
+    if module == "MeshGEMV":
+        if m != 1:
+            raise ValueError(f"MeshGEMV is a GEMV: M must be 1, got {m}")
+        return {"width": px, "height": py, "kt": math.ceil(k / py), "nt": math.ceil(n / px),
+                "tree_levels": 2}
+    if module == "MeshGEMM":
+        if px != py:
+            raise ValueError(f"MeshGEMM needs a square grid, got {px}x{py}")
+        return {"P": px, "Mt": math.ceil(m / px), "Kt": math.ceil(k / px),
+                "Nt": math.ceil(n / px)}
+    raise ValueError(f"no CSL parameters for module {module!r} yet")
+
+
+def fabric_dims(spec: CompileSpec, target: str) -> tuple[int, int]:
+    """--fabric-dims: the kernel plus memcpy's halo on the simulator, the device's on a wafer."""
+    if target == "simulator":
+        return spec.width + MEMCPY_HALO[0], spec.height + MEMCPY_HALO[1]
+    if target == "device":
+        dims = DEVICE_FABRIC[spec.arch]
+        if spec.width + MEMCPY_HALO[0] > dims[0] or spec.height + MEMCPY_HALO[1] > dims[1]:
+            raise ValueError(f"{spec.width}x{spec.height} kernel does not fit the {spec.arch} "
+                             f"fabric {dims[0]}x{dims[1]} with memcpy's halo")
+        return dims
+    raise ValueError(f"target must be 'simulator' or 'device', got {target!r}")
+
+
+def compile_command(spec: CompileSpec, target: str, layout: str, out_dir: str,
+                    cslc: str = "cslc") -> list[str]:
+    """The `cslc` command line for one kernel and parameter set."""
+    fw, fh = fabric_dims(spec, target)
+    params = ",".join(f"{k}:{v}" for k, v in spec.params.items())
+    cmd = [cslc, f"--arch={spec.arch}", layout, f"--fabric-dims={fw},{fh}",
+           f"--fabric-offsets={FABRIC_OFFSETS[0]},{FABRIC_OFFSETS[1]}",
+           f"--params={params}", "-o", out_dir, "--memcpy", "--channels=1",
+           "--width-west-buf=0", "--width-east-buf=0"]
+    return cmd
+
+
+def run_command(launcher: str, out_dir: str, target: str, cmaddr: str | None = None,
+                cs_python: str = "cs_python", extra: tuple[str, ...] = ()) -> list[str]:
+    """The `cs_python` command that runs a compiled kernel on the simulator or a wafer."""
+    cmd = [cs_python, launcher, "--name", out_dir, *extra]
+    if target == "device":
+        if not cmaddr:
+            raise ValueError("running on a wafer needs --cmaddr IP:PORT of the CS system")
+        cmd += ["--cmaddr", cmaddr]
+    return cmd
+
+
+# ------------------------------------------------------------------------------ timestamps
+def u48(words) -> np.ndarray:
+    """The `<time>` module's 48-bit timestamp from its three 16-bit words (low word first)."""
+    w = np.asarray(words, dtype=np.uint64)
+    return (w[..., 0] & 0xFFFF) | ((w[..., 1] & 0xFFFF) << 16) | ((w[..., 2] & 0xFFFF) << 32)
+
+
+def elapsed_cycles(start_words, end_words, ref_words) -> int:
+    """Kernel cycles from per-core timestamps, with the cores' counters aligned.
+
+    Arrays have shape (height, width, 3). Every core records `ref` when a synchronization
+    wavelet sent from core (0, 0) arrives, which takes x + y cycles (one per hop), so the
+    core's counter runs ahead of core (0, 0)'s by ref - (x + y). The run lasts from the
+    earliest aligned start to the latest aligned end.
+    """
+    start, end, ref = (u48(a).astype(np.int64) for a in (start_words, end_words, ref_words))
+    h, w = start.shape
+    hops = np.add.outer(np.arange(h), np.arange(w))
+    offset = ref - hops
+    return int((end - offset).max() - (start - offset).min())
+
+
+def cycles_to_seconds(cycles: float, clock_hz: float) -> float:
+    return cycles / clock_hz
