@@ -63,3 +63,20 @@ def test_sdk_backend_missing_is_one_clear_line(capsys, monkeypatch):
     assert "cslc" in err and "Cerebras" in err and len(err.strip().splitlines()) == 1
     assert cli.main(["backend", "auto"]) == 0
     assert capsys.readouterr().out.strip() == "meshsim"
+
+
+def test_figure_ignores_baseline_rows(tmp_path):
+    recs = []
+    for system, grid in (("MeshGEMM", "4x4"), ("Cannon", "4x4")):
+        path = tmp_path / f"{system}.json"
+        cli.main(["run", "--system", system, "--shape", "64x64x64", "--cores", grid,
+                  "--out", str(path)])
+        recs.append(str(path))
+    base = tmp_path / "cpu.json"
+    assert cli.main(["baseline-matmul", "--device", "cpu", "--shape", "64x64x64",
+                     "--cpu-repeats", "2", "--out", str(base)]) == 0
+    csv = tmp_path / "fig9.csv"
+    cli.main(["table", "--id", "fig9", "--out", str(csv), *recs, str(base)])
+    assert "CPU-BLAS" in set(tables.read_csv(csv)["system"])
+    assert cli.main(["figure", "--id", "fig9", "--table", str(csv), "--out",
+                     str(tmp_path / "f.png")]) == 0

@@ -30,8 +30,9 @@ def _grid_side(cores: str) -> int:
 
 
 def _wide(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per (system, shape, cores) with a column per metric, simulated/measured only."""
-    ok = table[table["source"].isin(["simulated", "measured"])]
+    """One row per (system, shape, cores) with a column per metric: the wafer runs only
+    (simulated or measured on a core grid; GPU/CPU baseline rows have no grid)."""
+    ok = table[table["source"].isin(["simulated", "measured"]) & table["cores"].notna()]
     wide = ok.pivot_table(index=["system", "shape", "cores"], columns="metric", values="value",
                           aggfunc="first").reset_index()
     wide["side"] = wide["cores"].map(_grid_side)
