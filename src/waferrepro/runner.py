@@ -207,7 +207,7 @@ def run_end_to_end(model: str, prefill_cores: str, decode_cores: str, input_len:
     cores = f"{prefill_cores}+{decode_cores}"
     return _model_record(
         f"meshsim/e2e/{model}/p{prefill_cores}_d{decode_cores}/in{input_len}_out{output_len}",
-        _what("WaferLLM", "Prefill+Decode", model, None, input_len, output_len,
+        _what("WaferLLM", "Prefill+Decode", model, cores, input_len, output_len,
               prefill_cores=prefill_cores, decode_cores=decode_cores, seed=seed),
         hw, cores, lambda: end_to_end_metrics(hw, a, p, dx, dy, input_len, output_len),
         {"cycles_per_layer", "cycles"}, check)
