@@ -22,6 +22,7 @@ experiments:
     systems: [MeshGEMV, chain-GEMV]
     sizes: [512]
     grids: [4]
+    matmul_baselines: [cpu]
   table5:
     kind: kv_capacity
     models: [llama3-8b]
@@ -65,10 +66,11 @@ def test_slice_runs_through_slurm(slurm, repo, snakemake_cmd, tmp_path):
     res = _submit(slurm, repo, snakemake_cmd, work)
     assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
     recs = sorted((work / "results/records").rglob("*.json"))
-    assert len(recs) == 3
-    assert all(records.read(r)["source"] == "simulated" for r in recs)
+    assert len(recs) == 4  # two simulator jobs, one CPU baseline, one memory-model job
+    sources = sorted(records.read(r)["source"] for r in recs)
+    assert sources == ["measured", "simulated", "simulated", "simulated"]
     table = pd.read_csv(work / "results/tables/fig10.csv")
-    assert set(table["system"]) == {"MeshGEMV", "chain-GEMV"}
+    assert set(table["system"]) == {"MeshGEMV", "chain-GEMV", "CPU-BLAS"}
     assert (work / "figures/fig10.png").exists()
     assert "slurm" in (res.stdout + res.stderr).lower()  # really went through the executor
 
