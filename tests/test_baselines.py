@@ -150,3 +150,11 @@ def test_local_model_dir_and_vllm_args(tmp_path):
     assert len(ids) == 100 and min(ids) >= 3 and max(ids) < 128256
     s = llm.summarize([0.1, 0.3, 0.2], [1.2, 1.0, 1.1], 11)
     assert s["ttft_s"] == 0.2 and s["tpot_s"] == pytest.approx(0.09)
+
+
+def test_energy_split_prefill_and_decode():
+    from waferrepro.baselines.llm import energy_split
+
+    e = energy_split(prefill_j=2.0, request_j=12.0, output_len=11)
+    assert e == {"energy_j": 12.0, "prefill_energy_j": 2.0, "decode_energy_j": 1.0}
+    assert "decode_energy_j" not in energy_split(2.0, 2.0, 1)

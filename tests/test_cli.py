@@ -80,3 +80,25 @@ def test_figure_ignores_baseline_rows(tmp_path):
     assert "CPU-BLAS" in set(tables.read_csv(csv)["system"])
     assert cli.main(["figure", "--id", "fig9", "--table", str(csv), "--out",
                      str(tmp_path / "f.png")]) == 0
+
+
+def test_energy_ratio_rows_match_workload_and_unit():
+    base = {"id": "table8", "model": "llama3-8b", "shape": None, "input_len": 4096,
+            "output_len": 128, "note": ""}
+    rows = [
+        {**base, "system": "vLLM", "backend": "cuda:NVIDIA H100 80GB HBM3", "cores": None,
+         "gpus": 1, "metric": "decode_energy_j", "value": 3.0, "unit": "J/token",
+         "source": "measured"},
+        {**base, "system": "WaferLLM", "backend": "meshsim", "cores": "420x420", "gpus": None,
+         "metric": "decode_energy_j", "value": 1.5, "unit": "J/token", "source": "simulated"},
+        {**base, "system": "WaferLLM", "backend": "meshsim", "cores": "420x420", "gpus": None,
+         "metric": "prefill_energy_j", "value": 9.0, "unit": "J/request",
+         "source": "simulated"},  # other metric: no pair
+        {**base, "system": "CPU-BLAS", "backend": "cpu", "cores": None, "gpus": None,
+         "metric": "decode_energy_j", "value": 7.0, "unit": "J/token", "source": "measured"},
+    ]
+    ratios = tables.energy_ratio_rows("table8", rows)
+    assert len(ratios) == 1
+    r = ratios[0]
+    assert r["value"] == 2.0 and r["source"] == "simulated" and r["cores"] == "420x420"
+    assert r["system"] == "vLLM/WaferLLM" and "H100" in r["backend"]

@@ -36,6 +36,24 @@ except BackendUnavailable as exc:
     raise WorkflowError(str(exc)) from None
 
 EXPERIMENT_IDS = list(config["experiments"])
+
+
+def _code_fingerprint():
+    """Hash of the package's sources and schemas: a job param, so that records made by other
+    code are redone (Snakemake's params trigger) rather than silently kept."""
+    import hashlib
+    from pathlib import Path
+
+    digest = hashlib.sha256()
+    root = Path(workflow.basedir) / "src" / "waferrepro"
+    for path in sorted(root.rglob("*")):
+        if path.suffix in (".py", ".json", ".yaml") and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+CODE = _code_fingerprint()
 JOBS = {job.path: job for job in all_jobs(config, BACKEND)}
 # Published values, tracked in git beside the workflow (not in the run directory).
 REFERENCE_CSV = os.path.join(workflow.basedir, "results/reference/published.csv")

@@ -12,6 +12,8 @@ rule figure:
         pdf="figures/{id}.pdf",
     log:
         "results/logs/figures/{id}.log",
+    params:
+        code=CODE,
     wildcard_constraints:
         id="|".join(FIGURE_IDS),
     shell:

@@ -25,6 +25,7 @@ rule run_kernel:
         mode=lambda wc, output: run_mode(config, _job(output)),
         hardware=HARDWARE_ARGS,
         seed=config["seed"],
+        code=CODE,
     threads: 1
     resources:
         mem_mb=2000,
@@ -49,6 +50,7 @@ rule run_decode:
         mode=lambda wc, output: run_mode(config, _job(output)),
         hardware=HARDWARE_ARGS,
         seed=config["seed"],
+        code=CODE,
     threads: 1
     resources:
         mem_mb=2000,
@@ -70,6 +72,7 @@ rule run_kv_capacity:
         kv="shift|concat",
     params:
         hardware=HARDWARE_ARGS,
+        code=CODE,
     threads: 1
     resources:
         mem_mb=1000,
@@ -91,6 +94,7 @@ rule run_prefill:
         mode=lambda wc, output: run_mode(config, _job(output)),
         hardware=HARDWARE_ARGS,
         seed=config["seed"],
+        code=CODE,
     threads: 1
     resources:
         mem_mb=2000,
@@ -115,6 +119,7 @@ rule run_end_to_end:
         mode=lambda wc, output: run_mode(config, _job(output)),
         hardware=HARDWARE_ARGS,
         seed=config["seed"],
+        code=CODE,
     threads: 1
     resources:
         mem_mb=2000,
@@ -145,6 +150,7 @@ rule run_matmul_baseline:
             f" --min-energy-window-s {BASELINES['min_energy_window_s']}"
         ),
         seed=config["seed"],
+        code=CODE,
     threads: 2
     resources:
         mem_mb=16000,
@@ -170,6 +176,7 @@ rule run_llm_baseline:
         repeats=BASELINES["llm_repeats"],
         window=BASELINES["min_energy_window_s"],
         seed=config["seed"],
+        code=CODE,
     threads: 2
     resources:
         mem_mb=32000,

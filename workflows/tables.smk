@@ -14,6 +14,7 @@ rule table:
         "results/logs/tables/{id}.log",
     params:
         metrics=lambda wc: " ".join(config["experiments"][wc.id].get("metrics", [])),
+        code=CODE,
     wildcard_constraints:
         id="|".join(EXPERIMENT_IDS),
     shell:

@@ -349,24 +349,21 @@ def run_llm_baseline(engine: str, model: str, input_len: int, output_len: int, g
                        f"{n_gpus} visible here")
     if device == "cpu" and engine == "sglang":
         return skipped("SGLang has no CPU build; its runner is verified only on GPU machines")
-    counter = None
+    counter, energy_reason = None, "energy not measured on the CPU"
     if device == "cuda":
         from .baselines.energy import EnergyUnavailable, nvml_counter
         try:
             counter = nvml_counter(0)
-        except EnergyUnavailable:
-            counter = None
+        except EnergyUnavailable as exc:
+            energy_reason = f"energy not measured: {exc}"
     try:
-        e0 = counter() if counter else None
-        t0 = time.perf_counter()
         if engine == "vllm":
             result = llm.run_vllm(model, input_len, output_len, gpus, device, Path(workdir),
-                                  repeats=repeats, seed=seed)
+                                  repeats=repeats, seed=seed, energy_counter=counter,
+                                  min_energy_window_s=min_energy_window_s)
         else:
             result = llm.run_sglang(model, input_len, output_len, gpus, Path(workdir), seed,
                                     nnodes=max(1, gpus // 8) if gpus > 8 else 1)
-        window = time.perf_counter() - t0
-        e1 = counter() if counter else None
     except BaselineUnavailable as exc:
         return skipped(str(exc))
     s = result["summary"]
@@ -375,16 +372,17 @@ def run_llm_baseline(engine: str, model: str, input_len: int, output_len: int, g
                "decode_tpr_tokens_per_s": (s["decode_tpr"], "tokens/s"),
                "e2e_tpr_tokens_per_s": (s["e2e_tpr"], "tokens/s"),
                "prefill_tpr_tokens_per_s": (input_len / s["ttft_s"], "tokens/s")}
-    energy_note = "energy not measured on the CPU"
-    if counter is not None and e1 is not None and e1 >= e0 and window >= min_energy_window_s:
-        # The whole benchmark window on GPU 0, scaled to all GPUs used (NVML counts one
-        # device); per request = window energy x request time / window time.
-        joules = (e1 - e0) * gpus * (s["total_s"] / window)
-        metrics["energy_j"] = (joules, "J/request")
-        energy_note = ("energy: NVML counter of GPU 0 over the benchmark window, x GPUs, "
-                       "scaled to one request")
-    elif device == "cuda":
-        energy_note = "energy not measured (NVML unavailable or window too short)"
+    if result.get("energy"):
+        # NVML counts GPU 0; with tensor parallelism every GPU does the same work, so the
+        # request's energy is that of GPU 0 times the GPU count.
+        units = {"energy_j": "J/request", "prefill_energy_j": "J/request",
+                 "decode_energy_j": "J/token"}
+        for name, joules in result["energy"].items():
+            metrics[name] = (joules * gpus, units[name])
+        energy_reason = (f"energy: NVML counter of GPU 0 x {gpus} GPUs, windows of at least "
+                         f"{min_energy_window_s:g} s")
+    elif result.get("energy_reason"):
+        energy_reason = result["energy_reason"]
     import math
     metrics = {k: v for k, v in metrics.items() if math.isfinite(v[0])}  # 1-token runs: no TPOT
     what["params"].update(engine_version=result["version"], engine_args=result["engine_args"])
@@ -394,7 +392,7 @@ def run_llm_baseline(engine: str, model: str, input_len: int, output_len: int, g
                          "reason": f"every request produced exactly {output_len} tokens "
                                    "(checked; a mismatch fails the run)"},
                   note=f"measured: {system} {result['version']}, dummy weights, batch 1, "
-                       f"tensor parallel {gpus}, median of {result['repeats']}; {energy_note}")
+                       f"tensor parallel {gpus}, median of {result['repeats']}; {energy_reason}")
     record["provenance"] = provenance.collect(device=gpu_name if device == "cuda" else "cpu",
                                               clock_hz=None, clock_source="n/a: wall clock")
     record["provenance"]["wall_seconds"] = time.perf_counter() - started

@@ -43,12 +43,45 @@ def reference_rows(table_id: str, reference_csv: str | os.PathLike | None) -> pd
     return ref[ref["id"] == table_id][COLUMNS]
 
 
+ENERGY_METRICS = ("energy_j", "prefill_energy_j", "decode_energy_j")
+WAFER_BACKENDS = ("meshsim", "sdk-sim", "wse2", "wse3")
+
+
+def energy_ratio_rows(table_id: str, rows: list[dict]) -> list[dict]:
+    """GPU energy / wafer energy for every GPU run with measured energy and every wafer run
+    of the same workload (model or shape, lengths) and unit (Tables 6-8's ratios)."""
+    def key(r):
+        return (r["model"], r["shape"], r["input_len"], r["output_len"], r["metric"],
+                r["unit"])
+
+    gpu = [r for r in rows if r["metric"] in ENERGY_METRICS and r["source"] == "measured"
+           and str(r["backend"]).startswith("cuda:")]
+    wafer = [r for r in rows if r["metric"] in ENERGY_METRICS and r["value"] is not None
+             and r["backend"] in WAFER_BACKENDS and r["source"] in ("simulated", "measured")]
+    out = []
+    for g in gpu:
+        for w in (w for w in wafer if key(w) == key(g) and w["value"]):
+            out.append({
+                "id": table_id, "system": f"{g['system']}/{w['system']}",
+                "backend": f"{g['backend']} / {w['backend']}", "model": w["model"],
+                "shape": w["shape"], "cores": w["cores"], "gpus": g["gpus"],
+                "input_len": w["input_len"], "output_len": w["output_len"],
+                "metric": "energy_ratio", "value": g["value"] / w["value"], "unit": "ratio",
+                # A ratio with a simulated side is simulated.
+                "source": "simulated" if w["source"] == "simulated" else "measured",
+                "note": f"GPU {g['metric']} ({g['source']}, {g['backend']}) / wafer "
+                        f"{w['metric']} ({w['source']}, {w['backend']})"})
+    return out
+
+
 def build(table_id: str, record_paths, reference_csv=None, metrics=None) -> pd.DataFrame:
     rows = []
     for path in record_paths:
         rows.extend(rows_from_record(table_id, records.read(path)))
+    rows.extend(energy_ratio_rows(table_id, rows))
     if metrics:
-        rows = [r for r in rows if r["metric"] in metrics or r["source"] == "skipped"]
+        keep = set(metrics) | {"energy_ratio"}
+        rows = [r for r in rows if r["metric"] in keep or r["source"] == "skipped"]
         for r in rows:  # a skipped run has no value; file its row under the table's metric
             if r["source"] == "skipped":
                 r["metric"], r["unit"] = metrics[0], None

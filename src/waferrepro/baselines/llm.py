@@ -78,7 +78,10 @@ def vllm_engine_args(model_dir: Path, input_len: int, output_len: int, tp: int, 
 
 
 def run_vllm(model_id: str, input_len: int, output_len: int, tp: int, device: str,
-             workdir: Path, warmup: int = 1, repeats: int = 3, seed: int = 0) -> dict:
+             workdir: Path, warmup: int = 1, repeats: int = 3, seed: int = 0,
+             energy_counter=None, min_energy_window_s: float = 1.0) -> dict:
+    """Times TTFT (1-token requests) and whole requests; with an energy counter, also the
+    energy of each, over windows of at least `min_energy_window_s` (energy.measure)."""
     try:
         import vllm
         from vllm import LLM, SamplingParams
@@ -110,10 +113,28 @@ def run_vllm(model_id: str, input_len: int, output_len: int, tp: int, device: st
             timed(output_len)
         ttft = [timed(1) for _ in range(repeats)]
         total = [timed(output_len) for _ in range(repeats)]
+        energy = None
+        if energy_counter is not None:
+            from .energy import measure
+            prefill = measure(lambda: timed(1), lambda: None, energy_counter,
+                              min_energy_window_s)
+            whole = measure(lambda: timed(output_len), lambda: None, energy_counter,
+                            min_energy_window_s)
+            energy = energy_split(prefill.joules_per_repeat, whole.joules_per_repeat,
+                                  output_len)
     finally:
         _shutdown_vllm(llm)
     return {"summary": summarize(ttft, total, output_len), "engine_args": engine_args,
-            "engine": "vllm", "version": vllm.__version__, "repeats": repeats}
+            "engine": "vllm", "version": vllm.__version__, "repeats": repeats,
+            "energy": energy}
+
+
+def energy_split(prefill_j: float, request_j: float, output_len: int) -> dict:
+    """Energy of a request, of its prefill (a 1-token request) and per decoded token."""
+    out = {"energy_j": request_j, "prefill_energy_j": prefill_j}
+    if output_len > 1:
+        out["decode_energy_j"] = (request_j - prefill_j) / (output_len - 1)
+    return out
 
 
 def _shutdown_vllm(llm) -> None:
@@ -185,4 +206,9 @@ def run_sglang(model_id: str, input_len: int, output_len: int, tp: int, workdir:
         raise RuntimeError(f"SGLang failed ({shlex.join(cmd)}):\n{proc.stderr[-3000:]}")
     summary = parse_sglang_results(result_file, run_name, input_len, output_len)
     return {"summary": summary, "engine_args": {"command": shlex.join(cmd)}, "engine": "sglang",
-            "version": getattr(sglang, "__version__", "unknown"), "repeats": 1}
+            "version": getattr(sglang, "__version__", "unknown"), "repeats": 1,
+            # bench_one_batch loads, warms up and runs in one process of its own, so an
+            # energy window cannot be put around the measured request alone.
+            "energy": None,
+            "energy_reason": "not measured: SGLang's bench_one_batch gives no window around "
+                             "the request alone (use the vLLM rows for energy)"}

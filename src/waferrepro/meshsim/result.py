@@ -39,6 +39,8 @@ class KernelRun:
             "utilization": (self.useful_flops / peak if peak else 0.0, "fraction"),
             "tflops": (self.useful_flops / (cycles / hw.clock_hz) / 1e12 if cycles else 0.0,
                        "TFLOP/s"),
+            # The whole system's power for the kernel's time (as the paper forms its ratios).
+            "energy_j": (cycles / hw.clock_hz * hw.system_power_w, "J/run"),
             "bytes_per_core": (float(self.fabric.bytes_per_core), "bytes"),
             "colors_per_core": (float(sum(self.fabric.colors.values())), "colors"),
         }
