@@ -1,6 +1,6 @@
 # WaferLLM reproduction harness: the whole paper evaluation as one DAG.
 #   snakemake --cores all            everything in config/config.yaml
-#   snakemake --cores all fig10      one table or figure (ids: fig9, fig10, table6)
+#   snakemake --cores all fig10      one table or figure (fig9, fig10, table2 ... table8)
 #   snakemake --cores all --configfile config/smoke.yaml   the small smoke run
 # Data flows one way: config -> one run record per job (results/records/) -> tidy tables
 # (results/tables/<id>.csv) -> figures (figures/<id>.png, .pdf).
