@@ -19,6 +19,9 @@ if not workflow.overwrite_configfiles:
 include: "workflows/common.smk"
 
 
+report: "workflows/report/workflow.rst"
+
+
 rule all:
     input:
         all_targets(),

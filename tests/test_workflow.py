@@ -89,6 +89,10 @@ def test_smoke_workflow_produces_tables_and_figures(repo, tmp_path, snakemake_cm
         assert (work / f"figures/{fig}.pdf").read_bytes()[:4] == b"%PDF"
     recs = list((work / "results/records").rglob("*.json"))
     assert recs and all(records.read(r)["provenance"]["git_commit"] for r in recs)
+    # The HTML report bundles the tables and figures.
+    report = _snakemake(snakemake_cmd, repo, work, "--report", str(work / "report.html"))
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert (work / "report.html").stat().st_size > 100_000
     # A second run has nothing to do.
     again = _snakemake(snakemake_cmd, repo, work, "-n")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr

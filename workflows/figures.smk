@@ -8,7 +8,7 @@ rule figure:
     input:
         "results/tables/{id}.csv",
     output:
-        png="figures/{id}.png",
+        png=report("figures/{id}.png", caption="report/figure.rst", category="Figures"),
         pdf="figures/{id}.pdf",
     log:
         "results/logs/figures/{id}.log",

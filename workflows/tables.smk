@@ -9,7 +9,7 @@ rule table:
         records=lambda wc: records_for(wc.id),
         reference=REFERENCE_CSV,
     output:
-        "results/tables/{id}.csv",
+        report("results/tables/{id}.csv", caption="report/table.rst", category="Tables"),
     log:
         "results/logs/tables/{id}.log",
     params:
