@@ -82,3 +82,30 @@ def test_launcher_packing_round_trip_through_meshsim():
     c = cannon_loop(fab, pa, pb, np.zeros((p, p, 10, 8), np.float32), 0, 60, 48, True)
     out = unpack_cannon(c, 40, 32, interleaved=True)
     np.testing.assert_allclose(out, a.astype(np.float64) @ b, rtol=1e-5, atol=1e-4)
+
+
+def test_record_from_launcher_result(tmp_path):
+    import json
+
+    from waferrepro import records
+    from waferrepro.check import NumericMismatch
+    from waferrepro.runner import record_from_sdk
+
+    result = {"cycles": 2200, "rows_agree": True, "width": 4, "height": 4,
+              "params": {"width": 4, "height": 4, "kt": 128, "nt": 128},
+              "check": {"passed": True, "max_abs_err": 0.01, "max_rel_err": 0.001,
+                        "rtol": 0.02, "atol": 0.001, "reference": "numpy float64"}}
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(result))
+    rec = record_from_sdk(str(path), "MeshGEMV", "1x512x512", "4x4", "sdk-sim", WSE2,
+                          "cs_python run.py")
+    records.validate(rec)
+    assert rec["backend"] == "sdk-sim" and rec["source"] == "simulated"
+    m = {x["metric"]: x["value"] for x in rec["metrics"]}
+    assert m["latency_ms"] == pytest.approx(2200 / 1.1e9 * 1e3)
+    wafer = record_from_sdk(str(path), "MeshGEMV", "1x512x512", "4x4", "wse2", WSE2, "")
+    assert wafer["source"] == "measured" and wafer["mode"] == "hardware"
+    result["rows_agree"] = False  # the broadcast did not reach every row
+    path.write_text(json.dumps(result))
+    with pytest.raises(NumericMismatch):
+        record_from_sdk(str(path), "MeshGEMV", "1x512x512", "4x4", "sdk-sim", WSE2, "")

@@ -10,7 +10,11 @@ from snakemake.utils import validate
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
-from waferrepro.backends import BackendUnavailable, resolve as resolve_backend  # noqa: E402
+from waferrepro.backends import (  # noqa: E402
+    BackendUnavailable,
+    check_systems,
+    resolve as resolve_backend,
+)
 from waferrepro.configcheck import one_line_error  # noqa: E402
 from waferrepro.experiments import (  # noqa: E402
     FIGURE_IDS,
@@ -30,8 +34,13 @@ try:
 except WorkflowError as exc:
     raise WorkflowError(one_line_error(exc)) from None
 
+WHOLE_MODEL_SYSTEMS = {"decode": ["Decode"], "prefill": ["Prefill"],
+                       "e2e": ["Prefill", "Decode"], "kv_capacity": []}
 try:
     BACKEND = resolve_backend(config["backend"])
+    check_systems(BACKEND, [s for exp in config["experiments"].values()
+                            for s in exp.get("systems", [])
+                            + WHOLE_MODEL_SYSTEMS.get(exp.get("kind", "kernel"), [])])
 except BackendUnavailable as exc:
     raise WorkflowError(str(exc)) from None
 

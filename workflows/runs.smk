@@ -18,6 +18,7 @@ rule run_kernel:
     log:
         "results/logs/{backend}/{system}/{shape}/{cores}.log",
     wildcard_constraints:
+        backend="meshsim",
         system="|".join(KERNEL_SYSTEMS),
         shape=r"\d+x\d+x\d+",
         cores=r"\d+x\d+",
@@ -188,3 +189,88 @@ rule run_llm_baseline:
         " --input-len {wildcards.input_len} --output-len {wildcards.output_len}"
         " --gpus {wildcards.gpus} --device {wildcards.device} --repeats {params.repeats}"
         " --min-energy-window-s {params.window} --seed {params.seed} --out {output} 2> {log}"
+
+
+# CSL kernels on the Cerebras SDK simulator or a wafer (backend sdk-sim, wse2, wse3). The
+# compile output is a Snakemake output: one compile per parameter set, reused by every run.
+SDK_TARGET = {"sdk-sim": "simulator", "wse2": "device", "wse3": "device"}
+
+
+def _compile_cmd(wc):
+    import shlex
+
+    from waferrepro import sdk
+    from waferrepro.backends import CSL_SYSTEMS, find_sdk_tool
+    from waferrepro.experiments import parse_dims
+    from waferrepro.meshsim.comm import group_size
+
+    px, py = parse_dims(wc.cores, 2, "core grid")
+    params = sdk.kernel_params(wc.system, parse_dims(wc.shape, 3, "shape"), px, py)
+    if wc.system == "MeshGEMV":
+        params = {k: v for k, v in params.items() if k != "tree_levels"}
+        params["group"] = group_size(py, 2)
+    arch = "wse3" if wc.backend == "wse3" else config["hardware"]
+    spec = sdk.CompileSpec(wc.system, px, py, params, arch=arch)
+    layout = os.path.join(workflow.basedir, CSL_SYSTEMS[wc.system], "layout.csl")
+    return shlex.join(sdk.compile_command(spec, SDK_TARGET[wc.backend], layout,
+                                          f"results/build/{wc.backend}/{wc.system}/"
+                                          f"{wc.shape}/{wc.cores}",
+                                          cslc=find_sdk_tool("cslc")))
+
+
+def _run_cmd(wc, input):
+    import shlex
+
+    from waferrepro import sdk
+    from waferrepro.backends import CSL_SYSTEMS, find_sdk_tool
+
+    launcher = os.path.join(workflow.basedir, CSL_SYSTEMS[wc.system], "run.py")
+    cmd = sdk.run_command(launcher, str(input), SDK_TARGET[wc.backend],
+                          config["sdk"]["cmaddr"], cs_python=find_sdk_tool("cs_python"),
+                          extra=("--shape", wc.shape, "--seed", str(config["seed"])))
+    return shlex.join(cmd)
+
+
+rule compile_csl:
+    output:
+        directory("results/build/{backend}/{system}/{shape}/{cores}"),
+    log:
+        "results/logs/{backend}/{system}/{shape}/{cores}.compile.log",
+    wildcard_constraints:
+        backend="sdk-sim|wse2|wse3",
+        shape=r"\d+x\d+x\d+",
+        cores=r"\d+x\d+",
+    params:
+        cmd=_compile_cmd,
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    shell:
+        "{params.cmd} > {log} 2>&1"
+
+
+rule run_csl:
+    input:
+        "results/build/{backend}/{system}/{shape}/{cores}",
+    output:
+        "results/records/{backend}/{system}/{shape}/{cores}.json",
+    log:
+        "results/logs/{backend}/{system}/{shape}/{cores}.log",
+    wildcard_constraints:
+        backend="sdk-sim|wse2|wse3",
+        shape=r"\d+x\d+x\d+",
+        cores=r"\d+x\d+",
+    params:
+        cmd=_run_cmd,
+        hardware=HARDWARE_ARGS,
+        code=CODE,
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    shell:
+        "{params.cmd} --out-json {output}.launcher.json > {log} 2>&1 && "
+        "waferrepro sdk-record --result {output}.launcher.json --system {wildcards.system}"
+        " --shape {wildcards.shape} --cores {wildcards.cores} --backend {wildcards.backend}"
+        " --command {params.cmd:q} {params.hardware} --out {output} 2>> {log}"

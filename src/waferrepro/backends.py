@@ -14,6 +14,10 @@ SDK_HELP = (
     "their own environment (they pin an old numpy). Use `backend: meshsim` to run without it.")
 
 
+# Modules whose CSL program exists (kernels/<module>/layout.csl, pe_program.csl, run.py).
+CSL_SYSTEMS = {"MeshGEMV": "kernels/MeshGEMV"}
+
+
 class BackendUnavailable(RuntimeError):
     """The configured backend cannot run on this machine."""
 
@@ -40,8 +44,16 @@ def resolve(requested: str) -> str:
             raise BackendUnavailable(
                 f"backend {requested!r} needs the Cerebras SDK, but {', '.join(missing)} "
                 f"not found. {SDK_HELP}")
-        raise BackendUnavailable(
-            f"backend {requested!r}: the SDK was found, but the CSL launchers are not in this "
-            f"version of the harness yet (tracked as the CSL-backends issue). Use "
-            f"`backend: meshsim`.")
+        return requested
     raise BackendUnavailable(f"unknown backend {requested!r}")
+
+
+def check_systems(backend: str, systems) -> None:
+    """An SDK backend runs only the modules whose CSL exists; say which are missing."""
+    if backend == "meshsim":
+        return
+    missing = sorted(set(systems) - set(CSL_SYSTEMS))
+    if missing:
+        raise BackendUnavailable(
+            f"backend {backend!r}: no CSL program yet for {', '.join(missing)} (written so "
+            f"far: {', '.join(sorted(CSL_SYSTEMS))}); run those on `backend: meshsim`")

@@ -97,6 +97,13 @@ def _cmd_baseline_llm(args) -> int:
                       args.out)
 
 
+def _cmd_sdk_record(args) -> int:
+    from .runner import record_from_sdk
+
+    return _write(record_from_sdk(args.result, args.system, args.shape, args.cores,
+                                  args.backend, _hardware(args), args.command), args.out)
+
+
 def _cmd_table(args) -> int:
     from . import tables
 
@@ -214,6 +221,17 @@ def main(argv=None) -> int:
     bl.add_argument("--seed", type=int, default=0)
     bl.add_argument("--out", required=True)
     bl.set_defaults(func=_cmd_baseline_llm)
+
+    sr = sub.add_parser("sdk-record", help="run record from a CSL launcher's JSON result")
+    sr.add_argument("--result", required=True)
+    sr.add_argument("--system", required=True)
+    sr.add_argument("--shape", required=True)
+    sr.add_argument("--cores", required=True)
+    sr.add_argument("--backend", choices=["sdk-sim", "wse2", "wse3"], required=True)
+    sr.add_argument("--command", default="", help="the launcher command, for provenance")
+    sr.add_argument("--out", required=True)
+    hardware_args(sr)
+    sr.set_defaults(func=_cmd_sdk_record)
 
     table = sub.add_parser("table", help="aggregate run records into a tidy CSV")
     table.add_argument("--metrics", nargs="*", help="keep only these metrics")

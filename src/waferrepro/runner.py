@@ -397,3 +397,42 @@ def run_llm_baseline(engine: str, model: str, input_len: int, output_len: int, g
                                               clock_hz=None, clock_source="n/a: wall clock")
     record["provenance"]["wall_seconds"] = time.perf_counter() - started
     return record
+
+
+def record_from_sdk(result_json: str, system: str, shape: str, cores: str, backend: str,
+                    hw: Hardware, command: str) -> dict:
+    """The run record of a CSL kernel run on the SDK simulator or a wafer, from the JSON its
+    launcher wrote (cycles from the aligned timestamps, the numeric check)."""
+    import json
+
+    from .check import NumericMismatch
+
+    started = time.perf_counter()
+    res = json.loads(open(result_json).read())
+    check = res["check"]
+    if not (check["passed"] and res["rows_agree"]):
+        raise NumericMismatch(f"{system} {shape} on {backend}: device result differs from "
+                              f"NumPy (max rel err {check['max_rel_err']:.3g}, rows agree: "
+                              f"{res['rows_agree']})")
+    m, k, n = parse_dims(shape, 3, "shape")
+    px, py = parse_dims(cores, 2, "core grid")
+    cycles = float(res["cycles"])
+    peak = px * py * hw.peak_flops_per_core_per_cycle * cycles
+    metrics = {"cycles": (cycles, "cycles"),
+               "latency_ms": (cycles / hw.clock_hz * 1e3, "ms"),
+               "utilization": (2.0 * m * k * n / peak if peak else 0.0, "fraction"),
+               "energy_j": (cycles / hw.clock_hz * hw.system_power_w, "J/run")}
+    record = _base_record(
+        f"{backend}/{system}/{shape}/{cores}",
+        {"system": system, "module": meshsim.MODULE_OF[system], "shape": shape, "cores": cores,
+         "gpus": None, "model": None, "input_len": None, "output_len": None,
+         "params": {**res.get("params", {}), "command": command}}, hw)
+    record.update(backend=backend, source="simulated" if backend == "sdk-sim" else "measured",
+                  mode="hardware" if backend in ("wse2", "wse3") else "functional",
+                  metrics=metrics_list(metrics, {"cycles"}),
+                  check={"performed": True, **check},
+                  note=f"{'Cerebras SDK simulator' if backend == 'sdk-sim' else backend}: "
+                       f"cycles from per-core <time> stamps aligned by (x+y) hops; "
+                       f"converted at {hw.clock_hz / 1e9:g} GHz ({hw.clock_source})")
+    record["backend"] = backend
+    return _finish(record, hw, cores, started)
