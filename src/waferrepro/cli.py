@@ -155,39 +155,29 @@ def main(argv=None) -> int:
     run.add_argument("--out", required=True)
     run.set_defaults(func=_cmd_run)
 
-    decode = sub.add_parser("decode", help="simulate decoding of a model on a core grid")
-    decode.add_argument("--model", required=True)
-    decode.add_argument("--cores", required=True, help="WxH core grid")
-    decode.add_argument("--input-len", type=int, required=True)
-    decode.add_argument("--output-len", type=int, required=True)
+    def model_run(name, help_text, func, grids, output_len=True):
+        """A whole-model simulation subcommand: model, grid(s), lengths, mode, seed, out."""
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--model", required=True)
+        for flag, what in grids:
+            p.add_argument(flag, required=True, help=what)
+        p.add_argument("--input-len", type=int, required=True)
+        if output_len:
+            p.add_argument("--output-len", type=int, required=True)
+        p.add_argument("--mode", choices=["functional", "cycle-model"], default="cycle-model")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--out", required=True)
+        hardware_args(p)
+        p.set_defaults(func=func)
+        return p
+
+    decode = model_run("decode", "simulate decoding of a model on a core grid", _cmd_decode,
+                       [("--cores", "WxH core grid")])
     decode.add_argument("--kv", choices=["shift", "concat"], default="shift")
-    decode.add_argument("--mode", choices=["functional", "cycle-model"], default="cycle-model")
-    decode.add_argument("--seed", type=int, default=0)
-    decode.add_argument("--out", required=True)
-    hardware_args(decode)
-    decode.set_defaults(func=_cmd_decode)
-
-    prefill = sub.add_parser("prefill", help="simulate prefill of a prompt on a core grid")
-    prefill.add_argument("--model", required=True)
-    prefill.add_argument("--cores", required=True, help="PxP core grid")
-    prefill.add_argument("--input-len", type=int, required=True)
-    prefill.add_argument("--mode", choices=["functional", "cycle-model"], default="cycle-model")
-    prefill.add_argument("--seed", type=int, default=0)
-    prefill.add_argument("--out", required=True)
-    hardware_args(prefill)
-    prefill.set_defaults(func=_cmd_prefill)
-
-    e2e = sub.add_parser("e2e", help="prefill on one grid, decode on another (Table 2)")
-    e2e.add_argument("--model", required=True)
-    e2e.add_argument("--prefill-cores", required=True, help="PxP")
-    e2e.add_argument("--decode-cores", required=True, help="WxH")
-    e2e.add_argument("--input-len", type=int, required=True)
-    e2e.add_argument("--output-len", type=int, required=True)
-    e2e.add_argument("--mode", choices=["functional", "cycle-model"], default="cycle-model")
-    e2e.add_argument("--seed", type=int, default=0)
-    e2e.add_argument("--out", required=True)
-    hardware_args(e2e)
-    e2e.set_defaults(func=_cmd_e2e)
+    model_run("prefill", "simulate prefill of a prompt on a core grid", _cmd_prefill,
+              [("--cores", "PxP core grid")], output_len=False)
+    model_run("e2e", "prefill on one grid, decode on another (Table 2)", _cmd_e2e,
+              [("--prefill-cores", "PxP"), ("--decode-cores", "WxH")])
 
     kvcap = sub.add_parser("kv-capacity", help="longest context the KV cache holds (Table 5)")
     kvcap.add_argument("--model", required=True)
