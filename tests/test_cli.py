@@ -1,3 +1,4 @@
+import pytest
 import pandas as pd
 
 from waferrepro import cli, meshsim, records, tables
@@ -50,6 +51,11 @@ def test_table_includes_published_reference(tmp_path, repo):
     table = pd.read_csv(csv)
     paper = table[table["source"] == "paper"]
     assert len(paper) == 4 and set(paper["id"]) == {"table6"}
+    ratio = table[table["metric"] == "latency_ms_vs_paper"]
+    sim_ms = table[(table["metric"] == "latency_ms") & (table["source"] == "simulated")]
+    assert len(ratio) == 1 and ratio["value"].iloc[0] == pytest.approx(
+        sim_ms["value"].iloc[0] / 0.0012)
+    assert "720x720" in ratio["note"].iloc[0] and "paper (wse2)" in ratio["note"].iloc[0]
     sim = table[(table["source"] == "simulated") & (table["metric"] == "latency_ms")]
     assert len(sim) == 1 and sim["note"].str.contains("cycle-model").all()
     assert records.read(rec)["mode"] == "cycle-model"

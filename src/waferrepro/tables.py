@@ -74,18 +74,46 @@ def energy_ratio_rows(table_id: str, rows: list[dict]) -> list[dict]:
     return out
 
 
+def paper_ratio_rows(table_id: str, rows: list[dict], paper: pd.DataFrame) -> list[dict]:
+    """Reproduced / published, for every reproduced value whose system, workload and metric
+    the paper reports (the paper's grid may be unstated: any of ours is compared, and named)."""
+    out = []
+    for ref in paper.to_dict("records"):
+        for r in rows:
+            same = (r["system"] == ref["system"] and r["metric"] == ref["metric"]
+                    and r["unit"] == ref["unit"] and r["source"] in ("simulated", "measured")
+                    and all(_same(r[c], ref[c]) for c in ("model", "shape", "input_len",
+                                                          "output_len")))
+            if same and r["value"] is not None and ref["value"]:
+                out.append({**{c: r[c] for c in COLUMNS},
+                            "metric": f"{r['metric']}_vs_paper", "value": r["value"] / ref["value"],
+                            "unit": "ratio",
+                            "note": f"reproduced ({r['source']}, {r['backend']}, cores "
+                                    f"{r['cores']}) / paper ({ref['backend']}): "
+                                    f"{r['value']:.4g} / {ref['value']:.4g}"})
+    return out
+
+
+def _same(a, b) -> bool:
+    missing = lambda v: v is None or (isinstance(v, float) and pd.isna(v))  # noqa: E731
+    return (missing(a) and missing(b)) or (not missing(a) and not missing(b) and
+                                           str(a) == str(b).removesuffix(".0"))
+
+
 def build(table_id: str, record_paths, reference_csv=None, metrics=None) -> pd.DataFrame:
     rows = []
     for path in record_paths:
         rows.extend(rows_from_record(table_id, records.read(path)))
     rows.extend(energy_ratio_rows(table_id, rows))
     if metrics:
-        keep = set(metrics) | {"energy_ratio"}
+        keep = set(metrics) | {"energy_ratio"} | {f"{m}_vs_paper" for m in metrics}
         rows = [r for r in rows if r["metric"] in keep or r["source"] == "skipped"]
         for r in rows:  # a skipped run has no value; file its row under the table's metric
             if r["source"] == "skipped":
                 r["metric"], r["unit"] = metrics[0], None
-    frames = [pd.DataFrame(rows, columns=COLUMNS), reference_rows(table_id, reference_csv)]
+    paper = reference_rows(table_id, reference_csv)
+    rows.extend(paper_ratio_rows(table_id, rows, paper))
+    frames = [pd.DataFrame(rows, columns=COLUMNS), paper]
     table = pd.concat([f for f in frames if not f.empty], ignore_index=True)
     table = table.reindex(columns=COLUMNS)
     for col in ("gpus", "input_len", "output_len"):  # integers, empty where not applicable
