@@ -107,7 +107,7 @@ WSE3 = replace(
 
 HARDWARE = {hw.name: hw for hw in (WSE2, WSE3)}
 
-_FIELD_TYPES = {f.name: f.type for f in fields(Hardware)}
+_FIELDS = {f.name for f in fields(Hardware)}
 
 
 def get_hardware(name: str, overrides: dict | None = None) -> Hardware:
@@ -117,8 +117,8 @@ def get_hardware(name: str, overrides: dict | None = None) -> Hardware:
     except KeyError:
         raise ValueError(f"unknown hardware {name!r}; known: {sorted(HARDWARE)}") from None
     overrides = dict(overrides or {})
-    unknown = sorted(set(overrides) - set(_FIELD_TYPES) - {"name"})
+    unknown = sorted(set(overrides) - _FIELDS - {"name"})
     if unknown:
-        raise ValueError(f"unknown hardware override(s) {unknown}; known: {sorted(_FIELD_TYPES)}")
+        raise ValueError(f"unknown hardware override(s) {unknown}; known: {sorted(_FIELDS)}")
     overrides.pop("name", None)
     return replace(hw, **overrides) if overrides else hw

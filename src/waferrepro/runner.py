@@ -32,9 +32,7 @@ def run_meshsim(system: str, shape: str, cores: str, hw: Hardware, mode: str,
     try:
         outcome = meshsim.simulate(system, (m, k, n), px, py, hw, mode == "functional", seed)
     except PlanError as exc:
-        record.update(source="skipped", mode="skipped", metrics=[],
-                      check={"performed": False, "passed": None, "reason": str(exc)},
-                      note=f"plan does not fit the hardware: {exc}")
+        _mark_skipped(record, str(exc), "plan does not fit the hardware")
     else:
         run = outcome.run
         record["what"]["params"].update(run.params)
@@ -45,6 +43,13 @@ def run_meshsim(system: str, shape: str, cores: str, hw: Hardware, mode: str,
                       metrics=metrics_list(run.metrics(), RAW_METRICS), check=check,
                       note=f"simulated by meshsim ({mode}) with the {hw.name} cost model")
     return _finish(record, hw, cores, started)
+
+
+def _mark_skipped(record: dict, reason: str, why: str = "skipped") -> None:
+    """A job that could not run here: no metrics, no check, the reason in check and note."""
+    record.update(source="skipped", mode="skipped", metrics=[],
+                  check={"performed": False, "passed": None, "reason": reason},
+                  note=f"{why}: {reason}")
 
 
 def _base_record(job: str, what: dict, hw: Hardware) -> dict:
@@ -107,9 +112,7 @@ def _model_record(job: str, what: dict, hw: Hardware, cores: str, compute, raw: 
         if functional_check:
             check = {"performed": True, **functional_check().as_dict()}
     except PlanError as exc:
-        record.update(source="skipped", mode="skipped", metrics=[],
-                      check={"performed": False, "passed": None, "reason": str(exc)},
-                      note=f"plan does not fit the hardware: {exc}")
+        _mark_skipped(record, str(exc), "plan does not fit the hardware")
         return _finish(record, hw, cores, started)
     fit = []
     if not mem["fits_grid_whole_model"]:
@@ -265,10 +268,8 @@ def run_matmul_baseline(requested: str, shape: str, warmup: int, repeats: int,
     try:
         device = matmul.resolve_device(requested)
     except BaselineUnavailable as exc:
-        record.update(what=what, backend="cpu" if requested == "cpu" else "cuda:none",
-                      source="skipped", mode="skipped", metrics=[],
-                      check={"performed": False, "passed": None, "reason": str(exc)},
-                      note=f"skipped: {exc}")
+        record.update(what=what, backend="cpu" if requested == "cpu" else "cuda:none")
+        _mark_skipped(record, str(exc))
         prov = provenance.collect(device="none", clock_hz=None, clock_source="n/a")
         record["provenance"] = prov
         return record
@@ -337,9 +338,8 @@ def run_llm_baseline(engine: str, model: str, input_len: int, output_len: int, g
     backend = "cpu" if device == "cpu" else f"cuda:{gpu_name}"
 
     def skipped(reason: str) -> dict:
-        record.update(backend=backend, source="skipped", mode="skipped", metrics=[],
-                      check={"performed": False, "passed": None, "reason": reason},
-                      note=f"skipped: {reason}")
+        record["backend"] = backend
+        _mark_skipped(record, reason)
         record["provenance"] = provenance.collect(device=gpu_name if device == "cuda" else
                                                   "cpu", clock_hz=None, clock_source="n/a")
         return record
