@@ -12,7 +12,7 @@ from waferrepro.meshsim import make_inputs
 
 def test_kernel_params_follow_the_simulator_tiles():
     assert sdk.kernel_params("MeshGEMV", (1, 16384, 16384), 720, 720) == {
-        "width": 720, "height": 720, "kt": 23, "nt": 23, "tree_levels": 2}
+        "width": 720, "height": 720, "kt": 23, "nt": 23, "group": 27}
     assert sdk.kernel_params("MeshGEMM", (2048, 1000, 300), 8, 8) == {
         "P": 8, "Mt": 256, "Kt": 125, "Nt": 38}
     with pytest.raises(ValueError, match="square"):
@@ -109,3 +109,78 @@ def test_record_from_launcher_result(tmp_path):
     path.write_text(json.dumps(result))
     with pytest.raises(NumericMismatch):
         record_from_sdk(str(path), "MeshGEMV", "1x512x512", "4x4", "sdk-sim", WSE2, "")
+
+
+def test_staged_folder_holds_module_common_library_and_host_bundle(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from waferrepro import appliance
+
+    kernels = Path(__file__).resolve().parents[1] / "kernels"
+    out = tmp_path / "src"
+    layout = sdk.stage_sources(str(kernels), "MeshGEMM", str(out))
+    appliance.host_bundle(str(out / appliance.BUNDLE))
+    assert layout == str(out / "layout.csl")
+    assert {"layout.csl", "pe_program.csl", "run.py"} <= {p.name for p in out.iterdir()}
+    assert (out / "common" / "ring_shift.csl").exists()
+    # The launcher's imports work from the bundle alone (what an appliance worker gets).
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from waferrepro import sdk_launch; "
+            "print(sdk_launch.__file__)")
+    res = subprocess.run([sys.executable, "-I", "-c", code, str(out / appliance.BUNDLE)],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert appliance.BUNDLE in res.stdout
+
+
+def test_memcpy_16bit_words_round_trip():
+    from waferrepro.sdk_launch import f16_to_words, words_to_f16
+
+    tiles = np.random.default_rng(1).standard_normal((3, 4, 5)).astype(np.float16)
+    words = f16_to_words(tiles)
+    assert words.dtype == np.uint32 and words.size == 60 and (words >> 16).max() == 0
+    np.testing.assert_array_equal(words_to_f16(words | 0xABCD0000, (3, 4, 5)), tiles)
+
+
+def test_result_document_checks_and_records_what_it_compared():
+    from waferrepro.sdk_launch import result_document
+
+    ref = np.arange(6.0).reshape(2, 3)
+    good = result_document(ref + 1e-4, ref, 123, 2, 2, {"P": 2}, None)
+    assert good["check"]["passed"] and good["rows_agree"] is None and good["cycles"] == 123
+    assert "fp16" in good["check"]["reference"]
+    assert not result_document(ref + 1.0, ref, 1, 2, 2, {}, None)["check"]["passed"]
+
+
+def test_appliance_commands_and_missing_client(monkeypatch, capsys):
+    import builtins
+
+    from waferrepro import appliance, cli
+
+    assert appliance.remote_command("64x64x64", 3, simulator=True) == (
+        "cs_python run.py --name out --shape 64x64x64 --seed 3 --out-json result.json")
+    assert appliance.remote_command("1x8x8", 0, simulator=False).endswith("--cmaddr %CMADDR%")
+    real_import = builtins.__import__
+
+    def no_cerebras(name, *args, **kwargs):
+        if name.startswith("cerebras"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_cerebras)
+    assert cli.main(["appliance-compile", "--app", "src", "--options=--arch=wse2",
+                     "--out", "out"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "cerebras-sdk" in err and "own environment" in err
+
+
+def test_compile_options_for_appliance_mode():
+    spec = sdk.CompileSpec("MeshGEMM", 4, 4, {"P": 4, "Mt": 2, "Kt": 2, "Nt": 2}, arch="wse3")
+    opts = sdk.compiler_options(spec, "device", "out")
+    assert opts[0] == "--arch=wse3" and "--fabric-dims=762,1172" in opts
+    assert "--params=P:4,Mt:2,Kt:2,Nt:2" in opts and opts[opts.index("-o") + 1] == "out"
+    # the direct command is the same options around cslc and the layout
+    assert sdk.compile_command(spec, "device", "l.csl", "out") == ["cslc", opts[0], "l.csl",
+                                                                    *opts[1:]]

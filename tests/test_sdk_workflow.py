@@ -11,8 +11,12 @@ pytestmark = pytest.mark.workflow
 
 CONFIG = """\
 backend: {backend}
-sdk: {{cmaddr: "10.1.2.3:9000"}}
+sdk: {{mode: {mode}, cmaddr: "10.1.2.3:9000"}}
 experiments:
+  fig9:
+    systems: [MeshGEMM]
+    sizes: [64]
+    grids: [4]
   fig10:
     systems: [MeshGEMV]
     sizes: [512, 1024]
@@ -35,10 +39,17 @@ def fake_sdk(tmp_path):
     return bin_dir
 
 
-def _dry(snakemake_cmd, repo, tmp_path, fake_sdk, backend, config=CONFIG):
+def _dry(snakemake_cmd, repo, tmp_path, fake_sdk, backend, config=CONFIG, mode="direct"):
     cfg = tmp_path / f"{backend}.yaml"
-    cfg.write_text(config.format(backend=backend))
+    cfg.write_text(config.format(backend=backend, mode=mode))
     env = {**os.environ, "CEREBRAS_SDK_DIR": str(fake_sdk)}
+    if mode == "appliance":  # a stand-in client package, only *found* (never imported: -n)
+        pkg = tmp_path / "client" / "cerebras" / "sdk"
+        pkg.mkdir(parents=True)
+        for init in (pkg.parent / "__init__.py", pkg / "__init__.py"):
+            init.write_text("")
+        (pkg / "client.py").write_text("raise ImportError('stand-in: must not be imported')\n")
+        env["PYTHONPATH"] = str(tmp_path / "client")
     return subprocess.run([*snakemake_cmd, "-s", str(repo / "Snakefile"), "--directory",
                            str(tmp_path / "run"), "--configfile", str(cfg), "-n", "-p",
                            "--cores", "1"], capture_output=True, text=True, env=env)
@@ -48,10 +59,14 @@ def test_sdk_sim_dag_compiles_once_per_parameter_set(snakemake_cmd, repo, tmp_pa
     res = _dry(snakemake_cmd, repo, tmp_path, fake_sdk, "sdk-sim")
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
-    # fig10: 2 sizes x 2 grids; table6's 512 on 4x4 is the same job: 4 compiles, 4 runs.
+    # fig10: 2 sizes x 2 grids; table6's 512 on 4x4 is the same job; fig9: one MeshGEMM:
+    # 5 compiles, 5 runs.
     counts = {p[0]: int(p[1]) for p in (l.split() for l in out.splitlines())
               if len(p) == 2 and p[1].isdigit()}
-    assert counts["compile_csl"] == 4 and counts["run_csl"] == 4
+    assert counts["compile_csl"] == 5 and counts["run_csl"] == 5
+    assert "waferrepro sdk-stage --kernels" in out and "--system MeshGEMM" in out
+    assert "/src/layout.csl --fabric-dims=11,6" in out  # 4x4 MeshGEMM + memcpy halo
+    assert "--params=P:4,Mt:16,Kt:16,Nt:16" in out
     assert f"{fake_sdk}/cslc --arch=wse2 " in out
     assert "--fabric-dims=15,6 --fabric-offsets=4,1" in out  # 8x4 grid + memcpy halo
     assert "--params=width:8,height:4,kt:128,nt:64,group:2" in out
@@ -73,3 +88,38 @@ def test_modules_without_csl_are_refused_by_name(snakemake_cmd, repo, tmp_path, 
                               "systems: [MeshGEMV, chain-GEMV]\n    sizes: [512, 1024]"))
     assert res.returncode != 0
     assert "no CSL program yet for chain-GEMV" in res.stdout + res.stderr
+
+
+def test_appliance_mode_compiles_and_runs_through_the_client(snakemake_cmd, repo, tmp_path,
+                                                             fake_sdk):
+    res = _dry(snakemake_cmd, repo, tmp_path, fake_sdk, "wse2", mode="appliance")
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    assert "waferrepro appliance-compile --app" in out
+    assert "'--options=--arch=wse2 --fabric-dims=757,996 --fabric-offsets=4,1" in out
+    assert "waferrepro appliance-run --artifact" in out and "--cmaddr" not in out
+    assert "cslc" not in out and "cs_python" not in out
+
+
+def test_appliance_mode_without_client_stops_before_any_job(snakemake_cmd, repo, tmp_path,
+                                                            fake_sdk):
+    cfg = tmp_path / "a.yaml"
+    cfg.write_text(CONFIG.format(backend="sdk-sim", mode="appliance"))
+    res = subprocess.run([*snakemake_cmd, "-s", str(repo / "Snakefile"), "--directory",
+                          str(tmp_path / "run"), "--configfile", str(cfg), "-n", "--cores", "1"],
+                         capture_output=True, text=True)
+    assert res.returncode != 0
+    assert "cerebras-sdk client package not found" in res.stdout + res.stderr
+
+
+def test_sdk_smoke_config_is_a_valid_sdk_run(snakemake_cmd, repo, tmp_path, fake_sdk):
+    env = {**os.environ, "CEREBRAS_SDK_DIR": str(fake_sdk)}
+    res = subprocess.run([*snakemake_cmd, "-s", str(repo / "Snakefile"), "--directory",
+                          str(tmp_path / "run"), "--configfile",
+                          str(repo / "config" / "sdk-smoke.yaml"), "-n", "--cores", "1"],
+                         capture_output=True, text=True, env=env)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    counts = {p[0]: int(p[1]) for p in (l.split() for l in out.splitlines())
+              if len(p) == 2 and p[1].isdigit()}
+    assert counts["compile_csl"] == 7 and counts["run_csl"] == 7

@@ -37,7 +37,7 @@ except WorkflowError as exc:
 WHOLE_MODEL_SYSTEMS = {"decode": ["Decode"], "prefill": ["Prefill"],
                        "e2e": ["Prefill", "Decode"], "kv_capacity": []}
 try:
-    BACKEND = resolve_backend(config["backend"])
+    BACKEND = resolve_backend(config["backend"], config["sdk"]["mode"])
     check_systems(BACKEND, [s for exp in config["experiments"].values()
                             for s in exp.get("systems", [])
                             + WHOLE_MODEL_SYSTEMS.get(exp.get("kind", "kernel"), [])])

@@ -191,47 +191,76 @@ rule run_llm_baseline:
         " --min-energy-window-s {params.window} --seed {params.seed} --out {output} 2> {log}"
 
 
-# CSL kernels on the Cerebras SDK simulator or a wafer (backend sdk-sim, wse2, wse3). The
+# CSL kernels on the Cerebras SDK simulator or a wafer (backend sdk-sim, wse2, wse3), with a
+# local SDK (sdk.mode: direct) or a Wafer-Scale Cluster's client (sdk.mode: appliance). The
 # compile output is a Snakemake output: one compile per parameter set, reused by every run.
+# It holds src/ (the module's CSL, kernels/common as common/, run.py and a zip of the host
+# code the launcher imports: `waferrepro sdk-stage`) and out/ (cslc's output, or in appliance
+# mode the artifact id).
 SDK_TARGET = {"sdk-sim": "simulator", "wse2": "device", "wse3": "device"}
+SDK_MODE = config["sdk"]["mode"]
+
+
+def _build_dir(wc):
+    return f"results/build/{wc.backend}/{wc.system}/{wc.shape}/{wc.cores}"
+
+
+def _kernel_sources(wc):
+    """A module's CSL, its launcher and the shared library: editing one recompiles."""
+    from glob import glob
+
+    from waferrepro.backends import CSL_SYSTEMS
+
+    base = os.path.join(workflow.basedir, "kernels")
+    folder = CSL_SYSTEMS.get(wc.system, f"kernels/{wc.system}").split("/")[-1]
+    return sorted(glob(f"{base}/{folder}/*") + glob(f"{base}/common/*"))
 
 
 def _compile_cmd(wc):
     import shlex
 
     from waferrepro import sdk
-    from waferrepro.backends import CSL_SYSTEMS, find_sdk_tool
+    from waferrepro.backends import find_sdk_tool
     from waferrepro.experiments import parse_dims
-    from waferrepro.meshsim.comm import group_size
 
     px, py = parse_dims(wc.cores, 2, "core grid")
     params = sdk.kernel_params(wc.system, parse_dims(wc.shape, 3, "shape"), px, py)
-    if wc.system == "MeshGEMV":
-        params = {k: v for k, v in params.items() if k != "tree_levels"}
-        params["group"] = group_size(py, 2)
     arch = "wse3" if wc.backend == "wse3" else config["hardware"]
     spec = sdk.CompileSpec(wc.system, px, py, params, arch=arch)
-    layout = os.path.join(workflow.basedir, CSL_SYSTEMS[wc.system], "layout.csl")
-    return shlex.join(sdk.compile_command(spec, SDK_TARGET[wc.backend], layout,
-                                          f"results/build/{wc.backend}/{wc.system}/"
-                                          f"{wc.shape}/{wc.cores}",
-                                          cslc=find_sdk_tool("cslc")))
+    output = _build_dir(wc)
+    stage = shlex.join(["waferrepro", "sdk-stage", "--kernels",
+                        os.path.join(workflow.basedir, "kernels"), "--system", wc.system,
+                        "--out", f"{output}/src"])
+    if SDK_MODE == "appliance":
+        opts = sdk.compiler_options(spec, SDK_TARGET[wc.backend], "out")
+        build = shlex.join(["waferrepro", "appliance-compile", "--app", f"{output}/src",
+                            f"--options={shlex.join(opts)}", "--out", f"{output}/out"])
+    else:
+        build = shlex.join(sdk.compile_command(spec, SDK_TARGET[wc.backend],
+                                               f"{output}/src/layout.csl", f"{output}/out",
+                                               cslc=find_sdk_tool("cslc")))
+    return f"{stage} && {build}"
 
 
 def _run_cmd(wc, input):
     import shlex
 
     from waferrepro import sdk
-    from waferrepro.backends import CSL_SYSTEMS, find_sdk_tool
+    from waferrepro.backends import find_sdk_tool
 
-    launcher = os.path.join(workflow.basedir, CSL_SYSTEMS[wc.system], "run.py")
-    cmd = sdk.run_command(launcher, str(input), SDK_TARGET[wc.backend],
+    if SDK_MODE == "appliance":
+        cmd = ["waferrepro", "appliance-run", "--artifact", f"{input}/out/artifact.json",
+               "--app", f"{input}/src", "--shape", wc.shape, "--seed", str(config["seed"])]
+        return shlex.join(cmd + (["--simulator"] if wc.backend == "sdk-sim" else []))
+    cmd = sdk.run_command(f"{input}/src/run.py", f"{input}/out", SDK_TARGET[wc.backend],
                           config["sdk"]["cmaddr"], cs_python=find_sdk_tool("cs_python"),
                           extra=("--shape", wc.shape, "--seed", str(config["seed"])))
     return shlex.join(cmd)
 
 
 rule compile_csl:
+    input:
+        _kernel_sources,
     output:
         directory("results/build/{backend}/{system}/{shape}/{cores}"),
     log:

@@ -15,7 +15,8 @@ SDK_HELP = (
 
 
 # Modules whose CSL program exists (kernels/<module>/layout.csl, pe_program.csl, run.py).
-CSL_SYSTEMS = {"MeshGEMV": "kernels/MeshGEMV"}
+CSL_SYSTEMS = {"MeshGEMV": "kernels/MeshGEMV", "MeshGEMM": "kernels/MeshGEMM"}
+SDK_MODES = ("direct", "appliance")
 
 
 class BackendUnavailable(RuntimeError):
@@ -31,19 +32,37 @@ def find_sdk_tool(tool: str) -> str | None:
     return shutil.which(tool)
 
 
-def resolve(requested: str) -> str:
-    """The backend that will run: `auto` becomes sdk-sim or meshsim; others are checked."""
-    sdk_found = all(find_sdk_tool(t) for t in SDK_TOOLS)
+def appliance_client_found() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("cerebras.sdk.client") is not None
+    except ImportError:  # no `cerebras` package at all
+        return False
+
+
+def resolve(requested: str, mode: str = "direct") -> str:
+    """The backend that will run: `auto` becomes sdk-sim or meshsim; others are checked.
+
+    mode "direct" uses a local SDK (cslc, cs_python); "appliance" the cerebras-sdk client
+    of a Wafer-Scale Cluster (SdkCompiler / SdkLauncher, waferrepro.appliance).
+    """
+    if mode not in SDK_MODES:
+        raise BackendUnavailable(f"unknown sdk mode {mode!r}; one of {', '.join(SDK_MODES)}")
+    if mode == "appliance":
+        sdk_found, missing = appliance_client_found(), ["the cerebras-sdk client package"]
+    else:
+        missing = [t for t in SDK_TOOLS if not find_sdk_tool(t)]
+        sdk_found = not missing
     if requested == "auto":
         requested = "sdk-sim" if sdk_found else "meshsim"
     if requested == "meshsim":
         return requested
     if requested in ("sdk-sim", "wse2", "wse3"):
         if not sdk_found:
-            missing = [t for t in SDK_TOOLS if not find_sdk_tool(t)]
             raise BackendUnavailable(
-                f"backend {requested!r} needs the Cerebras SDK, but {', '.join(missing)} "
-                f"not found. {SDK_HELP}")
+                f"backend {requested!r} ({mode} mode) needs the Cerebras SDK, but "
+                f"{', '.join(missing)} not found. {SDK_HELP}")
         return requested
     raise BackendUnavailable(f"unknown backend {requested!r}")
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 
 from .hardware import get_hardware
@@ -104,6 +105,31 @@ def _cmd_sdk_record(args) -> int:
                                   args.backend, _hardware(args), args.command), args.out)
 
 
+def _cmd_sdk_stage(args) -> int:
+    from . import appliance, sdk
+
+    layout = sdk.stage_sources(args.kernels, args.system, args.out)
+    appliance.host_bundle(os.path.join(args.out, appliance.BUNDLE))
+    print(layout)
+    return 0
+
+
+def _cmd_appliance_compile(args) -> int:
+    from . import appliance
+
+    artifact = appliance.compile_kernel(args.app, shlex.split(args.options), args.out)
+    print(f"compiled on the cluster: artifact {artifact}")
+    return 0
+
+
+def _cmd_appliance_run(args) -> int:
+    from . import appliance
+
+    print(appliance.run_kernel(args.artifact, args.app, args.shape, args.seed,
+                               args.simulator, args.out_json))
+    return 0
+
+
 def _cmd_table(args) -> int:
     from . import tables
 
@@ -123,7 +149,7 @@ def _cmd_figure(args) -> int:
 def _cmd_backend(args) -> int:
     from .backends import resolve
 
-    print(resolve(args.name))
+    print(resolve(args.name, args.mode))
     return 0
 
 
@@ -223,6 +249,30 @@ def main(argv=None) -> int:
     hardware_args(sr)
     sr.set_defaults(func=_cmd_sdk_record)
 
+    st = sub.add_parser("sdk-stage", help="one folder with a CSL module, kernels/common and "
+                        "the launcher's host code: what cslc or appliance mode compiles")
+    st.add_argument("--kernels", required=True, help="the repository's kernels/ folder")
+    st.add_argument("--system", required=True)
+    st.add_argument("--out", required=True)
+    st.set_defaults(func=_cmd_sdk_stage)
+
+    ac = sub.add_parser("appliance-compile", help="compile a staged kernel on a Wafer-Scale "
+                        "Cluster (cerebras-sdk SdkCompiler)")
+    ac.add_argument("--app", required=True, help="staged folder (sdk-stage)")
+    ac.add_argument("--options", required=True, help="cslc options as one string: --options='--arch=wse2 ...'")
+    ac.add_argument("--out", required=True)
+    ac.set_defaults(func=_cmd_appliance_compile)
+
+    ar = sub.add_parser("appliance-run", help="run a compiled kernel on a Wafer-Scale Cluster "
+                        "(cerebras-sdk SdkLauncher) and fetch the launcher's result")
+    ar.add_argument("--artifact", required=True, help="artifact.json from appliance-compile")
+    ar.add_argument("--app", required=True, help="staged folder (sdk-stage)")
+    ar.add_argument("--shape", required=True)
+    ar.add_argument("--seed", type=int, default=0)
+    ar.add_argument("--simulator", action="store_true", help="the cluster's simulator")
+    ar.add_argument("--out-json", required=True)
+    ar.set_defaults(func=_cmd_appliance_run)
+
     table = sub.add_parser("table", help="aggregate run records into a tidy CSV")
     table.add_argument("--metrics", nargs="*", help="keep only these metrics")
     table.add_argument("--id", required=True)
@@ -239,6 +289,7 @@ def main(argv=None) -> int:
 
     backend = sub.add_parser("backend", help="print the backend that would run, or why none")
     backend.add_argument("name", nargs="?", default="auto")
+    backend.add_argument("--mode", choices=["direct", "appliance"], default="direct")
     backend.set_defaults(func=_cmd_backend)
 
     args = parser.parse_args(argv)

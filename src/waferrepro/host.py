@@ -28,6 +28,15 @@ def ring_order(p: int, interleaved: bool) -> np.ndarray:
     return np.concatenate([np.arange(0, p, 2), np.arange(1, p, 2)[::-1]])
 
 
+def group_size(p: int, k: int) -> int:
+    """Smallest group size g with g**k >= p: the fan-in of each level of a k-level tree
+    (meshsim's tree_reduce and the CSL column tree use the same groups)."""
+    g = 1
+    while g**k < p:
+        g += 1
+    return max(g, 2)
+
+
 def logical_index(phys_of_logical: np.ndarray) -> np.ndarray:
     """Inverse of ring_order: the logical ring index of each physical position."""
     inv = np.empty_like(phys_of_logical)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .host import group_size
+
 # Device fabric dimensions (SDK docs): WSE-2 757x996, WSE-3 762x1172 (--arch=wse3).
 DEVICE_FABRIC = {"wse2": (757, 996), "wse3": (762, 1172)}
 # memcpy's halo: kernels sit at offset (4, 1) in a fabric of (width + 7) x (height + 2).
@@ -31,22 +33,37 @@ class CompileSpec:
 
 
 def kernel_params(module: str, shape: tuple[int, int, int], px: int, py: int) -> dict:
-    """Compile-time parameters of a kernel module for a shape on a px x py grid.
-
-    Tile sizes are those of the simulator's twin (padding to even division on the host).
+    """The `--params` of a kernel module for a shape on a px x py grid (names as in its
+    layout.csl). Tile sizes are those of the simulator's twin (the host pads to even division).
     """
     m, k, n = shape
     if module == "MeshGEMV":
         if m != 1:
             raise ValueError(f"MeshGEMV is a GEMV: M must be 1, got {m}")
+        # the two-level tree of meshsim.gemv.run_gemv(tree_levels=2)
         return {"width": px, "height": py, "kt": math.ceil(k / py), "nt": math.ceil(n / px),
-                "tree_levels": 2}
+                "group": group_size(py, 2)}
     if module == "MeshGEMM":
         if px != py:
             raise ValueError(f"MeshGEMM needs a square grid, got {px}x{py}")
         return {"P": px, "Mt": math.ceil(m / px), "Kt": math.ceil(k / px),
                 "Nt": math.ceil(n / px)}
     raise ValueError(f"no CSL parameters for module {module!r} yet")
+
+
+def stage_sources(kernels_dir: str, module: str, dest: str) -> str:
+    """Copy a module's CSL and launcher, with the shared library as `common/`, into one
+    folder: what cslc compiles (imports are relative to the layout) and what appliance mode
+    uploads. Returns the layout's path."""
+    import shutil
+    from pathlib import Path
+
+    src, out = Path(kernels_dir), Path(dest)
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(src / module, out)
+    shutil.copytree(src / "common", out / "common")
+    return str(out / "layout.csl")
 
 
 def fabric_dims(spec: CompileSpec, target: str) -> tuple[int, int]:
@@ -62,16 +79,21 @@ def fabric_dims(spec: CompileSpec, target: str) -> tuple[int, int]:
     raise ValueError(f"target must be 'simulator' or 'device', got {target!r}")
 
 
+def compiler_options(spec: CompileSpec, target: str, out_dir: str) -> list[str]:
+    """cslc's options for one kernel and parameter set (everything but the layout file)."""
+    fw, fh = fabric_dims(spec, target)
+    params = ",".join(f"{k}:{v}" for k, v in spec.params.items())
+    return [f"--arch={spec.arch}", f"--fabric-dims={fw},{fh}",
+            f"--fabric-offsets={FABRIC_OFFSETS[0]},{FABRIC_OFFSETS[1]}",
+            f"--params={params}", "-o", out_dir, "--memcpy", "--channels=1",
+            "--width-west-buf=0", "--width-east-buf=0"]
+
+
 def compile_command(spec: CompileSpec, target: str, layout: str, out_dir: str,
                     cslc: str = "cslc") -> list[str]:
     """The `cslc` command line for one kernel and parameter set."""
-    fw, fh = fabric_dims(spec, target)
-    params = ",".join(f"{k}:{v}" for k, v in spec.params.items())
-    cmd = [cslc, f"--arch={spec.arch}", layout, f"--fabric-dims={fw},{fh}",
-           f"--fabric-offsets={FABRIC_OFFSETS[0]},{FABRIC_OFFSETS[1]}",
-           f"--params={params}", "-o", out_dir, "--memcpy", "--channels=1",
-           "--width-west-buf=0", "--width-east-buf=0"]
-    return cmd
+    opts = compiler_options(spec, target, out_dir)
+    return [cslc, opts[0], layout, *opts[1:]]
 
 
 def run_command(launcher: str, out_dir: str, target: str, cmaddr: str | None = None,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..host import logical_index, ring_order
+from ..host import group_size, logical_index, ring_order
 from .fabric import Fabric
 
 _AXIS = {"y": 0, "x": 1}
@@ -107,14 +107,6 @@ def broadcast(fab: Fabric, data, axis: str, root, elems: int):
     if picked is None:
         raise NotImplementedError("per-line roots are only supported in cycle-model mode")
     return np.broadcast_to(picked, data.shape).copy(), cycles
-
-
-def group_size(p: int, k: int) -> int:
-    """Smallest group size g with g**k >= p: the fan-in of each level of a k-level tree."""
-    g = 1
-    while g**k < p:
-        g += 1
-    return max(g, 2)
 
 
 def tree_reduce(fab: Fabric, data, axis: str, elems: int, levels: int, op: str = "sum"):

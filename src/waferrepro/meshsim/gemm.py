@@ -70,8 +70,12 @@ def run_cannon(hw: Hardware, shape, px: int, py: int, inputs=None, *, interleave
     fab = Fabric(hw, p, p, functional=inputs is not None)
     mt, kt, nt = math.ceil(m / p), math.ceil(k / p), math.ceil(n / p)
     _alloc_tiles(fab, mt, kt, nt)
-    fab.use_colors("A ring shift (x)", 2)
-    fab.use_colors("B ring shift (y)", 2)
+    # Static routes per line (waferrepro.csl_routes, kernels/common/roles.csl): the
+    # interleaved ring needs two alternating colors per direction; the plain ring two for the
+    # one-hop flows and one for the closing flow that crosses the whole line.
+    ring_colors = 4 if interleaved else 3
+    fab.use_colors("A ring shift (x)", ring_colors)
+    fab.use_colors("B ring shift (y)", ring_colors)
     a = b = c = None
     if inputs is not None:
         a, b = pack_cannon(inputs[0].astype(np.float32), inputs[1].astype(np.float32), p,

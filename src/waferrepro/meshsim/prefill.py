@@ -158,7 +158,7 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
     fab = Fabric(hw, p, p, functional=functional)
     fab.alloc("weights (one layer)", lay.weight_elems_per_core())
     fab.alloc("activations and receive buffers", lay.buffer_elems_per_core())
-    fab.use_colors("Cannon ring shifts (A on x, B on y)", 4)
+    fab.use_colors("Cannon ring shifts (A on x, B on y; 4 each, see gemm.run_cannon)", 8)
     fab.use_colors("all-reduce along x (2 per level + broadcast)", 2 * tree_levels + 1)
     fab.use_colors("transpose (X then Y)", 2)
     tl = fab.timeline

@@ -1,0 +1,50 @@
+#!/usr/bin/env cs_python
+"""Launcher for MeshGEMM on the SDK simulator, a wafer, or an appliance worker (cs_python).
+
+Tiles A and B, pre-skews them and places them on the interleaved rings with the harness's
+own host code (waferrepro.host.pack_cannon: the function meshsim's MeshGEMM runs on), runs,
+reads C and the timestamps back, unpacks (host.unpack_cannon), checks against NumPy and
+writes the JSON `waferrepro sdk-record` reads (waferrepro.sdk_launch). NOT RUN HERE: no SDK.
+"""
+
+import sys
+from pathlib import Path
+
+_here = Path(__file__).resolve().parent
+for _src in (_here.parents[1] / "src", _here):  # the repository, or staged next to this file
+    if (_src / "waferrepro").is_dir():
+        sys.path.insert(0, str(_src))
+        break
+
+import numpy as np  # noqa: E402
+
+from waferrepro import sdk_launch  # noqa: E402
+from waferrepro.host import pack_cannon, unpack_cannon  # noqa: E402
+
+
+def main() -> int:
+    args = sdk_launch.parser("MeshGEMM").parse_args()
+    params = sdk_launch.compile_params(args.name)
+    p, mt, nt = params["P"], params["Mt"], params["Nt"]
+    m, k, n = (int(v) for v in args.shape.split("x"))
+
+    rng = np.random.default_rng(args.seed)  # the same draw as meshsim.make_inputs
+    a = rng.standard_normal((m, k)).astype(np.float16)
+    b = rng.standard_normal((k, n)).astype(np.float16)
+    a_tiles, b_tiles = pack_cannon(a, b, p, interleaved=True)  # (p, p, Mt, Kt), (p, p, Kt, Nt)
+
+    run = sdk_launch.Session(args.name, args.cmaddr, p, p)
+    run.put_f16("A", a_tiles)
+    run.put_f16("B", b_tiles)
+    run.launch()
+    c_tiles = run.get_f16("C", mt * nt).reshape(p, p, mt, nt)
+    cycles = run.cycles()
+    run.stop()
+
+    c = unpack_cannon(c_tiles, m, n, interleaved=True).astype(np.float64)
+    return sdk_launch.finish(args.out_json, "MeshGEMM", args.shape, c,
+                             a.astype(np.float64) @ b.astype(np.float64), cycles, p, p, params)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

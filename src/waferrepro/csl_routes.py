@@ -1,0 +1,260 @@
+"""The static routes of the CSL kernels, router by router, and a tracer that checks them.
+
+The CSL programs decide in `kernels/common/roles.csl` which color each core sends on, which it
+receives on and which it only passes through its router. This module is their Python twin:
+the same rules (`ring_role`, `tree_role`, `sync_role`), turned into per-router color
+configurations (`RouteTable`) and checked by following wavelets from their senders
+(`trace`). Without an SDK this is how we know the routes deliver every flow where the
+algorithm needs it, to nobody else, never off the kernel's rectangle, and that no router is
+given two configurations for one color (cslc rejects that, and the hardware would misroute).
+What it cannot tell: whether cslc accepts the CSL spelling of these rules.
+
+Directions: "+" is EAST along a row (x) and SOUTH along a column (y); "-" is WEST / NORTH.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .host import group_size
+
+RAMP = "RAMP"
+_STEP = {"EAST": (1, 0), "WEST": (-1, 0), "SOUTH": (0, 1), "NORTH": (0, -1)}
+_OPPOSITE = {"EAST": "WEST", "WEST": "EAST", "SOUTH": "NORTH", "NORTH": "SOUTH"}
+
+
+def direction(axis: str, sign: str) -> str:
+    """The router port for one step along an axis: x+ EAST, x- WEST, y+ SOUTH, y- NORTH."""
+    return {("x", "+"): "EAST", ("x", "-"): "WEST",
+            ("y", "+"): "SOUTH", ("y", "-"): "NORTH"}[(axis, sign)]
+
+
+class RouteConflict(ValueError):
+    """Two configurations for one color on one router, or a wavelet that goes astray."""
+
+
+@dataclass
+class RouteTable:
+    """Color configurations of a width x height rectangle: (x, y) -> color -> (rx, tx)."""
+
+    width: int
+    height: int
+    routes: dict = field(default_factory=dict)
+
+    def set(self, x: int, y: int, color: str, rx, tx) -> None:
+        per_pe = self.routes.setdefault((x, y), {})
+        if color in per_pe:
+            raise RouteConflict(f"PE ({x},{y}): color {color} configured twice "
+                                f"({per_pe[color]} and {(frozenset(rx), frozenset(tx))})")
+        per_pe[color] = (frozenset(rx), frozenset(tx))
+
+    def colors(self) -> set:
+        return {c for per_pe in self.routes.values() for c in per_pe}
+
+
+def trace(table: RouteTable, x: int, y: int, color: str) -> dict:
+    """Follow a wavelet sent from the ramp of (x, y) on `color`; return {PE: hops} of every
+    core whose ramp it reaches. Raises RouteConflict if it leaves the rectangle, reaches a
+    router not configured to accept it from that side, or loops."""
+    delivered: dict = {}
+    frontier = [((x, y), RAMP, 0)]
+    seen = set()
+    while frontier:
+        (cx, cy), came_from, hops = frontier.pop()
+        if ((cx, cy), came_from) in seen:
+            raise RouteConflict(f"color {color} loops through PE ({cx},{cy})")
+        seen.add(((cx, cy), came_from))
+        if not (0 <= cx < table.width and 0 <= cy < table.height):
+            raise RouteConflict(f"color {color} from ({x},{y}) leaves the rectangle at "
+                                f"({cx},{cy})")
+        config = table.routes.get((cx, cy), {}).get(color)
+        if config is None or came_from not in config[0]:
+            raise RouteConflict(f"color {color} from ({x},{y}) reaches PE ({cx},{cy}) from "
+                                f"{came_from}, which its router does not accept")
+        for out in config[1]:
+            if out == RAMP:
+                if hops == 0:
+                    raise RouteConflict(f"PE ({cx},{cy}) sends color {color} to itself")
+                delivered[(cx, cy)] = hops
+            else:
+                dx, dy = _STEP[out]
+                frontier.append(((cx + dx, cy + dy), _OPPOSITE[out], hops + 1))
+    return delivered
+
+
+# ------------------------------------------------------------------ interleaved ring shift
+@dataclass(frozen=True)
+class RingRole:
+    """One core's part in MeshGEMM's ring shift along one line (kernels/common/ring_shift.csl).
+
+    Colors are indices 0..3 into the line's four: 0/1 carry the flows going "-" (even
+    senders, two hops), 2/3 the flows going "+" (odd senders, two hops); each family
+    alternates between its two colors so that no router both receives and sends on one.
+    """
+
+    send_sign: str  # "+" or "-"
+    send_color: int
+    recv_sign: str  # the side the incoming tile arrives from
+    recv_color: int
+    pass_color: int | None  # a flow crossing this router without stopping
+    pass_sign: str | None  # the way the crossing flow travels
+
+
+def _ceil_half(q: int) -> int:
+    return (q + 1) // 2
+
+
+def _ring_sender(q: int, p: int) -> tuple[str, int]:
+    """(direction, color index) of the tile core q sends in a ring shift l -> l-1.
+
+    Ring order 0, 2, 4, ..., 5, 3, 1 (host.ring_order): evens send two hops "-", odds two hops
+    "+", and three cores send one hop: 0 to 1, and at the far end the core that turns the
+    ring around (p-1 to p-2 when p is even, p-2 to p-1 when p is odd).
+    """
+    if q % 2 == 0 and q > 0:
+        sign = "-"
+    elif q == 0:
+        sign = "+"
+    elif q == p - 1:  # odd and last: p even, the turnaround goes back one hop
+        sign = "-"
+    else:
+        sign = "+"
+    color = _ceil_half(q) % 2 if sign == "-" else 2 + (_ceil_half(q) + 1) % 2
+    return sign, color
+
+
+def _largest_odd(p: int) -> int:
+    return p - 1 if p % 2 == 0 else p - 2
+
+
+def ring_index(q: int, p: int) -> int:
+    """Logical ring index of physical position q, in closed form as roles.csl computes it
+    (the tests hold it to host.logical_index(host.ring_order(p, True)))."""
+    return q // 2 if q % 2 == 0 else (p + 1) // 2 + (_largest_odd(p) - q) // 2
+
+
+def ring_position(l: int, p: int) -> int:
+    """Physical position of logical ring index l (inverse of ring_index)."""
+    evens = (p + 1) // 2
+    return 2 * l if l < evens else _largest_odd(p) - 2 * (l - evens)
+
+
+def ring_role(q: int, p: int) -> RingRole | None:
+    """What core q of a line of p does in the interleaved ring shift (None when p == 1)."""
+    if p == 1:
+        return None
+    send_sign, send_color = _ring_sender(q, p)
+    src = ring_position((ring_index(q, p) + 1) % p, p)  # whose tile q receives (l+1 -> l)
+    _, recv_color = _ring_sender(src, p)
+    recv_sign = "+" if src > q else "-"
+    pass_color = pass_sign = None
+    if q % 2 == 1 and q <= p - 2:
+        # an even sender q+1 goes two hops "-" through q
+        pass_color, pass_sign = _ring_sender(q + 1, p)[1], "-"
+    elif q % 2 == 0 and 2 <= q <= p - 2:
+        # an odd sender q-1 goes two hops "+" through q
+        pass_color, pass_sign = _ring_sender(q - 1, p)[1], "+"
+    return RingRole(send_sign, send_color, recv_sign, recv_color, pass_color, pass_sign)
+
+
+def ring_routes(table: RouteTable, axis: str, prefix: str) -> None:
+    """Add the ring-shift routes of every line along `axis` to the table."""
+    p = table.width if axis == "x" else table.height
+    lines = table.height if axis == "x" else table.width
+    for line in range(lines):
+        for q in range(p):
+            role = ring_role(q, p)
+            if role is None:
+                continue
+            x, y = (q, line) if axis == "x" else (line, q)
+            table.set(x, y, f"{prefix}{role.send_color}", {RAMP},
+                      {direction(axis, role.send_sign)})
+            table.set(x, y, f"{prefix}{role.recv_color}",
+                      {direction(axis, role.recv_sign)}, {RAMP})
+            if role.pass_color is not None:
+                back = "-" if role.pass_sign == "+" else "+"
+                table.set(x, y, f"{prefix}{role.pass_color}", {direction(axis, back)},
+                          {direction(axis, role.pass_sign)})
+
+
+# --------------------------------------------------------- two-level column tree + broadcast
+@dataclass(frozen=True)
+class TreeRole:
+    """One core's part in MeshGEMV's column reduce (toward row 0) and broadcast
+    (kernels/common/column_tree.csl). Colors: l1a/l1b, l2a/l2b, bcast."""
+
+    is_head: bool
+    last_in_group: bool
+    is_last_head: bool
+    l1_send: str
+    l1_recv: str
+    l2_send: str
+    l2_recv: str
+    l2_through: str | None
+
+
+def tree_role(py: int, height: int, group: int) -> TreeRole:
+    head = py - py % group
+    head_idx = py // group
+    last_head = ((height - 1) // group) * group
+    through = None
+    if py != head and head != last_head:
+        through = "l2a" if (head_idx + 1) % 2 == 1 else "l2b"
+    return TreeRole(
+        is_head=py == head,
+        last_in_group=(py + 1 == head + group) or (py + 1 == height),
+        is_last_head=py == last_head,
+        l1_send="l1a" if py % 2 == 0 else "l1b",
+        l1_recv="l1b" if py % 2 == 0 else "l1a",
+        l2_send="l2a" if head_idx % 2 == 1 else "l2b",
+        l2_recv="l2b" if head_idx % 2 == 1 else "l2a",
+        l2_through=through)
+
+
+def tree_routes(table: RouteTable) -> None:
+    h = table.height
+    g = group_size(h, 2)
+    for x in range(table.width):
+        for y in range(h):
+            r = tree_role(y, h, g)
+            if not r.is_head:
+                table.set(x, y, r.l1_send, {RAMP}, {"NORTH"})
+            if not r.last_in_group:
+                table.set(x, y, r.l1_recv, {"SOUTH"}, {RAMP})
+            if r.is_head:
+                if y != 0:
+                    table.set(x, y, r.l2_send, {RAMP}, {"NORTH"})
+                if not r.is_last_head:
+                    table.set(x, y, r.l2_recv, {"SOUTH"}, {RAMP})
+            elif r.l2_through is not None:
+                table.set(x, y, r.l2_through, {"SOUTH"}, {"NORTH"})
+            if h > 1:
+                if y == 0:
+                    table.set(x, y, "bcast", {RAMP}, {"SOUTH"})
+                elif y == h - 1:
+                    table.set(x, y, "bcast", {"NORTH"}, {RAMP})
+                else:
+                    table.set(x, y, "bcast", {"NORTH"}, {RAMP, "SOUTH"})
+
+
+# ----------------------------------------------------------------------- timestamp sync wave
+def sync_role(px: int, py: int, width: int, height: int) -> tuple[set, set]:
+    """(rx, tx) of the sync color (kernels/common/sync_timer.csl): from PE (0,0) east along
+    row 0 and south down every column, so it reaches (x, y) after x + y hops."""
+    tx = set()
+    if py == 0 and px + 1 < width:
+        tx.add("EAST")
+    if py + 1 < height:
+        tx.add("SOUTH")
+    if px == 0 and py == 0:
+        return {RAMP}, tx
+    return {"WEST" if py == 0 else "NORTH"}, tx | {RAMP}
+
+
+def sync_routes(table: RouteTable) -> None:
+    if table.width * table.height == 1:
+        return
+    for x in range(table.width):
+        for y in range(table.height):
+            rx, tx = sync_role(x, y, table.width, table.height)
+            table.set(x, y, "sync", rx, tx)

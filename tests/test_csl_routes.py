@@ -1,0 +1,133 @@
+"""The CSL kernels' static routes, checked router by router without an SDK: every flow
+reaches exactly the core the algorithm needs (traced through each router's color
+configuration), nothing leaves the rectangle, no router gets one color twice, and the
+kernels' color, task and queue ids stay clear of each other and of memcpy's."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from waferrepro import csl_routes as cr
+from waferrepro.host import group_size, logical_index, ring_order
+
+KERNELS = Path(__file__).resolve().parents[1] / "kernels"
+
+
+@pytest.mark.parametrize("p", range(1, 41))
+def test_closed_form_ring_order_matches_host(p):
+    order = ring_order(p, interleaved=True)
+    lidx = logical_index(order)
+    assert [cr.ring_index(q, p) for q in range(p)] == list(lidx)
+    assert [cr.ring_position(l, p) for l in range(p)] == list(order)
+
+
+@pytest.mark.parametrize("axis", ["x", "y"])
+@pytest.mark.parametrize("p", range(1, 41))
+def test_ring_shift_routes_deliver_every_tile_to_its_ring_predecessor(p, axis):
+    lines = 3
+    table = cr.RouteTable(p, lines) if axis == "x" else cr.RouteTable(lines, p)
+    cr.ring_routes(table, axis, "ring")
+    order = ring_order(p, interleaved=True)
+    lidx = logical_index(order)
+    for line in range(lines):
+        for q in range(p):
+            role = cr.ring_role(q, p)
+            if p == 1:
+                assert role is None
+                continue
+            x, y = (q, line) if axis == "x" else (line, q)
+            got = cr.trace(table, x, y, f"ring{role.send_color}")
+            dest = int(order[(lidx[q] - 1) % p])
+            assert set(got) == {(dest, line) if axis == "x" else (line, dest)}
+            assert max(got.values()) <= 2  # the point of interleaving
+    assert len(table.colors()) == (0 if p == 1 else 2 if p == 2 else 4 if p > 3 else 3)
+
+
+def test_ring_needs_its_alternating_colors():
+    # The same rules with one color per direction: a router would both receive and send on it.
+    table = cr.RouteTable(6, 1)
+    with pytest.raises(cr.RouteConflict, match="configured twice"):
+        for q in range(6):
+            role = cr.ring_role(q, 6)
+            table.set(q, 0, f"c{role.send_sign}", {cr.RAMP}, {cr.direction("x", role.send_sign)})
+            table.set(q, 0, f"c{role.recv_sign}", {cr.direction("x", role.recv_sign)}, {cr.RAMP})
+
+
+def test_trace_rejects_routes_that_leave_the_rectangle_or_are_not_accepted():
+    table = cr.RouteTable(2, 1)
+    table.set(1, 0, "c", {cr.RAMP}, {"EAST"})
+    with pytest.raises(cr.RouteConflict, match="leaves the rectangle"):
+        cr.trace(table, 1, 0, "c")
+    table.set(0, 0, "d", {cr.RAMP}, {"EAST"})
+    table.set(1, 0, "d", {"EAST"}, {cr.RAMP})  # expects it from the wrong side
+    with pytest.raises(cr.RouteConflict, match="does not accept"):
+        cr.trace(table, 0, 0, "d")
+
+
+@pytest.mark.parametrize("h", list(range(1, 41)) + [97, 720])
+def test_column_tree_routes_follow_the_two_level_tree(h):
+    table = cr.RouteTable(2, h)
+    cr.tree_routes(table)
+    g = group_size(h, 2)
+    for y in range(h):
+        role = cr.tree_role(y, h, g)
+        if not role.is_head:  # level 1: to the row above, inside the group
+            assert cr.trace(table, 1, y, role.l1_send) == {(1, y - 1): 1}
+        elif y != 0:  # level 2: to the previous head, g rows up, through the rows between
+            assert cr.trace(table, 1, y, role.l2_send) == {(1, y - g): g}
+    if h > 1:
+        got = cr.trace(table, 0, 0, "bcast")
+        assert got == {(0, y): y for y in range(1, h)}
+    assert len(table.colors()) <= 5
+
+
+@pytest.mark.parametrize("w,h", [(1, 1), (1, 5), (5, 1), (4, 3), (13, 9)])
+def test_sync_wave_reaches_every_core_after_x_plus_y_hops(w, h):
+    table = cr.RouteTable(w, h)
+    cr.sync_routes(table)
+    if w * h == 1:
+        assert not table.colors()
+        return
+    got = cr.trace(table, 0, 0, "sync")
+    assert got == {(x, y): x + y for x in range(w) for y in range(h) if (x, y) != (0, 0)}
+
+
+def test_whole_kernels_fit_the_color_budget_without_conflicts():
+    gemm = cr.RouteTable(12, 12)
+    cr.ring_routes(gemm, "x", "A")
+    cr.ring_routes(gemm, "y", "B")
+    cr.sync_routes(gemm)
+    assert len(gemm.colors()) == 9
+    gemv = cr.RouteTable(7, 30)
+    cr.tree_routes(gemv)
+    cr.sync_routes(gemv)
+    assert len(gemv.colors()) == 6
+
+
+def _ids(pattern, text):
+    return [int(n) for n in re.findall(pattern, text)]
+
+
+@pytest.mark.parametrize("module", ["MeshGEMV", "MeshGEMM"])
+def test_csl_ids_stay_clear_of_each_other_and_of_memcpy(module):
+    # WSE-2 shares one id space between colors and local tasks; memcpy reserves colors
+    # 21-23 (and task ids above 20) and queues 0 and 1 (SDK docs and examples).
+    text = "\n".join(p.read_text() for p in (KERNELS / module).glob("*.csl"))
+    colors = _ids(r"@get_color\((\d+)\)", text)
+    tasks = _ids(r"@get_local_task_id\((\d+)\)", text)
+    assert len(set(colors)) == len(colors) and max(colors) < 21
+    assert len(set(tasks)) == len(tasks) and not set(tasks) & set(colors)
+    assert max(tasks) < 21
+    queues = _ids(r"_queue = (\d+)", text)
+    for group in re.findall(r"\]i16\{([^}]*)\}", text):  # queue arrays, e.g. the column tree's
+        queues += [int(q) for q in group.split(",")]
+    assert queues and min(queues) >= 2 and max(queues) <= 7
+
+
+def test_every_kernel_names_its_simulator_twin():
+    for layout in KERNELS.glob("*/layout.csl"):
+        assert "Simulator twin: waferrepro.meshsim." in layout.read_text(), layout
+    for lib in (KERNELS / "common").glob("*.csl"):
+        assert "twin" in lib.read_text(), lib
