@@ -66,21 +66,36 @@ def test_trace_rejects_routes_that_leave_the_rectangle_or_are_not_accepted():
         cr.trace(table, 0, 0, "d")
 
 
-@pytest.mark.parametrize("h", list(range(1, 41)) + [97, 720])
-def test_column_tree_routes_follow_the_two_level_tree(h):
-    table = cr.RouteTable(2, h)
-    cr.tree_routes(table)
-    g = group_size(h, 2)
-    for y in range(h):
-        role = cr.tree_role(y, h, g)
-        if not role.is_head:  # level 1: to the row above, inside the group
-            assert cr.trace(table, 1, y, role.l1_send) == {(1, y - 1): 1}
-        elif y != 0:  # level 2: to the previous head, g rows up, through the rows between
-            assert cr.trace(table, 1, y, role.l2_send) == {(1, y - g): g}
-    if h > 1:
-        got = cr.trace(table, 0, 0, "bcast")
-        assert got == {(0, y): y for y in range(1, h)}
+@pytest.mark.parametrize("axis", ["y", "x"])
+@pytest.mark.parametrize("p", list(range(1, 41)) + [97, 720])
+def test_line_tree_routes_follow_the_two_level_tree(p, axis):
+    table = cr.RouteTable(2, p) if axis == "y" else cr.RouteTable(p, 2)
+    cr.tree_routes(table, axis)
+    g = group_size(p, 2)
+
+    def at(q, line=1):
+        return (line, q) if axis == "y" else (q, line)
+
+    for q in range(p):
+        role = cr.tree_role(q, p, g)
+        if not role.is_head:  # level 1: to the previous position, inside the group
+            assert cr.trace(table, *at(q), role.l1_send) == {at(q - 1): 1}
+        elif q != 0:  # level 2: to the previous head, g positions back, through those between
+            assert cr.trace(table, *at(q), role.l2_send) == {at(q - g): g}
+    if p > 1:
+        got = cr.trace(table, *at(0, 0), "bcast")
+        assert got == {at(q, 0): q for q in range(1, p)}
     assert len(table.colors()) <= 5
+
+
+@pytest.mark.parametrize("h", [2, 3, 4, 7, 30])
+def test_kv_neighbour_shift_reaches_the_row_below(h):
+    table = cr.RouteTable(3, h)
+    cr.neighbour_routes(table)
+    for y in range(h - 1):
+        _, _, send, _ = cr.neighbour_role(y, h)
+        assert cr.trace(table, 2, y, send) == {(2, y + 1): 1}
+    assert len(table.colors()) == (1 if h == 2 else 2)
 
 
 @pytest.mark.parametrize("w,h", [(1, 1), (1, 5), (5, 1), (4, 3), (13, 9)])
@@ -104,13 +119,19 @@ def test_whole_kernels_fit_the_color_budget_without_conflicts():
     cr.tree_routes(gemv)
     cr.sync_routes(gemv)
     assert len(gemv.colors()) == 6
+    decode = cr.RouteTable(9, 14)  # column tree, row tree, KV shift, sync
+    cr.tree_routes(decode, "y", "y.")
+    cr.tree_routes(decode, "x", "x.")
+    cr.neighbour_routes(decode)
+    cr.sync_routes(decode)
+    assert len(decode.colors()) == 13
 
 
 def _ids(pattern, text):
     return [int(n) for n in re.findall(pattern, text)]
 
 
-@pytest.mark.parametrize("module", ["MeshGEMV", "MeshGEMM"])
+@pytest.mark.parametrize("module", ["MeshGEMV", "MeshGEMM", "Decode"])
 def test_csl_ids_stay_clear_of_each_other_and_of_memcpy(module):
     # WSE-2 shares one id space between colors and local tasks; memcpy reserves colors
     # 21-23 (and task ids above 20) and queues 0 and 1 (SDK docs and examples).

@@ -126,8 +126,8 @@ def test_staged_folder_holds_module_common_library_and_host_bundle(tmp_path):
     assert {"layout.csl", "pe_program.csl", "run.py"} <= {p.name for p in out.iterdir()}
     assert (out / "common" / "ring_shift.csl").exists()
     # The launcher's imports work from the bundle alone (what an appliance worker gets).
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); from waferrepro import sdk_launch; "
-            "print(sdk_launch.__file__)")
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); "
+            "from waferrepro import sdk_launch, csl_inputs; print(csl_inputs.__file__)")
     res = subprocess.run([sys.executable, "-I", "-c", code, str(out / appliance.BUNDLE)],
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stderr

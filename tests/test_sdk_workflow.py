@@ -87,7 +87,22 @@ def test_modules_without_csl_are_refused_by_name(snakemake_cmd, repo, tmp_path, 
                CONFIG.replace("systems: [MeshGEMV]\n    sizes: [512, 1024]",
                               "systems: [MeshGEMV, chain-GEMV]\n    sizes: [512, 1024]"))
     assert res.returncode != 0
-    assert "no CSL program yet for chain-GEMV" in res.stdout + res.stderr
+    assert "no CSL program in the workflow yet for chain-GEMV" in res.stdout + res.stderr
+
+
+def test_decode_is_refused_with_the_way_to_run_its_csl_by_hand(snakemake_cmd, repo, tmp_path,
+                                                               fake_sdk):
+    decode = CONFIG + """  table4:
+    kind: decode
+    models: [tiny-llama]
+    grids: [4]
+    lengths: [[8, 2]]
+    kv_modes: [shift]
+"""
+    res = _dry(snakemake_cmd, repo, tmp_path, fake_sdk, "sdk-sim", decode)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert "yet for Decode" in out and "CSL to run by hand: Decode: kernels/Decode" in out
 
 
 def test_appliance_mode_compiles_and_runs_through_the_client(snakemake_cmd, repo, tmp_path,

@@ -10,11 +10,8 @@ writes the JSON `waferrepro sdk-record` reads (waferrepro.sdk_launch). NOT RUN H
 import sys
 from pathlib import Path
 
-_here = Path(__file__).resolve().parent
-for _src in (_here.parents[1] / "src", _here):  # the repository, or staged next to this file
-    if (_src / "waferrepro").is_dir():
-        sys.path.insert(0, str(_src))
-        break
+_here = Path(__file__).resolve().parent  # staged next to the host-code zip, or in the repo
+sys.path[:0] = [str(_here / "waferrepro_host.zip"), str(_here.parents[1] / "src")]
 
 import numpy as np  # noqa: E402
 
@@ -34,8 +31,8 @@ def main() -> int:
     a_tiles, b_tiles = pack_cannon(a, b, p, interleaved=True)  # (p, p, Mt, Kt), (p, p, Kt, Nt)
 
     run = sdk_launch.Session(args.name, args.cmaddr, p, p)
-    run.put_f16("A", a_tiles)
-    run.put_f16("B", b_tiles)
+    run.put("A", a_tiles)
+    run.put("B", b_tiles)
     run.launch()
     c_tiles = run.get_f16("C", mt * nt).reshape(p, p, mt, nt)
     cycles = run.cycles()

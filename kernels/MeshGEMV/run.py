@@ -9,11 +9,8 @@ the JSON `waferrepro sdk-record` reads (waferrepro.sdk_launch). NOT RUN HERE: no
 import sys
 from pathlib import Path
 
-_here = Path(__file__).resolve().parent
-for _src in (_here.parents[1] / "src", _here):  # the repository, or staged next to this file
-    if (_src / "waferrepro").is_dir():
-        sys.path.insert(0, str(_src))
-        break
+_here = Path(__file__).resolve().parent  # staged next to the host-code zip, or in the repo
+sys.path[:0] = [str(_here / "waferrepro_host.zip"), str(_here.parents[1] / "src")]
 
 import numpy as np  # noqa: E402
 
@@ -33,8 +30,8 @@ def main() -> int:
     x_rows = pad2d(x, 1, kt * height).reshape(height, kt)      # row py holds x block py
 
     run = sdk_launch.Session(args.name, args.cmaddr, width, height)
-    run.put_f16("W", to_tiles(w, height, width))                # (height, width, kt, nt)
-    run.put_f16("x", np.broadcast_to(x_rows[:, None, :], (height, width, kt)))
+    run.put("W", to_tiles(w, height, width))                # (height, width, kt, nt)
+    run.put("x", np.broadcast_to(x_rows[:, None, :], (height, width, kt)))
     run.launch()
     y_tiles = run.get_f16("y", nt)
     cycles = run.cycles()

@@ -19,8 +19,6 @@ import json
 import zipfile
 from pathlib import Path
 
-# What a launcher imports from the harness on the worker (waferrepro.sdk_launch and its needs).
-HOST_MODULES = ("__init__.py", "check.py", "host.py", "sdk.py", "sdk_launch.py")
 BUNDLE = "waferrepro_host.zip"
 RESULT = "result.json"
 
@@ -43,11 +41,13 @@ def _client():
 
 
 def host_bundle(dest: str) -> str:
-    """A zip of the harness modules a launcher needs, importable with zipimport."""
+    """A zip of the harness's Python modules, importable with zipimport: what the launchers
+    import on a worker (sdk_launch, host, and for Decode meshsim's packing; numpy only)."""
     pkg = Path(__file__).resolve().parent
     with zipfile.ZipFile(dest, "w") as zf:
-        for name in HOST_MODULES:
-            zf.write(pkg / name, f"waferrepro/{name}")
+        for path in sorted(pkg.rglob("*.py")):
+            if "__pycache__" not in path.parts:
+                zf.write(path, f"waferrepro/{path.relative_to(pkg).as_posix()}")
     return dest
 
 

@@ -17,6 +17,9 @@ SDK_HELP = (
 # Modules whose CSL program exists (kernels/<module>/layout.csl, pe_program.csl, run.py).
 CSL_SYSTEMS = {"MeshGEMV": "kernels/MeshGEMV", "MeshGEMM": "kernels/MeshGEMM"}
 SDK_MODES = ("direct", "appliance")
+# Modules whose CSL exists but that the workflow cannot run on an SDK backend yet: how to run
+# them by hand instead.
+CSL_BY_HAND = {"Decode": "kernels/Decode (one step of one layer; README: 'Decode by hand')"}
 
 
 class BackendUnavailable(RuntimeError):
@@ -73,6 +76,9 @@ def check_systems(backend: str, systems) -> None:
         return
     missing = sorted(set(systems) - set(CSL_SYSTEMS))
     if missing:
+        by_hand = [f"{m}: {CSL_BY_HAND[m]}" for m in missing if m in CSL_BY_HAND]
         raise BackendUnavailable(
-            f"backend {backend!r}: no CSL program yet for {', '.join(missing)} (written so "
-            f"far: {', '.join(sorted(CSL_SYSTEMS))}); run those on `backend: meshsim`")
+            f"backend {backend!r}: no CSL program in the workflow yet for {', '.join(missing)} "
+            f"(in it so far: {', '.join(sorted(CSL_SYSTEMS))}); run those on "
+            f"`backend: meshsim`" + (f". CSL to run by hand: {'; '.join(by_hand)}"
+                                     if by_hand else ""))

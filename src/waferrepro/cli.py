@@ -114,6 +114,23 @@ def _cmd_sdk_stage(args) -> int:
     return 0
 
 
+def _cmd_sdk_params(args) -> int:
+    from .experiments import parse_dims
+
+    px, py = parse_dims(args.cores, 2, "core grid")
+    if args.system == "Decode":
+        from .csl_inputs import decode_params
+        from .models import arch
+
+        params = decode_params(arch(args.model), px, py, args.context, args.kv)
+    else:
+        from .sdk import kernel_params
+
+        params = kernel_params(args.system, parse_dims(args.shape, 3, "shape"), px, py)
+    print(",".join(f"{k}:{v}" for k, v in params.items()))
+    return 0
+
+
 def _cmd_appliance_compile(args) -> int:
     from . import appliance
 
@@ -255,6 +272,15 @@ def main(argv=None) -> int:
     st.add_argument("--system", required=True)
     st.add_argument("--out", required=True)
     st.set_defaults(func=_cmd_sdk_stage)
+
+    sp = sub.add_parser("sdk-params", help="a CSL module's cslc --params for a job")
+    sp.add_argument("--system", required=True, help="MeshGEMV, MeshGEMM or Decode")
+    sp.add_argument("--cores", required=True, help="WxH core grid")
+    sp.add_argument("--shape", help="MxKxN (kernels)")
+    sp.add_argument("--model", help="registry model (Decode)")
+    sp.add_argument("--context", type=int, default=0, help="tokens already cached (Decode)")
+    sp.add_argument("--kv", choices=["shift", "concat"], default="shift")
+    sp.set_defaults(func=_cmd_sdk_params)
 
     ac = sub.add_parser("appliance-compile", help="compile a staged kernel on a Wafer-Scale "
                         "Cluster (cerebras-sdk SdkCompiler)")

@@ -177,11 +177,11 @@ def ring_routes(table: RouteTable, axis: str, prefix: str) -> None:
                           {direction(axis, role.pass_sign)})
 
 
-# --------------------------------------------------------- two-level column tree + broadcast
+# ------------------------------------------------------- two-level line tree + broadcast
 @dataclass(frozen=True)
 class TreeRole:
-    """One core's part in MeshGEMV's column reduce (toward row 0) and broadcast
-    (kernels/common/column_tree.csl). Colors: l1a/l1b, l2a/l2b, bcast."""
+    """One core's part in a line's all-reduce toward position 0 and the broadcast back
+    (kernels/common/line_tree.csl). Colors: l1a/l1b, l2a/l2b, bcast."""
 
     is_head: bool
     last_in_group: bool
@@ -211,30 +211,58 @@ def tree_role(py: int, height: int, group: int) -> TreeRole:
         l2_through=through)
 
 
-def tree_routes(table: RouteTable) -> None:
-    h = table.height
-    g = group_size(h, 2)
-    for x in range(table.width):
-        for y in range(h):
-            r = tree_role(y, h, g)
+def tree_routes(table: RouteTable, axis: str = "y", prefix: str = "") -> None:
+    """The line tree's routes (kernels/common/line_tree.csl) for every line along `axis`:
+    "y" reduces each column into row 0, "x" each row into column 0."""
+    p = table.height if axis == "y" else table.width
+    lines = table.width if axis == "y" else table.height
+    to_root, from_tail = direction(axis, "-"), direction(axis, "+")
+    g = group_size(p, 2)
+    for line in range(lines):
+        for q in range(p):
+            x, y = (line, q) if axis == "y" else (q, line)
+            r = tree_role(q, p, g)
+
+            def put(color, rx, tx):
+                table.set(x, y, prefix + color, rx, tx)
+
             if not r.is_head:
-                table.set(x, y, r.l1_send, {RAMP}, {"NORTH"})
+                put(r.l1_send, {RAMP}, {to_root})
             if not r.last_in_group:
-                table.set(x, y, r.l1_recv, {"SOUTH"}, {RAMP})
+                put(r.l1_recv, {from_tail}, {RAMP})
             if r.is_head:
-                if y != 0:
-                    table.set(x, y, r.l2_send, {RAMP}, {"NORTH"})
+                if q != 0:
+                    put(r.l2_send, {RAMP}, {to_root})
                 if not r.is_last_head:
-                    table.set(x, y, r.l2_recv, {"SOUTH"}, {RAMP})
+                    put(r.l2_recv, {from_tail}, {RAMP})
             elif r.l2_through is not None:
-                table.set(x, y, r.l2_through, {"SOUTH"}, {"NORTH"})
-            if h > 1:
-                if y == 0:
-                    table.set(x, y, "bcast", {RAMP}, {"SOUTH"})
-                elif y == h - 1:
-                    table.set(x, y, "bcast", {"NORTH"}, {RAMP})
+                put(r.l2_through, {from_tail}, {to_root})
+            if p > 1:
+                if q == 0:
+                    put("bcast", {RAMP}, {from_tail})
+                elif q == p - 1:
+                    put("bcast", {to_root}, {RAMP})
                 else:
-                    table.set(x, y, "bcast", {"NORTH"}, {RAMP, "SOUTH"})
+                    put("bcast", {to_root}, {RAMP, from_tail})
+
+
+# ------------------------------------------------------------ neighbour shift (decode KV)
+def neighbour_role(py: int, height: int) -> tuple[bool, bool, str, str]:
+    """(can_send, can_recv, send color, receive color) of row py in the KV shift
+    (kernels/common/neighbour_shift.csl): colors alternate by row."""
+    send = "kva" if py % 2 == 0 else "kvb"
+    recv = "kvb" if py % 2 == 0 else "kva"
+    return py + 1 < height, py > 0, send, recv
+
+
+def neighbour_routes(table: RouteTable) -> None:
+    for x in range(table.width):
+        for y in range(table.height):
+            can_send, can_recv, send, recv = neighbour_role(y, table.height)
+            if can_send:
+                table.set(x, y, send, {RAMP}, {"SOUTH"})
+            if can_recv:
+                table.set(x, y, recv, {"NORTH"}, {RAMP})
 
 
 # ----------------------------------------------------------------------- timestamp sync wave

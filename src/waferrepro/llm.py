@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 
 from .hardware import Hardware
-from .meshsim.decode import DecodeLayout, KVCache, decode_layer
+from .meshsim.decode import DecodeLayout, KVCache, decode_layer, kv_moves
 from .models import Arch
 
 BYTES = 2  # fp16
@@ -22,9 +22,8 @@ METHOD_NOTE = ("per-layer cycles x layers (the paper's method); embedding and LM
 def _decode_step_key(lay: DecodeLayout, context: int, mode: str) -> tuple[int, bool]:
     """What a decode step's cost depends on: tokens on the busiest row after the append,
     and whether the KV shift runs."""
-    before, after = lay.rows_tokens(context, mode), lay.rows_tokens(context + 1, mode)
-    grow = int((after - before).argmax())
-    return int(after.max()), mode == "shift" and grow > 0
+    moves = kv_moves(lay, lay.rows_tokens(context, mode), mode)
+    return int(lay.rows_tokens(context + 1, mode).max()), moves.shifts
 
 
 def decode_cycles_per_layer(hw: Hardware, a: Arch, px: int, py: int, input_len: int,

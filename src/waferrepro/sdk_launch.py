@@ -35,11 +35,12 @@ def words_to_f16(words: np.ndarray, shape) -> np.ndarray:
     return (np.asarray(words) & 0xFFFF).astype(np.uint16).view(np.float16).reshape(shape)
 
 
-def parser(module: str) -> argparse.ArgumentParser:
+def parser(module: str, shape: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=f"Run the {module} CSL kernel (cs_python)")
     p.add_argument("--name", required=True, help="compile output folder")
     p.add_argument("--cmaddr", help="IP:port of the CS system (wafer runs)")
-    p.add_argument("--shape", required=True, help="MxKxN")
+    if shape:
+        p.add_argument("--shape", required=True, help="MxKxN")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out-json", required=True)
     return p
@@ -73,10 +74,18 @@ class Session:
         else:
             self.runner.memcpy_d2h(data, sym, *args, **kw)
 
-    def put_f16(self, symbol: str, tiles: np.ndarray) -> None:
-        """tiles: (height, width, ...) by physical core, row-major inside each core."""
+    def put(self, symbol: str, tiles: np.ndarray) -> None:
+        """tiles: (height, width, ...) by physical core, row-major inside each core; fp16 and
+        int16 travel as 16-bit values, float32 as 32-bit words."""
         per_core = int(np.prod(tiles.shape[2:]))
-        self._copy("h2d", symbol, f16_to_words(tiles), per_core, 16)
+        if tiles.dtype == np.float32:
+            words = np.ascontiguousarray(tiles).view(np.uint32).ravel()
+            self._copy("h2d", symbol, words, per_core, 32)
+        elif tiles.dtype == np.int16:
+            words = np.ascontiguousarray(tiles).view(np.uint16).astype(np.uint32).ravel()
+            self._copy("h2d", symbol, words, per_core, 16)
+        else:
+            self._copy("h2d", symbol, f16_to_words(tiles), per_core, 16)
 
     def get_f16(self, symbol: str, per_core: int) -> np.ndarray:
         words = np.zeros(self.height * self.width * per_core, dtype=np.uint32)

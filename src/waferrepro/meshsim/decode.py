@@ -156,7 +156,34 @@ def pack_kv_cache(lay: DecodeLayout, k, v, mode: str, cap: int) -> KVCache:
     return KVCache(counts, *out)
 
 
-def _rope_tables(lay: DecodeLayout, pos: int):
+@dataclass(frozen=True)
+class KVMoves:
+    """One decode step's cache moves, per row (the same on every column). The CSL launcher
+    sends these to the device as each row's `state`, so both backends move the same tokens."""
+    before: np.ndarray  # tokens held before the step
+    drop: np.ndarray    # pass the oldest token to the row below (the KV shift)
+    take: np.ndarray    # append the token passed down from the row above
+    append: np.ndarray  # append the new token's K and V
+
+    @property
+    def shifts(self) -> bool:
+        return bool(self.drop.any())
+
+
+def kv_moves(lay: DecodeLayout, counts: np.ndarray, mode: str) -> KVMoves:
+    """shift: the new token lands on row 0 and rows above the one that grows pass their oldest
+    token one row down; concat: the new token is appended on the last row."""
+    counts = np.asarray(counts)
+    new = lay.rows_tokens(int(counts.sum()) + 1, mode)
+    grow = int(np.argmax(new - counts))  # the row that ends up with one more
+    rows = np.arange(lay.py)
+    shifting = mode == "shift" and grow > 0
+    target = 0 if mode == "shift" else lay.py - 1
+    return KVMoves(counts.copy(), shifting & (rows < grow), shifting & (rows >= 1) & (rows <= grow),
+                   rows == target)
+
+
+def rope_tables(lay: DecodeLayout, pos: int):
     """cos/sin per K/V position of each column, and which element of its pair it is."""
     a = lay.a
     pkv = kv_feature_order(a.kv_heads, a.head_dim)
@@ -177,7 +204,8 @@ def _rotate(vals, cos, sin):
     return out
 
 
-def _head_of_kv_position(lay: DecodeLayout) -> np.ndarray:
+def head_of_kv_position(lay: DecodeLayout) -> np.ndarray:
+    """The K/V head of each K/V position of each column, (px, ckv)."""
     a = lay.a
     g = np.zeros(lay.px * lay.ckv, dtype=np.int64)
     g[: a.kv_dim] = kv_feature_order(a.kv_heads, a.head_dim) // a.head_dim
@@ -205,8 +233,8 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
     fab.alloc("activations and receive buffers", lay.activation_elems_per_core(cap))
     fab.use_colors("all-reduce along y (2 per level + broadcast)", 2 * tree_levels + 1)
     fab.use_colors("all-reduce along x (2 per level + broadcast)", 2 * tree_levels + 1)
-    if mode == "shift":
-        fab.use_colors("KV shift along y", 1)
+    if mode == "shift":  # alternating by row (waferrepro.csl_routes.neighbour_role)
+        fab.use_colors("KV shift along y", 2)
     tl = fab.timeline
     grid = (py, px)
 
@@ -246,7 +274,7 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
     tl.add("bias + RoPE", compute=fab.elementwise_cycles(width, 1, 0)
            + fab.elementwise_cycles(lay.cq + lay.ckv, 3, 1))
     if functional:
-        cos, sin = _rope_tables(lay, pos)
+        cos, sin = rope_tables(lay, pos)
         q, k, v = qkv[..., :lay.cq], qkv[..., lay.cq:lay.cq + lay.ckv], qkv[..., lay.cq + lay.ckv:]
         k = _rotate(k, along_x(cos), along_x(sin))
         rep = lay.rep
@@ -255,26 +283,26 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
                     along_x(sin)[:, :, None, :]).transpose(0, 1, 3, 2)  # (py, px, ckv, rep)
 
     # Append the new token's K and V.
-    grow = int(np.argmax(new_counts - cache.counts))  # the row that ends up with one more
-    if mode == "shift" and grow > 0:
+    moves = kv_moves(lay, cache.counts, mode)
+    if moves.shifts:
         moved = None
         if functional:
             moved = np.concatenate([cache.k[:, :, 0], cache.v[:, :, 0]], axis=-1)
         moved, cycles = neighbour_shift(fab, moved, "y", lay.kv_elems_per_token())
         tl.add("KV shift (y)", comm=cycles)
-        for row in range(grow):  # rows above the growing one drop their oldest token
+        for row in np.flatnonzero(moves.drop):  # rows above the growing one drop their oldest
             n = cache.counts[row]
             if functional:
                 cache.k[row, :, : n - 1] = cache.k[row, :, 1:n].copy()
                 cache.v[row, :, : n - 1] = cache.v[row, :, 1:n].copy()
             cache.counts[row] -= 1
-        for row in range(1, grow + 1):  # ... and the next row appends it as its newest
+        for row in np.flatnonzero(moves.take):  # ... and the next row appends it as its newest
             n = cache.counts[row]
             if functional:
                 cache.k[row, :, n] = moved[row, :, : lay.ckv]
                 cache.v[row, :, n] = moved[row, :, lay.ckv:]
             cache.counts[row] += 1
-    target = 0 if mode == "shift" else py - 1
+    target = int(np.flatnonzero(moves.append)[0])
     if functional:
         n = cache.counts[target]
         if n >= cache.k.shape[2]:
@@ -287,7 +315,7 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
     tl.add("scores (local)", compute=fab.compute_cycles(n_max * lay.cq))
     probs = None
     if functional:
-        head = _head_of_kv_position(lay)  # (px, ckv)
+        head = head_of_kv_position(lay)  # (px, ckv)
         onehot = (head[:, :, None] == np.arange(a.kv_heads)[None, None, :]).astype(np.float32)
         # partial[i, j, g, r, t] = sum_e q[e, r] K[t, e] over features e of group g.
         partial = np.einsum("ijer,ijte,jeg->ijgrt", q, cache.k, onehot)

@@ -1,0 +1,56 @@
+#!/usr/bin/env cs_python
+"""Launcher for Decode (one token through one layer) on the SDK simulator or a wafer.
+
+Builds each core's inputs with waferrepro.csl_inputs.decode_inputs (meshsim's own packing:
+weights, KV cache, RoPE tables, head map, this step's cache moves), runs, reads the output
+and the timestamps back, checks the output against the NumPy reference layer and writes the
+JSON `waferrepro sdk-record` reads. NOT RUN HERE: no SDK.
+"""
+
+import sys
+from pathlib import Path
+
+_here = Path(__file__).resolve().parent  # staged next to the host-code zip, or in the repo
+sys.path[:0] = [str(_here / "waferrepro_host.zip"), str(_here.parents[1] / "src")]
+
+import numpy as np  # noqa: E402
+
+from waferrepro import sdk_launch  # noqa: E402
+from waferrepro.csl_inputs import decode_inputs, decode_params  # noqa: E402
+from waferrepro.models import arch  # noqa: E402
+
+
+def main() -> int:
+    p = sdk_launch.parser("Decode", shape=False)
+    p.add_argument("--model", required=True)
+    p.add_argument("--context", type=int, required=True, help="tokens already cached")
+    p.add_argument("--kv", choices=["shift", "concat"], default="shift")
+    args = p.parse_args()
+    params = sdk_launch.compile_params(args.name)
+    a = arch(args.model)
+    width, height = params["width"], params["height"]
+    expected_params = decode_params(a, width, height, args.context, args.kv)
+    if params != expected_params:
+        print(f"compiled for {params}, but this run needs {expected_params}", file=sys.stderr)
+        return 2
+
+    symbols, expected = decode_inputs(a, width, height, args.context, args.kv, args.seed)
+    run = sdk_launch.Session(args.name, args.cmaddr, width, height)
+    for name, tiles in symbols.items():
+        run.put(name, tiles)
+    run.launch()
+    out = run.get_f16("out", params["dy"])
+    cycles = run.cycles()
+    run.stop()
+
+    # Every column must hold the same output (the row all-reduces' broadcasts); check the
+    # last column, as meshsim does.
+    got = out[:, width - 1].reshape(-1)[: a.hidden].astype(np.float64)
+    agree = bool((out == out[:, width - 1:width]).all())
+    shape = f"{args.model} context {args.context} kv {args.kv}"
+    return sdk_launch.finish(args.out_json, "Decode", shape, got, expected, cycles, width,
+                             height, params, agree)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""What the Decode launcher copies into each core, built with meshsim's own packing.
+
+Every array is indexed (row, column, ...) by physical core, as `sdk_launch.Session.put`
+expects. The weights, cache layout, RoPE tables, head map and cache moves come from
+`meshsim.decode` (pack_weights, pack_kv_cache, rope_tables, head_of_kv_position, kv_moves),
+so the device gets exactly what the simulator's functional runs are checked with; the
+expected output is the NumPy reference layer's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .host import group_size, pad2d
+from .meshsim.decode import (DecodeLayout, head_of_kv_position, kv_moves, pack_kv_cache,
+                             pack_weights, rope_tables)
+from .models import Arch
+from .reference_layer import layer, random_weights
+
+
+def decode_params(a: Arch, px: int, py: int, context: int, mode: str) -> dict:
+    """The Decode kernel's --params (kernels/Decode/layout.csl) for one step after `context`
+    tokens: cap is the busiest row's tokens after the append."""
+    lay = DecodeLayout(a, px, py)
+    cap = int(lay.rows_tokens(context + 1, mode).max())
+    return {"width": px, "height": py, "dy": lay.dy, "cq": lay.cq, "ckv": lay.ckv,
+            "cf": lay.cf, "rep": lay.rep, "heads": a.heads, "cap": cap,
+            "gy": group_size(py, 2), "gx": group_size(px, 2)}
+
+
+def decode_inputs(a: Arch, px: int, py: int, context: int, mode: str, seed: int = 0):
+    """(per-core arrays by symbol, expected output [hidden]) for decoding token `context`.
+
+    The same draws as runner.check_decode_functional: weights from `seed`, tokens from
+    `seed + 1`.
+    """
+    lay = DecodeLayout(a, px, py)
+    cap = decode_params(a, px, py, context, mode)["cap"]
+    w = random_weights(a, seed)
+    x = np.random.default_rng(seed + 1).standard_normal((context + 1, a.hidden))
+    x = x.astype(np.float16)
+    full, k, v = layer(x, w, a, np.arange(context + 1))
+    packed = pack_weights(lay, w)
+    cache = pack_kv_cache(lay, k[:context], v[:context], mode, cap=cap)
+    moves = kv_moves(lay, cache.counts, mode)
+    cos, sin = rope_tables(lay, context)
+
+    def along_y(rows):  # (py, n) -> every column of row i holds rows[i]
+        return np.broadcast_to(rows[:, None, :], (py, px) + rows.shape[1:])
+
+    def along_x(cols):  # (px, n) -> every row of column j holds cols[j]
+        return np.broadcast_to(cols[None, :, :], (py, px) + cols.shape[1:])
+
+    f16 = lambda t: np.ascontiguousarray(t, dtype=np.float16)  # noqa: E731
+    width = lay.cq + 2 * lay.ckv
+    bqkv = packed.bqkv if packed.bqkv is not None else np.zeros((px, width), np.float32)
+    state = np.stack([moves.before, moves.drop, moves.take, moves.append], axis=-1)
+    consts = np.array([1.0 / a.hidden, a.eps, 1.0 / np.sqrt(a.head_dim)], dtype=np.float32)
+    symbols = {
+        "x": f16(along_y(pad2d(x[context][None, :], 1, py * lay.dy).reshape(py, lay.dy))),
+        "wqkv": f16(packed.wqkv), "bqkv": f16(along_x(bqkv)), "wo": f16(packed.wo),
+        "wgu": f16(packed.wgu), "wd": f16(packed.wd),
+        "norm1": f16(along_y(packed.norm1)), "norm2": f16(along_y(packed.norm2)),
+        "kcache": f16(cache.k), "vcache": f16(cache.v),
+        "rope": f16(along_x(np.concatenate([cos, sin], axis=-1))),
+        "head_of": np.ascontiguousarray(along_x(head_of_kv_position(lay)), dtype=np.int16),
+        "state": np.ascontiguousarray(along_y(state.astype(np.int16)), dtype=np.int16),
+        "consts": np.ascontiguousarray(np.broadcast_to(consts, (py, px, 3))),
+    }
+    return symbols, full[context]
