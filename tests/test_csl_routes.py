@@ -152,3 +152,45 @@ def test_every_kernel_names_its_simulator_twin():
         assert "Simulator twin: waferrepro.meshsim." in layout.read_text(), layout
     for lib in (KERNELS / "common").glob("*.csl"):
         assert "twin" in lib.read_text(), lib
+
+
+def _xy_flow_routes(table, src, dst, colors):
+    """Configure dimension-order (X then Y) routes for one flow on two colors: `colors[0]`
+    along the row, `colors[1]` down the column (the two meshsim's transpose_grid reserves)."""
+    (x, y), (tx, ty) = src, dst
+    hops = []
+    step = 1 if tx > x else -1
+    prev = cr.RAMP
+    for cx in range(x, tx, step):
+        out = "EAST" if step > 0 else "WEST"
+        hops.append(((cx, y), colors[0], prev, out))
+        prev = "WEST" if step > 0 else "EAST"
+    turn = (tx, y)
+    if ty == y:
+        hops.append((turn, colors[0], prev, cr.RAMP))
+        return hops
+    hops.append((turn, colors[0], prev, "Y"))  # the turn: X color in, Y color out
+    step = 1 if ty > y else -1
+    prev = cr.RAMP
+    for cy in range(y, ty, step):
+        out = "SOUTH" if step > 0 else "NORTH"
+        hops.append(((tx, cy), colors[1], prev, out))
+        prev = "NORTH" if step > 0 else "SOUTH"
+    hops.append(((tx, ty), colors[1], prev, cr.RAMP))
+    return hops
+
+
+def test_grid_transpose_needs_more_than_two_static_colors():
+    # Finding, for Prefill's CSL (not written yet): meshsim.comm.transpose_grid reserves two
+    # colors (X then Y), but with static routes every router on a row would need one color to
+    # accept its own tile and its neighbours' at once and to both pass and turn them. Any
+    # 3x3 transpose already gives a router two configurations for one color. A CSL transpose
+    # needs per-distance colors, routing switches, or the paper's transpose-free dataflow.
+    table = cr.RouteTable(3, 3)
+    with pytest.raises(cr.RouteConflict, match="configured twice"):
+        for r in range(3):
+            for c in range(3):
+                if r == c:
+                    continue
+                for (pe, color, rx, tx) in _xy_flow_routes(table, (c, r), (r, c), ("X", "Y")):
+                    table.set(*pe, color, {rx}, {tx})

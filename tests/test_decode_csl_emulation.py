@@ -143,13 +143,16 @@ def emulate(sym, p):
     return np.stack([[c.x + c.down for c in row] for row in cores])  # (py, px, dy)
 
 
-@pytest.mark.parametrize("px,py,context,mode", [
-    (4, 3, 7, "shift"), (2, 4, 9, "shift"), (4, 3, 7, "concat"), (3, 5, 0, "shift"),
-    (1, 1, 4, "shift")])
-def test_decode_program_logic_on_launcher_inputs_matches_reference(px, py, context, mode):
+@pytest.mark.parametrize("px,py,context,mode,extra_cap", [
+    (4, 3, 7, "shift", 0), (2, 4, 9, "shift", 0), (4, 3, 7, "concat", 0), (3, 5, 0, "shift", 0),
+    (1, 1, 4, "shift", 0), (4, 3, 7, "shift", 2)])
+def test_decode_program_logic_on_launcher_inputs_matches_reference(px, py, context, mode,
+                                                                   extra_cap):
+    # extra_cap: a kernel compiled for a later step of the same run holds more tokens per core
     a = arch("tiny-llama")
     params = decode_params(a, px, py, context, mode)
-    sym, expected = decode_inputs(a, px, py, context, mode, seed=3)
+    params["cap"] += extra_cap
+    sym, expected = decode_inputs(a, px, py, context, mode, seed=3, cap=params["cap"])
     out = emulate(sym, params)
     assert np.allclose(out, out[:, :1]), "every column must hold the same output"
     got = out[:, px - 1].reshape(-1)[: a.hidden]

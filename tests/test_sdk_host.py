@@ -158,9 +158,10 @@ def test_appliance_commands_and_missing_client(monkeypatch, capsys):
 
     from waferrepro import appliance, cli
 
-    assert appliance.remote_command("64x64x64", 3, simulator=True) == (
+    assert appliance.remote_command("--shape 64x64x64 --seed 3", simulator=True) == (
         "cs_python run.py --name out --shape 64x64x64 --seed 3 --out-json result.json")
-    assert appliance.remote_command("1x8x8", 0, simulator=False).endswith("--cmaddr %CMADDR%")
+    assert appliance.remote_command("--shape 1x8x8", simulator=False).endswith(
+        "--cmaddr %CMADDR%")
     real_import = builtins.__import__
 
     def no_cerebras(name, *args, **kwargs):
@@ -184,3 +185,36 @@ def test_compile_options_for_appliance_mode():
     # the direct command is the same options around cslc and the layout
     assert sdk.compile_command(spec, "device", "l.csl", "out") == ["cslc", opts[0], "l.csl",
                                                                     *opts[1:]]
+
+
+def test_decode_record_weights_step_cycles_by_group_size(tmp_path):
+    import json
+
+    from waferrepro import records
+    from waferrepro.check import NumericMismatch
+    from waferrepro.runner import record_from_sdk_decode
+
+    def step(name, cycles, passed=True):
+        path = tmp_path / name
+        path.write_text(json.dumps({
+            "cycles": cycles, "rows_agree": True, "width": 4, "height": 3, "params": {},
+            "check": {"passed": passed, "max_abs_err": 0.01, "max_rel_err": 0.002,
+                      "rtol": 0.02, "atol": 0.001, "reference": "numpy float64"}}))
+        return str(path)
+
+    steps = [step("a.json", 1000), step("b.json", 4000)]
+    rec = record_from_sdk_decode(steps, [3, 1], "tiny-llama", "4x3", 7, 4, "shift", "sdk-sim",
+                                 WSE2, "cs_python run.py")
+    records.validate(rec)
+    m = {x["metric"]: x["value"] for x in rec["metrics"]}
+    assert m["cycles_per_layer"] == pytest.approx((3 * 1000 + 4000) / 4)
+    assert m["cycles"] == pytest.approx(m["cycles_per_layer"] * 2)  # tiny-llama: 2 layers
+    assert rec["source"] == "simulated" and rec["backend"] == "sdk-sim"
+    assert "SDK simulator" in rec["provenance"]["device"]
+    assert rec["what"]["params"]["step_counts"] == [3, 1]
+    with pytest.raises(ValueError, match="do not cover"):
+        record_from_sdk_decode(steps, [3, 2], "tiny-llama", "4x3", 7, 4, "shift", "sdk-sim",
+                               WSE2, "")
+    with pytest.raises(NumericMismatch):
+        record_from_sdk_decode([step("c.json", 10, passed=False)], [4], "tiny-llama", "4x3",
+                               7, 4, "shift", "wse2", WSE2, "")

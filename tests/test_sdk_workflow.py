@@ -87,22 +87,43 @@ def test_modules_without_csl_are_refused_by_name(snakemake_cmd, repo, tmp_path, 
                CONFIG.replace("systems: [MeshGEMV]\n    sizes: [512, 1024]",
                               "systems: [MeshGEMV, chain-GEMV]\n    sizes: [512, 1024]"))
     assert res.returncode != 0
-    assert "no CSL program in the workflow yet for chain-GEMV" in res.stdout + res.stderr
+    assert "no CSL program yet for chain-GEMV" in res.stdout + res.stderr
 
 
-def test_decode_is_refused_with_the_way_to_run_its_csl_by_hand(snakemake_cmd, repo, tmp_path,
-                                                               fake_sdk):
-    decode = CONFIG + """  table4:
+DECODE = CONFIG + """  table4:
     kind: decode
     models: [tiny-llama]
-    grids: [4]
-    lengths: [[8, 2]]
+    grids: ["4x3"]
+    lengths: [[7, 4]]
     kv_modes: [shift]
 """
-    res = _dry(snakemake_cmd, repo, tmp_path, fake_sdk, "sdk-sim", decode)
+
+
+def test_decode_compiles_once_and_runs_one_step_per_cost_group(snakemake_cmd, repo, tmp_path,
+                                                                fake_sdk):
+    res = _dry(snakemake_cmd, repo, tmp_path, fake_sdk, "sdk-sim", DECODE)
     out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    counts = {p[0]: int(p[1]) for p in (l.split() for l in out.splitlines())
+              if len(p) == 2 and p[1].isdigit()}
+    # 4 output tokens after 7 on 3 rows: contexts 7..10 -> busiest row 3, 3, 4, 4 tokens,
+    # shifting or not: 4 groups of one step (llm.decode_step_plan), one compile (cap 4).
+    from waferrepro.llm import decode_step_plan
+    from waferrepro.meshsim.decode import DecodeLayout
+    from waferrepro.models import arch
+
+    cap, plan = decode_step_plan(DecodeLayout(arch("tiny-llama"), 4, 3), 7, 4, "shift")
+    assert counts["compile_csl_decode"] == 1 and counts["run_csl_decode_step"] == len(plan)
+    assert counts["record_csl_decode"] == 1 and "run_decode" not in counts
+    assert f"--params=width:4,height:3,dy:43,cq:32,ckv:16,cf:64,rep:2,heads:4,cap:{cap}" in out
+    assert "--model tiny-llama --context 7 --kv shift" in out
+    assert "waferrepro sdk-decode-record --steps" in out
+
+
+def test_decode_on_wse3_is_refused(snakemake_cmd, repo, tmp_path, fake_sdk):
+    res = _dry(snakemake_cmd, repo, tmp_path, fake_sdk, "wse3", DECODE)
     assert res.returncode != 0
-    assert "yet for Decode" in out and "CSL to run by hand: Decode: kernels/Decode" in out
+    assert "the CSL of Decode targets WSE-2" in res.stdout + res.stderr
 
 
 def test_appliance_mode_compiles_and_runs_through_the_client(snakemake_cmd, repo, tmp_path,
@@ -138,3 +159,5 @@ def test_sdk_smoke_config_is_a_valid_sdk_run(snakemake_cmd, repo, tmp_path, fake
     counts = {p[0]: int(p[1]) for p in (l.split() for l in out.splitlines())
               if len(p) == 2 and p[1].isdigit()}
     assert counts["compile_csl"] == 7 and counts["run_csl"] == 7
+    assert counts["compile_csl_decode"] == 2  # shift and concat need different capacities
+    assert counts["record_csl_decode"] == 2

@@ -40,7 +40,8 @@ try:
     BACKEND = resolve_backend(config["backend"], config["sdk"]["mode"])
     check_systems(BACKEND, [s for exp in config["experiments"].values()
                             for s in exp.get("systems", [])
-                            + WHOLE_MODEL_SYSTEMS.get(exp.get("kind", "kernel"), [])])
+                            + WHOLE_MODEL_SYSTEMS.get(exp.get("kind", "kernel"), [])],
+                  "wse3" if BACKEND == "wse3" else config["hardware"])
 except BackendUnavailable as exc:
     raise WorkflowError(str(exc)) from None
 

@@ -43,6 +43,7 @@ rule run_decode:
     log:
         "results/logs/{backend}/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}.log",
     wildcard_constraints:
+        backend="meshsim",
         cores=r"\d+x\d+",
         input_len=r"\d+",
         output_len=r"\d+",
@@ -199,24 +200,19 @@ rule run_llm_baseline:
 # mode the artifact id).
 SDK_TARGET = {"sdk-sim": "simulator", "wse2": "device", "wse3": "device"}
 SDK_MODE = config["sdk"]["mode"]
+SDK_BACKENDS = "sdk-sim|wse2|wse3"
 
 
-def _build_dir(wc):
-    return f"results/build/{wc.backend}/{wc.system}/{wc.shape}/{wc.cores}"
-
-
-def _kernel_sources(wc):
+def _kernel_sources(module):
     """A module's CSL, its launcher and the shared library: editing one recompiles."""
     from glob import glob
 
-    from waferrepro.backends import CSL_SYSTEMS
-
     base = os.path.join(workflow.basedir, "kernels")
-    folder = CSL_SYSTEMS.get(wc.system, f"kernels/{wc.system}").split("/")[-1]
-    return sorted(glob(f"{base}/{folder}/*") + glob(f"{base}/common/*"))
+    return lambda wc: sorted(glob(f"{base}/{module or wc.system}/*") + glob(f"{base}/common/*"))
 
 
-def _compile_cmd(wc):
+def _csl_compile(wc, module, params, build):
+    """Stage the module, then compile it with cslc (direct) or on the cluster (appliance)."""
     import shlex
 
     from waferrepro import sdk
@@ -224,53 +220,66 @@ def _compile_cmd(wc):
     from waferrepro.experiments import parse_dims
 
     px, py = parse_dims(wc.cores, 2, "core grid")
-    params = sdk.kernel_params(wc.system, parse_dims(wc.shape, 3, "shape"), px, py)
     arch = "wse3" if wc.backend == "wse3" else config["hardware"]
-    spec = sdk.CompileSpec(wc.system, px, py, params, arch=arch)
-    output = _build_dir(wc)
+    spec = sdk.CompileSpec(module, px, py, params, arch=arch)
     stage = shlex.join(["waferrepro", "sdk-stage", "--kernels",
-                        os.path.join(workflow.basedir, "kernels"), "--system", wc.system,
-                        "--out", f"{output}/src"])
+                        os.path.join(workflow.basedir, "kernels"), "--system", module,
+                        "--out", f"{build}/src"])
     if SDK_MODE == "appliance":
         opts = sdk.compiler_options(spec, SDK_TARGET[wc.backend], "out")
-        build = shlex.join(["waferrepro", "appliance-compile", "--app", f"{output}/src",
-                            f"--options={shlex.join(opts)}", "--out", f"{output}/out"])
+        compile_ = shlex.join(["waferrepro", "appliance-compile", "--app", f"{build}/src",
+                               f"--options={shlex.join(opts)}", "--out", f"{build}/out"])
     else:
-        build = shlex.join(sdk.compile_command(spec, SDK_TARGET[wc.backend],
-                                               f"{output}/src/layout.csl", f"{output}/out",
-                                               cslc=find_sdk_tool("cslc")))
-    return f"{stage} && {build}"
+        compile_ = shlex.join(sdk.compile_command(spec, SDK_TARGET[wc.backend],
+                                                  f"{build}/src/layout.csl", f"{build}/out",
+                                                  cslc=find_sdk_tool("cslc")))
+    return f"{stage} && {compile_}"
 
 
-def _run_cmd(wc, input):
+def _csl_run(wc, build, launcher_args):
+    """Run a compiled kernel's launcher: cs_python (direct) or the cluster's SdkLauncher."""
     import shlex
 
     from waferrepro import sdk
     from waferrepro.backends import find_sdk_tool
 
     if SDK_MODE == "appliance":
-        cmd = ["waferrepro", "appliance-run", "--artifact", f"{input}/out/artifact.json",
-               "--app", f"{input}/src", "--shape", wc.shape, "--seed", str(config["seed"])]
+        cmd = ["waferrepro", "appliance-run", "--artifact", f"{build}/out/artifact.json",
+               "--app", f"{build}/src", f"--launcher-args={shlex.join(launcher_args)}"]
         return shlex.join(cmd + (["--simulator"] if wc.backend == "sdk-sim" else []))
-    cmd = sdk.run_command(f"{input}/src/run.py", f"{input}/out", SDK_TARGET[wc.backend],
-                          config["sdk"]["cmaddr"], cs_python=find_sdk_tool("cs_python"),
-                          extra=("--shape", wc.shape, "--seed", str(config["seed"])))
-    return shlex.join(cmd)
+    return shlex.join(sdk.run_command(f"{build}/src/run.py", f"{build}/out",
+                                      SDK_TARGET[wc.backend], config["sdk"]["cmaddr"],
+                                      cs_python=find_sdk_tool("cs_python"),
+                                      extra=tuple(launcher_args)))
+
+
+def _kernel_compile_cmd(wc):
+    from waferrepro import sdk
+    from waferrepro.experiments import parse_dims
+
+    px, py = parse_dims(wc.cores, 2, "core grid")
+    params = sdk.kernel_params(wc.system, parse_dims(wc.shape, 3, "shape"), px, py)
+    return _csl_compile(wc, wc.system, params,
+                        f"results/build/{wc.backend}/{wc.system}/{wc.shape}/{wc.cores}")
+
+
+def _kernel_run_cmd(wc, input):
+    return _csl_run(wc, str(input), ["--shape", wc.shape, "--seed", str(config["seed"])])
 
 
 rule compile_csl:
     input:
-        _kernel_sources,
+        _kernel_sources(None),
     output:
         directory("results/build/{backend}/{system}/{shape}/{cores}"),
     log:
         "results/logs/{backend}/{system}/{shape}/{cores}.compile.log",
     wildcard_constraints:
-        backend="sdk-sim|wse2|wse3",
+        backend=SDK_BACKENDS,
         shape=r"\d+x\d+x\d+",
         cores=r"\d+x\d+",
     params:
-        cmd=_compile_cmd,
+        cmd=_kernel_compile_cmd,
     threads: 1
     resources:
         mem_mb=8000,
@@ -287,11 +296,11 @@ rule run_csl:
     log:
         "results/logs/{backend}/{system}/{shape}/{cores}.log",
     wildcard_constraints:
-        backend="sdk-sim|wse2|wse3",
+        backend=SDK_BACKENDS,
         shape=r"\d+x\d+x\d+",
         cores=r"\d+x\d+",
     params:
-        cmd=_run_cmd,
+        cmd=_kernel_run_cmd,
         hardware=HARDWARE_ARGS,
         code=CODE,
     threads: 1
@@ -303,3 +312,109 @@ rule run_csl:
         "waferrepro sdk-record --result {output}.launcher.json --system {wildcards.system}"
         " --shape {wildcards.shape} --cores {wildcards.cores} --backend {wildcards.backend}"
         " --command {params.cmd:q} {params.hardware} --out {output} 2>> {log}"
+
+
+# Decode on the SDK backends: one compile per (model, grid, cache capacity); one kernel step
+# per group of equal-cost decode steps (waferrepro.llm.decode_step_plan, what meshsim
+# simulates too); the record weights the steps' cycles by their groups' sizes.
+def _decode_plan(wc):
+    from waferrepro.experiments import parse_dims
+    from waferrepro.llm import decode_step_plan
+    from waferrepro.meshsim.decode import DecodeLayout
+    from waferrepro.models import arch
+
+    px, py = parse_dims(wc.cores, 2, "core grid")
+    return decode_step_plan(DecodeLayout(arch(wc.model), px, py), int(wc.input_len),
+                            int(wc.output_len), wc.kv)
+
+
+def _decode_steps(wc):
+    cap, plan = _decode_plan(wc)
+    return [f"results/steps/{wc.backend}/decode/{wc.model}/{wc.cores}/cap{cap}/"
+            f"ctx{t}_kv{wc.kv}.json" for t, _ in plan]
+
+
+def _decode_compile_cmd(wc):
+    from waferrepro.csl_inputs import decode_params
+    from waferrepro.experiments import parse_dims
+    from waferrepro.models import arch
+
+    px, py = parse_dims(wc.cores, 2, "core grid")
+    params = {**decode_params(arch(wc.model), px, py, 0, "shift"), "cap": int(wc.cap)}
+    return _csl_compile(wc, "Decode", params,
+                        f"results/build/{wc.backend}/Decode/{wc.model}/{wc.cores}/cap{wc.cap}")
+
+
+def _decode_step_cmd(wc, input):
+    return _csl_run(wc, str(input), ["--model", wc.model, "--context", wc.context,
+                                     "--kv", wc.kv, "--seed", str(config["seed"])])
+
+
+rule compile_csl_decode:
+    input:
+        _kernel_sources("Decode"),
+    output:
+        directory("results/build/{backend}/Decode/{model}/{cores}/cap{cap}"),
+    log:
+        "results/logs/{backend}/Decode/{model}/{cores}/cap{cap}.compile.log",
+    wildcard_constraints:
+        backend=SDK_BACKENDS,
+        cores=r"\d+x\d+",
+        cap=r"\d+",
+    params:
+        cmd=_decode_compile_cmd,
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    shell:
+        "{params.cmd} > {log} 2>&1"
+
+
+rule run_csl_decode_step:
+    input:
+        "results/build/{backend}/Decode/{model}/{cores}/cap{cap}",
+    output:
+        "results/steps/{backend}/decode/{model}/{cores}/cap{cap}/ctx{context}_kv{kv}.json",
+    log:
+        "results/logs/{backend}/decode/{model}/{cores}/cap{cap}/ctx{context}_kv{kv}.log",
+    wildcard_constraints:
+        backend=SDK_BACKENDS,
+        cores=r"\d+x\d+",
+        context=r"\d+",
+        kv="shift|concat",
+    params:
+        cmd=_decode_step_cmd,
+        code=CODE,
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    shell:
+        "{params.cmd} --out-json {output} > {log} 2>&1"
+
+
+rule record_csl_decode:
+    input:
+        _decode_steps,
+    output:
+        "results/records/{backend}/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}.json",
+    log:
+        "results/logs/{backend}/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}.log",
+    wildcard_constraints:
+        backend=SDK_BACKENDS,
+        cores=r"\d+x\d+",
+        input_len=r"\d+",
+        output_len=r"\d+",
+        kv="shift|concat",
+    params:
+        counts=lambda wc: " ".join(str(n) for _, n in _decode_plan(wc)[1]),
+        hardware=HARDWARE_ARGS,
+        code=CODE,
+    localrule: True
+    shell:
+        "waferrepro sdk-decode-record --steps {input} --counts {params.counts}"
+        " --model {wildcards.model} --cores {wildcards.cores}"
+        " --input-len {wildcards.input_len} --output-len {wildcards.output_len}"
+        " --kv {wildcards.kv} --backend {wildcards.backend} {params.hardware}"
+        " --out {output} 2> {log}"

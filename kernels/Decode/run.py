@@ -29,12 +29,14 @@ def main() -> int:
     params = sdk_launch.compile_params(args.name)
     a = arch(args.model)
     width, height = params["width"], params["height"]
-    expected_params = decode_params(a, width, height, args.context, args.kv)
-    if params != expected_params:
-        print(f"compiled for {params}, but this run needs {expected_params}", file=sys.stderr)
+    needed = decode_params(a, width, height, args.context, args.kv)
+    if {**params, "cap": 0} != {**needed, "cap": 0} or params["cap"] < needed["cap"]:
+        print(f"compiled for {params}, but this step needs {needed} (cap at least)",
+              file=sys.stderr)
         return 2
 
-    symbols, expected = decode_inputs(a, width, height, args.context, args.kv, args.seed)
+    symbols, expected = decode_inputs(a, width, height, args.context, args.kv, args.seed,
+                                      cap=params["cap"])
     run = sdk_launch.Session(args.name, args.cmaddr, width, height)
     for name, tiles in symbols.items():
         run.put(name, tiles)

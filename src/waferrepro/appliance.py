@@ -51,9 +51,9 @@ def host_bundle(dest: str) -> str:
     return dest
 
 
-def remote_command(shape: str, seed: int, simulator: bool) -> str:
+def remote_command(launcher_args: str, simulator: bool) -> str:
     """The command the launcher runs on the worker; %CMADDR% is only allowed on hardware."""
-    cmd = f"cs_python run.py --name out --shape {shape} --seed {seed} --out-json {RESULT}"
+    cmd = f"cs_python run.py --name out {launcher_args} --out-json {RESULT}"
     return cmd if simulator else f"{cmd} --cmaddr %CMADDR%"
 
 
@@ -70,7 +70,7 @@ def compile_kernel(app_dir: str, options: list[str], out_dir: str) -> str:
     return artifact_id
 
 
-def run_kernel(artifact_json: str, app_dir: str, shape: str, seed: int, simulator: bool,
+def run_kernel(artifact_json: str, app_dir: str, launcher_args: str, simulator: bool,
                out_json: str) -> str:
     """Run a compiled artifact on the cluster and download the launcher's result."""
     client = _client()
@@ -80,6 +80,6 @@ def run_kernel(artifact_json: str, app_dir: str, shape: str, seed: int, simulato
                             disable_version_check=True) as launcher:
         launcher.stage(str(Path(app_dir) / "run.py"))
         launcher.stage(bundle)
-        response = launcher.run(remote_command(shape, seed, simulator))
+        response = launcher.run(remote_command(launcher_args, simulator))
         launcher.download_artifact(RESULT, out_json)
     return str(response)

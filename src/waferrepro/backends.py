@@ -15,11 +15,11 @@ SDK_HELP = (
 
 
 # Modules whose CSL program exists (kernels/<module>/layout.csl, pe_program.csl, run.py).
-CSL_SYSTEMS = {"MeshGEMV": "kernels/MeshGEMV", "MeshGEMM": "kernels/MeshGEMM"}
+CSL_SYSTEMS = {"MeshGEMV": "kernels/MeshGEMV", "MeshGEMM": "kernels/MeshGEMM",
+               "Decode": "kernels/Decode"}
+# Kernels written for WSE-2 only (kernels/Decode/layout.csl says why).
+WSE2_ONLY = {"Decode"}
 SDK_MODES = ("direct", "appliance")
-# Modules whose CSL exists but that the workflow cannot run on an SDK backend yet: how to run
-# them by hand instead.
-CSL_BY_HAND = {"Decode": "kernels/Decode (one step of one layer; README: 'Decode by hand')"}
 
 
 class BackendUnavailable(RuntimeError):
@@ -70,15 +70,17 @@ def resolve(requested: str, mode: str = "direct") -> str:
     raise BackendUnavailable(f"unknown backend {requested!r}")
 
 
-def check_systems(backend: str, systems) -> None:
+def check_systems(backend: str, systems, arch: str = "wse2") -> None:
     """An SDK backend runs only the modules whose CSL exists; say which are missing."""
     if backend == "meshsim":
         return
     missing = sorted(set(systems) - set(CSL_SYSTEMS))
     if missing:
-        by_hand = [f"{m}: {CSL_BY_HAND[m]}" for m in missing if m in CSL_BY_HAND]
         raise BackendUnavailable(
-            f"backend {backend!r}: no CSL program in the workflow yet for {', '.join(missing)} "
-            f"(in it so far: {', '.join(sorted(CSL_SYSTEMS))}); run those on "
-            f"`backend: meshsim`" + (f". CSL to run by hand: {'; '.join(by_hand)}"
-                                     if by_hand else ""))
+            f"backend {backend!r}: no CSL program yet for {', '.join(missing)} (written so "
+            f"far: {', '.join(sorted(CSL_SYSTEMS))}); run those on `backend: meshsim`")
+    wse2_only = sorted(set(systems) & WSE2_ONLY)
+    if arch == "wse3" and wse2_only:
+        raise BackendUnavailable(
+            f"backend {backend!r} on WSE-3: the CSL of {', '.join(wse2_only)} targets WSE-2 "
+            f"(kernels/README.md); use `hardware: wse2` with sdk-sim or wse2")

@@ -142,9 +142,18 @@ def _cmd_appliance_compile(args) -> int:
 def _cmd_appliance_run(args) -> int:
     from . import appliance
 
-    print(appliance.run_kernel(args.artifact, args.app, args.shape, args.seed,
-                               args.simulator, args.out_json))
+    print(appliance.run_kernel(args.artifact, args.app, args.launcher_args, args.simulator,
+                               args.out_json))
     return 0
+
+
+def _cmd_sdk_decode_record(args) -> int:
+    from .runner import record_from_sdk_decode
+
+    return _write(record_from_sdk_decode(args.steps, args.counts, args.model, args.cores,
+                                         args.input_len, args.output_len, args.kv,
+                                         args.backend, _hardware(args), args.command),
+                  args.out)
 
 
 def _cmd_table(args) -> int:
@@ -266,6 +275,22 @@ def main(argv=None) -> int:
     hardware_args(sr)
     sr.set_defaults(func=_cmd_sdk_record)
 
+    sd = sub.add_parser("sdk-decode-record", help="decode run record from the CSL Decode "
+                        "kernel's step results (one per group of equal-cost steps)")
+    sd.add_argument("--steps", nargs="+", required=True, help="launcher JSON results")
+    sd.add_argument("--counts", nargs="+", type=int, required=True,
+                    help="decode steps each result stands for")
+    sd.add_argument("--model", required=True)
+    sd.add_argument("--cores", required=True)
+    sd.add_argument("--input-len", type=int, required=True)
+    sd.add_argument("--output-len", type=int, required=True)
+    sd.add_argument("--kv", choices=["shift", "concat"], required=True)
+    sd.add_argument("--backend", choices=["sdk-sim", "wse2", "wse3"], required=True)
+    sd.add_argument("--command", default="", help="the launcher command, for provenance")
+    sd.add_argument("--out", required=True)
+    hardware_args(sd)
+    sd.set_defaults(func=_cmd_sdk_decode_record)
+
     st = sub.add_parser("sdk-stage", help="one folder with a CSL module, kernels/common and "
                         "the launcher's host code: what cslc or appliance mode compiles")
     st.add_argument("--kernels", required=True, help="the repository's kernels/ folder")
@@ -293,8 +318,8 @@ def main(argv=None) -> int:
                         "(cerebras-sdk SdkLauncher) and fetch the launcher's result")
     ar.add_argument("--artifact", required=True, help="artifact.json from appliance-compile")
     ar.add_argument("--app", required=True, help="staged folder (sdk-stage)")
-    ar.add_argument("--shape", required=True)
-    ar.add_argument("--seed", type=int, default=0)
+    ar.add_argument("--launcher-args", required=True,
+                    help="the run.py arguments as one string: --launcher-args='--shape ...'")
     ar.add_argument("--simulator", action="store_true", help="the cluster's simulator")
     ar.add_argument("--out-json", required=True)
     ar.set_defaults(func=_cmd_appliance_run)

@@ -28,14 +28,16 @@ def decode_params(a: Arch, px: int, py: int, context: int, mode: str) -> dict:
             "gy": group_size(py, 2), "gx": group_size(px, 2)}
 
 
-def decode_inputs(a: Arch, px: int, py: int, context: int, mode: str, seed: int = 0):
-    """(per-core arrays by symbol, expected output [hidden]) for decoding token `context`.
+def decode_inputs(a: Arch, px: int, py: int, context: int, mode: str, seed: int = 0,
+                  cap: int | None = None):
+    """(per-core arrays by symbol, expected output [hidden]) for decoding token `context`,
+    with room for `cap` tokens per core (the kernel's; at least what this step needs).
 
     The same draws as runner.check_decode_functional: weights from `seed`, tokens from
     `seed + 1`.
     """
     lay = DecodeLayout(a, px, py)
-    cap = decode_params(a, px, py, context, mode)["cap"]
+    cap = cap or decode_params(a, px, py, context, mode)["cap"]
     w = random_weights(a, seed)
     x = np.random.default_rng(seed + 1).standard_normal((context + 1, a.hidden))
     x = x.astype(np.float16)

@@ -26,18 +26,28 @@ def _decode_step_key(lay: DecodeLayout, context: int, mode: str) -> tuple[int, b
     return int(lay.rows_tokens(context + 1, mode).max()), moves.shifts
 
 
+def decode_step_plan(lay: DecodeLayout, input_len: int, output_len: int,
+                     mode: str) -> tuple[int, list[tuple[int, int]]]:
+    """(cap, [(context, steps)]): the output tokens' decode steps grouped by what their cost
+    depends on, each group with a representative context (the first) and its size; cap is
+    the busiest row's tokens over the whole run. Both backends run one step per group."""
+    contexts = range(input_len, input_len + output_len)
+    keys = Counter(_decode_step_key(lay, t, mode) for t in contexts)
+    cap = max(n for n, _ in keys)
+    first = {}
+    for t in contexts:
+        first.setdefault(_decode_step_key(lay, t, mode), t)
+    return cap, [(first[key], count) for key, count in keys.items()]
+
+
 def decode_cycles_per_layer(hw: Hardware, a: Arch, px: int, py: int, input_len: int,
                             output_len: int, mode: str, tree_levels: int = 2):
     """Mean cycles of one layer's decode step over the output tokens, exactly: steps whose
     cost is the same are simulated once (cycle model) and counted."""
     lay = DecodeLayout(a, px, py)
-    contexts = range(input_len, input_len + output_len)
-    keys = Counter(_decode_step_key(lay, t, mode) for t in contexts)
-    cap = max(n for n, _ in keys)
+    cap, plan = decode_step_plan(lay, input_len, output_len, mode)
     total, first_fabric = 0.0, None
-    for (n_max, _), count in keys.items():
-        # A representative context with this key.
-        t = next(t for t in contexts if _decode_step_key(lay, t, mode) == (n_max, _))
+    for t, count in plan:
         fab, _ = decode_layer(hw, a, px, py, KVCache(lay.rows_tokens(t, mode)), t, mode,
                               tree_levels, cap=cap)
         total += fab.timeline.total * count
@@ -79,8 +89,15 @@ def memory_summary(hw: Hardware, a: Arch, lay: DecodeLayout, context: int, mode:
 def decode_metrics(hw: Hardware, a: Arch, px: int, py: int, input_len: int, output_len: int,
                    mode: str, tree_levels: int = 2) -> tuple[dict, dict]:
     """(metrics {name: (value, unit)}, memory summary) of decoding on a px x py grid."""
-    cycles, fab, lay = decode_cycles_per_layer(hw, a, px, py, input_len, output_len, mode,
-                                               tree_levels)
+    cycles, _, lay = decode_cycles_per_layer(hw, a, px, py, input_len, output_len, mode,
+                                             tree_levels)
+    return decode_metrics_from_cycles(hw, a, lay, cycles, input_len, output_len, mode)
+
+
+def decode_metrics_from_cycles(hw: Hardware, a: Arch, lay: DecodeLayout, cycles: float,
+                               input_len: int, output_len: int, mode: str) -> tuple[dict, dict]:
+    """The decode metrics from the mean cycles of one layer's step, from meshsim or from the
+    CSL kernel's timestamps."""
     tpot_s = cycles * a.layers / hw.clock_hz
     mem = memory_summary(hw, a, lay, input_len + output_len, mode)
     metrics = {

@@ -57,8 +57,9 @@ def _base_record(job: str, what: dict, hw: Hardware) -> dict:
             "hardware": hw.as_dict()}
 
 
-def _finish(record: dict, hw: Hardware, cores: str, started: float) -> dict:
-    prov = provenance.collect(device=f"meshsim virtual {hw.name} {cores} grid",
+def _finish(record: dict, hw: Hardware, cores: str, started: float,
+            device: str | None = None) -> dict:
+    prov = provenance.collect(device=device or f"meshsim virtual {hw.name} {cores} grid",
                               clock_hz=hw.clock_hz, clock_source=hw.clock_source)
     prov["wall_seconds"] = time.perf_counter() - started
     record["provenance"] = prov
@@ -403,19 +404,9 @@ def record_from_sdk(result_json: str, system: str, shape: str, cores: str, backe
                     hw: Hardware, command: str) -> dict:
     """The run record of a CSL kernel run on the SDK simulator or a wafer, from the JSON its
     launcher wrote (cycles from the aligned timestamps, the numeric check)."""
-    import json
-
-    from .check import NumericMismatch
-
     started = time.perf_counter()
-    res = json.loads(open(result_json).read())
+    res = _launcher_result(result_json, f"{system} {shape} on {backend}")
     check = res["check"]
-    # rows_agree: False when a kernel's broadcast left different results on different rows;
-    # None for kernels without one.
-    if not check["passed"] or res.get("rows_agree") is False:
-        raise NumericMismatch(f"{system} {shape} on {backend}: device result differs from "
-                              f"NumPy (max rel err {check['max_rel_err']:.3g}, rows agree: "
-                              f"{res['rows_agree']})")
     m, k, n = parse_dims(shape, 3, "shape")
     px, py = parse_dims(cores, 2, "core grid")
     cycles = float(res["cycles"])
@@ -437,4 +428,69 @@ def record_from_sdk(result_json: str, system: str, shape: str, cores: str, backe
                        f"cycles from per-core <time> stamps aligned by (x+y) hops; "
                        f"converted at {hw.clock_hz / 1e9:g} GHz ({hw.clock_source})")
     record["backend"] = backend
-    return _finish(record, hw, cores, started)
+    return _finish(record, hw, cores, started, _sdk_device(backend, hw, cores))
+
+
+
+def _sdk_device(backend: str, hw: Hardware, cores: str) -> str:
+    if backend == "sdk-sim":
+        return f"Cerebras SDK simulator ({hw.name} fabric), {cores} cores"
+    return f"Cerebras {backend.upper()} wafer, {cores} cores"
+
+
+def _launcher_result(path: str, what: str) -> dict:
+    """A CSL launcher's JSON result; a failed check or disagreeing copies fail loudly."""
+    import json
+
+    from .check import NumericMismatch
+
+    res = json.loads(open(path).read())
+    check = res["check"]
+    # rows_agree: False when a broadcast left different results on different copies; None
+    # for kernels without one.
+    if not check["passed"] or res.get("rows_agree") is False:
+        raise NumericMismatch(f"{what}: device result differs from NumPy (max rel err "
+                              f"{check['max_rel_err']:.3g}, copies agree: "
+                              f"{res.get('rows_agree')})")
+    return res
+
+
+def record_from_sdk_decode(steps: list[str], counts: list[int], model: str, cores: str,
+                           input_len: int, output_len: int, kv: str, backend: str,
+                           hw: Hardware, command: str) -> dict:
+    """The decode run record from the CSL Decode kernel's steps: one launcher result per
+    group of steps of equal cost (llm.decode_step_plan), weighted by the group's size, then
+    the same metrics as meshsim's (llm.decode_metrics_from_cycles)."""
+    from .experiments import DECODE_SYSTEM
+    from .llm import METHOD_NOTE, decode_metrics_from_cycles
+    from .meshsim.decode import DecodeLayout
+    from .models import arch
+
+    started = time.perf_counter()
+    if len(steps) != len(counts) or sum(counts) != output_len:
+        raise ValueError(f"{len(steps)} step results with counts {counts} do not cover "
+                         f"{output_len} output tokens")
+    job = f"{backend}/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}"
+    results = [_launcher_result(path, f"{job} step {path}") for path in steps]
+    cycles = sum(r["cycles"] * n for r, n in zip(results, counts)) / output_len
+    a = arch(model)
+    px, py = parse_dims(cores, 2, "core grid")
+    metrics, _ = decode_metrics_from_cycles(hw, a, DecodeLayout(a, px, py), cycles, input_len,
+                                            output_len, kv)
+    worst = max((r["check"] for r in results), key=lambda c: c["max_rel_err"])
+    what = _what(DECODE_SYSTEM[kv], "Decode", model, cores, input_len, output_len, kv_mode=kv,
+                 method=METHOD_NOTE, power_w=hw.system_power_w,
+                 power_source=hw.system_power_source, command=command,
+                 step_cycles=[r["cycles"] for r in results], step_counts=list(counts))
+    record = _base_record(job, what, hw)
+    record.update(backend=backend, source="simulated" if backend == "sdk-sim" else "measured",
+                  mode="hardware" if backend in ("wse2", "wse3") else "functional",
+                  metrics=metrics_list(metrics, {"cycles_per_layer", "cycles", "bytes_per_core",
+                                                 "bytes_per_core_whole_model"}),
+                  check={"performed": True, **worst},
+                  note=f"{'Cerebras SDK simulator' if backend == 'sdk-sim' else backend}: "
+                       f"CSL Decode kernel, one step per group of equal-cost steps "
+                       f"({len(steps)}), cycles from per-core <time> stamps; {METHOD_NOTE}; "
+                       f"energy = time x {hw.system_power_w / 1e3:g} kW "
+                       f"({hw.system_power_source})")
+    return _finish(record, hw, cores, started, _sdk_device(backend, hw, cores))

@@ -160,6 +160,8 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
     fab.alloc("activations and receive buffers", lay.buffer_elems_per_core())
     fab.use_colors("Cannon ring shifts (A on x, B on y; 4 each, see gemm.run_cannon)", 8)
     fab.use_colors("all-reduce along x (2 per level + broadcast)", 2 * tree_levels + 1)
+    # A lower bound: static routes cannot do a grid transpose on two colors
+    # (tests/test_csl_routes.py::test_grid_transpose_needs_more_than_two_static_colors).
     fab.use_colors("transpose (X then Y)", 2)
     tl = fab.timeline
     order = ring_order(p, INTERLEAVED)
