@@ -154,29 +154,25 @@ def test_every_kernel_names_its_simulator_twin():
         assert "twin" in lib.read_text(), lib
 
 
-def _xy_flow_routes(table, src, dst, colors):
-    """Configure dimension-order (X then Y) routes for one flow on two colors: `colors[0]`
-    along the row, `colors[1]` down the column (the two meshsim's transpose_grid reserves)."""
+def _xy_flow_routes(src, dst, colors):
+    """(PE, color, rx, tx) of dimension-order (X then Y) routes for one flow on two colors:
+    `colors[0]` along the row, `colors[1]` down the column (the two meshsim's transpose_grid
+    reserves). The turn takes the X color in and hands the flow to the Y color."""
     (x, y), (tx, ty) = src, dst
-    hops = []
-    step = 1 if tx > x else -1
-    prev = cr.RAMP
-    for cx in range(x, tx, step):
-        out = "EAST" if step > 0 else "WEST"
-        hops.append(((cx, y), colors[0], prev, out))
-        prev = "WEST" if step > 0 else "EAST"
-    turn = (tx, y)
-    if ty == y:
-        hops.append((turn, colors[0], prev, cr.RAMP))
-        return hops
-    hops.append((turn, colors[0], prev, "Y"))  # the turn: X color in, Y color out
-    step = 1 if ty > y else -1
-    prev = cr.RAMP
-    for cy in range(y, ty, step):
-        out = "SOUTH" if step > 0 else "NORTH"
-        hops.append(((tx, cy), colors[1], prev, out))
-        prev = "NORTH" if step > 0 else "SOUTH"
-    hops.append(((tx, ty), colors[1], prev, cr.RAMP))
+    hops, rx = [], cr.RAMP
+    for axis, color, fixed, a, b in (("x", colors[0], y, x, tx), ("y", colors[1], tx, y, ty)):
+        if a == b:
+            continue
+        sign = "+" if b > a else "-"
+        for pos in range(a, b, 1 if sign == "+" else -1):
+            pe = (pos, fixed) if axis == "x" else (fixed, pos)
+            hops.append((pe, color, rx, cr.direction(axis, sign)))
+            rx = cr.direction(axis, "-" if sign == "+" else "+")
+        if axis == "x":
+            hops.append(((tx, y), color, rx, "turn" if ty != y else cr.RAMP))
+            rx = cr.RAMP
+    if ty != y:
+        hops.append(((tx, ty), colors[1], rx, cr.RAMP))
     return hops
 
 
@@ -192,5 +188,5 @@ def test_grid_transpose_needs_more_than_two_static_colors():
             for c in range(3):
                 if r == c:
                     continue
-                for (pe, color, rx, tx) in _xy_flow_routes(table, (c, r), (r, c), ("X", "Y")):
+                for (pe, color, rx, tx) in _xy_flow_routes((c, r), (r, c), ("X", "Y")):
                     table.set(*pe, color, {rx}, {tx})
