@@ -183,6 +183,8 @@ class TreeRole:
     """One core's part in a line's all-reduce toward position 0 and the broadcast back
     (kernels/common/line_tree.csl). Colors: l1a/l1b, l2a/l2b, bcast."""
 
+    is_top: bool  # position 0: the root of level 2 and of the broadcast
+    is_bottom: bool  # the last position: the broadcast ends here
     is_head: bool
     last_in_group: bool
     is_last_head: bool
@@ -201,6 +203,8 @@ def tree_role(py: int, height: int, group: int) -> TreeRole:
     if py != head and head != last_head:
         through = "l2a" if (head_idx + 1) % 2 == 1 else "l2b"
     return TreeRole(
+        is_top=py == 0,
+        is_bottom=py + 1 == height,
         is_head=py == head,
         last_in_group=(py + 1 == head + group) or (py + 1 == height),
         is_last_head=py == last_head,
@@ -231,16 +235,16 @@ def tree_routes(table: RouteTable, axis: str = "y", prefix: str = "") -> None:
             if not r.last_in_group:
                 put(r.l1_recv, {from_tail}, {RAMP})
             if r.is_head:
-                if q != 0:
+                if not r.is_top:
                     put(r.l2_send, {RAMP}, {to_root})
                 if not r.is_last_head:
                     put(r.l2_recv, {from_tail}, {RAMP})
             elif r.l2_through is not None:
                 put(r.l2_through, {from_tail}, {to_root})
-            if p > 1:
-                if q == 0:
+            if not (r.is_top and r.is_bottom):
+                if r.is_top:
                     put("bcast", {RAMP}, {from_tail})
-                elif q == p - 1:
+                elif r.is_bottom:
                     put("bcast", {to_root}, {RAMP})
                 else:
                     put("bcast", {to_root}, {RAMP, from_tail})
