@@ -6,7 +6,6 @@ kernels' color, task and queue ids stay clear of each other and of memcpy's."""
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from waferrepro import csl_routes as cr

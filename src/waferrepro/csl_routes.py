@@ -2,7 +2,7 @@
 
 The CSL programs decide in `kernels/common/roles.csl` which color each core sends on, which it
 receives on and which it only passes through its router. This module is their Python twin:
-the same rules (`ring_role`, `tree_role`, `sync_role`), turned into per-router color
+the same rules (`ring_role`, `tree_role`, `neighbour_role`, `sync_role`), turned into per-router color
 configurations (`RouteTable`) and checked by following wavelets from their senders
 (`trace`). Without an SDK this is how we know the routes deliver every flow where the
 algorithm needs it, to nobody else, never off the kernel's rectangle, and that no router is
