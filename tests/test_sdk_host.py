@@ -204,7 +204,7 @@ def test_decode_record_weights_step_cycles_by_group_size(tmp_path):
 
     steps = [step("a.json", 1000), step("b.json", 4000)]
     rec = record_from_sdk_decode(steps, [3, 1], "tiny-llama", "4x3", 7, 4, "shift", "sdk-sim",
-                                 WSE2, "cs_python run.py")
+                                 WSE2)
     records.validate(rec)
     m = {x["metric"]: x["value"] for x in rec["metrics"]}
     assert m["cycles_per_layer"] == pytest.approx((3 * 1000 + 4000) / 4)
@@ -214,7 +214,7 @@ def test_decode_record_weights_step_cycles_by_group_size(tmp_path):
     assert rec["what"]["params"]["step_counts"] == [3, 1]
     with pytest.raises(ValueError, match="do not cover"):
         record_from_sdk_decode(steps, [3, 2], "tiny-llama", "4x3", 7, 4, "shift", "sdk-sim",
-                               WSE2, "")
+                               WSE2)
     with pytest.raises(NumericMismatch):
         record_from_sdk_decode([step("c.json", 10, passed=False)], [4], "tiny-llama", "4x3",
-                               7, 4, "shift", "wse2", WSE2, "")
+                               7, 4, "shift", "wse2", WSE2)

@@ -340,7 +340,7 @@ def _decode_compile_cmd(wc):
     from waferrepro.models import arch
 
     px, py = parse_dims(wc.cores, 2, "core grid")
-    params = {**decode_params(arch(wc.model), px, py, 0, "shift"), "cap": int(wc.cap)}
+    params = decode_params(arch(wc.model), px, py, 0, "shift", cap=int(wc.cap))
     return _csl_compile(wc, "Decode", params,
                         f"results/build/{wc.backend}/Decode/{wc.model}/{wc.cores}/cap{wc.cap}")
 

@@ -152,7 +152,7 @@ def _cmd_sdk_decode_record(args) -> int:
 
     return _write(record_from_sdk_decode(args.steps, args.counts, args.model, args.cores,
                                          args.input_len, args.output_len, args.kv,
-                                         args.backend, _hardware(args), args.command),
+                                         args.backend, _hardware(args)),
                   args.out)
 
 
@@ -195,6 +195,12 @@ def main(argv=None) -> int:
     def hardware_args(p):
         p.add_argument("--hardware", default="wse2")
         p.add_argument("--hardware-overrides", default="{}", help="JSON object")
+
+    def sdk_record_args(p):
+        """What both SDK record builders take: the backend, the output, the hardware."""
+        p.add_argument("--backend", choices=["sdk-sim", "wse2", "wse3"], required=True)
+        p.add_argument("--out", required=True)
+        hardware_args(p)
 
     run = sub.add_parser("run", help="run one kernel job and write its run record")
     run.add_argument("--system", required=True)
@@ -269,10 +275,8 @@ def main(argv=None) -> int:
     sr.add_argument("--system", required=True)
     sr.add_argument("--shape", required=True)
     sr.add_argument("--cores", required=True)
-    sr.add_argument("--backend", choices=["sdk-sim", "wse2", "wse3"], required=True)
     sr.add_argument("--command", default="", help="the launcher command, for provenance")
-    sr.add_argument("--out", required=True)
-    hardware_args(sr)
+    sdk_record_args(sr)
     sr.set_defaults(func=_cmd_sdk_record)
 
     sd = sub.add_parser("sdk-decode-record", help="decode run record from the CSL Decode "
@@ -285,10 +289,7 @@ def main(argv=None) -> int:
     sd.add_argument("--input-len", type=int, required=True)
     sd.add_argument("--output-len", type=int, required=True)
     sd.add_argument("--kv", choices=["shift", "concat"], required=True)
-    sd.add_argument("--backend", choices=["sdk-sim", "wse2", "wse3"], required=True)
-    sd.add_argument("--command", default="", help="the launcher command, for provenance")
-    sd.add_argument("--out", required=True)
-    hardware_args(sd)
+    sdk_record_args(sd)
     sd.set_defaults(func=_cmd_sdk_decode_record)
 
     st = sub.add_parser("sdk-stage", help="one folder with a CSL module, kernels/common and "

@@ -18,11 +18,12 @@ from .models import Arch
 from .reference_layer import layer, random_weights
 
 
-def decode_params(a: Arch, px: int, py: int, context: int, mode: str) -> dict:
+def decode_params(a: Arch, px: int, py: int, context: int, mode: str,
+                  cap: int | None = None) -> dict:
     """The Decode kernel's --params (kernels/Decode/layout.csl) for one step after `context`
-    tokens: cap is the busiest row's tokens after the append."""
+    tokens; cap (tokens a core can hold) defaults to the busiest row's after the append."""
     lay = DecodeLayout(a, px, py)
-    cap = int(lay.rows_tokens(context + 1, mode).max())
+    cap = cap or int(lay.rows_tokens(context + 1, mode).max())
     return {"width": px, "height": py, "dy": lay.dy, "cq": lay.cq, "ckv": lay.ckv,
             "cf": lay.cf, "rep": lay.rep, "heads": a.heads, "cap": cap,
             "gy": group_size(py, 2), "gx": group_size(px, 2)}

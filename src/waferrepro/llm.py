@@ -8,8 +8,6 @@ per-layer measurement assumes) and the whole model resident on the grid and on o
 
 from __future__ import annotations
 
-from collections import Counter
-
 from .hardware import Hardware
 from .meshsim.decode import DecodeLayout, KVCache, decode_layer, kv_moves
 from .models import Arch
@@ -23,7 +21,7 @@ def _decode_step_key(lay: DecodeLayout, context: int, mode: str) -> tuple[int, b
     """What a decode step's cost depends on: tokens on the busiest row after the append,
     and whether the KV shift runs."""
     moves = kv_moves(lay, lay.rows_tokens(context, mode), mode)
-    return int(lay.rows_tokens(context + 1, mode).max()), moves.shifts
+    return int(moves.after.max()), moves.shifts
 
 
 def decode_step_plan(lay: DecodeLayout, input_len: int, output_len: int,
@@ -31,13 +29,11 @@ def decode_step_plan(lay: DecodeLayout, input_len: int, output_len: int,
     """(cap, [(context, steps)]): the output tokens' decode steps grouped by what their cost
     depends on, each group with a representative context (the first) and its size; cap is
     the busiest row's tokens over the whole run. Both backends run one step per group."""
-    contexts = range(input_len, input_len + output_len)
-    keys = Counter(_decode_step_key(lay, t, mode) for t in contexts)
-    cap = max(n for n, _ in keys)
-    first = {}
-    for t in contexts:
-        first.setdefault(_decode_step_key(lay, t, mode), t)
-    return cap, [(first[key], count) for key, count in keys.items()]
+    groups: dict = {}  # step key -> [first context, steps]
+    for t in range(input_len, input_len + output_len):
+        groups.setdefault(_decode_step_key(lay, t, mode), [t, 0])[1] += 1
+    cap = max(n for n, _ in groups)
+    return cap, [(t, count) for t, count in groups.values()]
 
 
 def decode_cycles_per_layer(hw: Hardware, a: Arch, px: int, py: int, input_len: int,

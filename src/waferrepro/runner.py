@@ -420,22 +420,28 @@ def record_from_sdk(result_json: str, system: str, shape: str, cores: str, backe
         {"system": system, "module": meshsim.MODULE_OF[system], "shape": shape, "cores": cores,
          "gpus": None, "model": None, "input_len": None, "output_len": None,
          "params": {**res.get("params", {}), "command": command}}, hw)
-    record.update(backend=backend, source="simulated" if backend == "sdk-sim" else "measured",
-                  mode="hardware" if backend in ("wse2", "wse3") else "functional",
-                  metrics=metrics_list(metrics, {"cycles"}),
+    record.update(_sdk_labels(backend), metrics=metrics_list(metrics, {"cycles"}),
                   check={"performed": True, **check},
-                  note=f"{'Cerebras SDK simulator' if backend == 'sdk-sim' else backend}: "
-                       f"cycles from per-core <time> stamps aligned by (x+y) hops; "
-                       f"converted at {hw.clock_hz / 1e9:g} GHz ({hw.clock_source})")
-    record["backend"] = backend
+                  note=f"{_sdk_name(backend)}: cycles from per-core <time> stamps aligned by "
+                       f"(x+y) hops; converted at {hw.clock_hz / 1e9:g} GHz ({hw.clock_source})")
     return _finish(record, hw, cores, started, _sdk_device(backend, hw, cores))
 
 
 
+def _sdk_name(backend: str) -> str:
+    return "Cerebras SDK simulator" if backend == "sdk-sim" else f"Cerebras {backend.upper()}"
+
+
+def _sdk_labels(backend: str) -> dict:
+    """How a record from an SDK backend is labelled: the simulator's numbers are simulated,
+    a wafer's measured."""
+    return {"backend": backend, "source": "simulated" if backend == "sdk-sim" else "measured",
+            "mode": "functional" if backend == "sdk-sim" else "hardware"}
+
+
 def _sdk_device(backend: str, hw: Hardware, cores: str) -> str:
-    if backend == "sdk-sim":
-        return f"Cerebras SDK simulator ({hw.name} fabric), {cores} cores"
-    return f"Cerebras {backend.upper()} wafer, {cores} cores"
+    fabric = f" ({hw.name} fabric)" if backend == "sdk-sim" else " wafer"
+    return f"{_sdk_name(backend)}{fabric}, {cores} cores"
 
 
 def _launcher_result(path: str, what: str) -> dict:
@@ -457,7 +463,7 @@ def _launcher_result(path: str, what: str) -> dict:
 
 def record_from_sdk_decode(steps: list[str], counts: list[int], model: str, cores: str,
                            input_len: int, output_len: int, kv: str, backend: str,
-                           hw: Hardware, command: str) -> dict:
+                           hw: Hardware) -> dict:
     """The decode run record from the CSL Decode kernel's steps: one launcher result per
     group of steps of equal cost (llm.decode_step_plan), weighted by the group's size, then
     the same metrics as meshsim's (llm.decode_metrics_from_cycles)."""
@@ -480,16 +486,13 @@ def record_from_sdk_decode(steps: list[str], counts: list[int], model: str, core
     worst = max((r["check"] for r in results), key=lambda c: c["max_rel_err"])
     what = _what(DECODE_SYSTEM[kv], "Decode", model, cores, input_len, output_len, kv_mode=kv,
                  method=METHOD_NOTE, power_w=hw.system_power_w,
-                 power_source=hw.system_power_source, command=command,
-                 step_cycles=[r["cycles"] for r in results], step_counts=list(counts))
+                 power_source=hw.system_power_source, step_cycles=[r["cycles"] for r in results], step_counts=list(counts))
     record = _base_record(job, what, hw)
-    record.update(backend=backend, source="simulated" if backend == "sdk-sim" else "measured",
-                  mode="hardware" if backend in ("wse2", "wse3") else "functional",
+    record.update(_sdk_labels(backend),
                   metrics=metrics_list(metrics, {"cycles_per_layer", "cycles", "bytes_per_core",
                                                  "bytes_per_core_whole_model"}),
                   check={"performed": True, **worst},
-                  note=f"{'Cerebras SDK simulator' if backend == 'sdk-sim' else backend}: "
-                       f"CSL Decode kernel, one step per group of equal-cost steps "
+                  note=f"{_sdk_name(backend)}: CSL Decode kernel, one step per group of equal-cost steps "
                        f"({len(steps)}), cycles from per-core <time> stamps; {METHOD_NOTE}; "
                        f"energy = time x {hw.system_power_w / 1e3:g} kW "
                        f"({hw.system_power_source})")

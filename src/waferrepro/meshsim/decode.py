@@ -169,6 +169,11 @@ class KVMoves:
     def shifts(self) -> bool:
         return bool(self.drop.any())
 
+    @property
+    def after(self) -> np.ndarray:
+        """Tokens held after the step."""
+        return self.before - self.drop + self.take + self.append
+
 
 def kv_moves(lay: DecodeLayout, counts: np.ndarray, mode: str) -> KVMoves:
     """shift: the new token lands on row 0 and rows above the one that grows pass their oldest
