@@ -155,8 +155,8 @@ def test_every_kernel_names_its_simulator_twin():
 
 def _xy_flow_routes(src, dst, colors):
     """(PE, color, rx, tx) of dimension-order (X then Y) routes for one flow on two colors:
-    `colors[0]` along the row, `colors[1]` down the column (the two meshsim's transpose_grid
-    reserves). The turn takes the X color in and hands the flow to the Y color."""
+    `colors[0]` along the row, `colors[1]` down the column (the two an earlier meshsim
+    prefill reserved for its grid transposes). The turn takes the X color in and hands the flow to the Y color."""
     (x, y), (tx, ty) = src, dst
     hops, rx = [], cr.RAMP
     for axis, color, fixed, a, b in (("x", colors[0], y, x, tx), ("y", colors[1], tx, y, ty)):
@@ -176,11 +176,10 @@ def _xy_flow_routes(src, dst, colors):
 
 
 def test_grid_transpose_needs_more_than_two_static_colors():
-    # Finding, for Prefill's CSL (not written yet): meshsim.comm.transpose_grid reserves two
-    # colors (X then Y), but with static routes every router on a row would need one color to
-    # accept its own tile and its neighbours' at once and to both pass and turn them. Any
-    # 3x3 transpose already gives a router two configurations for one color. A CSL transpose
-    # needs per-distance colors, routing switches, or the paper's transpose-free dataflow.
+    # Why meshsim's prefill moves K|V by shears (ring shifts) and no longer by a grid
+    # transpose on two colors (X then Y): with static routes every router on a row would need
+    # one color to accept its own tile and its neighbours' at once and to both pass and turn
+    # them. Any 3x3 transpose already gives a router two configurations for one color.
     table = cr.RouteTable(3, 3)
     with pytest.raises(cr.RouteConflict, match="configured twice"):
         for r in range(3):

@@ -74,3 +74,29 @@ def test_models_that_do_not_fit_one_wafer_say_so():
     assert "does not fit on one wse2 wafer" in rec["note"]
     m = {x["metric"]: x["value"] for x in rec["metrics"]}
     assert m["fits_one_wafer"] == 0.0
+
+
+def test_prefill_kv_shears_are_needed(monkeypatch):
+    # K|V must reach the scores' placement by all three shears; one in the wrong direction
+    # scrambles which keys meet which queries.
+    import waferrepro.meshsim.prefill as pf
+
+    monkeypatch.setattr(pf, "KV_SHEARS", (("y", 1), ("x", 1), ("y", 1)))
+    with pytest.raises(NumericMismatch):
+        _run(arch("tiny-llama"), 4, 16)
+
+
+def test_prefill_stationary_weights_placement_is_needed(monkeypatch):
+    import waferrepro.meshsim.prefill as pf
+
+    monkeypatch.setattr(pf, "stationary_placement", pf.column_skewed)  # Cannon's placement
+    with pytest.raises(NumericMismatch):
+        _run(arch("tiny-llama"), 4, 16)
+
+
+def test_prefill_has_no_transpose_and_no_activation_skew():
+    # Only ring shifts and row all-reduces: the communication a CSL can route statically.
+    fab = prefill_layer(WSE2, arch("tiny-llama"), 4, 16)[0]
+    labels = " ".join(fab.timeline.by_label())
+    assert "transpose" not in labels and "skew" not in labels
+    assert sum("shear" in k for k in fab.timeline.by_label()) == 3

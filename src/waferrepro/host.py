@@ -78,6 +78,32 @@ def unplace(tiles: np.ndarray, row_order: np.ndarray, col_order: np.ndarray) -> 
     return tiles[np.ix_(row_order, col_order)]
 
 
+def _grid(p: int):
+    return np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
+
+
+def row_skewed(tiles: np.ndarray, offset: int = 0) -> np.ndarray:
+    """Logical core (i, c) gets tile (i, i + c + offset) (mod p): Cannon's A alignment, and
+    the layout the activation-stationary GEMM leaves its output in (offset 0)."""
+    i, c = _grid(tiles.shape[0])
+    return tiles[i, (i + c + offset) % tiles.shape[1]]
+
+
+def column_skewed(tiles: np.ndarray, offset: int = 0) -> np.ndarray:
+    """Logical core (r, c) gets tile (r + c + offset, c) (mod p): Cannon's B alignment."""
+    r, c = _grid(tiles.shape[0])
+    return tiles[(r + c + offset) % tiles.shape[0], c]
+
+
+def stationary_placement(tiles: np.ndarray) -> np.ndarray:
+    """Logical core (r, c) gets weight tile (c, r + c + 1) (mod p): what the
+    activation-stationary GEMM (meshsim.gemm.stationary_loop) needs so that, with the weights
+    moving up the columns and the partials left along the rows, core (i, c) ends with output
+    tile (i, i + c)."""
+    r, c = _grid(tiles.shape[0])
+    return tiles[c, (r + c + 1) % tiles.shape[1]]
+
+
 def cannon_preskew(a_tiles: np.ndarray, b_tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Cannon's initial alignment in logical coordinates, done on the host.
 
@@ -87,9 +113,7 @@ def cannon_preskew(a_tiles: np.ndarray, b_tiles: np.ndarray) -> tuple[np.ndarray
     p = a_tiles.shape[0]
     if a_tiles.shape[:2] != (p, p) or b_tiles.shape[:2] != (p, p):
         raise ValueError("Cannon needs a square core grid")
-    i, j = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
-    k = (i + j) % p
-    return a_tiles[i, k], b_tiles[k, j]
+    return row_skewed(a_tiles), column_skewed(b_tiles)
 
 
 def ceil_even(n: float) -> int:

@@ -152,50 +152,31 @@ def all_reduce(fab: Fabric, data, axis: str, elems: int, levels: int = 2, op: st
     return data, cycles + bcast, used
 
 
-def skew(fab: Fabric, data, axis: str, elems: int, interleaved: bool, sign: int = 1):
-    """Cannon's alignment done on the wafer: the line with logical index l rotates its tiles
-    by l ring positions (ring index m -> m - sign*l), all lines at once.
+def shear(fab: Fabric, data, axis: str, amounts, elems: int, interleaved: bool):
+    """Rotate each line along `axis` by its own number of ring positions (ring index
+    m -> m - amounts[l], l the line's logical index) as successive ring shifts, in which only
+    the lines with steps left take part: the form a CSL can route on the ring's static colors.
 
-    axis="x" skews each row by its row index (the A operand); axis="y" each column by its
-    column index (the B operand). Cost: the slowest line's flows.
+    axis="y" moves tiles along columns (amounts per logical column), "x" along rows (per
+    logical row). Cost: max(amounts) ring shifts (lines run in parallel on their own links).
     """
     p = fab.line_length(axis)
-    order = ring_order(p, interleaved)
-    lidx = logical_index(order)
     n_lines = fab.line_length("y" if axis == "x" else "x")
-    line_order = ring_order(n_lines, interleaved)
-    line_lidx = logical_index(line_order)
-    src = np.arange(p)
-    dests = np.stack([order[(lidx - sign * line_lidx[line]) % p] for line in range(n_lines)])
-    cycles = max(_flows_cost(fab, src, dests[line], elems) for line in range(n_lines))
+    amounts = np.asarray(amounts, dtype=np.int64) % p
+    if amounts.shape != (n_lines,):
+        raise ValueError(f"shear along {axis} needs one amount per line ({n_lines})")
+    steps = int(amounts.max()) if amounts.size else 0
+    _, one = ring_shift(fab, None, axis, elems, interleaved)
     if data is None:
-        return None, cycles
-    moved = np.empty_like(data)
-    for line in range(n_lines):
+        return None, steps * one
+    data = data.copy()
+    line_lidx = logical_index(ring_order(n_lines, interleaved))
+    left = amounts[line_lidx]  # per physical line
+    for t in range(steps):
+        moved, _ = ring_shift(fab, data, axis, elems, interleaved)
+        sel = left > t
         if axis == "x":
-            moved[line, dests[line]] = data[line]
+            data[sel] = moved[sel]
         else:
-            moved[dests[line], line] = data[:, line]
-    return moved, cycles
-
-
-def transpose_grid(fab: Fabric, data, elems: int, transpose_tiles: bool = True):
-    """Move the tile of core (r, c) to core (c, r) with dimension-order (X then Y) routing.
-
-    Rows' tiles converge on one column and then fan out down it, so links near the diagonal
-    carry up to p-1 tiles: the cost of a grid transpose on a mesh. Optionally transposes each
-    tile locally too (free: a change of access pattern).
-    """
-    p = fab.line_length("x")
-    if fab.line_length("y") != p:
-        raise ValueError("grid transpose needs a square grid")
-    cols = np.arange(p)
-    # Phase 1, along row r: from column c to column r. Phase 2, along column r: row r to c.
-    phase1 = max(_flows_cost(fab, cols, np.full(p, r), elems) for r in range(p))
-    phase2 = max(_flows_cost(fab, np.full(p, r), cols, elems) for r in range(p))
-    if data is None:
-        return None, phase1 + phase2
-    moved = data.swapaxes(0, 1)
-    if transpose_tiles:
-        moved = moved.swapaxes(-1, -2)
-    return np.ascontiguousarray(moved), phase1 + phase2
+            data[:, sel] = moved[:, sel]
+    return data, steps * one

@@ -63,6 +63,46 @@ def cannon_loop(fab: Fabric, a, b, c, compute: float, a_elems: int, b_elems: int
     return c
 
 
+def stationary_loop(fab: Fabric, a, w, acc, compute: float, w_elems: int, acc_elems: int,
+                    interleaved: bool, mac=None, label: str = ""):
+    """The activation-stationary form of MeshGEMM: A stays, W moves up the columns and the
+    partial outputs move left along the rows (ring index l -> l-1), p steps.
+
+    With A in natural layout (core (i, c) holds A(i, c)) and W placed as W(c, i + c + 1)
+    (host.stationary_placement), core (i, c) ends with C(i, i + c): Cannon's A alignment, so
+    the next GEMM (a Cannon one) needs no skew on the wafer, and its output is natural again.
+    Each step computes its product into a fresh buffer while W moves and the previous step's
+    partial arrives, then adds the arrived partial and sends the sum on: double buffering, as
+    in Cannon, plus one addition per step. `acc` holds zeros of the output's shape (and is
+    returned filled). `mac(a, w, out, step)` replaces `out += a @ w` for per-head kernels.
+    """
+    p = fab.line_length("x")
+    prefix = f"{label}: " if label else ""
+    add = fab.elementwise_cycles(acc_elems, 1, 0)
+    _, shift_w = ring_shift(fab, None, "y", w_elems, interleaved)
+    _, shift_acc = ring_shift(fab, None, "x", acc_elems, interleaved)
+    arrived = None
+    for step in range(p):
+        if acc is not None:
+            product = np.zeros_like(acc)
+            if mac is None:
+                product += a @ w
+            else:
+                mac(a, w, product, step)
+            acc = product if arrived is None else product + arrived
+        # This step's W shift (none after the last) and the previous step's partial (none
+        # before the first) travel while the product is computed.
+        comm = max(shift_w if step < p - 1 else 0.0, shift_acc if step > 0 else 0.0)
+        fab.timeline.add(f"{prefix}step (compute || W and partial shifts)", compute=compute,
+                         comm=comm, overlap=True)
+        if step > 0:
+            fab.timeline.add(f"{prefix}step: add the arrived partial", compute=add)
+        if step < p - 1:
+            w, _ = ring_shift(fab, w, "y", w_elems, interleaved)
+            arrived, _ = ring_shift(fab, acc, "x", acc_elems, interleaved)
+    return acc
+
+
 def run_cannon(hw: Hardware, shape, px: int, py: int, inputs=None, *, interleaved: bool,
                system: str) -> KernelRun:
     m, k, n = shape

@@ -1,25 +1,34 @@
 """Prefill: a whole prompt through one decoder layer on a p x p grid (paper section 5).
 
-Layout: activations [tokens, features] are tiled p x p, token block i on grid row i and
-feature block j on grid column j (natural layout), placed on the interleaved rings of
-MeshGEMM. Q/K/V features use the decode layout's orders (RoPE pairs adjacent, queries grouped
-under their K/V feature), so RoPE is local and GQA needs no copies of K or V.
+Activations [tokens, features] are tiled p x p, token block i on grid row i, placed on the
+interleaved rings of MeshGEMM. Two layouts, in logical coordinates (indices mod p):
+  N (natural):     core (i, c) holds X(i, c);
+  R (row-skewed):  core (i, c) holds X(i, i + c), Cannon's A alignment.
+The GEMMs alternate between two forms of MeshGEMM, so no activation is skewed on the wafer:
+  - activation-stationary (gemm.stationary_loop), N -> R: A stays, the pre-placed weights
+    move up the columns and the partial outputs left along the rows;
+  - Cannon (gemm.cannon_loop), R -> N: A moves left, the pre-skewed weights up.
+Q/K/V features use the decode layout's orders (RoPE pairs adjacent, queries grouped under their
+K/V feature), so RoPE is local and GQA needs no copies of K or V.
 
-Per layer:
-- RMSNorm: local sums of squares, all-reduce along x, local scale.
-- Projections (QKV fused, O, gate|up fused, down): MeshGEMM. Weights are pre-skewed on the
-  host; an activation operand is skewed on the wafer (its own communication step).
-- Scores S_h = Q_h K_h^T: K's tile grid is transposed once (dimension-order routing, cost
-  charged), then Cannon with one accumulator per head on each core: operands move exactly as
-  in one folded GEMM, while every head keeps its own scores (nothing is folded numerically).
+Per layer (and, phase for phase, kernels/Prefill):
+- x (N); RMSNorm: local sums of squares, all-reduce along x, local scale.
+- QKV, activation-stationary: q|k|v in R. Bias and RoPE: local (per-core tables).
+- K|V into the scores' placement, core (r, c) holding K(-c, r + c) and V(-c, r + c), by
+  three shears (columns rotate by -c, rows by r, columns by c) made of ring shifts: a grid
+  transpose is not routable on static colors, shears are (tests/test_csl_routes.py).
+- Scores S_h = Q_h K_h^T: Cannon, Q (R) moving along x and K along y, one accumulator per
+  head on each core (operands move as in one folded GEMM; numerics stay per head). Core (i, c)
+  ends with S(i, -c): key blocks run backwards along the row.
 - Causal mask and softmax: local, with max and sum all-reduced along x.
-- P x V: P stays on its core (h tiles each); V (grid-transposed once) moves along columns and
-  the partial outputs along rows, so no per-head tile ever travels. The partials end one ring
-  position short of the O projection's pre-skew; one more shift aligns them.
-
-We have not seen the paper's own prefill dataflow at this level of detail; where it differs
-(e.g. its "transpose-free" Q K^T), the transposes and skews here are charged in full under
-their own labels, so their share is visible in the timeline.
+- P x V, activation-stationary: P stays (no per-head tile ever travels), V moves up the
+  columns, the partial outputs left; core (i, c) ends with O(i, i + c - 1).
+- O projection, Cannon: its weights are pre-skewed one position back to absorb that offset;
+  output N; residual.
+- RMSNorm; gate|up, activation-stationary (R); SiLU x up; down, Cannon (N); residual.
+We have not seen the paper's own prefill dataflow at this level of detail: this one is ours,
+transpose-free and skew-free for activations; the K|V shears are charged under their own
+labels (3 (p-1) ring shifts of a thin tile).
 """
 
 from __future__ import annotations
@@ -30,12 +39,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..hardware import Hardware
-from ..host import (cannon_preskew, ceil_even, kv_feature_order, pad2d, place, q_feature_order,
-                    ring_order, to_tiles, unplace)
+from ..host import (ceil_even, column_skewed, kv_feature_order, pad2d, place, q_feature_order,
+                    ring_order, row_skewed, stationary_placement, to_tiles, unplace)
 from ..models import Arch
-from .comm import all_reduce, ring_shift, skew, transpose_grid
+from .comm import all_reduce, shear
 from .fabric import Fabric
-from .gemm import cannon_loop
+from .gemm import cannon_loop, stationary_loop
 
 INTERLEAVED = True  # MeshGEMM's ring placement
 
@@ -70,43 +79,44 @@ class PrefillLayout:
     def ft(self) -> int:
         return math.ceil(self.a.ffn / self.p)
 
+    @property
+    def width(self) -> int:  # the fused q|k|v output per block
+        return self.cq + 2 * self.ckv
+
     def weight_elems_per_core(self) -> int:
-        return (self.dt * (self.cq + 2 * self.ckv) + self.cq * self.dt + self.dt * 2 * self.ft
+        return (self.dt * self.width + self.cq * self.dt + self.dt * 2 * self.ft
                 + self.ft * self.dt + 2 * self.dt)
 
     def buffer_elems_per_core(self) -> int:
-        lt, dt = self.lt, self.dt
-        widest_weight = max(self.dt * (self.cq + 2 * self.ckv), self.dt * 2 * self.ft)
+        """kernels/Prefill's buffers, one for one (pe_program.csl's memory section)."""
+        lt, dt, cq, ckv = self.lt, self.dt, self.cq, self.ckv
+        widest_weight = max(dt * self.width, cq * dt, dt * 2 * self.ft, self.ft * dt)
+        widest_out = max(self.width, 2 * self.ft)
         return (widest_weight  # receive buffer of the moving weight tile
-                + 3 * lt * dt  # x, normalized x (and its receive buffer)
-                + lt * (self.cq + 2 * self.ckv)  # q|k|v
-                + 2 * self.ckv * lt  # K^T and V tiles in flight
-                + self.a.heads * lt * lt  # per-head scores / probabilities
-                + 2 * lt * self.cq  # attention output partials (double buffer)
-                + 2 * lt * 2 * self.ft)  # gate|up and the activated product
+                + 3 * lt * dt  # x, normalized x, a GEMM's natural output
+                + 2 * lt * widest_out  # activation-stationary partials (double buffer)
+                + 2 * lt * max(cq, self.ft)  # Cannon's moving A (double buffer)
+                + 2 * lt * 2 * ckv  # K|V and its receive buffer
+                + self.a.heads * lt * lt + 2 * self.a.heads * lt  # scores, max, sum
+                + self.width + 2 * lt * ckv)  # bias, RoPE cos|sin
 
 
 @dataclass
 class PrefillWeights:
-    """Host-side packing: weight tiles pre-skewed for Cannon and placed on the rings."""
-    wqkv: np.ndarray  # (p, p, dt, cq + 2 ckv)
-    bqkv: np.ndarray | None  # (p, cq + 2 ckv) per column block
-    wo: np.ndarray  # (p, p, cq, dt)
-    wgu: np.ndarray  # (p, p, dt, 2 ft)
-    wd: np.ndarray  # (p, p, ft, dt)
-    norm1: np.ndarray  # (p, dt) per column block
+    """Host-side packing, per physical core: weights placed for their GEMM form."""
+    wqkv: np.ndarray  # (p, p, dt, width) activation-stationary placement
+    bqkv: np.ndarray | None  # (p, p, width) R layout (block i + c on core (i, c))
+    wo: np.ndarray  # (p, p, cq, dt) Cannon B, one position back
+    wgu: np.ndarray  # (p, p, dt, 2 ft) activation-stationary placement
+    wd: np.ndarray  # (p, p, ft, dt) Cannon B
+    norm1: np.ndarray  # (p, p, dt) N layout
     norm2: np.ndarray
-
-
-def _b_operand(tiles: np.ndarray, order) -> np.ndarray:
-    """Pre-skew a weight (B) tile array as Cannon needs and place it on the rings."""
-    _, b = cannon_preskew(tiles, tiles)
-    return place(b, order, order)
 
 
 def pack_weights(lay: PrefillLayout, w) -> PrefillWeights:
     a, p = lay.a, lay.p
     order = ring_order(p, INTERLEAVED)
+    phys = lambda t: place(t, order, order)  # noqa: E731
     pq, pkv = q_feature_order(a.heads, a.kv_heads, a.head_dim), kv_feature_order(a.kv_heads,
                                                                                  a.head_dim)
     f32 = lambda m: np.asarray(m, dtype=np.float32)  # noqa: E731
@@ -115,28 +125,55 @@ def pack_weights(lay: PrefillLayout, w) -> PrefillWeights:
     def tiles(m, rows, cols):
         return to_tiles(pad2d(m, rows, cols), p, p)
 
+    def per_block(vec, n):  # a vector cut into p blocks: (p, n / p)
+        return pad2d(vec[None, :], 1, n).reshape(p, -1)
+
     wqkv = np.concatenate([tiles(f32(w.wq)[:, pq], H, Q), tiles(f32(w.wk)[:, pkv], H, KV),
                            tiles(f32(w.wv)[:, pkv], H, KV)], axis=-1)
     bqkv = None
     if w.bq is not None:
-        vec = lambda b, perm, n: pad2d(f32(b)[perm][None, :], 1, n).reshape(p, -1)  # noqa
-        bqkv = np.concatenate([vec(w.bq, pq, Q), vec(w.bk, pkv, KV), vec(w.bv, pkv, KV)], -1)
+        blocks = np.concatenate([per_block(f32(w.bq)[pq], Q), per_block(f32(w.bk)[pkv], KV),
+                                 per_block(f32(w.bv)[pkv], KV)], -1)  # (p, width)
+        bqkv = phys(row_skewed(np.broadcast_to(blocks[None], (p,) + blocks.shape)))
     wgu = np.concatenate([tiles(f32(w.wg), H, F), tiles(f32(w.wu), H, F)], axis=-1)
-    norm = lambda g: pad2d(f32(g)[None, :], 1, H).reshape(p, lay.dt)  # noqa: E731
-    return PrefillWeights(_b_operand(wqkv, order), bqkv,
-                          _b_operand(tiles(f32(w.wo)[pq, :], Q, H), order),
-                          _b_operand(wgu, order), _b_operand(tiles(f32(w.wd), F, H), order),
-                          norm(w.norm1), norm(w.norm2))
+
+    def norm(g):
+        blocks = per_block(f32(g), H)
+        return phys(np.ascontiguousarray(np.broadcast_to(blocks[None], (p,) + blocks.shape)))
+
+    return PrefillWeights(phys(stationary_placement(wqkv)), bqkv,
+                          phys(column_skewed(tiles(f32(w.wo)[pq, :], Q, H), -1)),
+                          phys(stationary_placement(wgu)),
+                          phys(column_skewed(tiles(f32(w.wd), F, H))), norm(w.norm1),
+                          norm(w.norm2))
 
 
-def _rope_tables(lay: PrefillLayout):
-    """cos/sin per (token, K/V position): shapes (p*lt, p*ckv)."""
-    a = lay.a
-    e = np.zeros(lay.p * lay.ckv, dtype=np.int64)
+def rope_tables(lay: PrefillLayout) -> tuple[np.ndarray, np.ndarray]:
+    """cos and sin per core in the R layout of q|k|v: (p, p, lt, ckv) by physical core, core
+    (i, c) holding its tokens' angles for K/V feature block i + c."""
+    a, p = lay.a, lay.p
+    e = np.zeros(p * lay.ckv, dtype=np.int64)
     e[: a.kv_dim] = kv_feature_order(a.kv_heads, a.head_dim) % a.head_dim
     inv_freq = a.rope_theta ** (-2.0 * (e % (a.head_dim // 2)) / a.head_dim)
-    ang = np.arange(lay.p * lay.lt)[:, None] * inv_freq[None, :]
-    return np.cos(ang), np.sin(ang)
+    ang = np.arange(p * lay.lt)[:, None] * inv_freq[None, :]
+    order = ring_order(p, INTERLEAVED)
+    return tuple(place(row_skewed(to_tiles(t, p, p)), order, order)
+                 for t in (np.cos(ang), np.sin(ang)))
+
+
+def kv_head_of_feature(lay: PrefillLayout) -> np.ndarray:
+    """(p, ckv): the K/V head of each feature of each K/V feature block (padding: head 0,
+    whose padded features are zero)."""
+    a = lay.a
+    flat = np.zeros(lay.p * lay.ckv, dtype=np.int64)
+    flat[: a.kv_dim] = kv_feature_order(a.kv_heads, a.head_dim) // a.head_dim
+    return flat.reshape(lay.p, lay.ckv)
+
+
+KV_SHEARS = (("y", -1), ("x", 1), ("y", 1))
+"""K|V from R into the scores' placement: (axis, sign): each line with logical index l
+rotates by sign * l ring positions. (i, c) -> (i + c, c) -> (i + c, -i) -> (2i + c, -i): the
+tile K(i, i + c) lands on core (2i + c, -i), i.e. core (r, c) ends with K(-c, r + c)."""
 
 
 def _rotate_pairs(vals, cos, sin):
@@ -158,21 +195,13 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
     fab = Fabric(hw, p, p, functional=functional)
     fab.alloc("weights (one layer)", lay.weight_elems_per_core())
     fab.alloc("activations and receive buffers", lay.buffer_elems_per_core())
-    fab.use_colors("Cannon ring shifts (A on x, B on y; 4 each, see gemm.run_cannon)", 8)
+    fab.use_colors("MeshGEMM ring shifts (x and y; 4 each, see gemm.run_cannon)", 8)
     fab.use_colors("all-reduce along x (2 per level + broadcast)", 2 * tree_levels + 1)
-    # A lower bound: static routes cannot do a grid transpose on two colors
-    # (tests/test_csl_routes.py::test_grid_transpose_needs_more_than_two_static_colors).
-    fab.use_colors("transpose (X then Y)", 2)
     tl = fab.timeline
     order = ring_order(p, INTERLEAVED)
     lidx = np.argsort(order)  # logical index of each physical position
-    lt, dt, cq, ckv, ft, rep = lay.lt, lay.dt, lay.cq, lay.ckv, lay.ft, lay.rep
-
-    def phys(tiles):  # logical tile array -> physical placement
-        return place(tiles, order, order)
-
-    def logical(tiles):
-        return unplace(tiles, order, order)
+    li, lc = np.meshgrid(lidx, lidx, indexing="ij")  # logical row/col of each physical core
+    lt, dt, cq, ckv, ft, rep, width = lay.lt, lay.dt, lay.cq, lay.ckv, lay.ft, lay.rep, lay.width
 
     def rms_norm(xv, gain, label):
         tl.add(f"{label}: local sums of squares", compute=fab.compute_cycles(lt * dt))
@@ -183,14 +212,17 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
                + fab.elementwise_cycles(lt, 1, 1))
         if xv is None:
             return None
-        g = phys(np.broadcast_to(gain[None, :, None, :], (p, p, 1, dt)))
-        return xv / np.sqrt(ss[..., None] / a.hidden + a.eps) * g
+        return xv / np.sqrt(ss[..., None] / a.hidden + a.eps) * gain[:, :, None, :]
 
-    def matmul(act, w_tiles, k_elems, n_elems, label, skew_a=True):
-        """MeshGEMM of an activation (natural layout, skewed here) by pre-skewed weights."""
-        if skew_a:
-            act, cycles = skew(fab, act, "x", lt * k_elems, INTERLEAVED)
-            tl.add(f"{label}: skew activations (x)", comm=cycles)
+    def stationary(act, w_tiles, k_elems, n_elems, label):
+        """Activation-stationary MeshGEMM: act in N, output in R."""
+        acc = None if act is None else np.zeros((p, p, lt, n_elems), dtype=np.float32)
+        return stationary_loop(fab, act, None if act is None else w_tiles.copy(), acc,
+                               fab.compute_cycles(lt * k_elems * n_elems), k_elems * n_elems,
+                               lt * n_elems, INTERLEAVED, label=label)
+
+    def cannon(act, w_tiles, k_elems, n_elems, label):
+        """Cannon MeshGEMM: act in R (moving), output in N."""
         out = None if act is None else np.zeros((p, p, lt, n_elems), dtype=np.float32)
         return cannon_loop(fab, act, None if act is None else w_tiles.copy(), out,
                            fab.compute_cycles(lt * k_elems * n_elems), lt * k_elems,
@@ -198,64 +230,54 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
 
     xv = None
     if functional:
-        xt = to_tiles(pad2d(np.asarray(x, np.float32), p * lt, p * dt), p, p)
-        xv = phys(xt)
+        xv = place(to_tiles(pad2d(np.asarray(x, np.float32), p * lt, p * dt), p, p), order,
+                   order)
 
     # Attention block.
     h = rms_norm(xv, None if not functional else weights.norm1, "rmsnorm 1")
-    width = cq + 2 * ckv
-    qkv = matmul(h, None if not functional else weights.wqkv, dt, width, "QKV MeshGEMM")
+    qkv = stationary(h, None if not functional else weights.wqkv, dt, width, "QKV MeshGEMM")
     tl.add("bias + RoPE", compute=fab.elementwise_cycles(lt * width, 1, 0)
            + fab.elementwise_cycles(lt * (cq + ckv), 3, 1))
+    q = kv = None
     if functional:
         if weights.bqkv is not None:
-            qkv = qkv + phys(np.broadcast_to(weights.bqkv[None, :, None, :], (p, p, 1, width)))
-        cos, sin = _rope_tables(lay)
-        cos_t, sin_t = phys(to_tiles(cos, p, p)), phys(to_tiles(sin, p, p))  # (p,p,lt,ckv)
+            qkv = qkv + weights.bqkv[:, :, None, :]
+        cos_t, sin_t = rope_tables(lay)
         q = qkv[..., :cq].reshape(p, p, lt, ckv, rep)
         q = _rotate_pairs(q.swapaxes(-1, -2), cos_t[..., None, :], sin_t[..., None, :])
         q = q.swapaxes(-1, -2).reshape(p, p, lt, cq)
-        k = _rotate_pairs(qkv[..., cq:cq + ckv], cos_t, sin_t)
-        v = qkv[..., cq + ckv:]
-    else:
-        q = k = v = None
+        kv = np.concatenate([_rotate_pairs(qkv[..., cq:cq + ckv], cos_t, sin_t),
+                             qkv[..., cq + ckv:]], -1)
 
-    # Scores: K^T by one grid transpose, then Cannon with per-head accumulators.
-    kt, cycles = transpose_grid(fab, k, lt * ckv)  # core (j, i) now holds K(i, j)^T
-    tl.add("K grid transpose", comm=cycles)
-    kt, cycles = skew(fab, kt, "y", ckv * lt, INTERLEAVED)
-    q_s, cycles_q = skew(fab, q, "x", lt * cq, INTERLEAVED)
-    tl.add("scores: skew Q (x) || K^T (y)", comm=max(cycles, cycles_q))
-    scores = None
-    group_of = np.zeros((p, ckv), dtype=np.int64)  # K/V feature block -> kv head per position
-    flat = np.zeros(p * ckv, dtype=np.int64)
-    flat[: a.kv_dim] = kv_feature_order(a.kv_heads, a.head_dim) // a.head_dim
-    group_of[:] = flat.reshape(p, ckv)
-    onehot = (group_of[..., None] == np.arange(a.kv_heads)).astype(np.float32)  # (p, ckv, g)
-    li, lj = np.meshgrid(lidx, lidx, indexing="ij")  # logical row/col of each physical core
+    for n, (axis, sign) in enumerate(KV_SHEARS, 1):
+        kv, cycles = shear(fab, kv, axis, sign * np.arange(p), lt * 2 * ckv, INTERLEAVED)
+        tl.add(f"K|V shear {n} ({axis})", comm=cycles)
+    k = None if kv is None else np.ascontiguousarray(kv[..., :ckv])
+    v = None if kv is None else np.ascontiguousarray(kv[..., ckv:])
+
+    # Scores: Cannon with per-head accumulators; at step s core (i, c) holds Q(i, i + c + s)
+    # and K(-c, i + c + s): the same K/V feature block b.
+    onehot = (kv_head_of_feature(lay)[..., None] == np.arange(a.kv_heads)).astype(np.float32)
 
     def scores_mac(qa, kb, acc, step):
-        kblock = (li + lj + step) % p  # the feature block both operands hold now
-        oh = onehot[kblock]  # (p, p, ckv, g)
+        oh = onehot[(li + lc + step) % p]  # (p, p, ckv, g)
         qg = qa.reshape(p, p, lt, ckv, rep)
-        acc += np.einsum("ijaer,ijeb,ijeg->ijgrab", qg, kb, oh).reshape(acc.shape)
+        acc += np.einsum("ijaer,ijbe,ijeg->ijgrab", qg, kb, oh).reshape(acc.shape)
 
-    if functional:
-        scores = np.zeros((p, p, a.heads, lt, lt), dtype=np.float32)
-    scores = cannon_loop(fab, q_s, kt, scores, fab.compute_cycles(lt * cq * lt), lt * cq,
-                         ckv * lt, INTERLEAVED, mac=scores_mac, label="scores Cannon")
+    scores = None if not functional else np.zeros((p, p, a.heads, lt, lt), dtype=np.float32)
+    scores = cannon_loop(fab, q, k, scores, fab.compute_cycles(lt * cq * lt), lt * cq,
+                         lt * ckv, INTERLEAVED, mac=scores_mac, label="scores Cannon")
 
-    # Causal mask and softmax along the keys (a row of the grid).
+    # Causal mask and softmax along the keys (a row of the grid; key block -c on column c).
     hl = a.heads * lt
     tl.add("softmax: mask, scale, local max", compute=fab.elementwise_cycles(hl * lt, 2, 0))
+    local = None
     if functional:
         qpos = (li[..., None] * lt + np.arange(lt))[..., None, :, None]  # (p,p,1,lt,1)
-        kpos = (lj[..., None] * lt + np.arange(lt))[..., None, None, :]
+        kpos = (((-lc) % p)[..., None] * lt + np.arange(lt))[..., None, None, :]
         masked = (kpos > qpos) | (kpos >= tokens)
         scores = np.where(masked, -np.inf, scores / np.sqrt(a.head_dim))
         local = scores.max(-1)
-    else:
-        local = None
     gmax, cycles, _ = all_reduce(fab, local, "x", hl, tree_levels, op="max")
     tl.add("softmax: max all-reduce (x)", comm=cycles)
     tl.add("softmax: exp, local sum", compute=fab.elementwise_cycles(hl * lt, 2, 1))
@@ -266,44 +288,29 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
            + fab.elementwise_cycles(hl * lt, 1, 0))
     probs = None if e is None else e / gsum[..., None]  # (p, p, heads, lt, lt)
 
-    # P x V: P stationary, V (grid-transposed, then skewed along y) moves up the columns,
-    # the output partials move left along the rows.
-    vt, cycles = transpose_grid(fab, v, lt * ckv, transpose_tiles=False)
-    tl.add("V grid transpose", comm=cycles)
-    vt, cycles = skew(fab, vt, "y", lt * ckv, INTERLEAVED)
-    tl.add("P x V: skew V (y)", comm=cycles)
-    o = None if not functional else np.zeros((p, p, lt, cq), dtype=np.float32)
-    compute = fab.compute_cycles(lt * lt * cq)
-    for step in range(p):
-        if functional:
-            nblock = (li + lj + step) % p  # the output feature block held now
-            oh = onehot[nblock]  # (p, p, ckv, g)
-            pg = probs.reshape(p, p, a.kv_heads, rep, lt, lt)
-            o += np.einsum("ijgrab,ijbe,ijeg->ijaer", pg, vt, oh).reshape(o.shape)
-        o, shift_o = ring_shift(fab, o, "x", lt * cq, INTERLEAVED)
-        if step < p - 1:
-            vt, shift_v = ring_shift(fab, vt, "y", lt * ckv, INTERLEAVED)
-            # V for the next step arrives during the compute; the partial leaves after it.
-            tl.add("P x V: step (compute || V shift, then output shift)",
-                   compute=compute, comm=max(0.0, shift_v - compute) + shift_o)
-        else:
-            tl.add("P x V: last step (compute, then the aligning shift)", compute=compute,
-                   comm=shift_o)
+    # P x V, activation-stationary: at step s core (i, c) holds V(-c, i + c + s) and the
+    # partial output of feature block i + c + s.
+    def pv_mac(pr, vb, acc, step):
+        oh = onehot[(li + lc + step) % p]
+        pg = pr.reshape(p, p, a.kv_heads, rep, lt, lt)
+        acc += np.einsum("ijgrab,ijbe,ijeg->ijaer", pg, vb, oh).reshape(acc.shape)
 
-    # Output projection: the partials are already pre-skewed for it.
-    attn = matmul(o, None if not functional else weights.wo, cq, dt, "O MeshGEMM",
-                  skew_a=False)
+    o = None if not functional else np.zeros((p, p, lt, cq), dtype=np.float32)
+    o = stationary_loop(fab, probs, v, o, fab.compute_cycles(lt * lt * cq), lt * ckv,
+                        lt * cq, INTERLEAVED, mac=pv_mac, label="P x V")
+
+    attn = cannon(o, None if not functional else weights.wo, cq, dt, "O MeshGEMM")
     tl.add("residual", compute=fab.elementwise_cycles(lt * dt, 1, 0))
     xv = None if xv is None else xv + attn
 
     # FFN block.
     h = rms_norm(xv, None if not functional else weights.norm2, "rmsnorm 2")
-    gu = matmul(h, None if not functional else weights.wgu, dt, 2 * ft, "gate|up MeshGEMM")
+    gu = stationary(h, None if not functional else weights.wgu, dt, 2 * ft, "gate|up MeshGEMM")
     tl.add("SiLU x up", compute=fab.elementwise_cycles(lt * ft, 3, 1))
     act = None if gu is None else gu[..., :ft] / (1 + np.exp(-gu[..., :ft])) * gu[..., ft:]
-    down = matmul(act, None if not functional else weights.wd, ft, dt, "down MeshGEMM")
+    down = cannon(act, None if not functional else weights.wd, ft, dt, "down MeshGEMM")
     tl.add("residual", compute=fab.elementwise_cycles(lt * dt, 1, 0))
     if not functional:
         return fab, None
-    out = logical(xv + down)
+    out = unplace(xv + down, order, order)
     return fab, out.swapaxes(1, 2).reshape(p * lt, p * dt)[:tokens, : a.hidden]
