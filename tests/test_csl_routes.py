@@ -124,13 +124,19 @@ def test_whole_kernels_fit_the_color_budget_without_conflicts():
     cr.neighbour_routes(decode)
     cr.sync_routes(decode)
     assert len(decode.colors()) == 13
+    prefill = cr.RouteTable(11, 11)  # rings along x and y, row tree, sync
+    cr.ring_routes(prefill, "x", "X")
+    cr.ring_routes(prefill, "y", "Y")
+    cr.tree_routes(prefill, "x", "t.")
+    cr.sync_routes(prefill)
+    assert len(prefill.colors()) == 14
 
 
 def _ids(pattern, text):
     return [int(n) for n in re.findall(pattern, text)]
 
 
-@pytest.mark.parametrize("module", ["MeshGEMV", "MeshGEMM", "Decode"])
+@pytest.mark.parametrize("module", ["MeshGEMV", "MeshGEMM", "Prefill", "Decode"])
 def test_csl_ids_stay_clear_of_each_other_and_of_memcpy(module):
     # WSE-2 shares one id space between colors and local tasks; memcpy reserves colors
     # 21-23 (and task ids above 20) and queues 0 and 1 (SDK docs and examples).

@@ -218,3 +218,58 @@ def test_decode_record_weights_step_cycles_by_group_size(tmp_path):
     with pytest.raises(NumericMismatch):
         record_from_sdk_decode([step("c.json", 10, passed=False)], [4], "tiny-llama", "4x3",
                                7, 4, "shift", "wse2", WSE2)
+
+
+def _launcher_json(path, cycles, passed=True):
+    import json
+
+    path.write_text(json.dumps({
+        "cycles": cycles, "rows_agree": None, "width": 4, "height": 4, "params": {},
+        "check": {"passed": passed, "max_abs_err": 0.01, "max_rel_err": 0.003,
+                  "rtol": 0.02, "atol": 0.001, "reference": "numpy float64"}}))
+    return str(path)
+
+
+def test_prefill_record_and_e2e_from_sdk_parts(tmp_path):
+    from waferrepro import records
+    from waferrepro.check import NumericMismatch
+    from waferrepro.llm import prefill_metrics
+    from waferrepro.models import arch
+    from waferrepro.runner import (record_from_parts_e2e, record_from_sdk_decode,
+                                   record_from_sdk_prefill, run_end_to_end)
+
+    pre = record_from_sdk_prefill(_launcher_json(tmp_path / "p.json", 50_000), "tiny-llama",
+                                  "4x4", 7, "sdk-sim", WSE2, "cs_python run.py ...")
+    records.validate(pre)
+    m = {x["metric"]: x["value"] for x in pre["metrics"]}
+    assert m["cycles_per_layer"] == 50_000 and m["cycles"] == 100_000  # 2 layers
+    assert m["ttft_ms"] == pytest.approx(100_000 / WSE2.clock_hz * 1e3)
+    # memory from meshsim's plan, which allocates what the kernel does
+    sim, _ = prefill_metrics(WSE2, arch("tiny-llama"), 4, 7)
+    assert m["bytes_per_core"] == sim["bytes_per_core"][0]
+    assert pre["source"] == "simulated" and "CSL Prefill" in pre["note"]
+    with pytest.raises(NumericMismatch):
+        record_from_sdk_prefill(_launcher_json(tmp_path / "bad.json", 9, passed=False),
+                                "tiny-llama", "4x4", 7, "wse2", WSE2, "")
+
+    steps = [_launcher_json(tmp_path / f"s{i}.json", 20_000) for i in range(2)]
+    dec = record_from_sdk_decode(steps, [2, 2], "tiny-llama", "4x3", 7, 4, "shift", "sdk-sim",
+                                 WSE2)
+    paths = []
+    for name, rec in (("pre.json", pre), ("dec.json", dec)):
+        records.write(rec, tmp_path / name)
+        paths.append(str(tmp_path / name))
+    e2e = record_from_parts_e2e(*paths, "tiny-llama", "4x4", "4x3", 7, 4, "sdk-sim", WSE2)
+    records.validate(e2e)
+    e = {x["metric"]: x["value"] for x in e2e["metrics"]}
+    d = {x["metric"]: x["value"] for x in dec["metrics"]}
+    assert e["latency_ms"] == pytest.approx(m["ttft_ms"] + 4 * d["tpot_ms"])
+    assert e["e2e_tpr_tokens_per_s"] == pytest.approx(4 / (e["latency_ms"] / 1e3))
+    # the same combination meshsim's e2e uses
+    sim_e2e = run_end_to_end("tiny-llama", "4x4", "4x3", 7, 4, WSE2, "cycle-model")
+    assert {x["metric"] for x in sim_e2e["metrics"]} == set(e)
+    with pytest.raises(ValueError, match="not a Decode record"):
+        record_from_parts_e2e(paths[0], paths[0], "tiny-llama", "4x4", "4x3", 7, 4, "sdk-sim",
+                              WSE2)
+    with pytest.raises(ValueError, match="expected a wse2 run"):
+        record_from_parts_e2e(*paths, "tiny-llama", "4x4", "4x3", 7, 4, "wse2", WSE2)

@@ -126,6 +126,44 @@ def test_decode_on_wse3_is_refused(snakemake_cmd, repo, tmp_path, fake_sdk):
     assert "the CSL of Decode targets WSE-2" in res.stdout + res.stderr
 
 
+PREFILL = CONFIG + """  table3:
+    kind: prefill
+    models: [tiny-llama]
+    grids: [4]
+    input_lens: [16]
+  table2:
+    kind: e2e
+    setups:
+      - {{model: tiny-llama, prefill_grid: 4, decode_grid: "4x3"}}
+    lengths: [[7, 4]]
+"""
+
+
+def test_prefill_and_end_to_end_run_the_csl_kernels(snakemake_cmd, repo, tmp_path, fake_sdk):
+    res = _dry(snakemake_cmd, repo, tmp_path, fake_sdk, "sdk-sim", PREFILL)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    counts = {p[0]: int(p[1]) for p in (l.split() for l in out.splitlines())
+              if len(p) == 2 and p[1].isdigit()}
+    # table3's 16-token prompt and table2's 7-token one: two compiles, two kernel runs; the
+    # e2e record combines the 7-token prefill with the KV-shift decode on 4x3.
+    assert counts["compile_csl_prefill"] == 2 and counts["run_csl_prefill"] == 2
+    assert counts["record_csl_e2e"] == 1 and counts["record_csl_decode"] == 1
+    assert "run_prefill" not in counts and "run_end_to_end" not in counts
+    assert ("--params=P:4,lt:4,dt:32,cq:32,ckv:16,ft:64,rep:2,heads:4,kvh:2,hd:32,tokens:16,"
+            "gx:2") in out
+    assert "--system Prefill" in out and "--model tiny-llama --input-len 7" in out
+    assert "waferrepro sdk-prefill-record --result" in out
+    assert "waferrepro e2e-from-parts --prefill-record" in out
+    assert "decode/tiny-llama/4x3/in7_out4_kvshift.json" in out
+
+
+def test_prefill_on_wse3_is_refused(snakemake_cmd, repo, tmp_path, fake_sdk):
+    res = _dry(snakemake_cmd, repo, tmp_path, fake_sdk, "wse3", PREFILL)
+    assert res.returncode != 0
+    assert "the CSL of Decode, Prefill targets WSE-2" in res.stdout + res.stderr
+
+
 def test_appliance_mode_compiles_and_runs_through_the_client(snakemake_cmd, repo, tmp_path,
                                                              fake_sdk):
     res = _dry(snakemake_cmd, repo, tmp_path, fake_sdk, "wse2", mode="appliance")
@@ -161,3 +199,4 @@ def test_sdk_smoke_config_is_a_valid_sdk_run(snakemake_cmd, repo, tmp_path, fake
     assert counts["compile_csl"] == 7 and counts["run_csl"] == 7
     assert counts["compile_csl_decode"] == 2  # shift and concat need different capacities
     assert counts["record_csl_decode"] == 2
+    assert counts["compile_csl_prefill"] == 2 and counts["record_csl_e2e"] == 1

@@ -90,6 +90,7 @@ rule run_prefill:
     log:
         "results/logs/{backend}/prefill/{model}/{cores}/in{input_len}.log",
     wildcard_constraints:
+        backend="meshsim",  # the SDK backends: run_csl_prefill
         cores=r"\d+x\d+",
         input_len=r"\d+",
     params:
@@ -113,6 +114,7 @@ rule run_end_to_end:
     log:
         "results/logs/{backend}/e2e/{model}/p{pcores}_d{dcores}/in{input_len}_out{output_len}.log",
     wildcard_constraints:
+        backend="meshsim",  # the SDK backends: record_csl_e2e
         pcores=r"\d+x\d+",
         dcores=r"\d+x\d+",
         input_len=r"\d+",
@@ -418,3 +420,104 @@ rule record_csl_decode:
         " --input-len {wildcards.input_len} --output-len {wildcards.output_len}"
         " --kv {wildcards.kv} --backend {wildcards.backend} {params.hardware}"
         " --out {output} 2> {log}"
+
+
+# Prefill on the SDK backends: one compile per (model, grid, prompt length), one run of the
+# kernel (one layer), the record through the same metrics as meshsim's.
+def _prefill_compile_cmd(wc):
+    from waferrepro.csl_inputs import prefill_params
+    from waferrepro.models import arch
+
+    params = prefill_params(arch(wc.model), _square_grid(wc.cores), int(wc.input_len))
+    return _csl_compile(wc, "Prefill", params,
+                        f"results/build/{wc.backend}/Prefill/{wc.model}/{wc.cores}/in{wc.input_len}")
+
+
+def _square_grid(cores):
+    from waferrepro.experiments import parse_dims
+
+    px, py = parse_dims(cores, 2, "core grid")
+    if px != py:
+        raise WorkflowError(f"Prefill needs a square core grid, got {cores}")
+    return px
+
+
+def _prefill_run_cmd(wc, input):
+    return _csl_run(wc, str(input), ["--model", wc.model, "--input-len", wc.input_len,
+                                     "--seed", str(config["seed"])])
+
+
+rule compile_csl_prefill:
+    input:
+        _kernel_sources("Prefill"),
+    output:
+        directory("results/build/{backend}/Prefill/{model}/{cores}/in{input_len}"),
+    log:
+        "results/logs/{backend}/Prefill/{model}/{cores}/in{input_len}.compile.log",
+    wildcard_constraints:
+        backend=SDK_BACKENDS,
+        cores=r"\d+x\d+",
+        input_len=r"\d+",
+    params:
+        cmd=_prefill_compile_cmd,
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    shell:
+        "{params.cmd} > {log} 2>&1"
+
+
+rule run_csl_prefill:
+    input:
+        "results/build/{backend}/Prefill/{model}/{cores}/in{input_len}",
+    output:
+        "results/records/{backend}/prefill/{model}/{cores}/in{input_len}.json",
+    log:
+        "results/logs/{backend}/prefill/{model}/{cores}/in{input_len}.log",
+    wildcard_constraints:
+        backend=SDK_BACKENDS,
+        cores=r"\d+x\d+",
+        input_len=r"\d+",
+    params:
+        cmd=_prefill_run_cmd,
+        hardware=HARDWARE_ARGS,
+        code=CODE,
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    shell:
+        "{params.cmd} --out-json {output}.launcher.json > {log} 2>&1 && "
+        "waferrepro sdk-prefill-record --result {output}.launcher.json"
+        " --model {wildcards.model} --cores {wildcards.cores}"
+        " --input-len {wildcards.input_len} --backend {wildcards.backend}"
+        " --command {params.cmd:q} {params.hardware} --out {output} 2>> {log}"
+
+
+# End to end on the SDK backends: the CSL Prefill and Decode records (KV shift, the paper's
+# Table 2 setup, as meshsim's e2e) combined by llm.combine_end_to_end.
+rule record_csl_e2e:
+    input:
+        prefill="results/records/{backend}/prefill/{model}/{pcores}/in{input_len}.json",
+        decode="results/records/{backend}/decode/{model}/{dcores}/in{input_len}_out{output_len}_kvshift.json",
+    output:
+        "results/records/{backend}/e2e/{model}/p{pcores}_d{dcores}/in{input_len}_out{output_len}.json",
+    log:
+        "results/logs/{backend}/e2e/{model}/p{pcores}_d{dcores}/in{input_len}_out{output_len}.log",
+    wildcard_constraints:
+        backend=SDK_BACKENDS,
+        pcores=r"\d+x\d+",
+        dcores=r"\d+x\d+",
+        input_len=r"\d+",
+        output_len=r"\d+",
+    params:
+        hardware=HARDWARE_ARGS,
+        code=CODE,
+    localrule: True
+    shell:
+        "waferrepro e2e-from-parts --prefill-record {input.prefill}"
+        " --decode-record {input.decode} --model {wildcards.model}"
+        " --prefill-cores {wildcards.pcores} --decode-cores {wildcards.dcores}"
+        " --input-len {wildcards.input_len} --output-len {wildcards.output_len}"
+        " --backend {wildcards.backend} {params.hardware} --out {output} 2> {log}"

@@ -16,9 +16,9 @@ SDK_HELP = (
 
 # Modules whose CSL program exists (kernels/<module>/layout.csl, pe_program.csl, run.py).
 CSL_SYSTEMS = {"MeshGEMV": "kernels/MeshGEMV", "MeshGEMM": "kernels/MeshGEMM",
-               "Decode": "kernels/Decode"}
-# Kernels written for WSE-2 only (kernels/Decode/layout.csl says why).
-WSE2_ONLY = {"Decode"}
+               "Prefill": "kernels/Prefill", "Decode": "kernels/Decode"}
+# Kernels written for WSE-2 only (their layout.csl says why).
+WSE2_ONLY = {"Prefill", "Decode"}
 SDK_MODES = ("direct", "appliance")
 
 

@@ -123,6 +123,13 @@ def _cmd_sdk_params(args) -> int:
         from .models import arch
 
         params = decode_params(arch(args.model), px, py, args.context, args.kv)
+    elif args.system == "Prefill":
+        from .csl_inputs import prefill_params
+        from .models import arch
+
+        if px != py:
+            raise SystemExit(f"Prefill needs a square core grid, got {args.cores}")
+        params = prefill_params(arch(args.model), px, args.input_len)
     else:
         from .sdk import kernel_params
 
@@ -153,6 +160,23 @@ def _cmd_sdk_decode_record(args) -> int:
     return _write(record_from_sdk_decode(args.steps, args.counts, args.model, args.cores,
                                          args.input_len, args.output_len, args.kv,
                                          args.backend, _hardware(args)),
+                  args.out)
+
+
+def _cmd_sdk_prefill_record(args) -> int:
+    from .runner import record_from_sdk_prefill
+
+    return _write(record_from_sdk_prefill(args.result, args.model, args.cores, args.input_len,
+                                          args.backend, _hardware(args), args.command),
+                  args.out)
+
+
+def _cmd_e2e_from_parts(args) -> int:
+    from .runner import record_from_parts_e2e
+
+    return _write(record_from_parts_e2e(args.prefill_record, args.decode_record, args.model,
+                                        args.prefill_cores, args.decode_cores, args.input_len,
+                                        args.output_len, args.backend, _hardware(args)),
                   args.out)
 
 
@@ -197,7 +221,7 @@ def main(argv=None) -> int:
         p.add_argument("--hardware-overrides", default="{}", help="JSON object")
 
     def sdk_record_args(p):
-        """What both SDK record builders take: the backend, the output, the hardware."""
+        """What the SDK record builders take: the backend, the output, the hardware."""
         p.add_argument("--backend", choices=["sdk-sim", "wse2", "wse3"], required=True)
         p.add_argument("--out", required=True)
         hardware_args(p)
@@ -292,6 +316,28 @@ def main(argv=None) -> int:
     sdk_record_args(sd)
     sd.set_defaults(func=_cmd_sdk_decode_record)
 
+    sp_ = sub.add_parser("sdk-prefill-record", help="prefill run record from the CSL Prefill "
+                         "kernel's launcher result (one layer)")
+    sp_.add_argument("--result", required=True)
+    sp_.add_argument("--model", required=True)
+    sp_.add_argument("--cores", required=True)
+    sp_.add_argument("--input-len", type=int, required=True)
+    sp_.add_argument("--command", default="", help="the launcher command, for provenance")
+    sdk_record_args(sp_)
+    sp_.set_defaults(func=_cmd_sdk_prefill_record)
+
+    ep = sub.add_parser("e2e-from-parts", help="end-to-end record (Table 2) from a prefill "
+                        "and a decode record of one backend (the SDK backends' path)")
+    ep.add_argument("--prefill-record", required=True)
+    ep.add_argument("--decode-record", required=True)
+    ep.add_argument("--model", required=True)
+    ep.add_argument("--prefill-cores", required=True)
+    ep.add_argument("--decode-cores", required=True)
+    ep.add_argument("--input-len", type=int, required=True)
+    ep.add_argument("--output-len", type=int, required=True)
+    sdk_record_args(ep)
+    ep.set_defaults(func=_cmd_e2e_from_parts)
+
     st = sub.add_parser("sdk-stage", help="one folder with a CSL module, kernels/common and "
                         "the launcher's host code: what cslc or appliance mode compiles")
     st.add_argument("--kernels", required=True, help="the repository's kernels/ folder")
@@ -300,10 +346,11 @@ def main(argv=None) -> int:
     st.set_defaults(func=_cmd_sdk_stage)
 
     sp = sub.add_parser("sdk-params", help="a CSL module's cslc --params for a job")
-    sp.add_argument("--system", required=True, help="MeshGEMV, MeshGEMM or Decode")
+    sp.add_argument("--system", required=True, help="MeshGEMV, MeshGEMM, Prefill or Decode")
     sp.add_argument("--cores", required=True, help="WxH core grid")
     sp.add_argument("--shape", help="MxKxN (kernels)")
-    sp.add_argument("--model", help="registry model (Decode)")
+    sp.add_argument("--model", help="registry model (Prefill, Decode)")
+    sp.add_argument("--input-len", type=int, default=0, help="prompt tokens (Prefill)")
     sp.add_argument("--context", type=int, default=0, help="tokens already cached (Decode)")
     sp.add_argument("--kv", choices=["shift", "concat"], default="shift")
     sp.set_defaults(func=_cmd_sdk_params)

@@ -1,19 +1,25 @@
-"""What the Decode launcher copies into each core, built with meshsim's own packing.
+"""What the Decode and Prefill launchers copy into each core, built with meshsim's own
+packing.
 
 Every array is indexed (row, column, ...) by physical core, as `sdk_launch.Session.put`
 expects. The weights, cache layout, RoPE tables, head map and cache moves come from
 `meshsim.decode` (pack_weights, pack_kv_cache, rope_tables, head_of_kv_position, kv_moves),
-so the device gets exactly what the simulator's functional runs are checked with; the
-expected output is the NumPy reference layer's.
+and Prefill's from `meshsim.prefill` (pack_weights, rope_tables), so the device gets exactly
+what the simulator's functional runs are checked with; the expected output is the NumPy
+reference layer's.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .host import group_size, pad2d
+from .host import from_tiles, group_size, pad2d, place, ring_order, to_tiles, unplace
 from .meshsim.decode import (DecodeLayout, head_of_kv_position, kv_moves, pack_kv_cache,
                              pack_weights, rope_tables)
+from .meshsim.prefill import INTERLEAVED as PREFILL_INTERLEAVED
+from .meshsim.prefill import PrefillLayout
+from .meshsim.prefill import pack_weights as pack_prefill_weights
+from .meshsim.prefill import rope_tables as prefill_rope_tables
 from .models import Arch
 from .reference_layer import layer, random_weights
 
@@ -71,3 +77,45 @@ def decode_inputs(a: Arch, px: int, py: int, context: int, mode: str, seed: int 
         "consts": np.ascontiguousarray(np.broadcast_to(consts, (py, px, 3))),
     }
     return symbols, full[context]
+
+
+def prefill_params(a: Arch, p: int, tokens: int) -> dict:
+    """The Prefill kernel's --params (kernels/Prefill/layout.csl) for a `tokens`-long prompt
+    on a p x p grid."""
+    lay = PrefillLayout(a, p, tokens)
+    return {"P": p, "lt": lay.lt, "dt": lay.dt, "cq": lay.cq, "ckv": lay.ckv, "ft": lay.ft,
+            "rep": lay.rep, "heads": a.heads, "kvh": a.kv_heads, "hd": a.head_dim,
+            "tokens": tokens, "gx": group_size(p, 2)}
+
+
+def prefill_inputs(a: Arch, p: int, tokens: int, seed: int = 0):
+    """(per-core arrays by symbol, expected output [tokens, hidden]) for one layer over a
+    `tokens`-long prompt: the draws of runner.check_prefill_functional (weights from `seed`,
+    the prompt's hidden states from `seed + 1`), packed by meshsim.prefill's own functions."""
+    lay = PrefillLayout(a, p, tokens)
+    w = random_weights(a, seed)
+    x = np.random.default_rng(seed + 1).standard_normal((tokens, a.hidden)).astype(np.float16)
+    ref, _, _ = layer(x, w, a, np.arange(tokens))
+    packed = pack_prefill_weights(lay, w)
+    order = ring_order(p, PREFILL_INTERLEAVED)
+    cos, sin = prefill_rope_tables(lay)
+    f16 = lambda t: np.ascontiguousarray(t, dtype=np.float16)  # noqa: E731
+    bqkv = (packed.bqkv if packed.bqkv is not None
+            else np.zeros((p, p, lay.width), np.float32))
+    consts = np.array([1.0 / a.hidden, a.eps, 1.0 / np.sqrt(a.head_dim)], dtype=np.float32)
+    symbols = {
+        "x": f16(place(to_tiles(pad2d(x, p * lay.lt, p * lay.dt), p, p), order, order)),
+        "wqkv": f16(packed.wqkv), "bqkv": f16(bqkv), "wo": f16(packed.wo),
+        "wgu": f16(packed.wgu), "wd": f16(packed.wd),
+        "norm1": f16(packed.norm1), "norm2": f16(packed.norm2),
+        "rope": f16(np.stack([cos, sin], axis=2).reshape(p, p, -1)),  # cos tile, sin tile
+        "consts": np.ascontiguousarray(np.broadcast_to(consts, (p, p, 3))),
+    }
+    return symbols, ref
+
+
+def prefill_output(x_tiles: np.ndarray, a: Arch, tokens: int) -> np.ndarray:
+    """The layer's output [tokens, hidden] from the `x` tiles read back (natural layout)."""
+    p = x_tiles.shape[0]
+    order = ring_order(p, PREFILL_INTERLEAVED)
+    return from_tiles(unplace(x_tiles, order, order), tokens, a.hidden)

@@ -111,12 +111,17 @@ def decode_metrics_from_cycles(hw: Hardware, a: Arch, lay: DecodeLayout, cycles:
     return metrics, mem
 
 
-def prefill_metrics(hw: Hardware, a: Arch, p: int, input_len: int) -> tuple[dict, dict]:
-    """(metrics, memory summary) of prefilling an `input_len`-token prompt on a p x p grid."""
+def prefill_metrics(hw: Hardware, a: Arch, p: int, input_len: int,
+                    cycles: float | None = None) -> tuple[dict, dict]:
+    """(metrics, memory summary) of prefilling an `input_len`-token prompt on a p x p grid.
+
+    `cycles`: one layer's, measured by the CSL Prefill kernel; meshsim's when None. The
+    memory plan is meshsim's either way (the kernel allocates the same buffers).
+    """
     from .meshsim.prefill import prefill_layer
 
     fab, _ = prefill_layer(hw, a, p, input_len)
-    cycles = fab.timeline.total
+    cycles = fab.timeline.total if cycles is None else cycles
     ttft_s = cycles * a.layers / hw.clock_hz
     whole = a.layers * PrefillBytes.weights(fab) + PrefillBytes.buffers(fab)
     wafer_cores = hw.fabric_width * hw.fabric_height
@@ -157,17 +162,23 @@ def end_to_end_metrics(hw: Hardware, a: Arch, prefill_p: int, decode_px: int, de
     TPR = output tokens / (prefill time + decode time)."""
     pre, pre_mem = prefill_metrics(hw, a, prefill_p, input_len)
     dec, dec_mem = decode_metrics(hw, a, decode_px, decode_py, input_len, output_len, "shift")
+    metrics = combine_end_to_end(hw, output_len, pre, dec)
+    return metrics, {**dec_mem, "fits_grid_whole_model": bool(metrics["fits_grid_whole_model"][0])}
+
+
+def combine_end_to_end(hw: Hardware, output_len: int, pre: dict, dec: dict) -> dict:
+    """End-to-end metrics from a prefill's and a decode's metrics ({name: (value, unit)}),
+    meshsim's or the CSL kernels'."""
     ttft_s = pre["ttft_ms"][0] / 1e3
     decode_s = dec["tpot_ms"][0] / 1e3 * output_len
     total = ttft_s + decode_s
-    metrics = {
+    return {
         "ttft_ms": (ttft_s * 1e3, "ms"),
         "tpot_ms": (dec["tpot_ms"][0], "ms"),
         "latency_ms": (total * 1e3, "ms"),
         "e2e_tpr_tokens_per_s": (output_len / total, "tokens/s"),
         "energy_j": (total * hw.system_power_w, "J/request"),
-        "fits_grid_whole_model": (float(pre_mem["fits_grid_whole_model"]
-                                        and dec_mem["fits_grid_whole_model"]), "bool"),
-        "fits_one_wafer": (float(pre_mem["fits_one_wafer"]), "bool"),
+        "fits_grid_whole_model": (float(bool(pre["fits_grid_whole_model"][0])
+                                        and bool(dec["fits_grid_whole_model"][0])), "bool"),
+        "fits_one_wafer": (float(pre["fits_one_wafer"][0]), "bool"),
     }
-    return metrics, {**dec_mem, "fits_grid_whole_model": bool(metrics["fits_grid_whole_model"][0])}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from . import meshsim, provenance
+from . import meshsim, provenance, records
 from .experiments import parse_dims
 from .hardware import Hardware
 from .meshsim.fabric import PlanError
@@ -496,4 +496,61 @@ def record_from_sdk_decode(steps: list[str], counts: list[int], model: str, core
                        f"({len(steps)}), cycles from per-core <time> stamps; {METHOD_NOTE}; "
                        f"energy = time x {hw.system_power_w / 1e3:g} kW "
                        f"({hw.system_power_source})")
+    return _finish(record, hw, cores, started, _sdk_device(backend, hw, cores))
+
+def record_from_sdk_prefill(result_json: str, model: str, cores: str, input_len: int,
+                            backend: str, hw: Hardware, command: str) -> dict:
+    """The prefill run record from the CSL Prefill kernel's one-layer run: its cycles
+    through the same metrics as meshsim's (llm.prefill_metrics)."""
+    from .llm import METHOD_NOTE, prefill_metrics
+    from .models import arch
+
+    started = time.perf_counter()
+    job = f"{backend}/prefill/{model}/{cores}/in{input_len}"
+    res = _launcher_result(result_json, job)
+    a = arch(model)
+    metrics, _ = prefill_metrics(hw, a, _square(cores), input_len, cycles=float(res["cycles"]))
+    what = _what("WaferLLM", "Prefill", model, cores, input_len, None, method=METHOD_NOTE,
+                 power_w=hw.system_power_w, power_source=hw.system_power_source,
+                 command=command)
+    record = _base_record(job, what, hw)
+    record.update(_sdk_labels(backend),
+                  metrics=metrics_list(metrics, {"cycles_per_layer", "cycles", "bytes_per_core",
+                                                 "bytes_per_core_whole_model"}),
+                  check={"performed": True, **res["check"]},
+                  note=f"{_sdk_name(backend)}: CSL Prefill kernel (one layer), cycles from "
+                       f"per-core <time> stamps; {METHOD_NOTE}; energy = time x "
+                       f"{hw.system_power_w / 1e3:g} kW ({hw.system_power_source})")
+    return _finish(record, hw, cores, started, _sdk_device(backend, hw, cores))
+
+
+def record_from_parts_e2e(prefill_record: str, decode_record: str, model: str,
+                          prefill_cores: str, decode_cores: str, input_len: int,
+                          output_len: int, backend: str, hw: Hardware) -> dict:
+    """The end-to-end record (Table 2) from a prefill and a decode record of the same backend
+    (the CSL kernels' on the SDK backends): llm.combine_end_to_end, as meshsim's e2e."""
+    from .llm import METHOD_NOTE, combine_end_to_end
+
+    started = time.perf_counter()
+    parts = [records.read(path) for path in (prefill_record, decode_record)]
+    for part, module in zip(parts, ("Prefill", "Decode")):
+        if part["what"]["module"] != module or part["what"]["model"] != model:
+            raise ValueError(f"{part['job']}: not a {module} record of {model}")
+        if part["backend"] != backend or part.get("skipped"):
+            raise ValueError(f"{part['job']}: backend {part['backend']}, skipped "
+                             f"{bool(part.get('skipped'))}; expected a {backend} run")
+    pre, dec = ({m["metric"]: (m["value"], m["unit"]) for m in part["metrics"]}
+                for part in parts)
+    cores = f"{prefill_cores}+{decode_cores}"
+    job = f"{backend}/e2e/{model}/p{prefill_cores}_d{decode_cores}/in{input_len}_out{output_len}"
+    what = _what("WaferLLM", "Prefill+Decode", model, cores, input_len, output_len,
+                 prefill_cores=prefill_cores, decode_cores=decode_cores, method=METHOD_NOTE,
+                 power_w=hw.system_power_w, power_source=hw.system_power_source,
+                 parts=[part["job"] for part in parts])
+    worst = max((part["check"] for part in parts), key=lambda c: c.get("max_rel_err") or 0.0)
+    record = _base_record(job, what, hw)
+    record.update(_sdk_labels(backend), metrics=metrics_list(
+        combine_end_to_end(hw, output_len, pre, dec), set()), check=worst,
+        note=f"{_sdk_name(backend)}: prefill and decode from the CSL kernels' records "
+             f"({', '.join(what['params']['parts'])}); {METHOD_NOTE}")
     return _finish(record, hw, cores, started, _sdk_device(backend, hw, cores))

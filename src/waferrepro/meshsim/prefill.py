@@ -94,11 +94,11 @@ class PrefillLayout:
         widest_out = max(self.width, 2 * self.ft)
         return (widest_weight  # receive buffer of the moving weight tile
                 + 3 * lt * dt  # x, normalized x, a GEMM's natural output
-                + 2 * lt * widest_out  # activation-stationary partials (double buffer)
+                + 3 * lt * widest_out  # activation-stationary: two products, the arriving partial
                 + 2 * lt * max(cq, self.ft)  # Cannon's moving A (double buffer)
                 + 2 * lt * 2 * ckv  # K|V and its receive buffer
                 + self.a.heads * lt * lt + 2 * self.a.heads * lt  # scores, max, sum
-                + self.width + 2 * lt * ckv)  # bias, RoPE cos|sin
+                + self.width + 2 * lt * ckv + lt)  # bias, RoPE cos|sin, sums of squares
 
 
 @dataclass

@@ -1,0 +1,50 @@
+#!/usr/bin/env cs_python
+"""Launcher for Prefill (a whole prompt through one layer) on the SDK simulator or a wafer.
+
+Builds each core's inputs with waferrepro.csl_inputs.prefill_inputs (meshsim.prefill's own
+packing: weights placed for their MeshGEMM form, the bias in the row-skewed layout, RoPE
+tables, the prompt's hidden states in the natural layout), runs, reads x back (the layer's
+output, natural layout), checks it against the NumPy reference layer and writes the JSON
+`waferrepro sdk-prefill-record` reads. NOT RUN HERE: no SDK.
+"""
+
+import sys
+from pathlib import Path
+
+_here = Path(__file__).resolve().parent  # staged next to the host-code zip, or in the repo
+sys.path[:0] = [str(_here / "waferrepro_host.zip"), str(_here.parents[1] / "src")]
+
+from waferrepro import sdk_launch  # noqa: E402
+from waferrepro.csl_inputs import prefill_inputs, prefill_output, prefill_params  # noqa: E402
+from waferrepro.models import arch  # noqa: E402
+
+
+def main() -> int:
+    p = sdk_launch.parser("Prefill", shape=False)
+    p.add_argument("--model", required=True)
+    p.add_argument("--input-len", type=int, required=True, help="prompt tokens")
+    args = p.parse_args()
+    params = sdk_launch.compile_params(args.name)
+    a = arch(args.model)
+    needed = prefill_params(a, params["P"], args.input_len)
+    if params != needed:
+        print(f"compiled for {params}, but this prompt needs {needed}", file=sys.stderr)
+        return 2
+
+    P, lt, dt = params["P"], params["lt"], params["dt"]
+    symbols, expected = prefill_inputs(a, P, args.input_len, args.seed)
+    run = sdk_launch.Session(args.name, args.cmaddr, P, P)
+    for name, tiles in symbols.items():
+        run.put(name, tiles)
+    run.launch()
+    x = run.get_f16("x", lt * dt).reshape(P, P, lt, dt)
+    cycles = run.cycles()
+    run.stop()
+
+    got = prefill_output(x, a, args.input_len)
+    return sdk_launch.finish(args.out_json, "Prefill", f"{args.model} prompt {args.input_len}",
+                             got, expected, cycles, P, P, params)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
