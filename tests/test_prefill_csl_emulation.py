@@ -235,3 +235,30 @@ def test_program_memory_is_what_meshsim_plans(model, p, tokens):
     total = sum(eval(size, {}, env) for name, size in arrays if name != "scratch")  # noqa: S307
     lay = PrefillLayout(arch(model), p, tokens)
     assert total == lay.weight_elems_per_core() + lay.buffer_elems_per_core()
+
+
+def test_program_phases_follow_the_twins_timeline():
+    # pe_program.csl's start()/advance() name each phase by meshsim's timeline label; the
+    # phases must come in the twin's order, none missing.
+    import re
+    from pathlib import Path
+
+    from waferrepro.hardware import WSE2
+    from waferrepro.meshsim.prefill import prefill_layer
+
+    def phases(labels):
+        out = []
+        for label in labels:
+            name = label.split(":")[0].strip()
+            if not out or out[-1] != name:
+                out.append(name)
+        return out
+
+    fab, _ = prefill_layer(WSE2, arch("tiny-llama"), 4, 16)
+    twin = phases(step.label for step in fab.timeline.steps)
+    text = (Path(__file__).resolve().parents[1] / "kernels" / "Prefill" / "pe_program.csl"
+            ).read_text()
+    body = text[text.index("fn start() void {"):text.index("task x_sent()")]
+    comments = re.findall(r"//\s*(.+)$", body, re.M)
+    program = phases(c for c in comments if c.split(":")[0].strip() in set(twin))
+    assert program == twin
