@@ -55,14 +55,19 @@ def _dry(snakemake_cmd, repo, tmp_path, fake_sdk, backend, config=CONFIG, mode="
                            "--cores", "1"], capture_output=True, text=True, env=env)
 
 
+def _job_counts(out):
+    """Jobs per rule from the dry run's job-stats table."""
+    return {p[0]: int(p[1]) for p in (line.split() for line in out.splitlines())
+            if len(p) == 2 and p[1].isdigit()}
+
+
 def test_sdk_sim_dag_compiles_once_per_parameter_set(snakemake_cmd, repo, tmp_path, fake_sdk):
     res = _dry(snakemake_cmd, repo, tmp_path, fake_sdk, "sdk-sim")
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
     # fig10: 2 sizes x 2 grids; table6's 512 on 4x4 is the same job; fig9: one MeshGEMM:
     # 5 compiles, 5 runs.
-    counts = {p[0]: int(p[1]) for p in (l.split() for l in out.splitlines())
-              if len(p) == 2 and p[1].isdigit()}
+    counts = _job_counts(out)
     assert counts["compile_csl"] == 5 and counts["run_csl"] == 5
     assert "waferrepro sdk-stage --kernels" in out and "--system MeshGEMM" in out
     assert "/src/layout.csl --fabric-dims=11,6" in out  # 4x4 MeshGEMM + memcpy halo
@@ -104,8 +109,7 @@ def test_decode_compiles_once_and_runs_one_step_per_cost_group(snakemake_cmd, re
     res = _dry(snakemake_cmd, repo, tmp_path, fake_sdk, "sdk-sim", DECODE)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
-    counts = {p[0]: int(p[1]) for p in (l.split() for l in out.splitlines())
-              if len(p) == 2 and p[1].isdigit()}
+    counts = _job_counts(out)
     # 4 output tokens after 7 on 3 rows: contexts 7..10 -> busiest row 3, 3, 4, 4 tokens,
     # shifting or not: 4 groups of one step (llm.decode_step_plan), one compile (cap 4).
     from waferrepro.llm import decode_step_plan
@@ -143,8 +147,7 @@ def test_prefill_and_end_to_end_run_the_csl_kernels(snakemake_cmd, repo, tmp_pat
     res = _dry(snakemake_cmd, repo, tmp_path, fake_sdk, "sdk-sim", PREFILL)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
-    counts = {p[0]: int(p[1]) for p in (l.split() for l in out.splitlines())
-              if len(p) == 2 and p[1].isdigit()}
+    counts = _job_counts(out)
     # table3's 16-token prompt and table2's 7-token one: two compiles, two kernel runs; the
     # e2e record combines the 7-token prefill with the KV-shift decode on 4x3.
     assert counts["compile_csl_prefill"] == 2 and counts["run_csl_prefill"] == 2
@@ -194,8 +197,7 @@ def test_sdk_smoke_config_is_a_valid_sdk_run(snakemake_cmd, repo, tmp_path, fake
                          capture_output=True, text=True, env=env)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
-    counts = {p[0]: int(p[1]) for p in (l.split() for l in out.splitlines())
-              if len(p) == 2 and p[1].isdigit()}
+    counts = _job_counts(out)
     assert counts["compile_csl"] == 7 and counts["run_csl"] == 7
     assert counts["compile_csl_decode"] == 2  # shift and concat need different capacities
     assert counts["record_csl_decode"] == 2
