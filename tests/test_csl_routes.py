@@ -146,10 +146,19 @@ def test_csl_ids_stay_clear_of_each_other_and_of_memcpy(module):
     assert len(set(colors)) == len(colors) and max(colors) < 21
     assert len(set(tasks)) == len(tasks) and not set(tasks) & set(colors)
     assert max(tasks) < 21
-    queues = _ids(r"_queue = (\d+)", text)
-    for group in re.findall(r"\]i16\{([^}]*)\}", text):  # queue arrays, e.g. the column tree's
-        queues += [int(q) for q in group.split(",")]
-    assert queues and min(queues) >= 2 and max(queues) <= 7
+    # WSE-2 has output queues 0..5 and input queues 0..7 (SDK docs, "Fabric Queues").
+    outs, ins = _ids(r"\.out_queue = (\d+)", text), _ids(r"\.in_queue = (\d+)", text)
+    for group in re.findall(r"\]i16\{([^}]*)\}", text):  # tree queue arrays: out, in, ...
+        ids = [int(q) for q in group.split(",")]
+        outs, ins = outs + ids[0::2], ins + ids[1::2]
+    assert outs and min(outs) >= 2 and max(outs) <= 5
+    assert ins and min(ins) >= 2 and max(ins) <= 7
+    # The shifts (ring, neighbour: ".out_queue = a, .in_queue = b") send and receive at once,
+    # and a GEMM runs two rings at once: on WSE-2 an operation's microthread is its queue's
+    # id, so all of those ids must differ.
+    shifts = [int(q) for pair in re.findall(r"\.out_queue = (\d+), \.in_queue = (\d+)", text)
+              for q in pair]
+    assert len(set(shifts)) == len(shifts), f"{module}: concurrent transfers share a queue id"
 
 
 def test_every_kernel_names_its_simulator_twin():
