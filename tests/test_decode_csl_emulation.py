@@ -92,12 +92,13 @@ def emulate(sym, p):
             append_token(c.moved_in, 0, ckv)
         if c.state[3]:
             append_token(c.qkv, cq, cq + ckv)
-        c.scores = np.zeros(heads * cap)
-        for t in range(c.n):
-            for e in range(ckv):
-                g = c.head_of[e]
-                for r in range(rep):
-                    c.scores[(g * rep + r) * cap + t] += c.qkv[e * rep + r] * c.kcache[t, e]
+        c.scores = np.zeros(heads * cap)  # one FMAC over the n tokens per (feature, head)
+        kflat, toks = c.kcache.reshape(-1), np.arange(c.n)
+        for e in range(ckv):
+            kcol = kflat[e + ckv * toks]  # cache_col
+            g = c.head_of[e]
+            for r in range(rep):
+                c.scores[(g * rep + r) * cap + toks] += kcol * c.qkv[e * rep + r]
     all_reduce("scores", "x", heads * cap)
     for c in everyone:  # phase 4: softmax_scale_and_max
         c.hmax = np.full(heads, -65504.0)
@@ -117,12 +118,13 @@ def emulate(sym, p):
     for c in everyone:  # phase 6: attend_local
         for hd in range(heads):
             c.scores[hd * cap: hd * cap + c.n] *= 1.0 / c.hsum[hd]
-        c.o = np.zeros(cq)
+        c.o = np.zeros(cq)  # one FMAC over the rep grouped heads per (token, feature)
+        lanes = np.arange(rep)
         for t in range(c.n):
             for e in range(ckv):
                 g = c.head_of[e]
-                for r in range(rep):
-                    c.o[e * rep + r] += c.scores[(g * rep + r) * cap + t] * c.vcache[t, e]
+                pvec = c.scores[g * rep * cap + t + cap * lanes]  # head_col
+                c.o[e * rep + lanes] += pvec * c.vcache[t, e]
     all_reduce("o", "y", cq)
     for c in everyone:  # phase 7
         gemv(c, "attn", "o", "wo", cq, dy)

@@ -135,16 +135,21 @@ def emulate(sym, prm, mutation=None):
             kv = g.shift(kv, axis, lines=count > t)
     k, v = kv[..., :lt * ckv], kv[..., lt * ckv:]
 
-    # phase 5: scores Cannon, scores_mac
+    # phase 5: scores Cannon, scores_mac: per (feature, token, query head) one FMAC over the
+    # lt keys, at the DSD offsets and strides the program uses
+    lanes = np.arange(lt)
+
     def scores_mac(q, kk, acc, step):
         acc = acc.copy()
         for i, j in cells:
-            b = block(i, j, step)
-            qc, kc = q[i, j].reshape(lt, cq), kk[i, j].reshape(lt, ckv)
+            b, flat = block(i, j, step), acc[i, j].reshape(-1)
             for e in range(ckv):
+                kcol = kk[i, j][e + ckv * lanes]  # feature_col
                 gg = head_of(b, e)
-                for r in range(rep):
-                    acc[i, j, gg * rep + r] += np.outer(qc[:, e * rep + r], kc[:, e])
+                for a in range(lt):
+                    for r in range(rep):
+                        row = ((gg * rep + r) * lt + a) * lt + lanes
+                        flat[row] += kcol * q[i, j][a * cq + e * rep + r]
         return acc
 
     scores = cannon(scores_mac, amov, k, np.zeros((P, P, heads, lt, lt)))
@@ -161,16 +166,18 @@ def emulate(sym, prm, mutation=None):
     # phase 8: softmax_normalize, P x V (activation-stationary), pv_mac
     probs = scores / hsum[..., None]
 
-    def pv_mac(vv, step):
-        out = np.zeros((P, P, lt, cq))
+    def pv_mac(vv, step):  # one FMAC over lt tokens per (feature, query head, key)
+        out = np.zeros((P, P, lt * cq))
         for i, j in cells:
-            b = block(i, j, step)
-            vc = vv[i, j].reshape(lt, ckv)
+            b, pflat = block(i, j, step), probs[i, j].reshape(-1)
             for e in range(ckv):
                 gg = head_of(b, e)
                 for r in range(rep):
-                    out[i, j, :, e * rep + r] = probs[i, j, gg * rep + r] @ vc[:, e]
-        return out.reshape(P, P, -1)
+                    ocol = e * rep + r + cq * lanes  # query_col
+                    for t in range(lt):
+                        pcol = pflat[(gg * rep + r) * lt * lt + t + lt * lanes]  # key_col
+                        out[i, j, ocol] += pcol * vv[i, j][t * ckv + e]
+        return out
 
     o = stationary(pv_mac, v, lt * cq)
     # phase 9: O MeshGEMM (Cannon), then residual
