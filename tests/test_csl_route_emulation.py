@@ -13,12 +13,6 @@ from waferrepro.host import group_size, pack_cannon, pad2d, to_tiles, unpack_can
 from waferrepro.meshsim import make_inputs
 
 
-def _deliver(table, x, y, color):
-    got = cr.trace(table, x, y, color)
-    assert len(got) == 1, f"{color} from ({x},{y}) reaches {sorted(got)}"
-    return next(iter(got))
-
-
 @pytest.mark.parametrize("p", [1, 2, 3, 4, 5, 6, 7])
 def test_meshgemm_program_on_its_routes_computes_the_product(p):
     a, b = make_inputs((4 * p + 1, 3 * p, 2 * p + 3), seed=p)
@@ -32,18 +26,9 @@ def test_meshgemm_program_on_its_routes_computes_the_product(p):
         c += cur_a @ cur_b  # local_mac
         if step == p - 1:
             break
-        next_a, next_b = np.full_like(cur_a, np.nan), np.full_like(cur_b, np.nan)
-        for y in range(p):
-            for x in range(p):
-                ra, rb = cr.ring_role(x, p), cr.ring_role(y, p)
-                dx, dy = _deliver(table, x, y, f"A{ra.send_color}")
-                assert cr.ring_role(dx, p).recv_color == ra.send_color  # it reads that color
-                next_a[dy, dx] = cur_a[y, x]
-                dx, dy = _deliver(table, x, y, f"B{rb.send_color}")
-                assert cr.ring_role(dy, p).recv_color == rb.send_color
-                next_b[dy, dx] = cur_b[y, x]
-        assert not np.isnan(next_a).any() and not np.isnan(next_b).any()  # every core got one
-        cur_a, cur_b = next_a, next_b  # arrive(): swap the buffers
+        # both shifts on their traced routes; arrive(): swap the buffers
+        cur_a = cr.ring_transfer(table, cur_a, "x", "A")
+        cur_b = cr.ring_transfer(table, cur_b, "y", "B")
     out = unpack_cannon(c, a.shape[0], b.shape[1], interleaved=True)
     np.testing.assert_allclose(out, a.astype(np.float64) @ b, rtol=1e-9, atol=1e-9)
 
@@ -74,7 +59,7 @@ def test_meshgemv_program_on_its_routes_computes_the_column_sums(w, h):
                 continue
             send = role.l1_send if level == "l1" else role.l2_send
             for x in range(w):
-                dest = _deliver(table, x, y, send)
+                dest = cr.deliver(table, x, y, send)
                 dr = cr.tree_role(dest[1], h, g)
                 assert (dr.l1_recv if level == "l1" else dr.l2_recv) == send
                 # the last sends its vector; a middle one its vector plus the incoming stream

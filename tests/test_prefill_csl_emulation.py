@@ -17,7 +17,8 @@ import pytest
 
 from waferrepro import csl_routes as cr
 from waferrepro.check import compare
-from waferrepro.csl_inputs import prefill_inputs, prefill_output, prefill_params
+from waferrepro.csl_inputs import prefill_inputs, prefill_params
+from waferrepro.meshsim.prefill import unpack_activations
 from waferrepro.models import arch
 
 LOWEST = -65504.0
@@ -38,25 +39,8 @@ class Grid:
         self.lcol = np.broadcast_to(idx[None, :], (P, P))  # roles.ring_index(px, P)
 
     def shift(self, buf, axis, lines=None):
-        """ring_shift.shift_len on every core (of the lines taking part): each tile goes
-        where the routes deliver its send color; the receiver reads that color."""
-        P = self.P
-        if P == 1:
-            return buf.copy()
-        out = buf.copy()
-        for y in range(P):
-            for x in range(P):
-                line = x if axis == "y" else y
-                if lines is not None and not lines[line]:
-                    continue
-                q = x if axis == "x" else y
-                color = cr.ring_role(q, P).send_color
-                got = cr.trace(self.table, x, y, f"{axis.upper()}{color}")
-                assert len(got) == 1, f"{axis} ring from ({x},{y}) reaches {sorted(got)}"
-                dx, dy = next(iter(got))
-                assert cr.ring_role(dx if axis == "x" else dy, P).recv_color == color
-                out[dy, dx] = buf[y, x]
-        return out
+        """ring_shift.shift_len on every core (of the lines taking part), on the routes."""
+        return cr.ring_transfer(self.table, buf, axis, axis.upper(), lines)
 
 
 def all_reduce_x(buf, op=np.sum):  # line_tree.all_reduce along a row
@@ -208,7 +192,7 @@ def _arch(name):
 def test_prefill_program_logic_on_launcher_inputs_matches_reference(model, p, tokens):
     a = _arch(model)
     sym, expected = prefill_inputs(a, p, tokens, seed=2)
-    got = prefill_output(emulate(sym, prefill_params(a, p, tokens)), a, tokens)
+    got = unpack_activations(emulate(sym, prefill_params(a, p, tokens)), a, tokens)
     check = compare(got, expected, rtol=2e-2, atol=1e-3)
     assert check.passed, check
 
@@ -218,7 +202,7 @@ def test_prefill_program_logic_on_launcher_inputs_matches_reference(model, p, to
 def test_prefill_emulation_catches_a_wrong_formula(mutation):
     a = arch("tiny-llama")
     sym, expected = prefill_inputs(a, 4, 16)
-    got = prefill_output(emulate(sym, prefill_params(a, 4, 16), mutation), a, 16)
+    got = unpack_activations(emulate(sym, prefill_params(a, 4, 16), mutation), a, 16)
     assert not compare(got, expected, rtol=2e-2, atol=1e-3).passed
 
 

@@ -124,12 +124,6 @@ def test_decode_compiles_once_and_runs_one_step_per_cost_group(snakemake_cmd, re
     assert "waferrepro sdk-decode-record --steps" in out
 
 
-def test_decode_on_wse3_is_refused(snakemake_cmd, repo, tmp_path, fake_sdk):
-    res = _dry(snakemake_cmd, repo, tmp_path, fake_sdk, "wse3", DECODE)
-    assert res.returncode != 0
-    assert "the CSL of Decode targets WSE-2" in res.stdout + res.stderr
-
-
 PREFILL = CONFIG + """  table3:
     kind: prefill
     models: [tiny-llama]
@@ -161,10 +155,12 @@ def test_prefill_and_end_to_end_run_the_csl_kernels(snakemake_cmd, repo, tmp_pat
     assert "decode/tiny-llama/4x3/in7_out4_kvshift.json" in out
 
 
-def test_prefill_on_wse3_is_refused(snakemake_cmd, repo, tmp_path, fake_sdk):
-    res = _dry(snakemake_cmd, repo, tmp_path, fake_sdk, "wse3", PREFILL)
+@pytest.mark.parametrize("config,modules", [(DECODE, "Decode"), (PREFILL, "Decode, Prefill")])
+def test_wse2_only_kernels_on_wse3_are_refused(snakemake_cmd, repo, tmp_path, fake_sdk, config,
+                                               modules):
+    res = _dry(snakemake_cmd, repo, tmp_path, fake_sdk, "wse3", config)
     assert res.returncode != 0
-    assert "the CSL of Decode, Prefill targets WSE-2" in res.stdout + res.stderr
+    assert f"the CSL of {modules} targets WSE-2" in res.stdout + res.stderr
 
 
 def test_appliance_mode_compiles_and_runs_through_the_client(snakemake_cmd, repo, tmp_path,

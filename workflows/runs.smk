@@ -426,20 +426,12 @@ rule record_csl_decode:
 # kernel (one layer), the record through the same metrics as meshsim's.
 def _prefill_compile_cmd(wc):
     from waferrepro.csl_inputs import prefill_params
+    from waferrepro.experiments import square_grid
     from waferrepro.models import arch
 
-    params = prefill_params(arch(wc.model), _square_grid(wc.cores), int(wc.input_len))
+    params = prefill_params(arch(wc.model), square_grid(wc.cores), int(wc.input_len))
     return _csl_compile(wc, "Prefill", params,
                         f"results/build/{wc.backend}/Prefill/{wc.model}/{wc.cores}/in{wc.input_len}")
-
-
-def _square_grid(cores):
-    from waferrepro.experiments import parse_dims
-
-    px, py = parse_dims(cores, 2, "core grid")
-    if px != py:
-        raise WorkflowError(f"Prefill needs a square core grid, got {cores}")
-    return px
 
 
 def _prefill_run_cmd(wc, input):

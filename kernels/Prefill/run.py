@@ -15,7 +15,8 @@ _here = Path(__file__).resolve().parent  # staged next to the host-code zip, or 
 sys.path[:0] = [str(_here / "waferrepro_host.zip"), str(_here.parents[1] / "src")]
 
 from waferrepro import sdk_launch  # noqa: E402
-from waferrepro.csl_inputs import prefill_inputs, prefill_output, prefill_params  # noqa: E402
+from waferrepro.csl_inputs import prefill_inputs, prefill_params  # noqa: E402
+from waferrepro.meshsim.prefill import unpack_activations  # noqa: E402
 from waferrepro.models import arch  # noqa: E402
 
 
@@ -41,7 +42,7 @@ def main() -> int:
     cycles = run.cycles()
     run.stop()
 
-    got = prefill_output(x, a, args.input_len)
+    got = unpack_activations(x, a, args.input_len)
     return sdk_launch.finish(args.out_json, "Prefill", f"{args.model} prompt {args.input_len}",
                              got, expected, cycles, P, P, params)
 

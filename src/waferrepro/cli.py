@@ -127,9 +127,9 @@ def _cmd_sdk_params(args) -> int:
         from .csl_inputs import prefill_params
         from .models import arch
 
-        if px != py:
-            raise SystemExit(f"Prefill needs a square core grid, got {args.cores}")
-        params = prefill_params(arch(args.model), px, args.input_len)
+        from .experiments import square_grid
+
+        params = prefill_params(arch(args.model), square_grid(args.cores), args.input_len)
     else:
         from .sdk import kernel_params
 

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .host import from_tiles, group_size, pad2d, place, ring_order, to_tiles, unplace
+from .host import group_size, pad2d
 from .meshsim.decode import (DecodeLayout, head_of_kv_position, kv_moves, pack_kv_cache,
                              pack_weights, rope_tables)
-from .meshsim.prefill import INTERLEAVED as PREFILL_INTERLEAVED
-from .meshsim.prefill import PrefillLayout
+from .meshsim.prefill import PrefillLayout, pack_activations
 from .meshsim.prefill import pack_weights as pack_prefill_weights
 from .meshsim.prefill import rope_tables as prefill_rope_tables
 from .models import Arch
@@ -97,14 +96,13 @@ def prefill_inputs(a: Arch, p: int, tokens: int, seed: int = 0):
     x = np.random.default_rng(seed + 1).standard_normal((tokens, a.hidden)).astype(np.float16)
     ref, _, _ = layer(x, w, a, np.arange(tokens))
     packed = pack_prefill_weights(lay, w)
-    order = ring_order(p, PREFILL_INTERLEAVED)
     cos, sin = prefill_rope_tables(lay)
     f16 = lambda t: np.ascontiguousarray(t, dtype=np.float16)  # noqa: E731
     bqkv = (packed.bqkv if packed.bqkv is not None
             else np.zeros((p, p, lay.width), np.float32))
     consts = np.array([1.0 / a.hidden, a.eps, 1.0 / np.sqrt(a.head_dim)], dtype=np.float32)
     symbols = {
-        "x": f16(place(to_tiles(pad2d(x, p * lay.lt, p * lay.dt), p, p), order, order)),
+        "x": f16(pack_activations(lay, x)),
         "wqkv": f16(packed.wqkv), "bqkv": f16(bqkv), "wo": f16(packed.wo),
         "wgu": f16(packed.wgu), "wd": f16(packed.wd),
         "norm1": f16(packed.norm1), "norm2": f16(packed.norm2),
@@ -112,10 +110,3 @@ def prefill_inputs(a: Arch, p: int, tokens: int, seed: int = 0):
         "consts": np.ascontiguousarray(np.broadcast_to(consts, (p, p, 3))),
     }
     return symbols, ref
-
-
-def prefill_output(x_tiles: np.ndarray, a: Arch, tokens: int) -> np.ndarray:
-    """The layer's output [tokens, hidden] from the `x` tiles read back (natural layout)."""
-    p = x_tiles.shape[0]
-    order = ring_order(p, PREFILL_INTERLEAVED)
-    return from_tiles(unplace(x_tiles, order, order), tokens, a.hidden)

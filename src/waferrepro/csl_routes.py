@@ -82,6 +82,14 @@ def trace(table: RouteTable, x: int, y: int, color: str) -> dict:
     return delivered
 
 
+def deliver(table: RouteTable, x: int, y: int, color: str) -> tuple[int, int]:
+    """The one core a point-to-point flow from (x, y) on `color` reaches."""
+    got = trace(table, x, y, color)
+    if len(got) != 1:
+        raise RouteConflict(f"{color} from ({x},{y}) reaches {sorted(got)}, not one core")
+    return next(iter(got))
+
+
 # ------------------------------------------------------------------ interleaved ring shift
 @dataclass(frozen=True)
 class RingRole:
@@ -175,6 +183,37 @@ def ring_routes(table: RouteTable, axis: str, prefix: str) -> None:
                 back = "-" if role.pass_sign == "+" else "+"
                 table.set(x, y, f"{prefix}{role.pass_color}", {direction(axis, back)},
                           {direction(axis, role.pass_sign)})
+
+
+def ring_transfer(table: RouteTable, tiles, axis: str, prefix: str, lines=None):
+    """What one ring shift does to per-core tiles (indexed [y][x]) on the table's routes:
+    each core's tile goes wherever its send color is routed, that core must read the color,
+    and every core of a line taking part receives exactly one tile (ring_shift.csl's shift on
+    every core). `lines`: per line along the other axis, whether it takes part (the rest keep
+    their tiles). Returns the new tiles."""
+    out = tiles.copy()
+    p = table.width if axis == "x" else table.height
+    if p == 1:
+        return out
+    received = set()
+    for y in range(table.height):
+        for x in range(table.width):
+            if lines is not None and not lines[y if axis == "x" else x]:
+                continue
+            color = ring_role(x if axis == "x" else y, p).send_color
+            dx, dy = deliver(table, x, y, f"{prefix}{color}")
+            if ring_role(dx if axis == "x" else dy, p).recv_color != color:
+                raise RouteConflict(f"({dx},{dy}) does not read {prefix}{color}")
+            if (dx, dy) in received:
+                raise RouteConflict(f"({dx},{dy}) receives two tiles in one {axis} shift")
+            received.add((dx, dy))
+            out[dy, dx] = tiles[y, x]
+    n_lines = table.height if axis == "x" else table.width
+    taking_part = n_lines if lines is None else int(sum(bool(v) for v in lines))
+    if len(received) != taking_part * p:
+        raise RouteConflict(f"a {axis} shift left {taking_part * p - len(received)} cores "
+                            "without a tile")
+    return out
 
 
 # ------------------------------------------------------- two-level line tree + broadcast

@@ -126,6 +126,14 @@ def parse_dims(text: str, n: int, what: str) -> tuple[int, ...]:
     return tuple(int(p) for p in parts)
 
 
+def square_grid(cores: str) -> int:
+    """The side of a square core grid (prefill runs MeshGEMM, which needs one)."""
+    px, py = parse_dims(cores, 2, "core grid")
+    if px != py:
+        raise ValueError(f"prefill runs MeshGEMM and needs a square grid, got {cores}")
+    return px
+
+
 def grid_str(grid) -> str:
     if isinstance(grid, int):
         return f"{grid}x{grid}"

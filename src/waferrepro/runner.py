@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from . import meshsim, provenance, records
-from .experiments import parse_dims
+from .experiments import parse_dims, square_grid
 from .hardware import Hardware
 from .meshsim.fabric import PlanError
 from .records import metrics_list
@@ -93,17 +93,31 @@ def check_decode_functional(hw: Hardware, a, px: int, py: int, context: int, mod
     return worst
 
 
+def _model_method(hw: Hardware) -> dict:
+    """What every whole-model record states in its params: the per-layer method and the
+    system power its energy comes from."""
+    from .llm import METHOD_NOTE
+
+    return {"method": METHOD_NOTE, "power_w": hw.system_power_w,
+            "power_source": hw.system_power_source}
+
+
+def _method_and_energy_note(hw: Hardware) -> str:
+    from .llm import METHOD_NOTE
+
+    return (f"{METHOD_NOTE}; energy = time x {hw.system_power_w / 1e3:g} kW "
+            f"({hw.system_power_source})")
+
+
 def _model_record(job: str, what: dict, hw: Hardware, cores: str, compute, raw: set,
                   functional_check=None) -> dict:
     """Record of a whole-model run: metrics from `compute()` -> (metrics, memory); a plan
     that does not fit becomes a skipped record; fit problems are stated in the note."""
-    from .llm import METHOD_NOTE
     from .models import arch
 
     started = time.perf_counter()
     a = arch(what["model"])
-    what["params"].update(method=METHOD_NOTE, power_w=hw.system_power_w,
-                          power_source=hw.system_power_source)
+    what["params"].update(_model_method(hw))
     record = _base_record(job, what, hw)
     mode = "functional" if functional_check else "cycle-model"
     try:
@@ -123,8 +137,8 @@ def _model_record(job: str, what: dict, hw: Hardware, cores: str, compute, raw: 
         fit.append(f"the model ({mem['model_bytes'] / 1e9:.0f} GB fp16) does not fit on one "
                    f"{hw.name} wafer: needs {mem['wafers_needed']}")
     record.update(source="simulated", mode=mode, metrics=metrics_list(metrics, raw),
-                  check=check, note=f"simulated by meshsim ({mode}); {METHOD_NOTE}; energy = "
-                  f"time x {hw.system_power_w / 1e3:g} kW ({hw.system_power_source})"
+                  check=check, note=f"simulated by meshsim ({mode}); "
+                  f"{_method_and_energy_note(hw)}"
                   + ("; " + "; ".join(fit) if fit else ""))
     return _finish(record, hw, cores, started)
 
@@ -171,20 +185,13 @@ def check_prefill_functional(hw: Hardware, a, p: int, tokens: int, seed: int = 0
     return require_close(out, ref, f"prefill of {a.name} on {p}x{p}, {tokens} tokens")
 
 
-def _square(cores: str) -> int:
-    px, py = parse_dims(cores, 2, "core grid")
-    if px != py:
-        raise ValueError(f"prefill runs MeshGEMM and needs a square grid, got {cores}")
-    return px
-
-
 def run_prefill(model: str, cores: str, input_len: int, hw: Hardware, mode: str,
                 seed: int = 0) -> dict:
     """Prefill of one prompt on one grid: TTFT, prefill TPR, energy and memory."""
     from .llm import prefill_metrics
     from .models import arch
 
-    a, p = arch(model), _square(cores)
+    a, p = arch(model), square_grid(cores)
     check = None if mode != "functional" else (
         lambda: check_prefill_functional(hw, a, p, input_len, seed))
     return _model_record(
@@ -200,7 +207,7 @@ def run_end_to_end(model: str, prefill_cores: str, decode_cores: str, input_len:
     from .llm import end_to_end_metrics
     from .models import arch
 
-    a, p = arch(model), _square(prefill_cores)
+    a, p = arch(model), square_grid(prefill_cores)
     dx, dy = parse_dims(decode_cores, 2, "core grid")
     def both_checks():
         pre = check_prefill_functional(hw, a, p, input_len, seed)
@@ -468,7 +475,7 @@ def record_from_sdk_decode(steps: list[str], counts: list[int], model: str, core
     group of steps of equal cost (llm.decode_step_plan), weighted by the group's size, then
     the same metrics as meshsim's (llm.decode_metrics_from_cycles)."""
     from .experiments import DECODE_SYSTEM
-    from .llm import METHOD_NOTE, decode_metrics_from_cycles
+    from .llm import decode_metrics_from_cycles
     from .meshsim.decode import DecodeLayout
     from .models import arch
 
@@ -485,33 +492,33 @@ def record_from_sdk_decode(steps: list[str], counts: list[int], model: str, core
                                             output_len, kv)
     worst = max((r["check"] for r in results), key=lambda c: c["max_rel_err"])
     what = _what(DECODE_SYSTEM[kv], "Decode", model, cores, input_len, output_len, kv_mode=kv,
-                 method=METHOD_NOTE, power_w=hw.system_power_w,
-                 power_source=hw.system_power_source, step_cycles=[r["cycles"] for r in results], step_counts=list(counts))
+                 **_model_method(hw), step_cycles=[r["cycles"] for r in results],
+                 step_counts=list(counts))
     record = _base_record(job, what, hw)
     record.update(_sdk_labels(backend),
                   metrics=metrics_list(metrics, {"cycles_per_layer", "cycles", "bytes_per_core",
                                                  "bytes_per_core_whole_model"}),
                   check={"performed": True, **worst},
-                  note=f"{_sdk_name(backend)}: CSL Decode kernel, one step per group of equal-cost steps "
-                       f"({len(steps)}), cycles from per-core <time> stamps; {METHOD_NOTE}; "
-                       f"energy = time x {hw.system_power_w / 1e3:g} kW "
-                       f"({hw.system_power_source})")
+                  note=f"{_sdk_name(backend)}: CSL Decode kernel, one step per group of "
+                       f"equal-cost steps ({len(steps)}), cycles from per-core <time> stamps; "
+                       f"{_method_and_energy_note(hw)}")
     return _finish(record, hw, cores, started, _sdk_device(backend, hw, cores))
+
 
 def record_from_sdk_prefill(result_json: str, model: str, cores: str, input_len: int,
                             backend: str, hw: Hardware, command: str) -> dict:
     """The prefill run record from the CSL Prefill kernel's one-layer run: its cycles
     through the same metrics as meshsim's (llm.prefill_metrics)."""
-    from .llm import METHOD_NOTE, prefill_metrics
+    from .llm import prefill_metrics
     from .models import arch
 
     started = time.perf_counter()
     job = f"{backend}/prefill/{model}/{cores}/in{input_len}"
     res = _launcher_result(result_json, job)
     a = arch(model)
-    metrics, _ = prefill_metrics(hw, a, _square(cores), input_len, cycles=float(res["cycles"]))
-    what = _what("WaferLLM", "Prefill", model, cores, input_len, None, method=METHOD_NOTE,
-                 power_w=hw.system_power_w, power_source=hw.system_power_source,
+    metrics, _ = prefill_metrics(hw, a, square_grid(cores), input_len,
+                                 cycles=float(res["cycles"]))
+    what = _what("WaferLLM", "Prefill", model, cores, input_len, None, **_model_method(hw),
                  command=command)
     record = _base_record(job, what, hw)
     record.update(_sdk_labels(backend),
@@ -519,8 +526,7 @@ def record_from_sdk_prefill(result_json: str, model: str, cores: str, input_len:
                                                  "bytes_per_core_whole_model"}),
                   check={"performed": True, **res["check"]},
                   note=f"{_sdk_name(backend)}: CSL Prefill kernel (one layer), cycles from "
-                       f"per-core <time> stamps; {METHOD_NOTE}; energy = time x "
-                       f"{hw.system_power_w / 1e3:g} kW ({hw.system_power_source})")
+                       f"per-core <time> stamps; {_method_and_energy_note(hw)}")
     return _finish(record, hw, cores, started, _sdk_device(backend, hw, cores))
 
 
@@ -529,7 +535,7 @@ def record_from_parts_e2e(prefill_record: str, decode_record: str, model: str,
                           output_len: int, backend: str, hw: Hardware) -> dict:
     """The end-to-end record (Table 2) from a prefill and a decode record of the same backend
     (the CSL kernels' on the SDK backends): llm.combine_end_to_end, as meshsim's e2e."""
-    from .llm import METHOD_NOTE, combine_end_to_end
+    from .llm import combine_end_to_end
 
     started = time.perf_counter()
     parts = [records.read(path) for path in (prefill_record, decode_record)]
@@ -544,13 +550,12 @@ def record_from_parts_e2e(prefill_record: str, decode_record: str, model: str,
     cores = f"{prefill_cores}+{decode_cores}"
     job = f"{backend}/e2e/{model}/p{prefill_cores}_d{decode_cores}/in{input_len}_out{output_len}"
     what = _what("WaferLLM", "Prefill+Decode", model, cores, input_len, output_len,
-                 prefill_cores=prefill_cores, decode_cores=decode_cores, method=METHOD_NOTE,
-                 power_w=hw.system_power_w, power_source=hw.system_power_source,
+                 prefill_cores=prefill_cores, decode_cores=decode_cores, **_model_method(hw),
                  parts=[part["job"] for part in parts])
     worst = max((part["check"] for part in parts), key=lambda c: c.get("max_rel_err") or 0.0)
     record = _base_record(job, what, hw)
     record.update(_sdk_labels(backend), metrics=metrics_list(
         combine_end_to_end(hw, output_len, pre, dec), set()), check=worst,
         note=f"{_sdk_name(backend)}: prefill and decode from the CSL kernels' records "
-             f"({', '.join(what['params']['parts'])}); {METHOD_NOTE}")
+             f"({', '.join(what['params']['parts'])}); {_method_and_energy_note(hw)}")
     return _finish(record, hw, cores, started, _sdk_device(backend, hw, cores))

@@ -39,8 +39,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..hardware import Hardware
-from ..host import (ceil_even, column_skewed, kv_feature_order, pad2d, place, q_feature_order,
-                    ring_order, row_skewed, stationary_placement, to_tiles, unplace)
+from ..host import (ceil_even, column_skewed, from_tiles, kv_feature_order, pad2d, place,
+                    q_feature_order, ring_order, row_skewed, stationary_placement, to_tiles,
+                    unplace)
 from ..models import Arch
 from .comm import all_reduce, shear
 from .fabric import Fabric
@@ -148,6 +149,21 @@ def pack_weights(lay: PrefillLayout, w) -> PrefillWeights:
                           norm(w.norm2))
 
 
+def pack_activations(lay: PrefillLayout, x) -> np.ndarray:
+    """The prompt's hidden states [tokens, hidden] as per-core tiles (p, p, lt, dt) in the
+    natural layout, placed on the rings: what the layer reads and overwrites."""
+    p = lay.p
+    order = ring_order(p, INTERLEAVED)
+    return place(to_tiles(pad2d(np.asarray(x, np.float32), p * lay.lt, p * lay.dt), p, p),
+                 order, order)
+
+
+def unpack_activations(tiles: np.ndarray, a: Arch, tokens: int) -> np.ndarray:
+    """The inverse of pack_activations: [tokens, hidden] from the per-core tiles."""
+    order = ring_order(tiles.shape[0], INTERLEAVED)
+    return from_tiles(unplace(tiles, order, order), tokens, a.hidden)
+
+
 def rope_tables(lay: PrefillLayout) -> tuple[np.ndarray, np.ndarray]:
     """cos and sin per core in the R layout of q|k|v: (p, p, lt, ckv) by physical core, core
     (i, c) holding its tokens' angles for K/V feature block i + c."""
@@ -228,10 +244,7 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
                            fab.compute_cycles(lt * k_elems * n_elems), lt * k_elems,
                            k_elems * n_elems, INTERLEAVED, label=label)
 
-    xv = None
-    if functional:
-        xv = place(to_tiles(pad2d(np.asarray(x, np.float32), p * lt, p * dt), p, p), order,
-                   order)
+    xv = None if not functional else pack_activations(lay, x)
 
     # Attention block.
     h = rms_norm(xv, None if not functional else weights.norm1, "rmsnorm 1")
@@ -314,5 +327,4 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
     tl.add("residual", compute=fab.elementwise_cycles(lt * dt, 1, 0))
     if not functional:
         return fab, None
-    out = unplace(xv + down, order, order)
-    return fab, out.swapaxes(1, 2).reshape(p * lt, p * dt)[:tokens, : a.hidden]
+    return fab, unpack_activations(xv + down, a, tokens)
