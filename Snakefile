@@ -29,6 +29,8 @@ rule all:
     localrule: True
 
 
-include: "workflows/runs.smk"
+include: "workflows/meshsim.smk"
+include: "workflows/baselines.smk"
+include: "workflows/sdk.smk"
 include: "workflows/tables.smk"
 include: "workflows/figures.smk"

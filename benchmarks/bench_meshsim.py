@@ -12,6 +12,7 @@ model at 750x750 and 32K shapes under a second per call.
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
 from waferrepro.hardware import WSE2
@@ -34,12 +35,14 @@ def main() -> None:
     args = parser.parse_args()
 
     print("functional (data moved on the virtual grid, checked against NumPy)")
-    print(f"{'system':<11} {'shape':>16} {'grid':>7} {'wall s':>8} {'steps':>6} {'core-steps/s':>13}")
-    for system, shape, p in [("MeshGEMM", (2048, 2048, 2048), 32), ("Cannon", (2048, 2048, 2048), 32),
+    print(f"{'system':<11} {'shape':>16} {'grid':>7} {'wall s':>8} {'steps':>6} "
+          f"{'core-steps/s':>13}")
+    for system, shape, p in [("MeshGEMM", (2048, 2048, 2048), 32),
+                             ("Cannon", (2048, 2048, 2048), 32),
                              ("SUMMA", (1792, 1792, 1792), 32), ("MeshGEMV", (1, 2048, 2048), 32),
                              ("chain-GEMV", (1, 2048, 2048), 32)]:
-        secs, out = _best_of(lambda: simulate(system, shape, p, p, WSE2, functional=True),
-                             args.repeat)
+        job = functools.partial(simulate, system, shape, p, p, WSE2, functional=True)
+        secs, out = _best_of(job, args.repeat)
         steps = len(out.run.fabric.timeline.steps)
         print(f"{system:<11} {'x'.join(map(str, shape)):>16} {p}x{p:<4} {secs:8.3f} {steps:6d} "
               f"{p * p * steps / secs:13.3g}")
@@ -49,8 +52,8 @@ def main() -> None:
     for system, shape in [("MeshGEMM", (32768, 32768, 32768)), ("Cannon", (32768, 32768, 32768)),
                           ("SUMMA", (32768, 32768, 32768)), ("MeshGEMV", (1, 32768, 32768)),
                           ("chain-GEMV", (1, 32768, 32768))]:
-        secs, _ = _best_of(lambda: simulate(system, shape, 750, 750, WSE2, functional=False),
-                           args.repeat)
+        job = functools.partial(simulate, system, shape, 750, 750, WSE2, functional=False)
+        secs, _ = _best_of(job, args.repeat)
         print(f"{system:<11} {'x'.join(map(str, shape)):>18} {'750x750':>8} {secs:8.4f} "
               f"{1 / secs:8.1f}")
 

@@ -95,7 +95,8 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 """)
 
     def _spawn(self, *cmd) -> None:
-        log = open(self.root / "log" / f"{Path(cmd[0]).name}.out", "w")
+        # Left open on purpose: the daemon writes to it until stop() ends it.
+        log = open(self.root / "log" / f"{Path(cmd[0]).name}.out", "w")  # noqa: SIM115
         self.procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                            env=self.env(), start_new_session=True))
 

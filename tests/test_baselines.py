@@ -61,7 +61,7 @@ def test_nvml_missing_is_a_clear_error():
 
 def test_cpu_matmul_baseline_record():
     from waferrepro import records
-    from waferrepro.runner import run_matmul_baseline
+    from waferrepro.jobs.baselines import run_matmul_baseline
 
     rec = run_matmul_baseline("cpu", "1x512x300", warmup=1, repeats=3)
     records.validate(rec)
@@ -75,7 +75,7 @@ def test_cpu_matmul_baseline_record():
 def test_wrong_baseline_result_fails(monkeypatch):
     from waferrepro.baselines import matmul
     from waferrepro.check import NumericMismatch
-    from waferrepro.runner import run_matmul_baseline
+    from waferrepro.jobs.baselines import run_matmul_baseline
 
     real = matmul.run_cpu
 
@@ -93,7 +93,7 @@ def test_wrong_baseline_result_fails(monkeypatch):
 
 def test_gpu_baselines_without_gpu_are_skipped_with_reason(tmp_path):
     from waferrepro import records
-    from waferrepro.runner import run_llm_baseline, run_matmul_baseline
+    from waferrepro.jobs.baselines import run_llm_baseline, run_matmul_baseline
 
     try:
         import torch

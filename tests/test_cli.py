@@ -1,5 +1,5 @@
-import pytest
 import pandas as pd
+import pytest
 
 from waferrepro import cli, meshsim, records, tables
 from waferrepro.meshsim import gemv
@@ -79,7 +79,7 @@ def test_figure_ignores_baseline_rows(tmp_path):
                   "--out", str(path)])
         recs.append(str(path))
     base = tmp_path / "cpu.json"
-    assert cli.main(["baseline-matmul", "--device", "cpu", "--shape", "64x64x64",
+    assert cli.main(["baseline", "matmul", "--device", "cpu", "--shape", "64x64x64",
                      "--cpu-repeats", "2", "--out", str(base)]) == 0
     csv = tmp_path / "fig9.csv"
     cli.main(["table", "--id", "fig9", "--out", str(csv), *recs, str(base)])

@@ -1,6 +1,6 @@
 """MeshGEMM's and MeshGEMV's CSL programs emulated on their own routes: every transfer goes
 where the router configurations of kernels/common/roles.csl send it (traced by
-waferrepro.csl_routes), and each core does what its program does with it (ring_shift.csl's
+waferrepro.sdk.routes), and each core does what its program does with it (ring_shift.csl's
 double buffers, line_tree.csl's chain steps and broadcast). The result must be A @ B and
 x @ W. Without an SDK this ties the routing rules and the programs' buffer logic together;
 the CSL spelling still needs a compiler."""
@@ -8,9 +8,9 @@ the CSL spelling still needs a compiler."""
 import numpy as np
 import pytest
 
-from waferrepro import csl_routes as cr
 from waferrepro.host import group_size, pack_cannon, pad2d, to_tiles, unpack_cannon
 from waferrepro.meshsim import make_inputs
+from waferrepro.sdk import routes as cr
 
 
 @pytest.mark.parametrize("p", [1, 2, 3, 4, 5, 6, 7])

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from waferrepro import csl_routes as cr
 from waferrepro.host import group_size, logical_index, ring_order
+from waferrepro.sdk import routes as cr
 
 KERNELS = Path(__file__).resolve().parents[1] / "kernels"
 
@@ -19,7 +19,7 @@ def test_closed_form_ring_order_matches_host(p):
     order = ring_order(p, interleaved=True)
     lidx = logical_index(order)
     assert [cr.ring_index(q, p) for q in range(p)] == list(lidx)
-    assert [cr.ring_position(l, p) for l in range(p)] == list(order)
+    assert [cr.ring_position(i, p) for i in range(p)] == list(order)
 
 
 @pytest.mark.parametrize("axis", ["x", "y"])
@@ -171,7 +171,8 @@ def test_every_kernel_names_its_simulator_twin():
 def _xy_flow_routes(src, dst, colors):
     """(PE, color, rx, tx) of dimension-order (X then Y) routes for one flow on two colors:
     `colors[0]` along the row, `colors[1]` down the column (the two an earlier meshsim
-    prefill reserved for its grid transposes). The turn takes the X color in and hands the flow to the Y color."""
+    prefill reserved for its grid transposes). The turn takes the X color in and hands the flow
+    to the Y color."""
     (x, y), (tx, ty) = src, dst
     hops, rx = [], cr.RAMP
     for axis, color, fixed, a, b in (("x", colors[0], y, x, tx), ("y", colors[1], tx, y, ty)):

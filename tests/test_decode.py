@@ -5,7 +5,13 @@ import pytest
 
 from waferrepro.check import require_close
 from waferrepro.hardware import WSE2
-from waferrepro.meshsim.decode import KVCache, decode_layer, pack_kv_cache, pack_weights, DecodeLayout
+from waferrepro.meshsim.decode import (
+    DecodeLayout,
+    KVCache,
+    decode_layer,
+    pack_kv_cache,
+    pack_weights,
+)
 from waferrepro.models import arch
 from waferrepro.reference_layer import layer, random_weights
 

@@ -1,5 +1,5 @@
 """The Decode CSL program's arithmetic, transcribed core by core into NumPy and run on the
-inputs its launcher sends (waferrepro.csl_inputs): the index formulas of
+inputs its launcher sends (waferrepro.sdk.inputs): the index formulas of
 kernels/Decode/pe_program.csl (RoPE pairs, grouped queries, head map, cache moves, masked
 softmax) and the host's data layout must give the reference layer's output.
 
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from waferrepro.check import compare
-from waferrepro.csl_inputs import decode_inputs, decode_params
 from waferrepro.models import arch
+from waferrepro.sdk.inputs import decode_inputs, decode_params
 
 
 class Core:

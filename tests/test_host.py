@@ -1,8 +1,15 @@
 import numpy as np
 import pytest
 
-from waferrepro.host import (cannon_preskew, from_tiles, logical_index, place, ring_order,
-                             to_tiles, unplace)
+from waferrepro.host import (
+    cannon_preskew,
+    from_tiles,
+    logical_index,
+    place,
+    ring_order,
+    to_tiles,
+    unplace,
+)
 
 
 @pytest.mark.parametrize("p", [1, 2, 3, 4, 7, 8, 750])

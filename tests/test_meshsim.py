@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 
@@ -38,17 +40,20 @@ def test_functional_and_cycle_model_agree(system, shape, px, py):
     assert f.run.metrics() == c.run.metrics()
 
 
-def _skipping_shift(fab, data, axis, elems, interleaved, _count=[0]):
+def _skipping_shift():
     """A broken ring shift that drops the 3rd shift along x (data left in place)."""
-    if axis == "x":
-        _count[0] += 1
-        if _count[0] == 3:
+    x_shifts = itertools.count(1)
+
+    def shift(fab, data, axis, elems, interleaved):
+        if axis == "x" and next(x_shifts) == 3:
             return data, comm.ring_shift(fab, None, axis, elems, interleaved)[1]
-    return comm.ring_shift(fab, data, axis, elems, interleaved)
+        return comm.ring_shift(fab, data, axis, elems, interleaved)
+
+    return shift
 
 
 def test_skipped_shift_is_caught(monkeypatch):
-    monkeypatch.setattr(gemm, "ring_shift", _skipping_shift)
+    monkeypatch.setattr(gemm, "ring_shift", _skipping_shift())
     with pytest.raises(NumericMismatch, match="MeshGEMM"):
         simulate("MeshGEMM", (64, 64, 64), 8, 8, WSE2, functional=True)
 

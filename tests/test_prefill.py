@@ -5,12 +5,12 @@ import pytest
 
 from waferrepro.check import NumericMismatch, require_close
 from waferrepro.hardware import WSE2, get_hardware
-
-# Numerics on grids too small to hold even the tiny model in 48 KB per core: more SRAM.
-BIG_SRAM = get_hardware("wse2", {"sram_bytes_per_core": 1 << 22})
 from waferrepro.meshsim.prefill import PrefillLayout, pack_weights, prefill_layer
 from waferrepro.models import arch
 from waferrepro.reference_layer import layer, random_weights
+
+# Numerics on grids too small to hold even the tiny model in 48 KB per core: more SRAM.
+BIG_SRAM = get_hardware("wse2", {"sram_bytes_per_core": 1 << 22})
 
 
 def _run(a, p, tokens, seed=0, hw=WSE2):
@@ -44,14 +44,15 @@ def test_prefill_without_causal_mask_is_caught(monkeypatch):
     import waferrepro.meshsim.prefill as pf
 
     real_where = np.where
-    monkeypatch.setattr(pf.np, "where", lambda m, a, b: b if np.ndim(m) == 5 else real_where(m, a, b))
+    monkeypatch.setattr(pf.np, "where",
+                        lambda m, a, b: b if np.ndim(m) == 5 else real_where(m, a, b))
     with pytest.raises(NumericMismatch):
         _run(arch("tiny-llama"), 4, 16)
 
 
 def test_prefill_and_end_to_end_records():
     from waferrepro import records
-    from waferrepro.runner import run_end_to_end, run_prefill
+    from waferrepro.jobs.meshsim import run_end_to_end, run_prefill
 
     rec = run_prefill("tiny-llama", "4x4", 16, WSE2, "functional")
     records.validate(rec)
@@ -68,7 +69,7 @@ def test_prefill_and_end_to_end_records():
 
 
 def test_models_that_do_not_fit_one_wafer_say_so():
-    from waferrepro.runner import run_prefill
+    from waferrepro.jobs.meshsim import run_prefill
 
     rec = run_prefill("qwen2-72b", "720x720", 4096, WSE2, "cycle-model")
     assert "does not fit on one wse2 wafer" in rec["note"]

@@ -1,7 +1,7 @@
 """The Prefill CSL program, transcribed core by core into NumPy and run on the inputs its
-launcher sends (waferrepro.csl_inputs.prefill_inputs), with every ring transfer delivered
+launcher sends (waferrepro.sdk.inputs.prefill_inputs), with every ring transfer delivered
 where the router configurations of kernels/common/roles.csl send it (traced by
-waferrepro.csl_routes): the phase order, the step machines' buffer logic (stationary loop:
+waferrepro.sdk.routes): the phase order, the step machines' buffer logic (stationary loop:
 fresh product, arriving partial, add, send on; Cannon: shift and swap), the shear counts,
 the per-step feature block (lrow + lcol + step) % P, the head map, the causal mask on key
 block -lcol, and the host's layouts must give the reference layer's output.
@@ -15,11 +15,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from waferrepro import csl_routes as cr
 from waferrepro.check import compare
-from waferrepro.csl_inputs import prefill_inputs, prefill_params
 from waferrepro.meshsim.prefill import unpack_activations
 from waferrepro.models import arch
+from waferrepro.sdk import routes as cr
+from waferrepro.sdk.inputs import prefill_inputs, prefill_params
 
 LOWEST = -65504.0
 

@@ -4,7 +4,7 @@ import pytest
 
 from waferrepro import records
 from waferrepro.hardware import WSE2
-from waferrepro.runner import run_meshsim
+from waferrepro.jobs.meshsim import run_meshsim
 
 
 @pytest.fixture

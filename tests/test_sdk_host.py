@@ -4,10 +4,10 @@ command lines, timestamp decoding, and the packing the launcher shares with mesh
 import numpy as np
 import pytest
 
-from waferrepro import sdk
 from waferrepro.hardware import WSE2
 from waferrepro.host import pack_cannon, unpack_cannon
 from waferrepro.meshsim import make_inputs
+from waferrepro.sdk import toolchain as sdk
 
 
 def test_kernel_params_follow_the_simulator_tiles():
@@ -89,7 +89,7 @@ def test_record_from_launcher_result(tmp_path):
 
     from waferrepro import records
     from waferrepro.check import NumericMismatch
-    from waferrepro.runner import record_from_sdk
+    from waferrepro.jobs.sdk import record_from_sdk
 
     result = {"cycles": 2200, "rows_agree": True, "width": 4, "height": 4,
               "params": {"width": 4, "height": 4, "kt": 128, "nt": 128},
@@ -116,7 +116,7 @@ def test_staged_folder_holds_module_common_library_and_host_bundle(tmp_path):
     import sys
     from pathlib import Path
 
-    from waferrepro import appliance
+    from waferrepro.sdk import appliance
 
     kernels = Path(__file__).resolve().parents[1] / "kernels"
     out = tmp_path / "src"
@@ -127,7 +127,7 @@ def test_staged_folder_holds_module_common_library_and_host_bundle(tmp_path):
     assert (out / "common" / "ring_shift.csl").exists()
     # The launcher's imports work from the bundle alone (what an appliance worker gets).
     code = ("import sys; sys.path.insert(0, sys.argv[1]); "
-            "from waferrepro import sdk_launch, csl_inputs; print(csl_inputs.__file__)")
+            "from waferrepro.sdk import launch, inputs; print(inputs.__file__)")
     res = subprocess.run([sys.executable, "-I", "-c", code, str(out / appliance.BUNDLE)],
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
@@ -135,7 +135,7 @@ def test_staged_folder_holds_module_common_library_and_host_bundle(tmp_path):
 
 
 def test_memcpy_16bit_words_round_trip():
-    from waferrepro.sdk_launch import f16_to_words, words_to_f16
+    from waferrepro.sdk.launch import f16_to_words, words_to_f16
 
     tiles = np.random.default_rng(1).standard_normal((3, 4, 5)).astype(np.float16)
     words = f16_to_words(tiles)
@@ -144,7 +144,7 @@ def test_memcpy_16bit_words_round_trip():
 
 
 def test_result_document_checks_and_records_what_it_compared():
-    from waferrepro.sdk_launch import result_document
+    from waferrepro.sdk.launch import result_document
 
     ref = np.arange(6.0).reshape(2, 3)
     good = result_document(ref + 1e-4, ref, 123, 2, 2, {"P": 2}, None)
@@ -156,7 +156,8 @@ def test_result_document_checks_and_records_what_it_compared():
 def test_appliance_commands_and_missing_client(monkeypatch, capsys):
     import builtins
 
-    from waferrepro import appliance, cli
+    from waferrepro import cli
+    from waferrepro.sdk import appliance
 
     assert appliance.remote_command("--shape 64x64x64 --seed 3", simulator=True) == (
         "cs_python run.py --name out --shape 64x64x64 --seed 3 --out-json result.json")
@@ -170,7 +171,7 @@ def test_appliance_commands_and_missing_client(monkeypatch, capsys):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_cerebras)
-    assert cli.main(["appliance-compile", "--app", "src", "--options=--arch=wse2",
+    assert cli.main(["appliance", "compile", "--app", "src", "--options=--arch=wse2",
                      "--out", "out"]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
@@ -192,7 +193,7 @@ def test_decode_record_weights_step_cycles_by_group_size(tmp_path):
 
     from waferrepro import records
     from waferrepro.check import NumericMismatch
-    from waferrepro.runner import record_from_sdk_decode
+    from waferrepro.jobs.sdk import record_from_sdk_decode
 
     def step(name, cycles, passed=True):
         path = tmp_path / name
@@ -233,10 +234,14 @@ def _launcher_json(path, cycles, passed=True):
 def test_prefill_record_and_e2e_from_sdk_parts(tmp_path):
     from waferrepro import records
     from waferrepro.check import NumericMismatch
-    from waferrepro.llm import prefill_metrics
+    from waferrepro.jobs.meshsim import run_end_to_end
+    from waferrepro.jobs.sdk import (
+        record_from_parts_e2e,
+        record_from_sdk_decode,
+        record_from_sdk_prefill,
+    )
+    from waferrepro.model_metrics import prefill_metrics
     from waferrepro.models import arch
-    from waferrepro.runner import (record_from_parts_e2e, record_from_sdk_decode,
-                                   record_from_sdk_prefill, run_end_to_end)
 
     pre = record_from_sdk_prefill(_launcher_json(tmp_path / "p.json", 50_000), "tiny-llama",
                                   "4x4", 7, "sdk-sim", WSE2, "cs_python run.py ...")

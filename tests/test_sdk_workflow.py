@@ -69,7 +69,7 @@ def test_sdk_sim_dag_compiles_once_per_parameter_set(snakemake_cmd, repo, tmp_pa
     # 5 compiles, 5 runs.
     counts = _job_counts(out)
     assert counts["compile_csl"] == 5 and counts["run_csl"] == 5
-    assert "waferrepro sdk-stage --kernels" in out and "--system MeshGEMM" in out
+    assert "waferrepro sdk stage --kernels" in out and "--system MeshGEMM" in out
     assert "/src/layout.csl --fabric-dims=11,6" in out  # 4x4 MeshGEMM + memcpy halo
     assert "--params=P:4,Mt:16,Kt:16,Nt:16" in out
     assert f"{fake_sdk}/cslc --arch=wse2 " in out
@@ -112,8 +112,8 @@ def test_decode_compiles_once_and_runs_one_step_per_cost_group(snakemake_cmd, re
     counts = _job_counts(out)
     # 4 output tokens after 7 on 3 rows: contexts 7..10 -> busiest row 3, 3, 4, 4 tokens,
     # shifting or not: 4 groups of one step (llm.decode_step_plan), one compile (cap 4).
-    from waferrepro.llm import decode_step_plan
     from waferrepro.meshsim.decode import DecodeLayout
+    from waferrepro.model_metrics import decode_step_plan
     from waferrepro.models import arch
 
     cap, plan = decode_step_plan(DecodeLayout(arch("tiny-llama"), 4, 3), 7, 4, "shift")
@@ -121,7 +121,7 @@ def test_decode_compiles_once_and_runs_one_step_per_cost_group(snakemake_cmd, re
     assert counts["record_csl_decode"] == 1 and "run_decode" not in counts
     assert f"--params=width:4,height:3,dy:43,cq:32,ckv:16,cf:64,rep:2,heads:4,cap:{cap}" in out
     assert "--model tiny-llama --context 7 --kv shift" in out
-    assert "waferrepro sdk-decode-record --steps" in out
+    assert "waferrepro sdk decode-record --steps" in out
 
 
 PREFILL = CONFIG + """  table3:
@@ -150,8 +150,8 @@ def test_prefill_and_end_to_end_run_the_csl_kernels(snakemake_cmd, repo, tmp_pat
     assert ("--params=P:4,lt:4,dt:32,cq:32,ckv:16,ft:64,rep:2,heads:4,kvh:2,hd:32,tokens:16,"
             "gx:2") in out
     assert "--system Prefill" in out and "--model tiny-llama --input-len 7" in out
-    assert "waferrepro sdk-prefill-record --result" in out
-    assert "waferrepro e2e-from-parts --prefill-record" in out
+    assert "waferrepro sdk prefill-record --result" in out
+    assert "waferrepro sdk e2e-from-parts --prefill-record" in out
     assert "decode/tiny-llama/4x3/in7_out4_kvshift.json" in out
 
 
@@ -168,9 +168,9 @@ def test_appliance_mode_compiles_and_runs_through_the_client(snakemake_cmd, repo
     res = _dry(snakemake_cmd, repo, tmp_path, fake_sdk, "wse2", mode="appliance")
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
-    assert "waferrepro appliance-compile --app" in out
+    assert "waferrepro appliance compile --app" in out
     assert "'--options=--arch=wse2 --fabric-dims=757,996 --fabric-offsets=4,1" in out
-    assert "waferrepro appliance-run --artifact" in out and "--cmaddr" not in out
+    assert "waferrepro appliance run --artifact" in out and "--cmaddr" not in out
     assert "cslc" not in out and "cs_python" not in out
 
 

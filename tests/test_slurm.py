@@ -9,8 +9,8 @@ import subprocess
 
 import pandas as pd
 import pytest
-
 from slurm_cluster import SlurmCluster, missing_tools
+
 from waferrepro import records
 
 pytestmark = pytest.mark.workflow

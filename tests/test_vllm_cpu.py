@@ -32,7 +32,7 @@ def test_vllm_cpu_tiny_model(tmp_path):
                     "WAFERREPRO_VLLM_PYTHON)")
     out = tmp_path / "vllm.json"
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
-    res = subprocess.run([python, "-m", "waferrepro", "baseline-llm", "--engine", "vllm",
+    res = subprocess.run([python, "-m", "waferrepro", "baseline", "llm", "--engine", "vllm",
                           "--model", "tiny-llama", "--input-len", "24", "--output-len", "4",
                           "--device", "cpu", "--repeats", "1", "--out", str(out)],
                          capture_output=True, text=True, env=env, timeout=600)

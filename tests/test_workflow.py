@@ -38,7 +38,7 @@ def test_bad_config_stops_before_any_job(repo, tmp_path, snakemake_cmd, old, new
     res = _snakemake(snakemake_cmd, repo, tmp_path / "run", "-n", config=bad)
     assert res.returncode != 0
     output = res.stdout + res.stderr
-    line = next(l for l in output.splitlines() if l.startswith("invalid config"))
+    line = next(ln for ln in output.splitlines() if ln.startswith("invalid config"))
     assert key in line
     assert not (tmp_path / "run" / "results").exists()
 

@@ -6,11 +6,16 @@ import sys
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-# Rules call the `waferrepro` console script: make the one installed beside this Python win.
+# Rules call the `waferrepro` console script: make the one installed beside this Python win,
+# and pass PATH on to jobs that run elsewhere (a cluster node).
+envvars:
+    "PATH",
+
+
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
-from waferrepro.backends import (  # noqa: E402
+from waferrepro.sdk.backends import (  # noqa: E402
     BackendUnavailable,
     check_systems,
     resolve as resolve_backend,
@@ -85,3 +90,14 @@ def all_targets():
         targets.append(f"results/tables/{exp_id}.csv")
         targets.extend(figure_outputs(exp_id))
     return targets
+
+
+# What the run rules share: the job behind an output, the hardware arguments.
+def _job(output):
+    return JOBS[output[0]]
+
+
+HARDWARE_ARGS = (
+    f"--hardware {config['hardware']} "
+    f"--hardware-overrides '{json.dumps(config['hardware_overrides'], sort_keys=True)}'"
+)

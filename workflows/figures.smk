@@ -16,6 +16,8 @@ rule figure:
         code=CODE,
     wildcard_constraints:
         id="|".join(FIGURE_IDS),
+    conda:
+        "envs/waferrepro.yaml"
     shell:
         "waferrepro figure --id {wildcards.id} --table {input}"
         " --out {output.png} {output.pdf} 2> {log}"

@@ -17,6 +17,8 @@ rule table:
         code=CODE,
     wildcard_constraints:
         id="|".join(EXPERIMENT_IDS),
+    conda:
+        "envs/waferrepro.yaml"
     shell:
         "waferrepro table --id {wildcards.id} --reference {input.reference}"
         " --metrics {params.metrics}"

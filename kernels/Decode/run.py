@@ -1,10 +1,10 @@
 #!/usr/bin/env cs_python
 """Launcher for Decode (one token through one layer) on the SDK simulator or a wafer.
 
-Builds each core's inputs with waferrepro.csl_inputs.decode_inputs (meshsim's own packing:
+Builds each core's inputs with waferrepro.sdk.inputs.decode_inputs (meshsim's own packing:
 weights, KV cache, RoPE tables, head map, this step's cache moves), runs, reads the output
 and the timestamps back, checks the output against the NumPy reference layer and writes the
-JSON `waferrepro sdk-record` reads. NOT RUN HERE: no SDK.
+JSON `waferrepro sdk record` reads. NOT RUN HERE: no SDK.
 """
 
 import sys
@@ -15,9 +15,9 @@ sys.path[:0] = [str(_here / "waferrepro_host.zip"), str(_here.parents[1] / "src"
 
 import numpy as np  # noqa: E402
 
-from waferrepro import sdk_launch  # noqa: E402
-from waferrepro.csl_inputs import decode_inputs, decode_params  # noqa: E402
 from waferrepro.models import arch  # noqa: E402
+from waferrepro.sdk import launch as sdk_launch  # noqa: E402
+from waferrepro.sdk.inputs import decode_inputs, decode_params  # noqa: E402
 
 
 def main() -> int:

@@ -4,7 +4,7 @@
 Tiles A and B, pre-skews them and places them on the interleaved rings with the harness's
 own host code (waferrepro.host.pack_cannon: the function meshsim's MeshGEMM runs on), runs,
 reads C and the timestamps back, unpacks (host.unpack_cannon), checks against NumPy and
-writes the JSON `waferrepro sdk-record` reads (waferrepro.sdk_launch). NOT RUN HERE: no SDK.
+writes the JSON `waferrepro sdk record` reads (waferrepro.sdk.launch). NOT RUN HERE: no SDK.
 """
 
 import sys
@@ -15,8 +15,8 @@ sys.path[:0] = [str(_here / "waferrepro_host.zip"), str(_here.parents[1] / "src"
 
 import numpy as np  # noqa: E402
 
-from waferrepro import sdk_launch  # noqa: E402
 from waferrepro.host import pack_cannon, unpack_cannon  # noqa: E402
+from waferrepro.sdk import launch as sdk_launch  # noqa: E402
 
 
 def main() -> int:

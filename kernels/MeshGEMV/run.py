@@ -3,7 +3,7 @@
 
 Packs W and x with the harness's own host code (waferrepro.host, the functions meshsim's
 tests exercise), runs, reads y and the timestamps back, checks y against NumPy and writes
-the JSON `waferrepro sdk-record` reads (waferrepro.sdk_launch). NOT RUN HERE: no SDK.
+the JSON `waferrepro sdk record` reads (waferrepro.sdk.launch). NOT RUN HERE: no SDK.
 """
 
 import sys
@@ -14,8 +14,8 @@ sys.path[:0] = [str(_here / "waferrepro_host.zip"), str(_here.parents[1] / "src"
 
 import numpy as np  # noqa: E402
 
-from waferrepro import sdk_launch  # noqa: E402
 from waferrepro.host import pad2d, to_tiles  # noqa: E402
+from waferrepro.sdk import launch as sdk_launch  # noqa: E402
 
 
 def main() -> int:

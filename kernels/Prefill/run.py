@@ -1,11 +1,11 @@
 #!/usr/bin/env cs_python
 """Launcher for Prefill (a whole prompt through one layer) on the SDK simulator or a wafer.
 
-Builds each core's inputs with waferrepro.csl_inputs.prefill_inputs (meshsim.prefill's own
+Builds each core's inputs with waferrepro.sdk.inputs.prefill_inputs (meshsim.prefill's own
 packing: weights placed for their MeshGEMM form, the bias in the row-skewed layout, RoPE
 tables, the prompt's hidden states in the natural layout), runs, reads x back (the layer's
 output, natural layout), checks it against the NumPy reference layer and writes the JSON
-`waferrepro sdk-prefill-record` reads. NOT RUN HERE: no SDK.
+`waferrepro sdk prefill-record` reads. NOT RUN HERE: no SDK.
 """
 
 import sys
@@ -14,10 +14,10 @@ from pathlib import Path
 _here = Path(__file__).resolve().parent  # staged next to the host-code zip, or in the repo
 sys.path[:0] = [str(_here / "waferrepro_host.zip"), str(_here.parents[1] / "src")]
 
-from waferrepro import sdk_launch  # noqa: E402
-from waferrepro.csl_inputs import prefill_inputs, prefill_params  # noqa: E402
 from waferrepro.meshsim.prefill import unpack_activations  # noqa: E402
 from waferrepro.models import arch  # noqa: E402
+from waferrepro.sdk import launch as sdk_launch  # noqa: E402
+from waferrepro.sdk.inputs import prefill_inputs, prefill_params  # noqa: E402
 
 
 def main() -> int:

@@ -60,7 +60,8 @@ class KVCapacityJob:
 
     @property
     def path(self) -> str:
-        return f"results/records/{self.backend}/kv_capacity/{self.model}/{self.cores}/kv{self.kv}.json"
+        return (f"results/records/{self.backend}/kv_capacity/{self.model}/{self.cores}/"
+                f"kv{self.kv}.json")
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,8 @@ class PrefillJob:
 
     @property
     def path(self) -> str:
-        return f"results/records/{self.backend}/prefill/{self.model}/{self.cores}/in{self.input_len}.json"
+        return (f"results/records/{self.backend}/prefill/{self.model}/{self.cores}/"
+                f"in{self.input_len}.json")
 
 
 @dataclass(frozen=True)

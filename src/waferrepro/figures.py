@@ -20,7 +20,7 @@ SYSTEM_COLORS = {"MeshGEMM": "tab:blue", "SUMMA": "tab:orange", "Cannon": "tab:g
 
 
 def _provenance_label(table: pd.DataFrame) -> str:
-    pairs = sorted({f"{b}, {s}" for b, s in zip(table["backend"], table["source"])})
+    pairs = sorted({f"{b}, {s}" for b, s in zip(table["backend"], table["source"], strict=True)})
     return "; ".join(pairs)
 
 

@@ -10,6 +10,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
+# Device fabric dimensions (SDK docs, `--fabric-dims`): WSE-2 757x996, WSE-3 762x1172
+# (--arch=wse3). The one place these live: the SDK commands and the usable fabric below use them.
+DEVICE_FABRIC = {"wse2": (757, 996), "wse3": (762, 1172)}
+# memcpy's halo: kernels sit at offset (4, 1) in a fabric of (width + 7) x (height + 2).
+FABRIC_OFFSETS = (4, 1)
+MEMCPY_HALO = (7, 2)
+
 
 @dataclass(frozen=True)
 class Hardware:
@@ -51,8 +58,8 @@ WSE2 = Hardware(
     name="wse2",
     # Device fabric 757x996 (SDK docs, `--fabric-dims` for a CS-2); memcpy takes 7 columns and
     # 2 rows (fabric-offsets 4,1 plus the east halo), leaving 750x994 for the kernel.
-    fabric_width=757 - 7,
-    fabric_height=996 - 2,
+    fabric_width=DEVICE_FABRIC["wse2"][0] - MEMCPY_HALO[0],
+    fabric_height=DEVICE_FABRIC["wse2"][1] - MEMCPY_HALO[1],
     # ~7.5 PFLOP/s dense fp16 per WSE-2 (Andromeda: 120 PFLOP/s from 16 CS-2s, Cerebras press
     # release 2022-11) over 850,000 cores at 1.1 GHz -> ~8 FLOP = 4 FMAC per core per cycle.
     fp16_fmacs_per_cycle=4.0,
@@ -93,8 +100,8 @@ WSE3 = replace(
     WSE2,
     name="wse3",
     # Device fabric 762x1172 with --arch=wse3 (SDK docs); minus the memcpy halo.
-    fabric_width=762 - 7,
-    fabric_height=1172 - 2,
+    fabric_width=DEVICE_FABRIC["wse3"][0] - MEMCPY_HALO[0],
+    fabric_height=DEVICE_FABRIC["wse3"][1] - MEMCPY_HALO[1],
     # WSE-3: 900,000 cores, 125 PFLOP/s peak fp16 with sparsity (Cerebras WSE-3 launch, 2024-03);
     # the dense per-core rate is not published; assumption: same 4 fp16 FMAC/cycle as WSE-2.
     fp16_fmacs_per_cycle=4.0,

@@ -8,11 +8,18 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jsonschema
+
+from . import provenance
+
+if TYPE_CHECKING:
+    from .hardware import Hardware
 
 
 class RecordError(ValueError):
@@ -69,3 +76,49 @@ def metrics_list(metrics: dict[str, tuple[float, str]], raw: set[str]) -> list[d
     """Turn {metric: (value, unit)} into the record's list, marking which are raw."""
     return [{"metric": k, "value": float(v), "unit": u, "kind": "raw" if k in raw else "derived"}
             for k, (v, u) in metrics.items()]
+
+
+# Building records: what every job's record shares.
+
+def mark_skipped(record: dict, reason: str, why: str = "skipped") -> None:
+    """A job that could not run here: no metrics, no check, the reason in check and note."""
+    record.update(source="skipped", mode="skipped", metrics=[],
+                  check={"performed": False, "passed": None, "reason": reason},
+                  note=f"{why}: {reason}")
+
+
+def base_record(job: str, what: dict, hw: Hardware) -> dict:
+    return {"schema_version": 1, "job": job, "what": what, "backend": "meshsim",
+            "hardware": hw.as_dict()}
+
+
+def finish(record: dict, hw: Hardware, cores: str, started: float,
+           device: str | None = None) -> dict:
+    prov = provenance.collect(device=device or f"meshsim virtual {hw.name} {cores} grid",
+                              clock_hz=hw.clock_hz, clock_source=hw.clock_source)
+    prov["wall_seconds"] = time.perf_counter() - started
+    record["provenance"] = prov
+    return record
+
+
+def model_method(hw: Hardware) -> dict:
+    """What every whole-model record states in its params: the per-layer method and the
+    system power its energy comes from."""
+    from .model_metrics import METHOD_NOTE
+
+    return {"method": METHOD_NOTE, "power_w": hw.system_power_w,
+            "power_source": hw.system_power_source}
+
+
+def method_and_energy_note(hw: Hardware) -> str:
+    from .model_metrics import METHOD_NOTE
+
+    return (f"{METHOD_NOTE}; energy = time x {hw.system_power_w / 1e3:g} kW "
+            f"({hw.system_power_source})")
+
+
+def model_what(system: str, module: str, model: str, cores: str, input_len, output_len,
+          **params) -> dict:
+    return {"system": system, "module": module, "shape": None, "cores": cores, "gpus": None,
+            "model": model, "input_len": input_len, "output_len": output_len,
+            "params": params}

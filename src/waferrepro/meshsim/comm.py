@@ -110,7 +110,8 @@ def broadcast(fab: Fabric, data, axis: str, root, elems: int):
 
 
 def tree_reduce(fab: Fabric, data, axis: str, elems: int, levels: int, op: str = "sum"):
-    """Sum (or, with op="max", take the maximum of) the tiles of each line into position 0 through a `levels`-level tree of chains.
+    """Sum (or, with op="max", take the maximum of) the tiles of each line into position 0
+    through a `levels`-level tree of chains.
 
     Level 1 chains groups of g neighbouring cores into each group's first core (all groups at
     once); level 2 chains those heads, g apart; and so on, with g = ceil(p ** (1/levels)).

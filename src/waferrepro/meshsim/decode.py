@@ -238,7 +238,7 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
     fab.alloc("activations and receive buffers", lay.activation_elems_per_core(cap))
     fab.use_colors("all-reduce along y (2 per level + broadcast)", 2 * tree_levels + 1)
     fab.use_colors("all-reduce along x (2 per level + broadcast)", 2 * tree_levels + 1)
-    if mode == "shift":  # alternating by row (waferrepro.csl_routes.neighbour_role)
+    if mode == "shift":  # alternating by row (waferrepro.sdk.routes.neighbour_role)
         fab.use_colors("KV shift along y", 2)
     tl = fab.timeline
     grid = (py, px)

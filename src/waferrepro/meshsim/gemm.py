@@ -110,7 +110,7 @@ def run_cannon(hw: Hardware, shape, px: int, py: int, inputs=None, *, interleave
     fab = Fabric(hw, p, p, functional=inputs is not None)
     mt, kt, nt = math.ceil(m / p), math.ceil(k / p), math.ceil(n / p)
     _alloc_tiles(fab, mt, kt, nt)
-    # Static routes per line (waferrepro.csl_routes, kernels/common/roles.csl): the
+    # Static routes per line (waferrepro.sdk.routes, kernels/common/roles.csl): the
     # interleaved ring needs two alternating colors per direction; the plain ring two for the
     # one-hop flows and one for the closing flow that crosses the whole line.
     ring_colors = 4 if interleaved else 3

@@ -39,9 +39,20 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..hardware import Hardware
-from ..host import (ceil_even, column_skewed, from_tiles, kv_feature_order, pad2d, place,
-                    q_feature_order, ring_order, row_skewed, stationary_placement, to_tiles,
-                    unplace)
+from ..host import (
+    ceil_even,
+    column_skewed,
+    from_tiles,
+    kv_feature_order,
+    pad2d,
+    place,
+    q_feature_order,
+    ring_order,
+    row_skewed,
+    stationary_placement,
+    to_tiles,
+    unplace,
+)
 from ..models import Arch
 from .comm import all_reduce, shear
 from .fabric import Fabric

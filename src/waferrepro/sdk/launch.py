@@ -1,6 +1,6 @@
 """What every CSL launcher does around its kernel, under `cs_python` on the SDK simulator, a
 wafer, or an appliance worker: open the SDK runtime, copy fp16 tiles in and out, read the
-timestamps back, check against NumPy, and write the JSON that `waferrepro sdk-record` turns
+timestamps back, check against NumPy, and write the JSON that `waferrepro sdk record` turns
 into a run record.
 
 The pure parts (16-bit values in memcpy's 32-bit words, the result document) are tested
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .check import compare
-from .sdk import elapsed_cycles
+from ..check import compare
+from .toolchain import elapsed_cycles
 
 # fp16 accumulation on the device (the simulator accumulates in fp32): a looser bound,
 # written into every result document.
@@ -55,8 +55,7 @@ class Session:
     """One loaded kernel on a width x height rectangle (SdkRuntime with memcpy)."""
 
     def __init__(self, name: str, cmaddr: str | None, width: int, height: int):
-        from cerebras.sdk.runtime.sdkruntimepybind import (  # pylint: disable=import-error
-            MemcpyDataType, MemcpyOrder, SdkRuntime)
+        from cerebras.sdk.runtime.sdkruntimepybind import MemcpyDataType, MemcpyOrder, SdkRuntime  # pylint: disable=import-error
 
         self._types, self._order = MemcpyDataType, MemcpyOrder
         self.width, self.height = width, height
@@ -119,7 +118,7 @@ def finish(out_json: str, module: str, shape: str, actual, reference, cycles: in
 
 def result_document(actual, reference, cycles: int, width: int, height: int, params: dict,
                     rows_agree: bool | None) -> dict:
-    """What `waferrepro sdk-record` reads. rows_agree: for kernels that leave a result on
+    """What `waferrepro sdk record` reads. rows_agree: for kernels that leave a result on
     every row (MeshGEMV's broadcast), whether all rows hold the same one; None otherwise."""
     check = compare(actual, reference, rtol=DEVICE_RTOL, atol=DEVICE_ATOL,
                     reference_name=DEVICE_REFERENCE)

@@ -14,13 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .host import group_size
-
-# Device fabric dimensions (SDK docs): WSE-2 757x996, WSE-3 762x1172 (--arch=wse3).
-DEVICE_FABRIC = {"wse2": (757, 996), "wse3": (762, 1172)}
-# memcpy's halo: kernels sit at offset (4, 1) in a fabric of (width + 7) x (height + 2).
-FABRIC_OFFSETS = (4, 1)
-MEMCPY_HALO = (7, 2)
+from ..hardware import DEVICE_FABRIC, FABRIC_OFFSETS, MEMCPY_HALO
+from ..host import group_size
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 The CSL programs decide in `kernels/common/roles.csl` which color each core sends on, which it
 receives on and which it only passes through its router. This module is their Python twin:
-the same rules (`ring_role`, `tree_role`, `neighbour_role`, `sync_role`), turned into per-router color
-configurations (`RouteTable`) and checked by following wavelets from their senders
+the same rules (`ring_role`, `tree_role`, `neighbour_role`, `sync_role`), turned into
+per-router color configurations (`RouteTable`) and checked by following wavelets from their senders
 (`trace`). Without an SDK this is how we know the routes deliver every flow where the
 algorithm needs it, to nobody else, never off the kernel's rectangle, and that no router is
 given two configurations for one color (cslc rejects that, and the hardware would misroute).
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .host import group_size
+from ..host import group_size
 
 RAMP = "RAMP"
 _STEP = {"EAST": (1, 0), "WEST": (-1, 0), "SOUTH": (0, 1), "NORTH": (0, -1)}
@@ -141,10 +141,10 @@ def ring_index(q: int, p: int) -> int:
     return q // 2 if q % 2 == 0 else (p + 1) // 2 + (_largest_odd(p) - q) // 2
 
 
-def ring_position(l: int, p: int) -> int:
-    """Physical position of logical ring index l (inverse of ring_index)."""
+def ring_position(i: int, p: int) -> int:
+    """Physical position of logical ring index i (inverse of ring_index)."""
     evens = (p + 1) // 2
-    return 2 * l if l < evens else _largest_odd(p) - 2 * (l - evens)
+    return 2 * i if i < evens else _largest_odd(p) - 2 * (i - evens)
 
 
 def ring_role(q: int, p: int) -> RingRole | None:
@@ -266,7 +266,7 @@ def tree_routes(table: RouteTable, axis: str = "y", prefix: str = "") -> None:
             x, y = (line, q) if axis == "y" else (q, line)
             r = tree_role(q, p, g)
 
-            def put(color, rx, tx):
+            def put(color, rx, tx, x=x, y=y):
                 table.set(x, y, prefix + color, rx, tx)
 
             if not r.is_head:

@@ -13,14 +13,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from .host import group_size, pad2d
-from .meshsim.decode import (DecodeLayout, head_of_kv_position, kv_moves, pack_kv_cache,
-                             pack_weights, rope_tables)
-from .meshsim.prefill import PrefillLayout, pack_activations
-from .meshsim.prefill import pack_weights as pack_prefill_weights
-from .meshsim.prefill import rope_tables as prefill_rope_tables
-from .models import Arch
-from .reference_layer import layer, random_weights
+from ..host import group_size, pad2d
+from ..meshsim.decode import (
+    DecodeLayout,
+    head_of_kv_position,
+    kv_moves,
+    pack_kv_cache,
+    pack_weights,
+    rope_tables,
+)
+from ..meshsim.prefill import PrefillLayout, pack_activations
+from ..meshsim.prefill import pack_weights as pack_prefill_weights
+from ..meshsim.prefill import rope_tables as prefill_rope_tables
+from ..models import Arch
+from ..reference_layer import layer, random_weights
 
 
 def decode_params(a: Arch, px: int, py: int, context: int, mode: str,

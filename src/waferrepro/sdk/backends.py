@@ -48,7 +48,7 @@ def resolve(requested: str, mode: str = "direct") -> str:
     """The backend that will run: `auto` becomes sdk-sim or meshsim; others are checked.
 
     mode "direct" uses a local SDK (cslc, cs_python); "appliance" the cerebras-sdk client
-    of a Wafer-Scale Cluster (SdkCompiler / SdkLauncher, waferrepro.appliance).
+    of a Wafer-Scale Cluster (SdkCompiler / SdkLauncher, waferrepro.sdk.appliance).
     """
     if mode not in SDK_MODES:
         raise BackendUnavailable(f"unknown sdk mode {mode!r}; one of {', '.join(SDK_MODES)}")

@@ -4,7 +4,7 @@
 The client uploads the staged source folder, compiles on the cluster and returns an artifact
 id; the launcher stages the kernel's run.py with a zip of the harness's host code next to it,
 runs it on a worker (`--cmaddr %CMADDR%`: the cluster fills in the system's address) and
-downloads the launcher's JSON result, from which `waferrepro sdk-record` builds the record.
+downloads the launcher's JSON result, from which `waferrepro sdk record` builds the record.
 The client packages pin an old numpy, so they live in their own environment; that
 environment needs only this module, numpy and the standard library.
 
@@ -43,7 +43,7 @@ def _client():
 def host_bundle(dest: str) -> str:
     """A zip of the harness's Python modules, importable with zipimport: what the launchers
     import on a worker (sdk_launch, host, and for Decode meshsim's packing; numpy only)."""
-    pkg = Path(__file__).resolve().parent
+    pkg = Path(__file__).resolve().parent.parent  # the waferrepro package
     with zipfile.ZipFile(dest, "w") as zf:
         for path in sorted(pkg.rglob("*.py")):
             if "__pycache__" not in path.parts:

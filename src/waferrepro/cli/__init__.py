@@ -1,0 +1,53 @@
+"""Command line of the harness; the Snakemake rules call these subcommands.
+
+    waferrepro run    --system MeshGEMV --shape 1x2048x2048 --cores 8x8 --out REC.json
+    waferrepro decode --model llama3-8b --cores 420x420 --input-len 4096 --output-len 128 \\
+        --out R.json
+    waferrepro prefill --model llama3-8b --cores 600x600 --input-len 4096 --out R.json
+    waferrepro e2e --model llama3-8b --prefill-cores 660x660 --decode-cores 360x360 \\
+        --input-len 2048 --output-len 128 --out R.json
+    waferrepro kv-capacity --model llama3-8b --cores 420x420 --kv concat --out R.json
+    waferrepro baseline matmul --device cpu --shape 1x4096x4096 --out R.json
+    waferrepro sdk params --system MeshGEMM --shape 64x64x64 --cores 4x4
+    waferrepro appliance compile --app STAGED --options='--arch=wse2 ...' --out OUT
+    waferrepro table  --id fig10 --out results/tables/fig10.csv REC.json ...
+    waferrepro figure --id fig10 --table results/tables/fig10.csv --out a.png a.pdf
+    waferrepro backend auto
+
+Subcommands by topic: `meshsim` (the simulator's jobs), `baselines`, `sdk` (with the
+appliance group), `outputs` (tables, figures, backend).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import baselines, meshsim, outputs, sdk
+from .faults import maybe_fail
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="waferrepro", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for topic in (meshsim, baselines, sdk, outputs):
+        topic.register(sub)
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    name = " ".join(filter(None, (args.command, *(getattr(args, f"{g}_command", None)
+                                                   for g in ("baseline", "sdk", "appliance")))))
+    try:
+        maybe_fail(getattr(args, "out", None))
+        return args.func(args)
+    except (ValueError, RuntimeError, AssertionError) as exc:
+        # Plan, config, backend and numeric-check errors: one clear line, non-zero exit.
+        print(f"waferrepro {name}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

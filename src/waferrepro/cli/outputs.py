@@ -1,0 +1,49 @@
+"""Subcommands that turn records into outputs (tables, figures) or say what would run."""
+
+from __future__ import annotations
+
+import sys
+
+
+def _cmd_table(args) -> int:
+    from .. import tables
+
+    table = tables.build(args.id, args.records, args.reference, metrics=args.metrics)
+    tables.write_csv(table, args.out)
+    print(f"{args.id}: {len(table)} rows -> {args.out}", file=sys.stderr)
+    return 0
+
+
+def _cmd_figure(args) -> int:
+    from .. import figures, tables
+
+    figures.render(args.id, tables.read_csv(args.table), args.out)
+    return 0
+
+
+def _cmd_backend(args) -> int:
+    from ..sdk.backends import resolve
+
+    print(resolve(args.name, args.mode))
+    return 0
+
+
+def register(sub) -> None:
+    table = sub.add_parser("table", help="aggregate run records into a tidy CSV")
+    table.add_argument("--metrics", nargs="*", help="keep only these metrics")
+    table.add_argument("--id", required=True)
+    table.add_argument("--out", required=True)
+    table.add_argument("--reference", help="CSV of published values (results/reference/)")
+    table.add_argument("records", nargs="*")
+    table.set_defaults(func=_cmd_table)
+
+    figure = sub.add_parser("figure", help="draw a figure from its table")
+    figure.add_argument("--id", required=True)
+    figure.add_argument("--table", required=True)
+    figure.add_argument("--out", nargs="+", required=True)
+    figure.set_defaults(func=_cmd_figure)
+
+    backend = sub.add_parser("backend", help="print the backend that would run, or why none")
+    backend.add_argument("name", nargs="?", default="auto")
+    backend.add_argument("--mode", choices=["direct", "appliance"], default="direct")
+    backend.set_defaults(func=_cmd_backend)

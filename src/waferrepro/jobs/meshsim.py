@@ -1,0 +1,219 @@
+"""Jobs on the embedded simulator (meshsim): a kernel, a model's decode, prefill, end to end,
+and the KV-cache capacity, each returned as a run record."""
+
+from __future__ import annotations
+
+import time
+
+from .. import meshsim
+from ..experiments import parse_dims, square_grid
+from ..hardware import Hardware
+from ..meshsim.fabric import PlanError
+from ..records import (
+    base_record,
+    finish,
+    mark_skipped,
+    method_and_energy_note,
+    metrics_list,
+    model_method,
+    model_what,
+)
+
+RAW_METRICS = {"cycles", "compute_cycles", "comm_cycles", "comm_hidden_cycles",
+               "bytes_per_core", "colors_per_core"}
+
+
+def run_meshsim(system: str, shape: str, cores: str, hw: Hardware, mode: str,
+                seed: int = 0) -> dict:
+    """Simulate one job and return its record (a plan that does not fit gives a skipped record).
+
+    A numeric mismatch in functional mode raises NumericMismatch: the job fails, no record.
+    """
+    m, k, n = parse_dims(shape, 3, "shape")
+    px, py = parse_dims(cores, 2, "core grid")
+    started = time.perf_counter()
+    record = base_record(
+        f"meshsim/{system}/{shape}/{cores}",
+        {"system": system, "module": meshsim.MODULE_OF[system], "shape": shape, "cores": cores,
+         "gpus": None, "model": None, "input_len": None, "output_len": None,
+         "params": {"seed": seed}}, hw)
+    try:
+        outcome = meshsim.simulate(system, (m, k, n), px, py, hw, mode == "functional", seed)
+    except PlanError as exc:
+        mark_skipped(record, str(exc), "plan does not fit the hardware")
+    else:
+        run = outcome.run
+        record["what"]["params"].update(run.params)
+        check = ({"performed": True, **outcome.check.as_dict()} if outcome.check else
+                 {"performed": False, "passed": None,
+                  "reason": "cycle-model run: no data computed (same schedule as functional)"})
+        record.update(source="simulated", mode=mode,
+                      metrics=metrics_list(run.metrics(), RAW_METRICS), check=check,
+                      note=f"simulated by meshsim ({mode}) with the {hw.name} cost model")
+    return finish(record, hw, cores, started)
+
+
+def check_decode_functional(hw: Hardware, a, px: int, py: int, context: int, mode: str,
+                            steps: int = 2, seed: int = 0):
+    """Decode `steps` tokens after a `context`-token prefix on the mesh, with real data, and
+    compare each output with the NumPy reference layer. Raises NumericMismatch on a mismatch."""
+    import numpy as np
+
+    from ..check import require_close
+    from ..meshsim.decode import DecodeLayout, decode_layer, pack_kv_cache, pack_weights
+    from ..reference_layer import layer, random_weights
+
+    w = random_weights(a, seed)
+    x = np.random.default_rng(seed + 1).standard_normal((context + steps, a.hidden))
+    x = x.astype(np.float16)
+    full, k, v = layer(x, w, a, np.arange(context + steps))
+    lay = DecodeLayout(a, px, py)
+    cache = pack_kv_cache(lay, k[:context], v[:context], mode, cap=context + steps)
+    packed = pack_weights(lay, w)
+    worst = None
+    for t in range(context, context + steps):
+        _, out = decode_layer(hw, a, px, py, cache, t, mode, weights=packed, x=x[t],
+                              cap=context + steps)
+        result = require_close(out, full[t], f"decode of {a.name} on {px}x{py}, token {t}")
+        if worst is None or result.max_rel_err > worst.max_rel_err:
+            worst = result
+    return worst
+
+
+def _model_record(job: str, what: dict, hw: Hardware, cores: str, compute, raw: set,
+                  functional_check=None) -> dict:
+    """Record of a whole-model run: metrics from `compute()` -> (metrics, memory); a plan
+    that does not fit becomes a skipped record; fit problems are stated in the note."""
+    from ..models import arch
+
+    started = time.perf_counter()
+    a = arch(what["model"])
+    what["params"].update(model_method(hw))
+    record = base_record(job, what, hw)
+    mode = "functional" if functional_check else "cycle-model"
+    try:
+        metrics, mem = compute()
+        check = {"performed": False, "passed": None,
+                 "reason": "cycle-model run at model dims: no data computed"}
+        if functional_check:
+            check = {"performed": True, **functional_check().as_dict()}
+    except PlanError as exc:
+        mark_skipped(record, str(exc), "plan does not fit the hardware")
+        return finish(record, hw, cores, started)
+    fit = []
+    if not mem["fits_grid_whole_model"]:
+        fit.append(f"all {a.layers} layers need {mem['bytes_per_core_whole_model']} B/core "
+                   f"> {hw.sram_bytes_per_core} on this grid")
+    if not mem["fits_one_wafer"]:
+        fit.append(f"the model ({mem['model_bytes'] / 1e9:.0f} GB fp16) does not fit on one "
+                   f"{hw.name} wafer: needs {mem['wafers_needed']}")
+    record.update(source="simulated", mode=mode, metrics=metrics_list(metrics, raw),
+                  check=check, note=f"simulated by meshsim ({mode}); "
+                  f"{method_and_energy_note(hw)}"
+                  + ("; " + "; ".join(fit) if fit else ""))
+    return finish(record, hw, cores, started)
+
+
+def run_decode(model: str, cores: str, input_len: int, output_len: int, kv: str, hw: Hardware,
+               mode: str, seed: int = 0) -> dict:
+    """Decode of one model on one grid: TPOT, TPR, energy and memory, as a run record."""
+    from ..experiments import DECODE_SYSTEM
+    from ..model_metrics import decode_metrics
+    from ..models import arch
+
+    a = arch(model)
+    px, py = parse_dims(cores, 2, "core grid")
+    check = None if mode != "functional" else (
+        lambda: check_decode_functional(hw, a, px, py, input_len, kv, seed=seed))
+    return _model_record(
+        f"meshsim/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}",
+        model_what(DECODE_SYSTEM[kv], "Decode", model, cores, input_len, output_len, kv_mode=kv,
+              tree_levels=2, seed=seed),
+        hw, cores, lambda: decode_metrics(hw, a, px, py, input_len, output_len, kv),
+        {"cycles_per_layer", "cycles", "bytes_per_core", "bytes_per_core_whole_model"}, check)
+
+
+def check_prefill_functional(hw: Hardware, a, p: int, tokens: int, seed: int = 0):
+    """Prefill `tokens` random tokens on the mesh with real data and compare every output row
+    with the NumPy reference layer. Raises NumericMismatch on a mismatch."""
+    import numpy as np
+
+    from ..check import require_close
+    from ..meshsim.prefill import PrefillLayout, pack_weights, prefill_layer
+    from ..reference_layer import layer, random_weights
+
+    w = random_weights(a, seed)
+    x = np.random.default_rng(seed + 1).standard_normal((tokens, a.hidden)).astype(np.float16)
+    ref, _, _ = layer(x, w, a, np.arange(tokens))
+    _, out = prefill_layer(hw, a, p, tokens, pack_weights(PrefillLayout(a, p, tokens), w), x)
+    return require_close(out, ref, f"prefill of {a.name} on {p}x{p}, {tokens} tokens")
+
+
+def run_prefill(model: str, cores: str, input_len: int, hw: Hardware, mode: str,
+                seed: int = 0) -> dict:
+    """Prefill of one prompt on one grid: TTFT, prefill TPR, energy and memory."""
+    from ..model_metrics import prefill_metrics
+    from ..models import arch
+
+    a, p = arch(model), square_grid(cores)
+    check = None if mode != "functional" else (
+        lambda: check_prefill_functional(hw, a, p, input_len, seed))
+    return _model_record(
+        f"meshsim/prefill/{model}/{cores}/in{input_len}",
+        model_what("WaferLLM", "Prefill", model, cores, input_len, None, seed=seed), hw, cores,
+        lambda: prefill_metrics(hw, a, p, input_len),
+        {"cycles_per_layer", "cycles", "bytes_per_core", "bytes_per_core_whole_model"}, check)
+
+
+def run_end_to_end(model: str, prefill_cores: str, decode_cores: str, input_len: int,
+                   output_len: int, hw: Hardware, mode: str, seed: int = 0) -> dict:
+    """Prefill on one region and decode on another; end-to-end TPR (Table 2)."""
+    from ..model_metrics import end_to_end_metrics
+    from ..models import arch
+
+    a, p = arch(model), square_grid(prefill_cores)
+    dx, dy = parse_dims(decode_cores, 2, "core grid")
+    def both_checks():
+        pre = check_prefill_functional(hw, a, p, input_len, seed)
+        dec = check_decode_functional(hw, a, dx, dy, input_len, "shift", seed=seed)
+        return pre if pre.max_rel_err >= dec.max_rel_err else dec
+
+    check = both_checks if mode == "functional" else None
+    cores = f"{prefill_cores}+{decode_cores}"
+    return _model_record(
+        f"meshsim/e2e/{model}/p{prefill_cores}_d{decode_cores}/in{input_len}_out{output_len}",
+        model_what("WaferLLM", "Prefill+Decode", model, cores, input_len, output_len,
+              prefill_cores=prefill_cores, decode_cores=decode_cores, seed=seed),
+        hw, cores, lambda: end_to_end_metrics(hw, a, p, dx, dy, input_len, output_len),
+        {"cycles_per_layer", "cycles"}, check)
+
+
+def run_kv_capacity(model: str, cores: str, kv: str, hw: Hardware) -> dict:
+    """Longest context the KV cache can hold (Table 5), from the memory model."""
+    from ..experiments import DECODE_SYSTEM
+    from ..meshsim.decode import DecodeLayout
+    from ..model_metrics import memory_summary
+    from ..models import arch
+
+    started = time.perf_counter()
+    a = arch(model)
+    px, py = parse_dims(cores, 2, "core grid")
+    lay = DecodeLayout(a, px, py)
+    mem = memory_summary(hw, a, lay, 0, kv)
+    record = base_record(
+        f"meshsim/kv_capacity/{model}/{cores}/kv{kv}",
+        {"system": DECODE_SYSTEM[kv], "module": "Decode", "shape": None, "cores": cores,
+         "gpus": None, "model": model, "input_len": None, "output_len": None,
+         "params": {"kv_mode": kv}}, hw)
+    metrics = {"max_decode_len_tokens": (float(mem["max_context_one_layer"]), "tokens"),
+               "max_decode_len_tokens_whole_model": (float(mem["max_context_whole_model"]),
+                                                     "tokens"),
+               "kv_bytes_per_token_per_core": (float(mem["kv_bytes_per_token_per_core"]),
+                                               "bytes")}
+    record.update(source="simulated", mode="cycle-model", metrics=metrics_list(metrics, set()),
+                  check={"performed": False, "passed": None,
+                         "reason": "memory model only: no data computed"},
+                  note="memory model: tokens (prompt + generated) whose K/V fit in 48 KB/core "
+                  "beside one layer's weights and buffers (max_decode_len_tokens), and beside "
+                  "all layers' (..._whole_model; 0 when the weights alone do not fit)")
+    return finish(record, hw, cores, started)

@@ -1,0 +1,172 @@
+"""Records of the CSL kernels run on the SDK backends (the SDK simulator or a wafer), from
+the JSON their launchers write: the same record, metrics and checks as meshsim's."""
+
+from __future__ import annotations
+
+import time
+
+from .. import meshsim, records
+from ..experiments import parse_dims, square_grid
+from ..hardware import Hardware
+from ..records import (
+    base_record,
+    finish,
+    method_and_energy_note,
+    metrics_list,
+    model_method,
+    model_what,
+)
+
+
+def record_from_sdk(result_json: str, system: str, shape: str, cores: str, backend: str,
+                    hw: Hardware, command: str) -> dict:
+    """The run record of a CSL kernel run on the SDK simulator or a wafer, from the JSON its
+    launcher wrote (cycles from the aligned timestamps, the numeric check)."""
+    started = time.perf_counter()
+    res = _launcher_result(result_json, f"{system} {shape} on {backend}")
+    check = res["check"]
+    m, k, n = parse_dims(shape, 3, "shape")
+    px, py = parse_dims(cores, 2, "core grid")
+    cycles = float(res["cycles"])
+    peak = px * py * hw.peak_flops_per_core_per_cycle * cycles
+    metrics = {"cycles": (cycles, "cycles"),
+               "latency_ms": (cycles / hw.clock_hz * 1e3, "ms"),
+               "utilization": (2.0 * m * k * n / peak if peak else 0.0, "fraction"),
+               "energy_j": (cycles / hw.clock_hz * hw.system_power_w, "J/run")}
+    record = base_record(
+        f"{backend}/{system}/{shape}/{cores}",
+        {"system": system, "module": meshsim.MODULE_OF[system], "shape": shape, "cores": cores,
+         "gpus": None, "model": None, "input_len": None, "output_len": None,
+         "params": {**res.get("params", {}), "command": command}}, hw)
+    record.update(_sdk_labels(backend), metrics=metrics_list(metrics, {"cycles"}),
+                  check={"performed": True, **check},
+                  note=f"{_sdk_name(backend)}: cycles from per-core <time> stamps aligned by "
+                       f"(x+y) hops; converted at {hw.clock_hz / 1e9:g} GHz ({hw.clock_source})")
+    return finish(record, hw, cores, started, _sdk_device(backend, hw, cores))
+
+
+def _sdk_name(backend: str) -> str:
+    return "Cerebras SDK simulator" if backend == "sdk-sim" else f"Cerebras {backend.upper()}"
+
+
+def _sdk_labels(backend: str) -> dict:
+    """How a record from an SDK backend is labelled: the simulator's numbers are simulated,
+    a wafer's measured."""
+    return {"backend": backend, "source": "simulated" if backend == "sdk-sim" else "measured",
+            "mode": "functional" if backend == "sdk-sim" else "hardware"}
+
+
+def _sdk_device(backend: str, hw: Hardware, cores: str) -> str:
+    fabric = f" ({hw.name} fabric)" if backend == "sdk-sim" else " wafer"
+    return f"{_sdk_name(backend)}{fabric}, {cores} cores"
+
+
+def _launcher_result(path: str, what: str) -> dict:
+    """A CSL launcher's JSON result; a failed check or disagreeing copies fail loudly."""
+    import json
+    from pathlib import Path
+
+    from ..check import NumericMismatch
+
+    res = json.loads(Path(path).read_text())
+    check = res["check"]
+    # rows_agree: False when a broadcast left different results on different copies; None
+    # for kernels without one.
+    if not check["passed"] or res.get("rows_agree") is False:
+        raise NumericMismatch(f"{what}: device result differs from NumPy (max rel err "
+                              f"{check['max_rel_err']:.3g}, copies agree: "
+                              f"{res.get('rows_agree')})")
+    return res
+
+
+def record_from_sdk_decode(steps: list[str], counts: list[int], model: str, cores: str,
+                           input_len: int, output_len: int, kv: str, backend: str,
+                           hw: Hardware) -> dict:
+    """The decode run record from the CSL Decode kernel's steps: one launcher result per
+    group of steps of equal cost (llm.decode_step_plan), weighted by the group's size, then
+    the same metrics as meshsim's (llm.decode_metrics_from_cycles)."""
+    from ..experiments import DECODE_SYSTEM
+    from ..meshsim.decode import DecodeLayout
+    from ..model_metrics import decode_metrics_from_cycles
+    from ..models import arch
+
+    started = time.perf_counter()
+    if len(steps) != len(counts) or sum(counts) != output_len:
+        raise ValueError(f"{len(steps)} step results with counts {counts} do not cover "
+                         f"{output_len} output tokens")
+    job = f"{backend}/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}"
+    results = [_launcher_result(path, f"{job} step {path}") for path in steps]
+    cycles = sum(r["cycles"] * n for r, n in zip(results, counts, strict=True)) / output_len
+    a = arch(model)
+    px, py = parse_dims(cores, 2, "core grid")
+    metrics, _ = decode_metrics_from_cycles(hw, a, DecodeLayout(a, px, py), cycles, input_len,
+                                            output_len, kv)
+    worst = max((r["check"] for r in results), key=lambda c: c["max_rel_err"])
+    what = model_what(DECODE_SYSTEM[kv], "Decode", model, cores, input_len, output_len, kv_mode=kv,
+                 **model_method(hw), step_cycles=[r["cycles"] for r in results],
+                 step_counts=list(counts))
+    record = base_record(job, what, hw)
+    record.update(_sdk_labels(backend),
+                  metrics=metrics_list(metrics, {"cycles_per_layer", "cycles", "bytes_per_core",
+                                                 "bytes_per_core_whole_model"}),
+                  check={"performed": True, **worst},
+                  note=f"{_sdk_name(backend)}: CSL Decode kernel, one step per group of "
+                       f"equal-cost steps ({len(steps)}), cycles from per-core <time> stamps; "
+                       f"{method_and_energy_note(hw)}")
+    return finish(record, hw, cores, started, _sdk_device(backend, hw, cores))
+
+
+def record_from_sdk_prefill(result_json: str, model: str, cores: str, input_len: int,
+                            backend: str, hw: Hardware, command: str) -> dict:
+    """The prefill run record from the CSL Prefill kernel's one-layer run: its cycles
+    through the same metrics as meshsim's (llm.prefill_metrics)."""
+    from ..model_metrics import prefill_metrics
+    from ..models import arch
+
+    started = time.perf_counter()
+    job = f"{backend}/prefill/{model}/{cores}/in{input_len}"
+    res = _launcher_result(result_json, job)
+    a = arch(model)
+    metrics, _ = prefill_metrics(hw, a, square_grid(cores), input_len,
+                                 cycles=float(res["cycles"]))
+    what = model_what("WaferLLM", "Prefill", model, cores, input_len, None, **model_method(hw),
+                 command=command)
+    record = base_record(job, what, hw)
+    record.update(_sdk_labels(backend),
+                  metrics=metrics_list(metrics, {"cycles_per_layer", "cycles", "bytes_per_core",
+                                                 "bytes_per_core_whole_model"}),
+                  check={"performed": True, **res["check"]},
+                  note=f"{_sdk_name(backend)}: CSL Prefill kernel (one layer), cycles from "
+                       f"per-core <time> stamps; {method_and_energy_note(hw)}")
+    return finish(record, hw, cores, started, _sdk_device(backend, hw, cores))
+
+
+def record_from_parts_e2e(prefill_record: str, decode_record: str, model: str,
+                          prefill_cores: str, decode_cores: str, input_len: int,
+                          output_len: int, backend: str, hw: Hardware) -> dict:
+    """The end-to-end record (Table 2) from a prefill and a decode record of the same backend
+    (the CSL kernels' on the SDK backends): llm.combine_end_to_end, as meshsim's e2e."""
+    from ..model_metrics import combine_end_to_end
+
+    started = time.perf_counter()
+    parts = [records.read(path) for path in (prefill_record, decode_record)]
+    for part, module in zip(parts, ("Prefill", "Decode"), strict=True):
+        if part["what"]["module"] != module or part["what"]["model"] != model:
+            raise ValueError(f"{part['job']}: not a {module} record of {model}")
+        if part["backend"] != backend or part.get("skipped"):
+            raise ValueError(f"{part['job']}: backend {part['backend']}, skipped "
+                             f"{bool(part.get('skipped'))}; expected a {backend} run")
+    pre, dec = ({m["metric"]: (m["value"], m["unit"]) for m in part["metrics"]}
+                for part in parts)
+    cores = f"{prefill_cores}+{decode_cores}"
+    job = f"{backend}/e2e/{model}/p{prefill_cores}_d{decode_cores}/in{input_len}_out{output_len}"
+    what = model_what("WaferLLM", "Prefill+Decode", model, cores, input_len, output_len,
+                 prefill_cores=prefill_cores, decode_cores=decode_cores, **model_method(hw),
+                 parts=[part["job"] for part in parts])
+    worst = max((part["check"] for part in parts), key=lambda c: c.get("max_rel_err") or 0.0)
+    record = base_record(job, what, hw)
+    record.update(_sdk_labels(backend), metrics=metrics_list(
+        combine_end_to_end(hw, output_len, pre, dec), set()), check=worst,
+        note=f"{_sdk_name(backend)}: prefill and decode from the CSL kernels' records "
+             f"({', '.join(what['params']['parts'])}); {method_and_energy_note(hw)}")
+    return finish(record, hw, cores, started, _sdk_device(backend, hw, cores))

@@ -1,0 +1,113 @@
+"""The command lines `workflows/sdk.smk` runs: stage and compile a CSL module (with `cslc`,
+or on a Wafer-Scale Cluster in appliance mode), run its launcher, and Decode's step plan.
+
+Plain functions of the config and the wildcards' values, so they are testable without
+Snakemake; the rules only call them.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from glob import glob
+
+from ..experiments import parse_dims, square_grid
+from ..models import arch
+from . import toolchain
+from .backends import find_sdk_tool
+
+# The SDK backends and where their kernels run.
+SDK_TARGET = {"sdk-sim": "simulator", "wse2": "device", "wse3": "device"}
+SDK_BACKENDS = "|".join(SDK_TARGET)
+
+
+def kernel_sources(kernels_dir: str, module: str) -> list[str]:
+    """A module's CSL, its launcher and the shared library: editing one recompiles."""
+    return sorted(glob(f"{kernels_dir}/{module}/*") + glob(f"{kernels_dir}/common/*"))
+
+
+def compile_cmd(config: dict, kernels_dir: str, backend: str, cores: str, module: str,
+                params: dict, build: str) -> str:
+    """Stage the module, then compile it with cslc (direct) or on the cluster (appliance)."""
+    px, py = parse_dims(cores, 2, "core grid")
+    arch_name = "wse3" if backend == "wse3" else config["hardware"]
+    spec = toolchain.CompileSpec(module, px, py, params, arch=arch_name)
+    stage = shlex.join(["waferrepro", "sdk", "stage", "--kernels", kernels_dir,
+                        "--system", module, "--out", f"{build}/src"])
+    if config["sdk"]["mode"] == "appliance":
+        opts = toolchain.compiler_options(spec, SDK_TARGET[backend], "out")
+        compile_ = shlex.join(["waferrepro", "appliance", "compile", "--app", f"{build}/src",
+                               f"--options={shlex.join(opts)}", "--out", f"{build}/out"])
+    else:
+        compile_ = shlex.join(toolchain.compile_command(spec, SDK_TARGET[backend],
+                                                        f"{build}/src/layout.csl",
+                                                        f"{build}/out",
+                                                        cslc=find_sdk_tool("cslc")))
+    return f"{stage} && {compile_}"
+
+
+def run_cmd(config: dict, backend: str, build: str, launcher_args: list[str]) -> str:
+    """Run a compiled kernel's launcher: cs_python (direct) or the cluster's SdkLauncher."""
+    if config["sdk"]["mode"] == "appliance":
+        cmd = ["waferrepro", "appliance", "run", "--artifact", f"{build}/out/artifact.json",
+               "--app", f"{build}/src", f"--launcher-args={shlex.join(launcher_args)}"]
+        return shlex.join(cmd + (["--simulator"] if backend == "sdk-sim" else []))
+    return shlex.join(toolchain.run_command(f"{build}/src/run.py", f"{build}/out",
+                                            SDK_TARGET[backend], config["sdk"]["cmaddr"],
+                                            cs_python=find_sdk_tool("cs_python"),
+                                            extra=tuple(launcher_args)))
+
+
+def kernel_compile_cmd(config: dict, kernels_dir: str, backend: str, system: str, shape: str,
+                       cores: str) -> str:
+    px, py = parse_dims(cores, 2, "core grid")
+    params = toolchain.kernel_params(system, parse_dims(shape, 3, "shape"), px, py)
+    return compile_cmd(config, kernels_dir, backend, cores, system, params,
+                       f"results/build/{backend}/{system}/{shape}/{cores}")
+
+
+def decode_plan(model: str, cores: str, input_len: int, output_len: int, kv: str):
+    """(cache capacity, [(context, steps it stands for), ...]): one kernel step per group of
+    equal-cost decode steps (model_metrics.decode_step_plan, what meshsim simulates too)."""
+    from ..meshsim.decode import DecodeLayout
+    from ..model_metrics import decode_step_plan
+
+    px, py = parse_dims(cores, 2, "core grid")
+    return decode_step_plan(DecodeLayout(arch(model), px, py), input_len, output_len, kv)
+
+
+def decode_step_paths(backend: str, model: str, cores: str, input_len: int, output_len: int,
+                      kv: str) -> list[str]:
+    cap, plan = decode_plan(model, cores, input_len, output_len, kv)
+    return [f"results/steps/{backend}/decode/{model}/{cores}/cap{cap}/ctx{t}_kv{kv}.json"
+            for t, _ in plan]
+
+
+def decode_compile_cmd(config: dict, kernels_dir: str, backend: str, model: str, cores: str,
+                       cap: int) -> str:
+    from .inputs import decode_params
+
+    px, py = parse_dims(cores, 2, "core grid")
+    params = decode_params(arch(model), px, py, 0, "shift", cap=cap)
+    return compile_cmd(config, kernels_dir, backend, cores, "Decode", params,
+                       f"results/build/{backend}/Decode/{model}/{cores}/cap{cap}")
+
+
+def prefill_compile_cmd(config: dict, kernels_dir: str, backend: str, model: str, cores: str,
+                        input_len: int) -> str:
+    from .inputs import prefill_params
+
+    params = prefill_params(arch(model), square_grid(cores), input_len)
+    return compile_cmd(config, kernels_dir, backend, cores, "Prefill", params,
+                       f"results/build/{backend}/Prefill/{model}/{cores}/in{input_len}")
+
+
+def kernels_dir(basedir: str) -> str:
+    return os.path.join(basedir, "kernels")
+
+
+def decode_step_counts(model: str, cores: str, input_len: int, output_len: int,
+                       kv: str) -> str:
+    """How many decode steps each kernel step stands for, as `--counts` takes them."""
+    _, plan = decode_plan(model, cores, input_len, output_len, kv)
+    return " ".join(str(n) for _, n in plan)
