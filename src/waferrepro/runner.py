@@ -544,16 +544,24 @@ def record_from_parts_e2e(prefill_record: str, decode_record: str, model: str,
     for part, module in zip(parts, ("Prefill", "Decode")):
         if part["what"]["module"] != module or part["what"]["model"] != model:
             raise ValueError(f"{part['job']}: not a {module} record of {model}")
-        if part["backend"] != backend or part.get("skipped"):
-            raise ValueError(f"{part['job']}: backend {part['backend']}, skipped "
-                             f"{bool(part.get('skipped'))}; expected a {backend} run")
-    pre, dec = ({m["metric"]: (m["value"], m["unit"]) for m in part["metrics"]}
-                for part in parts)
+        if part["backend"] != backend:
+            raise ValueError(f"{part['job']}: backend {part['backend']}; expected a {backend} "
+                             "run")
     cores = f"{prefill_cores}+{decode_cores}"
     job = f"{backend}/e2e/{model}/p{prefill_cores}_d{decode_cores}/in{input_len}_out{output_len}"
     what = _what("WaferLLM", "Prefill+Decode", model, cores, input_len, output_len,
                  prefill_cores=prefill_cores, decode_cores=decode_cores, **_model_method(hw),
                  parts=[part["job"] for part in parts])
+    skipped = [part for part in parts if part["source"] == "skipped"]
+    if skipped:  # no time for a part, so none for the whole: skipped, with the part's reason
+        record = _base_record(job, what, hw)
+        record["backend"] = backend
+        _mark_skipped(record, "; ".join(f"part {part['job']} was skipped: "
+                                        f"{part['check'].get('reason') or part.get('note')}"
+                                        for part in skipped))
+        return _finish(record, hw, cores, started, _sdk_device(backend, hw, cores))
+    pre, dec = ({m["metric"]: (m["value"], m["unit"]) for m in part["metrics"]}
+                for part in parts)
     worst = max((part["check"] for part in parts), key=lambda c: c.get("max_rel_err") or 0.0)
     record = _base_record(job, what, hw)
     record.update(_sdk_labels(backend), metrics=metrics_list(
