@@ -158,3 +158,39 @@ def test_energy_split_prefill_and_decode():
     e = energy_split(prefill_j=2.0, request_j=12.0, output_len=11)
     assert e == {"energy_j": 12.0, "prefill_energy_j": 2.0, "decode_energy_j": 1.0}
     assert "decode_energy_j" not in energy_split(2.0, 2.0, 1)
+
+
+def test_sglang_record_says_what_was_checked(tmp_path, monkeypatch):
+    """bench_one_batch reports no token count: the record must not claim one was checked
+    (issue 12), and says what was compared."""
+    import subprocess
+    import sys
+    import types
+
+    from waferrepro import records, runner
+    from waferrepro.baselines import llm
+
+    row = {"run_name": "llama3-8b_in64_out8_tp1", "batch_size": 1, "input_len": 64,
+           "output_len": 8, "prefill_latency": 0.02, "median_decode_latency": 0.01,
+           "total_latency": 0.1}
+
+    real_run = subprocess.run
+
+    def fake_bench(cmd, **kwargs):  # what bench_one_batch appends to --result-filename
+        if "sglang.bench_one_batch" not in cmd:
+            return real_run(cmd, **kwargs)  # provenance's git calls
+        out = cmd[cmd.index("--result-filename") + 1]
+        with open(out, "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setitem(sys.modules, "sglang", types.SimpleNamespace(__version__="0.0-test"))
+    monkeypatch.setattr(llm.subprocess, "run", fake_bench)
+    monkeypatch.setattr(llm, "prepare_model_dir", lambda model, root, tokenizer=False: tmp_path)
+    monkeypatch.setattr(runner, "_gpu_inventory", lambda: (1, "Test GPU"))
+    rec = records.validate(runner.run_llm_baseline("sglang", "llama3-8b", 64, 8, 1, "cuda",
+                                                   str(tmp_path)))
+    reason = rec["check"]["reason"]
+    assert rec["source"] == "measured" and "produced exactly" not in reason
+    assert "not counted" in reason and "batch 1, input 64, output 8" in reason
+    assert "7 decode steps" in reason
