@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 
 from waferrepro.baselines import devices, energy
@@ -194,3 +195,38 @@ def test_sglang_record_says_what_was_checked(tmp_path, monkeypatch):
     assert rec["source"] == "measured" and "produced exactly" not in reason
     assert "not counted" in reason and "batch 1, input 64, output 8" in reason
     assert "7 decode steps" in reason
+
+
+def test_cpu_matmul_checks_free_memory_first(monkeypatch):
+    """Too little free memory gives a skipped record with bytes needed and available, before
+    anything is allocated (issue 12: [1,32K]x[32K,32K] peaked at 8.4 GB)."""
+    from waferrepro import records
+    from waferrepro.baselines import matmul
+    from waferrepro.runner import run_matmul_baseline
+
+    need = matmul.host_bytes_needed((1, 512, 300), np.float32)
+    assert need >= 4 * (512 + 512 * 300 + 2 * 300)
+    monkeypatch.setattr(matmul, "available_memory_bytes", lambda: need - 1)
+    monkeypatch.setattr(matmul, "_inputs", lambda *a: pytest.fail("allocated anyway"))
+    rec = records.validate(run_matmul_baseline("cpu", "1x512x300", warmup=0, repeats=1))
+    assert rec["source"] == "skipped" and rec["backend"] == "cpu"
+    assert f"needs {need} bytes" in rec["note"] and f"{need - 1} available" in rec["note"]
+    # The 32K GEMV's peak: the operands plus one 64 MiB block, not two full copies of B.
+    big = matmul.host_bytes_needed((1, 32768, 32768), np.float32)
+    assert big < 4 * 32768 * 32768 * 1.02
+
+
+def test_blockwise_operands_are_the_same_numbers(monkeypatch):
+    from waferrepro.baselines import matmul
+
+    a, b, cols = matmul._inputs((3, 40, 50), 7, np.float16)
+    monkeypatch.setattr(matmul, "GEN_BLOCK_BYTES", 4 * 50 * 3)  # 3-row blocks
+    a2, b2, cols2 = matmul._inputs((3, 40, 50), 7, np.float16)
+    rng = np.random.default_rng(7)
+    ref_a = rng.standard_normal((3, 40), dtype=np.float32).astype(np.float16)
+    ref_b = rng.standard_normal((40, 50), dtype=np.float32).astype(np.float16)
+    for x in (a, a2):
+        assert np.array_equal(x, ref_a)
+    for x in (b, b2):
+        assert np.array_equal(x, ref_b)
+    assert np.array_equal(cols, cols2)

@@ -275,21 +275,28 @@ def run_matmul_baseline(requested: str, shape: str, warmup: int, repeats: int,
             "model": None, "input_len": None, "output_len": None,
             "params": {"requested_device": requested, "warmup": warmup, "repeats": repeats,
                        "seed": seed}}
+    device = None
     try:
         device = matmul.resolve_device(requested)
-    except BaselineUnavailable as exc:
-        record.update(what=what, backend="cpu" if requested == "cpu" else "cuda:none")
+        if device == "cuda":
+            result = matmul.run_cuda(dims, warmup, repeats, seed,
+                                     min_energy_window_s=min_energy_window_s)
+        else:
+            result = matmul.run_cpu(dims, warmup, repeats, seed)
+    except BaselineUnavailable as exc:  # no device or package, or not enough free memory
+        if device is not None:
+            what["system"] = "cuBLAS" if device == "cuda" else "CPU-BLAS"
+        backend = "cpu" if "cpu" in (device, requested) else (
+            "cuda:none" if device is None else "cuda:visible")
+        record.update(what=what, backend=backend)
         _mark_skipped(record, str(exc))
         prov = provenance.collect(device="none", clock_hz=None, clock_source="n/a")
         record["provenance"] = prov
         return record
     if device == "cuda":
-        result = matmul.run_cuda(dims, warmup, repeats, seed,
-                                 min_energy_window_s=min_energy_window_s)
         what.update(system="cuBLAS", gpus=1)
         backend = f"cuda:{result['device']}"
     else:
-        result = matmul.run_cpu(dims, warmup, repeats, seed)
         what["system"] = "CPU-BLAS"
         backend = "cpu"
     check = result["check"]
