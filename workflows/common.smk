@@ -16,6 +16,7 @@ from waferrepro.backends import (  # noqa: E402
     resolve as resolve_backend,
 )
 from waferrepro.configcheck import one_line_error  # noqa: E402
+from waferrepro.placement import check_config as check_placement  # noqa: E402
 from waferrepro.experiments import (  # noqa: E402
     FIGURE_IDS,
     GEMM_SYSTEMS,
@@ -33,6 +34,11 @@ try:
     validate(config, CONFIG_SCHEMA, set_default=True)
 except WorkflowError as exc:
     raise WorkflowError(one_line_error(exc)) from None
+
+try:  # regions meant to be resident together must fit the usable fabric
+    check_placement(config, config["hardware"])
+except ValueError as exc:
+    raise WorkflowError(str(exc)) from None
 
 WHOLE_MODEL_SYSTEMS = {"decode": ["Decode"], "prefill": ["Prefill"],
                        "e2e": ["Prefill", "Decode"], "kv_capacity": []}

@@ -153,8 +153,9 @@ class PrefillBytes:
 
 def end_to_end_metrics(hw: Hardware, a: Arch, prefill_p: int, decode_px: int, decode_py: int,
                        input_len: int, output_len: int) -> tuple[dict, dict]:
-    """Prefill on one region of the wafer, decode on another (the paper's Table 2 setup):
-    TPR = output tokens / (prefill time + decode time)."""
+    """Prefill on its grid, then decode on its own (the paper's Table 2 setup):
+    TPR = output tokens / (prefill time + decode time); what this leaves out:
+    placement.E2E_NOTE."""
     pre, pre_mem = prefill_metrics(hw, a, prefill_p, input_len)
     dec, dec_mem = decode_metrics(hw, a, decode_px, decode_py, input_len, output_len, "shift")
     metrics = combine_end_to_end(hw, output_len, pre, dec)

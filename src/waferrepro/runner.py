@@ -216,12 +216,22 @@ def run_end_to_end(model: str, prefill_cores: str, decode_cores: str, input_len:
 
     check = both_checks if mode == "functional" else None
     cores = f"{prefill_cores}+{decode_cores}"
-    return _model_record(
+    record = _model_record(
         f"meshsim/e2e/{model}/p{prefill_cores}_d{decode_cores}/in{input_len}_out{output_len}",
         _what("WaferLLM", "Prefill+Decode", model, cores, input_len, output_len,
               prefill_cores=prefill_cores, decode_cores=decode_cores, seed=seed),
         hw, cores, lambda: end_to_end_metrics(hw, a, p, dx, dy, input_len, output_len),
         {"cycles_per_layer", "cycles"}, check)
+    return _with_e2e_note(record)
+
+
+def _with_e2e_note(record: dict) -> dict:
+    """What an end-to-end record's time covers and leaves out (waferrepro.placement)."""
+    from .placement import E2E_NOTE
+
+    if record["source"] != "skipped":
+        record["note"] = f"{record['note']}; {E2E_NOTE}"
+    return record
 
 
 def run_kv_capacity(model: str, cores: str, kv: str, hw: Hardware) -> dict:
@@ -573,4 +583,4 @@ def record_from_parts_e2e(prefill_record: str, decode_record: str, model: str,
         combine_end_to_end(hw, output_len, pre, dec), set()), check=worst,
         note=f"{_sdk_name(backend)}: prefill and decode from the CSL kernels' records "
              f"({', '.join(what['params']['parts'])}); {_method_and_energy_note(hw)}")
-    return _finish(record, hw, cores, started, _sdk_device(backend, hw, cores))
+    return _finish(_with_e2e_note(record), hw, cores, started, _sdk_device(backend, hw, cores))
