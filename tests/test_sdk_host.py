@@ -279,7 +279,8 @@ def test_e2e_from_parts_with_a_skipped_part_is_a_skipped_record(tmp_path):
     """A part recorded as skipped (source 'skipped', as every skipped record is marked) gives
     a skipped end-to-end record naming it, not a KeyError (issue 12)."""
     from waferrepro import records
-    from waferrepro.runner import record_from_parts_e2e, record_from_sdk_decode, record_from_sdk_prefill
+    from waferrepro.runner import (record_from_parts_e2e, record_from_sdk_decode,
+                                   record_from_sdk_prefill)
 
     pre = record_from_sdk_prefill(_launcher_json(tmp_path / "p.json", 50_000), "tiny-llama",
                                   "4x4", 7, "sdk-sim", WSE2, "cs_python run.py ...")

@@ -261,9 +261,10 @@ def run_kv_capacity(model: str, cores: str, kv: str, hw: Hardware) -> dict:
                          "reason": "memory model only: no data computed"},
                   note=f"memory model on the {cores} grid (the paper does not print Table "
                   "5's grid: see config/config.yaml, table5): tokens (prompt + generated) whose "
-                  f"decode plan fits in {hw.sram_label}, K/V and the per-token scores/probabilities "
-                  "beside one layer's weights and buffers (max_decode_len_tokens), and beside "
-                  "all layers' (..._whole_model; 0 when the weights alone do not fit)")
+                  f"decode plan fits in {hw.sram_label}, K/V and the per-token scores/"
+                  "probabilities beside one layer's weights and buffers (max_decode_len_tokens), "
+                  "and beside all layers' (..._whole_model; 0 when the weights alone do not "
+                  "fit)")
     return _finish(record, hw, cores, started)
 
 
