@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 
 from waferrepro.baselines import devices, energy
@@ -158,3 +159,75 @@ def test_energy_split_prefill_and_decode():
     e = energy_split(prefill_j=2.0, request_j=12.0, output_len=11)
     assert e == {"energy_j": 12.0, "prefill_energy_j": 2.0, "decode_energy_j": 1.0}
     assert "decode_energy_j" not in energy_split(2.0, 2.0, 1)
+
+
+def test_sglang_record_says_what_was_checked(tmp_path, monkeypatch):
+    """bench_one_batch reports no token count: the record must not claim one was checked
+    (issue 12), and says what was compared."""
+    import subprocess
+    import sys
+    import types
+
+    from waferrepro import records
+    from waferrepro.baselines import llm
+    from waferrepro.jobs import baselines as runner
+
+    row = {"run_name": "llama3-8b_in64_out8_tp1", "batch_size": 1, "input_len": 64,
+           "output_len": 8, "prefill_latency": 0.02, "median_decode_latency": 0.01,
+           "total_latency": 0.1}
+
+    real_run = subprocess.run
+
+    def fake_bench(cmd, **kwargs):  # what bench_one_batch appends to --result-filename
+        if "sglang.bench_one_batch" not in cmd:
+            return real_run(cmd, **kwargs)  # provenance's git calls
+        out = cmd[cmd.index("--result-filename") + 1]
+        with open(out, "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setitem(sys.modules, "sglang", types.SimpleNamespace(__version__="0.0-test"))
+    monkeypatch.setattr(llm.subprocess, "run", fake_bench)
+    monkeypatch.setattr(llm, "prepare_model_dir", lambda model, root, tokenizer=False: tmp_path)
+    monkeypatch.setattr(runner, "_gpu_inventory", lambda: (1, "Test GPU"))
+    rec = records.validate(runner.run_llm_baseline("sglang", "llama3-8b", 64, 8, 1, "cuda",
+                                                   str(tmp_path)))
+    reason = rec["check"]["reason"]
+    assert rec["source"] == "measured" and "produced exactly" not in reason
+    assert "not counted" in reason and "batch 1, input 64, output 8" in reason
+    assert "7 decode steps" in reason
+
+
+def test_cpu_matmul_checks_free_memory_first(monkeypatch):
+    """Too little free memory gives a skipped record with bytes needed and available, before
+    anything is allocated (issue 12: [1,32K]x[32K,32K] peaked at 8.4 GB)."""
+    from waferrepro import records
+    from waferrepro.baselines import matmul
+    from waferrepro.jobs.baselines import run_matmul_baseline
+
+    need = matmul.host_bytes_needed((1, 512, 300), np.float32)
+    assert need >= 4 * (512 + 512 * 300 + 2 * 300)
+    monkeypatch.setattr(matmul, "available_memory_bytes", lambda: need - 1)
+    monkeypatch.setattr(matmul, "_inputs", lambda *a: pytest.fail("allocated anyway"))
+    rec = records.validate(run_matmul_baseline("cpu", "1x512x300", warmup=0, repeats=1))
+    assert rec["source"] == "skipped" and rec["backend"] == "cpu"
+    assert f"needs {need} bytes" in rec["note"] and f"{need - 1} available" in rec["note"]
+    # The 32K GEMV's peak: the operands plus one 64 MiB block, not two full copies of B.
+    big = matmul.host_bytes_needed((1, 32768, 32768), np.float32)
+    assert big < 4 * 32768 * 32768 * 1.02
+
+
+def test_blockwise_operands_are_the_same_numbers(monkeypatch):
+    from waferrepro.baselines import matmul
+
+    a, b, cols = matmul._inputs((3, 40, 50), 7, np.float16)
+    monkeypatch.setattr(matmul, "GEN_BLOCK_BYTES", 4 * 50 * 3)  # 3-row blocks
+    a2, b2, cols2 = matmul._inputs((3, 40, 50), 7, np.float16)
+    rng = np.random.default_rng(7)
+    ref_a = rng.standard_normal((3, 40), dtype=np.float32).astype(np.float16)
+    ref_b = rng.standard_normal((40, 50), dtype=np.float32).astype(np.float16)
+    for x in (a, a2):
+        assert np.array_equal(x, ref_a)
+    for x in (b, b2):
+        assert np.array_equal(x, ref_b)
+    assert np.array_equal(cols, cols2)

@@ -77,3 +77,25 @@ def test_wrong_decode_kernels_are_caught(monkeypatch):
                         lambda fab, data, axis, elems, direction=1: (data, 0.0))
     with pytest.raises(NumericMismatch):
         _run(arch("tiny-llama"), 4, 4, T=7, mode="shift", steps=3)
+
+
+@pytest.mark.parametrize("model, grid", [("llama3-8b", 420), ("llama2-13b", 375)])
+@pytest.mark.parametrize("mode", ["shift", "concat"])
+def test_reported_kv_capacity_is_what_decode_layer_accepts(model, grid, mode):
+    """Table 5's capacity and decode records' max_decode_len_tokens are the longest context
+    the decode plan itself fits: one more cached token must be refused (issue 12)."""
+    from waferrepro.jobs.meshsim import run_kv_capacity
+    from waferrepro.meshsim.fabric import PlanError
+    from waferrepro.model_metrics import decode_metrics
+
+    a = arch(model)
+    lay = DecodeLayout(a, grid, grid)
+    rec = run_kv_capacity(model, f"{grid}x{grid}", mode, WSE2)
+    cap = int(next(m["value"] for m in rec["metrics"] if m["metric"] == "max_decode_len_tokens"))
+    assert cap > 0
+    # A step at context cap - 1 leaves cap tokens cached: accepted; at cap, refused.
+    decode_layer(WSE2, a, grid, grid, KVCache(lay.rows_tokens(cap - 1, mode)), cap - 1, mode)
+    with pytest.raises(PlanError, match="per-core memory"):
+        decode_layer(WSE2, a, grid, grid, KVCache(lay.rows_tokens(cap, mode)), cap, mode)
+    metrics, _ = decode_metrics(WSE2, a, grid, grid, 128, 1, mode)
+    assert metrics["max_decode_len_tokens"][0] == cap - 128

@@ -53,3 +53,14 @@ def test_plan_that_does_not_fit_gives_skipped_record():
     rec = run_meshsim("MeshGEMM", "8192x8192x8192", "60x60", WSE2, "cycle-model")
     records.validate(rec)
     assert rec["source"] == "skipped" and "bytes" in rec["note"] and rec["metrics"] == []
+
+
+def test_kv_capacity_note_states_the_overridden_sram():
+    """hardware_overrides that change the SRAM size change the note's words too (issue 12)."""
+    from waferrepro.hardware import get_hardware
+    from waferrepro.jobs.meshsim import run_kv_capacity
+
+    hw = get_hardware("wse2", {"sram_bytes_per_core": 64 * 1024})
+    rec = run_kv_capacity("llama3-8b", "420x420", "shift", hw)
+    assert "64 KB/core" in rec["note"] and "48 KB" not in rec["note"]
+    assert "48 KB/core" in run_kv_capacity("llama3-8b", "420x420", "shift", WSE2)["note"]

@@ -4,7 +4,7 @@ import os
 import sys
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
+from snakemake.utils import update_config, validate
 
 # Rules call the `waferrepro` console script: make the one installed beside this Python win,
 # and pass PATH on to jobs that run elsewhere (a cluster node).
@@ -20,7 +20,8 @@ from waferrepro.sdk.backends import (  # noqa: E402
     check_systems,
     resolve as resolve_backend,
 )
-from waferrepro.configcheck import one_line_error  # noqa: E402
+from waferrepro.configcheck import one_line_error, typed_command_line_config  # noqa: E402
+from waferrepro.placement import check_config as check_placement  # noqa: E402
 from waferrepro.experiments import (  # noqa: E402
     FIGURE_IDS,
     GEMM_SYSTEMS,
@@ -34,10 +35,17 @@ from waferrepro.experiments import (  # noqa: E402
 KERNEL_SYSTEMS = GEMM_SYSTEMS + GEMV_SYSTEMS
 
 CONFIG_SCHEMA = os.path.join(workflow.basedir, "src/waferrepro/schemas/config.schema.yaml")
+# --config values arrive as strings inside dicts and lists: put them back typed (YAML).
+update_config(config, typed_command_line_config(workflow.config_settings.config_args))
 try:
     validate(config, CONFIG_SCHEMA, set_default=True)
 except WorkflowError as exc:
     raise WorkflowError(one_line_error(exc)) from None
+
+try:  # regions meant to be resident together must fit the usable fabric
+    check_placement(config, config["hardware"])
+except ValueError as exc:
+    raise WorkflowError(str(exc)) from None
 
 WHOLE_MODEL_SYSTEMS = {"decode": ["Decode"], "prefill": ["Prefill"],
                        "e2e": ["Prefill", "Decode"], "kv_capacity": []}

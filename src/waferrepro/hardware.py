@@ -50,6 +50,11 @@ class Hardware:
     def peak_flops_per_core_per_cycle(self) -> float:
         return 2.0 * self.fp16_fmacs_per_cycle
 
+    @property
+    def sram_label(self) -> str:
+        """Per-core SRAM as notes print it, e.g. '48 KB/core' (follows hardware_overrides)."""
+        return f"{self.sram_bytes_per_core / 1024:g} KB/core"
+
     def as_dict(self) -> dict:
         return asdict(self)
 

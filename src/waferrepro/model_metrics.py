@@ -52,15 +52,12 @@ def decode_cycles_per_layer(hw: Hardware, a: Arch, px: int, py: int, input_len: 
 
 
 def memory_summary(hw: Hardware, a: Arch, lay: DecodeLayout, context: int, mode: str) -> dict:
-    """Bytes per core and fit, for one layer and for the whole model, at a context length."""
-    py = lay.py
+    """Bytes per core and fit, for one layer and for the whole model, at a context length.
+    Every number comes from the decode plan's own buffers (DecodeLayout.buffers)."""
     tokens_on_busiest = int(lay.rows_tokens(context, mode).max())
-    w_layer = lay.weight_elems_per_core() * BYTES
-    act = lay.activation_elems_per_core(tokens_on_busiest) * BYTES
-    kv_token = lay.kv_elems_per_token() * BYTES  # per token, per layer, on one core
     sram = hw.sram_bytes_per_core
-    one_layer = w_layer + act + tokens_on_busiest * kv_token
-    whole = a.layers * (w_layer + tokens_on_busiest * kv_token) + act
+    one_layer = lay.bytes_per_core(tokens_on_busiest)
+    whole = lay.bytes_per_core(tokens_on_busiest, a.layers)
     wafer_cores = hw.fabric_width * hw.fabric_height
     model_bytes = a.params * BYTES
     return {
@@ -71,14 +68,12 @@ def memory_summary(hw: Hardware, a: Arch, lay: DecodeLayout, context: int, mode:
         "model_bytes": model_bytes,
         "fits_one_wafer": model_bytes <= wafer_cores * sram,
         "wafers_needed": -(-model_bytes // (wafer_cores * sram)),
-        "kv_bytes_per_token_per_core": kv_token,
-        # Longest context the KV cache can hold with one layer on the grid (the per-layer
-        # view of the paper's Table 5): shift spreads tokens over all py rows, concat keeps
-        # them on one core per column.
-        "max_context_one_layer": max(0, (sram - w_layer - act) // kv_token)
-        * (py if mode == "shift" else 1),
-        "max_context_whole_model": max(0, (sram - a.layers * w_layer - act)
-                                       // (a.layers * kv_token)) * (py if mode == "shift" else 1),
+        "kv_bytes_per_token_per_core": lay.kv_elems_per_token() * BYTES,
+        # Longest context (prompt + generated) whose decode plan fits with one layer on the
+        # grid (the per-layer view of the paper's Table 5) and with all layers resident: the
+        # K/V and the per-token scores/probabilities buffers both grow with it.
+        "max_context_one_layer": lay.max_context(sram, mode),
+        "max_context_whole_model": lay.max_context(sram, mode, a.layers),
     }
 
 
@@ -158,8 +153,9 @@ class PrefillBytes:
 
 def end_to_end_metrics(hw: Hardware, a: Arch, prefill_p: int, decode_px: int, decode_py: int,
                        input_len: int, output_len: int) -> tuple[dict, dict]:
-    """Prefill on one region of the wafer, decode on another (the paper's Table 2 setup):
-    TPR = output tokens / (prefill time + decode time)."""
+    """Prefill on its grid, then decode on its own (the paper's Table 2 setup):
+    TPR = output tokens / (prefill time + decode time); what this leaves out:
+    placement.E2E_NOTE."""
     pre, pre_mem = prefill_metrics(hw, a, prefill_p, input_len)
     dec, dec_mem = decode_metrics(hw, a, decode_px, decode_py, input_len, output_len, "shift")
     metrics = combine_end_to_end(hw, output_len, pre, dec)

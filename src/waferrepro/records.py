@@ -122,3 +122,12 @@ def model_what(system: str, module: str, model: str, cores: str, input_len, outp
     return {"system": system, "module": module, "shape": None, "cores": cores, "gpus": None,
             "model": model, "input_len": input_len, "output_len": output_len,
             "params": params}
+
+
+def with_e2e_note(record: dict) -> dict:
+    """What an end-to-end record's time covers and leaves out (waferrepro.placement)."""
+    from .placement import E2E_NOTE
+
+    if record["source"] != "skipped":
+        record["note"] = f"{record['note']}; {E2E_NOTE}"
+    return record

@@ -1,4 +1,5 @@
-"""Aggregate run records into tidy tables: one row per value (the table contract, DESIGN.md)."""
+"""Aggregate run records into tidy tables: one row per value (the table contract,
+ARCHITECTURE.md)."""
 
 from __future__ import annotations
 

@@ -3,8 +3,9 @@
 Both load the model registry's real architecture with dummy weights from a locally written
 config.json (nothing is downloaded), take prompts as token ids, generate exactly the requested
 number of tokens with EOS ignored, and report TTFT, TPOT, decode TPR (1/TPOT) and end-to-end
-TPR (output tokens / (prefill + decode time)). A request that produced any other number of
-tokens fails the run.
+TPR (output tokens / (prefill + decode time)). vLLM: a request that produced any other number
+of tokens fails the run. SGLang's bench_one_batch reports no token count: what is checked is
+its echoed workload (`token_check` of each result says which).
 """
 
 from __future__ import annotations
@@ -107,6 +108,8 @@ def run_vllm(model_id: str, input_len: int, output_len: int, tp: int, device: st
         if got != n:
             raise RuntimeError(f"vLLM produced {got} tokens, {n} requested")
         return elapsed
+    token_check = (f"every request produced exactly the requested tokens ({output_len}; 1 for "
+                   "the TTFT runs), counted in vLLM's outputs; a mismatch fails the run")
 
     try:
         for _ in range(warmup):
@@ -126,7 +129,7 @@ def run_vllm(model_id: str, input_len: int, output_len: int, tp: int, device: st
         _shutdown_vllm(llm)
     return {"summary": summarize(ttft, total, output_len), "engine_args": engine_args,
             "engine": "vllm", "version": vllm.__version__, "repeats": repeats,
-            "energy": energy}
+            "energy": energy, "token_check": token_check}
 
 
 def energy_split(prefill_j: float, request_j: float, output_len: int) -> dict:
@@ -187,6 +190,15 @@ def parse_sglang_results(result_file: Path, run_name: str, input_len: int,
             "e2e_tpr": output_len / total, "prefill_tpr": input_len / ttft}
 
 
+def sglang_token_check(input_len: int, output_len: int) -> str:
+    """What an SGLang record's check covers: bench_one_batch writes no generated-token count,
+    so only its echoed workload is compared; the count follows from its fixed schedule."""
+    return (f"tokens not counted: SGLang's bench_one_batch reports no generated-token count; "
+            f"checked: its result echoes batch 1, input {input_len}, output {output_len} "
+            f"(a mismatch fails the run), and it runs a fixed schedule of one prefill and "
+            f"{max(output_len - 1, 0)} decode steps with no stop condition")
+
+
 def run_sglang(model_id: str, input_len: int, output_len: int, tp: int, workdir: Path,
                seed: int = 0, nnodes: int = 1) -> dict:
     try:
@@ -205,7 +217,8 @@ def run_sglang(model_id: str, input_len: int, output_len: int, tp: int, workdir:
     if proc.returncode != 0:
         raise RuntimeError(f"SGLang failed ({shlex.join(cmd)}):\n{proc.stderr[-3000:]}")
     summary = parse_sglang_results(result_file, run_name, input_len, output_len)
-    return {"summary": summary, "engine_args": {"command": shlex.join(cmd)}, "engine": "sglang",
+    return {"summary": summary, "token_check": sglang_token_check(input_len, output_len),
+            "engine_args": {"command": shlex.join(cmd)}, "engine": "sglang",
             "version": getattr(sglang, "__version__", "unknown"), "repeats": 1,
             # bench_one_batch loads, warms up and runs in one process of its own, so an
             # energy window cannot be put around the measured request alone.

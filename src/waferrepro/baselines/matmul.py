@@ -57,17 +57,67 @@ def _check(out_cols, a, b, cols, rtol):
                    reference_name=f"numpy float64 on {len(cols)} sampled output columns")
 
 
+GEN_BLOCK_BYTES = 64 * 2**20  # operands are drawn in float32 blocks of at most this size
+
+
+def _block_rows(cols: int) -> int:
+    return max(1, GEN_BLOCK_BYTES // (4 * cols))
+
+
+def _normal(rng, rows: int, cols: int, dtype) -> np.ndarray:
+    """rng.standard_normal((rows, cols), float32) cast to dtype, drawn in row blocks (the
+    same numbers): the resident peak is the array plus one block, not two full copies."""
+    out = np.empty((rows, cols), dtype=dtype)
+    block = np.empty((min(_block_rows(cols), rows), cols), dtype=np.float32)
+    for r in range(0, rows, len(block)):
+        part = block[: min(len(block), rows - r)]
+        rng.standard_normal(dtype=np.float32, out=part)
+        out[r:r + len(part)] = part
+    return out
+
+
 def _inputs(shape, seed, dtype):
     m, k, n = shape
     rng = np.random.default_rng(seed)
-    a = rng.standard_normal((m, k), dtype=np.float32).astype(dtype)
-    b = rng.standard_normal((k, n), dtype=np.float32).astype(dtype)
+    a = _normal(rng, m, k, dtype)
+    b = _normal(rng, k, n, dtype)
     cols = np.sort(rng.choice(n, size=min(CHECK_COLUMNS, n), replace=False))
     return a, b, cols
 
 
+def host_bytes_needed(shape, dtype) -> int:
+    """Peak host memory of a CPU run: both operands, two outputs (the previous one is freed
+    only after the next product exists) and one generator block."""
+    m, k, n = shape
+    block = max(4 * min(_block_rows(cols), rows) * cols for rows, cols in ((m, k), (k, n)))
+    return np.dtype(dtype).itemsize * (m * k + k * n + 2 * m * n) + block
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the kernel says can be allocated without swapping (Linux MemAvailable), or
+    None where it cannot be read (then nothing is checked)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def require_host_memory(shape, dtype, what: str) -> None:
+    """BaselineUnavailable (a skipped record) when the run would not fit in free memory."""
+    need, free = host_bytes_needed(shape, dtype), available_memory_bytes()
+    if free is not None and need > free:
+        raise BaselineUnavailable(
+            f"{what} {'x'.join(map(str, shape))} needs {need} bytes of host memory, "
+            f"{free} available (MemAvailable)")
+
+
 def run_cpu(shape, warmup: int, repeats: int, seed: int = 0) -> dict:
-    """NumPy float32 (NumPy has no fp16 BLAS; the record says so)."""
+    """NumPy float32 (NumPy has no fp16 BLAS; the record says so). Checks free memory first."""
+    require_host_memory(shape, np.float32, "CPU-BLAS")
     a, b, cols = _inputs(shape, seed, np.float32)
     out = None
     for _ in range(warmup):
@@ -88,6 +138,7 @@ def run_cuda(shape, warmup: int, repeats: int, seed: int = 0, flush_l2: bool | N
     import torch
 
     m, k, n = shape
+    require_host_memory(shape, np.float16, "cuBLAS")  # operands are drawn on the host
     flush_l2 = (m == 1) if flush_l2 is None else flush_l2
     a_np, b_np, cols = _inputs(shape, seed, np.float16)
     dev = torch.device("cuda")

@@ -17,6 +17,7 @@ from ..records import (
     metrics_list,
     model_method,
     model_what,
+    with_e2e_note,
 )
 
 RAW_METRICS = {"cycles", "compute_cycles", "comm_cycles", "comm_hidden_cycles",
@@ -180,12 +181,13 @@ def run_end_to_end(model: str, prefill_cores: str, decode_cores: str, input_len:
 
     check = both_checks if mode == "functional" else None
     cores = f"{prefill_cores}+{decode_cores}"
-    return _model_record(
+    record = _model_record(
         f"meshsim/e2e/{model}/p{prefill_cores}_d{decode_cores}/in{input_len}_out{output_len}",
         model_what("WaferLLM", "Prefill+Decode", model, cores, input_len, output_len,
               prefill_cores=prefill_cores, decode_cores=decode_cores, seed=seed),
         hw, cores, lambda: end_to_end_metrics(hw, a, p, dx, dy, input_len, output_len),
         {"cycles_per_layer", "cycles"}, check)
+    return with_e2e_note(record)
 
 
 def run_kv_capacity(model: str, cores: str, kv: str, hw: Hardware) -> dict:
@@ -213,7 +215,10 @@ def run_kv_capacity(model: str, cores: str, kv: str, hw: Hardware) -> dict:
     record.update(source="simulated", mode="cycle-model", metrics=metrics_list(metrics, set()),
                   check={"performed": False, "passed": None,
                          "reason": "memory model only: no data computed"},
-                  note="memory model: tokens (prompt + generated) whose K/V fit in 48 KB/core "
-                  "beside one layer's weights and buffers (max_decode_len_tokens), and beside "
-                  "all layers' (..._whole_model; 0 when the weights alone do not fit)")
+                  note=f"memory model on the {cores} grid (the paper does not print Table "
+                  "5's grid: see config/config.yaml, table5): tokens (prompt + generated) whose "
+                  f"decode plan fits in {hw.sram_label}, K/V and the per-token scores/"
+                  "probabilities beside one layer's weights and buffers (max_decode_len_tokens), "
+                  "and beside all layers' (..._whole_model; 0 when the weights alone do not "
+                  "fit)")
     return finish(record, hw, cores, started)

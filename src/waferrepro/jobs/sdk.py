@@ -11,10 +11,12 @@ from ..hardware import Hardware
 from ..records import (
     base_record,
     finish,
+    mark_skipped,
     method_and_energy_note,
     metrics_list,
     model_method,
     model_what,
+    with_e2e_note,
 )
 
 
@@ -153,20 +155,29 @@ def record_from_parts_e2e(prefill_record: str, decode_record: str, model: str,
     for part, module in zip(parts, ("Prefill", "Decode"), strict=True):
         if part["what"]["module"] != module or part["what"]["model"] != model:
             raise ValueError(f"{part['job']}: not a {module} record of {model}")
-        if part["backend"] != backend or part.get("skipped"):
-            raise ValueError(f"{part['job']}: backend {part['backend']}, skipped "
-                             f"{bool(part.get('skipped'))}; expected a {backend} run")
-    pre, dec = ({m["metric"]: (m["value"], m["unit"]) for m in part["metrics"]}
-                for part in parts)
+        if part["backend"] != backend:
+            raise ValueError(f"{part['job']}: backend {part['backend']}; expected a {backend} "
+                             "run")
     cores = f"{prefill_cores}+{decode_cores}"
     job = f"{backend}/e2e/{model}/p{prefill_cores}_d{decode_cores}/in{input_len}_out{output_len}"
     what = model_what("WaferLLM", "Prefill+Decode", model, cores, input_len, output_len,
                  prefill_cores=prefill_cores, decode_cores=decode_cores, **model_method(hw),
                  parts=[part["job"] for part in parts])
+    skipped = [part for part in parts if part["source"] == "skipped"]
+    if skipped:  # no time for a part, so none for the whole: skipped, with the part's reason
+        record = base_record(job, what, hw)
+        record["backend"] = backend
+        mark_skipped(record, "; ".join(f"part {part['job']} was skipped: "
+                                       f"{part['check'].get('reason') or part.get('note')}"
+                                       for part in skipped))
+        return finish(record, hw, cores, started, _sdk_device(backend, hw, cores))
+    pre, dec = ({m["metric"]: (m["value"], m["unit"]) for m in part["metrics"]}
+                for part in parts)
     worst = max((part["check"] for part in parts), key=lambda c: c.get("max_rel_err") or 0.0)
     record = base_record(job, what, hw)
     record.update(_sdk_labels(backend), metrics=metrics_list(
         combine_end_to_end(hw, output_len, pre, dec), set()), check=worst,
         note=f"{_sdk_name(backend)}: prefill and decode from the CSL kernels' records "
              f"({', '.join(what['params']['parts'])}); {method_and_energy_note(hw)}")
-    return finish(record, hw, cores, started, _sdk_device(backend, hw, cores))
+    return finish(with_e2e_note(record), hw, cores, started,
+                  _sdk_device(backend, hw, cores))

@@ -5,7 +5,7 @@ along a column); lines do not share links, so the cost of one line is the cost o
 `data` has shape (py, px, ...) in functional mode and is None in cycle-model mode; costs are
 computed from the plan only, so both modes agree.
 
-Cost model (PLMR, DESIGN.md): a message of n wavelets over d hops costs
+Cost model (PLMR, ARCHITECTURE.md): a message of n wavelets over d hops costs
     n * link_load + d * hop_latency + 2 * ramp_latency
 (streamed at one wavelet per cycle per link; link_load > 1 when flows share a directed link).
 A core that relays and adds in a pipelined chain adds 2 * ramp_latency + 1 cycles per member,

@@ -33,6 +33,7 @@ from .comm import all_reduce, neighbour_shift
 from .fabric import Fabric, PlanError
 
 KV_MODES = ("shift", "concat")
+BYTES = 2  # fp16 per element
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,37 @@ class DecodeLayout:
 
     def kv_elems_per_token(self) -> int:
         return 2 * self.ckv
+
+    def buffers(self, cap: int, layers: int = 1) -> dict[str, int]:
+        """Per-core elements of the decode plan with room for `cap` cached tokens per core:
+        what `decode_layer` allocates (layers=1), or with every layer's weights and KV cache
+        resident (layers=a.layers; activations are reused layer to layer)."""
+        return {"weights (one layer)" if layers == 1 else f"weights ({layers} layers)":
+                layers * self.weight_elems_per_core(),
+                "KV cache": layers * cap * self.kv_elems_per_token(),
+                "activations and receive buffers": self.activation_elems_per_core(cap)}
+
+    def bytes_per_core(self, cap: int, layers: int = 1) -> int:
+        return BYTES * sum(self.buffers(cap, layers).values())
+
+    def max_tokens_per_core(self, sram_bytes: int, layers: int = 1) -> int:
+        """Most cached tokens one core can hold beside the plan's other buffers (0: the plan
+        does not fit even without a cache). Every per-token buffer counts: K and V and the
+        scores/probabilities, so `decode_layer` accepts this cap and refuses one more."""
+        if self.bytes_per_core(1, layers) > sram_bytes:
+            return 0
+        lo, hi = 1, 2  # bytes grow with cap: find the largest cap that fits by doubling + bisection
+        while self.bytes_per_core(hi, layers) <= sram_bytes:
+            lo, hi = hi, 2 * hi
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if self.bytes_per_core(mid, layers) <= sram_bytes else (lo, mid)
+        return lo
+
+    def max_context(self, sram_bytes: int, mode: str, layers: int = 1) -> int:
+        """Longest context (cached tokens, prompt + generated) the grid holds: shift spreads
+        tokens evenly over the py rows, concat keeps them all on the last row."""
+        return self.max_tokens_per_core(sram_bytes, layers) * (self.py if mode == "shift" else 1)
 
 
 @dataclass
@@ -233,9 +265,8 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
     new_counts = lay.rows_tokens(T + 1, mode)
     n_max = int(new_counts.max())
     cap = cap or n_max
-    fab.alloc("weights (one layer)", lay.weight_elems_per_core())
-    fab.alloc("KV cache", cap * lay.kv_elems_per_token())
-    fab.alloc("activations and receive buffers", lay.activation_elems_per_core(cap))
+    for name, elems in lay.buffers(cap).items():  # the memory model's numbers (llm.py)
+        fab.alloc(name, elems, BYTES)
     fab.use_colors("all-reduce along y (2 per level + broadcast)", 2 * tree_levels + 1)
     fab.use_colors("all-reduce along x (2 per level + broadcast)", 2 * tree_levels + 1)
     if mode == "shift":  # alternating by row (waferrepro.sdk.routes.neighbour_role)

@@ -36,6 +36,8 @@ class KernelRun:
             "comm_hidden_cycles": (tl.comm_total - tl.comm_exposed, "cycles"),
             "latency_ms": (cycles / hw.clock_hz * 1e3, "ms"),
             "compute_efficiency": (tl.compute / cycles if cycles else 0.0, "fraction"),
+            # Exposed (not overlapped) communication cycles / total cycles (Fig. 10).
+            "comm_share": (tl.comm_exposed / cycles if cycles else 0.0, "fraction"),
             "utilization": (self.useful_flops / peak if peak else 0.0, "fraction"),
             "tflops": (self.useful_flops / (cycles / hw.clock_hz) / 1e12 if cycles else 0.0,
                        "TFLOP/s"),
