@@ -244,7 +244,10 @@ def _csl_run(wc, build, launcher_args):
 
     from waferrepro import sdk
     from waferrepro.backends import find_sdk_tool
+    from waferrepro.sdk_timing import runs_for
 
+    warmup, repeats = runs_for(wc.backend, config["sdk"].get("warmup"), config["sdk"].get("repeats"))
+    launcher_args = [*launcher_args, "--warmup", str(warmup), "--repeats", str(repeats)]
     if SDK_MODE == "appliance":
         cmd = ["waferrepro", "appliance-run", "--artifact", f"{build}/out/artifact.json",
                "--app", f"{build}/src", f"--launcher-args={shlex.join(launcher_args)}"]
