@@ -27,7 +27,7 @@ def test_compile_command_simulator_and_device():
                    "--memcpy", "--channels=1", "--width-west-buf=0", "--width-east-buf=0"]
     dev = sdk.compile_command(spec, "device", "l.csl", "out")
     assert "--fabric-dims=757,996" in dev
-    wse3 = sdk.compile_command(sdk.CompileSpec("MeshGEMV", 4, 3, {}, arch="wse3"), "device",
+    wse3 = sdk.compile_command(sdk.CompileSpec("MeshGEMV", 4, 3, spec.params, arch="wse3"), "device",
                                "l.csl", "o")
     assert "--arch=wse3" in wse3 and "--fabric-dims=762,1172" in wse3
     with pytest.raises(ValueError, match="does not fit"):

@@ -79,7 +79,11 @@ def fabric_dims(spec: CompileSpec, target: str) -> tuple[int, int]:
 
 
 def compiler_options(spec: CompileSpec, target: str, out_dir: str) -> list[str]:
-    """cslc's options for one kernel and parameter set (everything but the layout file)."""
+    """cslc's options for one kernel and parameter set (everything but the layout file).
+    Refuses a parameter set whose DSDs the kernel cannot encode (waferrepro.dsd_limits)."""
+    from .dsd_limits import check
+
+    check(spec.module, spec.params)
     fw, fh = fabric_dims(spec, target)
     params = ",".join(f"{k}:{v}" for k, v in spec.params.items())
     return [f"--arch={spec.arch}", f"--fabric-dims={fw},{fh}",
