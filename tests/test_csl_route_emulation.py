@@ -13,24 +13,76 @@ from waferrepro.meshsim import make_inputs
 from waferrepro.sdk import routes as cr
 
 
+class MeshGemmCores:
+    """Every core's MeshGEMM memory and state, as kernels/MeshGEMM/pe_program.csl declares
+    them (A0, A1, B0, B1, C, the buffer pointers, `flipped`), with whole-grid arrays
+    (p, p, ...) standing for the p x p cores; transfers go over the traced ring routes."""
+
+    def __init__(self, a_tiles, b_tiles, reset: bool = True):
+        self.p = a_tiles.shape[0]
+        self.buf = {"A0": a_tiles.copy(), "A1": np.zeros_like(a_tiles),
+                    "B0": b_tiles.copy(), "B1": np.zeros_like(b_tiles)}
+        self.C = np.zeros(a_tiles.shape[:3] + (b_tiles.shape[3],))
+        self.a_cur, self.a_next, self.b_cur, self.b_next = "A0", "A1", "B0", "B1"
+        self.flipped = False
+        self.reset = reset  # False: the program before issue 14 (no reset, P-1 shifts)
+        self.table = cr.RouteTable(self.p, self.p)
+        cr.ring_routes(self.table, "x", "A")
+        cr.ring_routes(self.table, "y", "B")
+
+    def run(self):  # run() then begin_step()/arrive() until step == P
+        if self.reset:
+            self.C[...] = 0.0  # @fmovh(c_all, 0.0)
+        steps = self.p if self.reset else self.p - 1
+        if self.p == 1:
+            self.C += self.buf["A0"] @ self.buf["B0"]
+            return
+        for step in range(self.p):
+            self.C += self.buf[self.a_cur] @ self.buf[self.b_cur]  # local_mac
+            if step == steps:
+                break
+            # both shifts on their traced routes, into the other buffers; arrive(): swap
+            self.buf[self.a_next] = cr.ring_transfer(self.table, self.buf[self.a_cur], "x", "A")
+            self.buf[self.b_next] = cr.ring_transfer(self.table, self.buf[self.b_cur], "y", "B")
+            self.a_cur, self.a_next = self.a_next, self.a_cur
+            self.b_cur, self.b_next = self.b_next, self.b_cur
+            self.flipped = not self.flipped
+
+    def launch(self, warmup: int, repeats: int):  # compute(): timer.launch, then finish()
+        for _ in range(warmup + repeats):
+            self.run()
+        if self.reset:
+            if self.flipped:  # finish(): tiles back into A0/B0
+                self.buf["A0"], self.buf["B0"] = self.buf["A1"].copy(), self.buf["B1"].copy()
+                self.flipped = False
+            self.a_cur, self.a_next, self.b_cur, self.b_next = "A0", "A1", "B0", "B1"
+        return self.C.copy()
+
+
 @pytest.mark.parametrize("p", [1, 2, 3, 4, 5, 6, 7])
-def test_meshgemm_program_on_its_routes_computes_the_product(p):
+def test_meshgemm_program_on_its_routes_computes_the_product_every_run(p):
     a, b = make_inputs((4 * p + 1, 3 * p, 2 * p + 3), seed=p)
     a_tiles, b_tiles = (t.astype(np.float64) for t in pack_cannon(a, b, p, interleaved=True))
-    table = cr.RouteTable(p, p)
-    cr.ring_routes(table, "x", "A")
-    cr.ring_routes(table, "y", "B")
-    c = np.zeros(a_tiles.shape[:3] + (b_tiles.shape[3],))
-    cur_a, cur_b = a_tiles, b_tiles
-    for step in range(p):  # begin_step
-        c += cur_a @ cur_b  # local_mac
-        if step == p - 1:
-            break
-        # both shifts on their traced routes; arrive(): swap the buffers
-        cur_a = cr.ring_transfer(table, cur_a, "x", "A")
-        cur_b = cr.ring_transfer(table, cur_b, "y", "B")
-    out = unpack_cannon(c, a.shape[0], b.shape[1], interleaved=True)
-    np.testing.assert_allclose(out, a.astype(np.float64) @ b, rtol=1e-9, atol=1e-9)
+    cores = MeshGemmCores(a_tiles, b_tiles)
+    expected = a.astype(np.float64) @ b
+    first = cores.launch(0, 1)  # the launcher's checked launch, then the timed one
+    np.testing.assert_allclose(unpack_cannon(first, a.shape[0], b.shape[1], interleaved=True),
+                               expected, rtol=1e-9, atol=1e-9)
+    np.testing.assert_array_equal(cores.launch(1, 3), first)
+    np.testing.assert_array_equal(cores.launch(0, 2), first)
+
+
+@pytest.mark.parametrize("p", [2, 3])
+def test_meshgemm_without_reset_gives_a_different_second_run(p):
+    # The program before issue 14 (C never cleared, tiles left one ring position short):
+    # a second launch must differ, or the test above would not be testing the reset.
+    a, b = make_inputs((2 * p, 2 * p, 2 * p), seed=p)
+    a_tiles, b_tiles = (t.astype(np.float64) for t in pack_cannon(a, b, p, interleaved=True))
+    cores = MeshGemmCores(a_tiles, b_tiles, reset=False)
+    first = cores.launch(0, 1)
+    np.testing.assert_allclose(unpack_cannon(first, 2 * p, 2 * p, interleaved=True),
+                               a.astype(np.float64) @ b, rtol=1e-9, atol=1e-9)
+    assert not np.allclose(cores.launch(0, 1), first)
 
 
 @pytest.mark.parametrize("w,h", [(1, 1), (3, 1), (2, 5), (4, 9), (3, 17)])

@@ -249,7 +249,7 @@ def test_program_phases_follow_the_twins_timeline():
     twin = phases(step.label for step in fab.timeline.steps)
     text = (Path(__file__).resolve().parents[1] / "kernels" / "Prefill" / "pe_program.csl"
             ).read_text()
-    body = text[text.index("fn start() void {"):text.index("task x_sent()")]
+    body = text[text.index("fn run() void {"):text.index("task x_sent()")]
     comments = re.findall(r"//\s*(.+)$", body, re.M)
     program = phases(c for c in comments if c.split(":")[0].strip() in set(twin))
     assert program == twin

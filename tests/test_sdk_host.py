@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from waferrepro.hardware import WSE2
-from waferrepro.host import pack_cannon, unpack_cannon
-from waferrepro.meshsim import make_inputs
+from waferrepro.sdk import timing as sdk_timing
 from waferrepro.sdk import toolchain as sdk
 
 
@@ -27,8 +26,8 @@ def test_compile_command_simulator_and_device():
                    "--memcpy", "--channels=1", "--width-west-buf=0", "--width-east-buf=0"]
     dev = sdk.compile_command(spec, "device", "l.csl", "out")
     assert "--fabric-dims=757,996" in dev
-    wse3 = sdk.compile_command(sdk.CompileSpec("MeshGEMV", 4, 3, {}, arch="wse3"), "device",
-                               "l.csl", "o")
+    wse3 = sdk.compile_command(sdk.CompileSpec("MeshGEMV", 4, 3, spec.params, arch="wse3"),
+                               "device", "l.csl", "o")
     assert "--arch=wse3" in wse3 and "--fabric-dims=762,1172" in wse3
     with pytest.raises(ValueError, match="does not fit"):
         sdk.fabric_dims(sdk.CompileSpec("MeshGEMM", 751, 751, {}), "device")
@@ -44,8 +43,8 @@ def test_run_commands():
 
 
 def test_u48_from_known_words():
-    assert int(sdk.u48([0x1234, 0x5678, 0x9ABC])) == 0x9ABC56781234
-    assert int(sdk.u48([0xFFFF, 0xFFFF, 0xFFFF])) == 2**48 - 1
+    assert int(sdk_timing.u48([0x1234, 0x5678, 0x9ABC])) == 0x9ABC56781234
+    assert int(sdk_timing.u48([0xFFFF, 0xFFFF, 0xFFFF])) == 2**48 - 1
 
 
 def _words(values):
@@ -53,88 +52,61 @@ def _words(values):
     return np.stack([v & 0xFFFF, (v >> 16) & 0xFFFF, (v >> 32) & 0xFFFF], axis=-1)
 
 
-def test_elapsed_cycles_aligns_counters():
+def _time_buf(ref, begins, ends):
+    """time_buf as sync_timer.csl lays it out: ref, then begin and end of each timed run."""
+    from waferrepro.sdk.timing import STAMP_WORDS
+
+    h, w = ref.shape
+    buf = np.zeros((h, w, STAMP_WORDS), dtype=np.uint32)
+    buf[..., 0:3] = _words(ref)
+    for r, (b, e) in enumerate(zip(begins, ends, strict=True)):
+        buf[..., 3 + 6 * r: 6 + 6 * r] = _words(b)
+        buf[..., 6 + 6 * r: 9 + 6 * r] = _words(e)
+    return buf
+
+
+def test_run_statistics_align_counters_and_take_mean_and_max_over_runs():
+    from waferrepro.sdk.timing import run_statistics
+
     # 2x3 cores; every counter has its own arbitrary offset; the sync wavelet arrives at
-    # (x + y) cycles of core (0, 0)'s time. The kernel ran from t=100 to t=1100 (core (0,0)
-    # time) on the earliest/latest cores.
+    # (x + y) cycles of core (0, 0)'s time. Run 0 spans t=100..1100 (core (0,0) time) over
+    # the earliest/latest cores, run 1 t=1200..1700, run 2 t=1800..2400.
     h, w = 2, 3
     offsets = np.array([[5, 2**40, 17], [123456, 9, 2**33]], dtype=np.int64)
     hops = np.add.outer(np.arange(h), np.arange(w))
     ref = hops + offsets  # counter value when the sync wavelet arrives
-    start = np.full((h, w), 150) + offsets
-    start[0, 2] = 100 + offsets[0, 2]
-    end = np.full((h, w), 900) + offsets
-    end[1, 1] = 1100 + offsets[1, 1]
-    assert sdk.elapsed_cycles(_words(start), _words(end), _words(ref)) == 1000
+    begins, ends = [], []
+    for t0, t1 in ((100, 1100), (1200, 1700), (1800, 2400)):
+        b = np.full((h, w), t0 + 50) + offsets
+        b[0, 2] = t0 + offsets[0, 2]
+        e = np.full((h, w), t1 - 100) + offsets
+        e[1, 1] = t1 + offsets[1, 1]
+        begins.append(b)
+        ends.append(e)
+    stats = run_statistics(_time_buf(ref, begins, ends), 3)
+    assert stats["cycles_per_run"] == [1000, 500, 600]
+    assert stats["cycles_mean"] == pytest.approx(700) and stats["cycles_max"] == 1000
+    assert stats["span_mean"] == pytest.approx((2400 - 100) / 3)
+    with pytest.raises(ValueError, match="out of order"):
+        run_statistics(_time_buf(ref, ends, begins), 3)
     assert sdk.cycles_to_seconds(1100, WSE2.clock_hz) == pytest.approx(1e-6)
 
 
-def test_launcher_packing_round_trip_through_meshsim():
-    """What the launcher sends and unpacks (host.pack_cannon / unpack_cannon) is what meshsim
-    computes on: pack -> the simulator's Cannon steps -> unpack gives the NumPy product."""
-    from waferrepro.meshsim.fabric import Fabric
-    from waferrepro.meshsim.gemm import cannon_loop
-
-    a, b = make_inputs((40, 24, 32), seed=5)
-    p = 4
-    pa, pb = pack_cannon(a.astype(np.float32), b.astype(np.float32), p, interleaved=True)
-    fab = Fabric(WSE2, p, p, functional=True)
-    c = cannon_loop(fab, pa, pb, np.zeros((p, p, 10, 8), np.float32), 0, 60, 48, True)
-    out = unpack_cannon(c, 40, 32, interleaved=True)
-    np.testing.assert_allclose(out, a.astype(np.float64) @ b, rtol=1e-5, atol=1e-4)
-
-
-def test_record_from_launcher_result(tmp_path):
-    import json
-
-    from waferrepro import records
-    from waferrepro.check import NumericMismatch
-    from waferrepro.jobs.sdk import record_from_sdk
-
-    result = {"cycles": 2200, "rows_agree": True, "width": 4, "height": 4,
-              "params": {"width": 4, "height": 4, "kt": 128, "nt": 128},
-              "check": {"passed": True, "max_abs_err": 0.01, "max_rel_err": 0.001,
-                        "rtol": 0.02, "atol": 0.001, "reference": "numpy float64"}}
-    path = tmp_path / "r.json"
-    path.write_text(json.dumps(result))
-    rec = record_from_sdk(str(path), "MeshGEMV", "1x512x512", "4x4", "sdk-sim", WSE2,
-                          "cs_python run.py")
-    records.validate(rec)
-    assert rec["backend"] == "sdk-sim" and rec["source"] == "simulated"
-    m = {x["metric"]: x["value"] for x in rec["metrics"]}
-    assert m["latency_ms"] == pytest.approx(2200 / 1.1e9 * 1e3)
-    wafer = record_from_sdk(str(path), "MeshGEMV", "1x512x512", "4x4", "wse2", WSE2, "")
-    assert wafer["source"] == "measured" and wafer["mode"] == "hardware"
-    result["rows_agree"] = False  # the broadcast did not reach every row
-    path.write_text(json.dumps(result))
-    with pytest.raises(NumericMismatch):
-        record_from_sdk(str(path), "MeshGEMV", "1x512x512", "4x4", "sdk-sim", WSE2, "")
-
-
-def test_staged_folder_holds_module_common_library_and_host_bundle(tmp_path):
-    import subprocess
-    import sys
+def test_timing_defaults_are_the_authors_and_match_the_kernels_capacity():
+    import re
     from pathlib import Path
 
-    from waferrepro.sdk import appliance
+    from waferrepro.sdk.timing import MAX_TIMED_RUNS, runs_for
 
-    kernels = Path(__file__).resolve().parents[1] / "kernels"
-    out = tmp_path / "src"
-    layout = sdk.stage_sources(str(kernels), "MeshGEMM", str(out))
-    appliance.host_bundle(str(out / appliance.BUNDLE))
-    assert layout == str(out / "layout.csl")
-    assert {"layout.csl", "pe_program.csl", "run.py"} <= {p.name for p in out.iterdir()}
-    assert (out / "common" / "ring_shift.csl").exists()
-    # The launcher's imports work from the bundle alone (what an appliance worker gets).
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); "
-            "from waferrepro.sdk import launch, inputs; print(inputs.__file__)")
-    res = subprocess.run([sys.executable, "-I", "-c", code, str(out / appliance.BUNDLE)],
-                         capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
-    assert appliance.BUNDLE in res.stdout
+    assert runs_for("sdk-sim") == (1, 5) and runs_for("wse2") == (10, 100)
+    assert runs_for("wse3") == (5, 50) and runs_for("wse2", 0, 3) == (0, 3)
+    with pytest.raises(ValueError, match="repeats"):
+        runs_for("wse2", 1, MAX_TIMED_RUNS + 1)
+    csl = (Path(__file__).resolve().parents[1] / "kernels/common/sync_timer.csl").read_text()
+    assert int(re.search(r"const MAX_RUNS: i16 = (\d+);", csl).group(1)) == MAX_TIMED_RUNS
 
 
-def test_memcpy_16bit_words_round_trip():
+def test_memcpy_16bit_words_carry_fp16_in_the_low_half():
     from waferrepro.sdk.launch import f16_to_words, words_to_f16
 
     tiles = np.random.default_rng(1).standard_normal((3, 4, 5)).astype(np.float16)
@@ -147,10 +119,13 @@ def test_result_document_checks_and_records_what_it_compared():
     from waferrepro.sdk.launch import result_document
 
     ref = np.arange(6.0).reshape(2, 3)
-    good = result_document(ref + 1e-4, ref, 123, 2, 2, {"P": 2}, None)
-    assert good["check"]["passed"] and good["rows_agree"] is None and good["cycles"] == 123
+    timing = {"cycles_mean": 123.5, "cycles_max": 130, "cycles_per_run": [117, 130],
+              "repeats": 2, "warmup": 1}
+    good = result_document(ref + 1e-4, ref, timing, 2, 2, {"P": 2}, None)
+    assert good["check"]["passed"] and good["rows_agree"] is None and good["cycles"] == 123.5
+    assert good["timing"]["cycles_per_run"] == [117, 130]
     assert "fp16" in good["check"]["reference"]
-    assert not result_document(ref + 1.0, ref, 1, 2, 2, {}, None)["check"]["passed"]
+    assert not result_document(ref + 1.0, ref, timing, 2, 2, {}, None)["check"]["passed"]
 
 
 def test_appliance_commands_and_missing_client(monkeypatch, capsys):
@@ -278,28 +253,3 @@ def test_prefill_record_and_e2e_from_sdk_parts(tmp_path):
                               WSE2)
     with pytest.raises(ValueError, match="expected a wse2 run"):
         record_from_parts_e2e(*paths, "tiny-llama", "4x4", "4x3", 7, 4, "wse2", WSE2)
-
-
-def test_e2e_from_parts_with_a_skipped_part_is_a_skipped_record(tmp_path):
-    """A part recorded as skipped (source 'skipped', as every skipped record is marked) gives
-    a skipped end-to-end record naming it, not a KeyError (issue 12)."""
-    from waferrepro import records
-    from waferrepro.jobs.sdk import (
-        record_from_parts_e2e,
-        record_from_sdk_decode,
-        record_from_sdk_prefill,
-    )
-
-    pre = record_from_sdk_prefill(_launcher_json(tmp_path / "p.json", 50_000), "tiny-llama",
-                                  "4x4", 7, "sdk-sim", WSE2, "cs_python run.py ...")
-    dec = record_from_sdk_decode([_launcher_json(tmp_path / "s.json", 20_000)], [4],
-                                 "tiny-llama", "4x3", 7, 4, "shift", "sdk-sim", WSE2)
-    reason = "per-core memory exceeded on wse2: needs 60000 bytes, available 49152 bytes"
-    dec.update(source="skipped", mode="skipped", metrics=[], note=f"skipped: {reason}",
-               check={"performed": False, "passed": None, "reason": reason})
-    paths = [str(records.write(rec, tmp_path / name))
-             for name, rec in (("pre.json", pre), ("dec.json", dec))]
-    e2e = records.validate(record_from_parts_e2e(*paths, "tiny-llama", "4x4", "4x3", 7, 4,
-                                                 "sdk-sim", WSE2))
-    assert e2e["source"] == "skipped" and e2e["metrics"] == [] and e2e["backend"] == "sdk-sim"
-    assert dec["job"] in e2e["note"] and reason in e2e["note"]

@@ -19,7 +19,7 @@ experiments:
     grids: [4]
   fig10:
     systems: [MeshGEMV]
-    sizes: [512, 1024]
+    sizes: [256, 512]
     grids: [4, "8x4"]
   table6:
     systems: [MeshGEMV]
@@ -77,6 +77,7 @@ def test_sdk_sim_dag_compiles_once_per_parameter_set(snakemake_cmd, repo, tmp_pa
     assert "--params=width:8,height:4,kt:128,nt:64,group:2" in out
     assert "--memcpy --channels=1" in out
     assert f"{fake_sdk}/cs_python" in out and "--cmaddr" not in out
+    assert "--warmup 1 --repeats 5" in out  # the authors' simulator counts (sdk_timing)
 
 
 def test_wafer_dag_uses_device_fabric_and_cmaddr(snakemake_cmd, repo, tmp_path, fake_sdk):
@@ -89,8 +90,8 @@ def test_wafer_dag_uses_device_fabric_and_cmaddr(snakemake_cmd, repo, tmp_path, 
 
 def test_modules_without_csl_are_refused_by_name(snakemake_cmd, repo, tmp_path, fake_sdk):
     res = _dry(snakemake_cmd, repo, tmp_path, fake_sdk, "sdk-sim",
-               CONFIG.replace("systems: [MeshGEMV]\n    sizes: [512, 1024]",
-                              "systems: [MeshGEMV, chain-GEMV]\n    sizes: [512, 1024]"))
+               CONFIG.replace("systems: [MeshGEMV]\n    sizes: [256, 512]",
+                              "systems: [MeshGEMV, chain-GEMV]\n    sizes: [256, 512]"))
     assert res.returncode != 0
     assert "no CSL program yet for chain-GEMV" in res.stdout + res.stderr
 

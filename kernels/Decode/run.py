@@ -40,9 +40,8 @@ def main() -> int:
     run = sdk_launch.Session(args.name, args.cmaddr, width, height)
     for name, tiles in symbols.items():
         run.put(name, tiles)
-    run.launch()
-    out = run.get_f16("out", params["dy"])
-    cycles = run.cycles()
+    out, timing = sdk_launch.check_then_time(run, lambda: run.get_f16("out", params["dy"]),
+                                             args.warmup, args.repeats)
     run.stop()
 
     # Every column must hold the same output (the row all-reduces' broadcasts); check the
@@ -50,7 +49,7 @@ def main() -> int:
     got = out[:, width - 1].reshape(-1)[: a.hidden].astype(np.float64)
     agree = bool((out == out[:, width - 1:width]).all())
     shape = f"{args.model} context {args.context} kv {args.kv}"
-    return sdk_launch.finish(args.out_json, "Decode", shape, got, expected, cycles, width,
+    return sdk_launch.finish(args.out_json, "Decode", shape, got, expected, timing, width,
                              height, params, agree)
 
 

@@ -33,14 +33,14 @@ def main() -> int:
     run = sdk_launch.Session(args.name, args.cmaddr, p, p)
     run.put("A", a_tiles)
     run.put("B", b_tiles)
-    run.launch()
-    c_tiles = run.get_f16("C", mt * nt).reshape(p, p, mt, nt)
-    cycles = run.cycles()
+    c_tiles, timing = sdk_launch.check_then_time(
+        run, lambda: run.get_f16("C", mt * nt).reshape(p, p, mt, nt), args.warmup,
+        args.repeats)
     run.stop()
 
     c = unpack_cannon(c_tiles, m, n, interleaved=True).astype(np.float64)
     return sdk_launch.finish(args.out_json, "MeshGEMM", args.shape, c,
-                             a.astype(np.float64) @ b.astype(np.float64), cycles, p, p, params)
+                             a.astype(np.float64) @ b.astype(np.float64), timing, p, p, params)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,9 @@ def _cmd_params(args) -> int:
         from ..sdk.toolchain import kernel_params
 
         params = kernel_params(args.system, parse_dims(args.shape, 3, "shape"), px, py)
+    from ..sdk.dsd_limits import check
+
+    check(args.system, params)  # refuse what the kernel cannot encode, before cslc
     print(",".join(f"{k}:{v}" for k, v in params.items()))
     return 0
 

@@ -18,12 +18,14 @@ from ..records import (
     model_what,
     with_e2e_note,
 )
+from ..sdk import timing as sdk_timing
 
 
 def record_from_sdk(result_json: str, system: str, shape: str, cores: str, backend: str,
                     hw: Hardware, command: str) -> dict:
     """The run record of a CSL kernel run on the SDK simulator or a wafer, from the JSON its
-    launcher wrote (cycles from the aligned timestamps, the numeric check)."""
+    launcher wrote (cycles: the mean over the timed runs; max and per-run values kept in
+    what.params.timing; the numeric check)."""
     started = time.perf_counter()
     res = _launcher_result(result_json, f"{system} {shape} on {backend}")
     check = res["check"]
@@ -39,11 +41,13 @@ def record_from_sdk(result_json: str, system: str, shape: str, cores: str, backe
         f"{backend}/{system}/{shape}/{cores}",
         {"system": system, "module": meshsim.MODULE_OF[system], "shape": shape, "cores": cores,
          "gpus": None, "model": None, "input_len": None, "output_len": None,
-         "params": {**res.get("params", {}), "command": command}}, hw)
+         "params": {**res.get("params", {}), "command": command,
+                    "timing": res.get("timing")}}, hw)
     record.update(_sdk_labels(backend), metrics=metrics_list(metrics, {"cycles"}),
                   check={"performed": True, **check},
                   note=f"{_sdk_name(backend)}: cycles from per-core <time> stamps aligned by "
-                       f"(x+y) hops; converted at {hw.clock_hz / 1e9:g} GHz ({hw.clock_source})")
+                       f"(x+y) hops, {sdk_timing.describe(res.get('timing'))}; converted at "
+                       f"{hw.clock_hz / 1e9:g} GHz ({hw.clock_source})")
     return finish(record, hw, cores, started, _sdk_device(backend, hw, cores))
 
 
@@ -74,6 +78,9 @@ def _launcher_result(path: str, what: str) -> dict:
     check = res["check"]
     # rows_agree: False when a broadcast left different results on different copies; None
     # for kernels without one.
+    if (res.get("timing") or {}).get("rerun_identical") is False:
+        raise NumericMismatch(f"{what}: the timed launch left a result different from the "
+                              "checked first run (state not reset between runs)")
     if not check["passed"] or res.get("rows_agree") is False:
         raise NumericMismatch(f"{what}: device result differs from NumPy (max rel err "
                               f"{check['max_rel_err']:.3g}, copies agree: "
@@ -106,7 +113,7 @@ def record_from_sdk_decode(steps: list[str], counts: list[int], model: str, core
     worst = max((r["check"] for r in results), key=lambda c: c["max_rel_err"])
     what = model_what(DECODE_SYSTEM[kv], "Decode", model, cores, input_len, output_len, kv_mode=kv,
                  **model_method(hw), step_cycles=[r["cycles"] for r in results],
-                 step_counts=list(counts))
+                 step_counts=list(counts), step_timing=[r.get("timing") for r in results])
     record = base_record(job, what, hw)
     record.update(_sdk_labels(backend),
                   metrics=metrics_list(metrics, {"cycles_per_layer", "cycles", "bytes_per_core",
@@ -132,14 +139,15 @@ def record_from_sdk_prefill(result_json: str, model: str, cores: str, input_len:
     metrics, _ = prefill_metrics(hw, a, square_grid(cores), input_len,
                                  cycles=float(res["cycles"]))
     what = model_what("WaferLLM", "Prefill", model, cores, input_len, None, **model_method(hw),
-                 command=command)
+                 command=command, timing=res.get("timing"))
     record = base_record(job, what, hw)
     record.update(_sdk_labels(backend),
                   metrics=metrics_list(metrics, {"cycles_per_layer", "cycles", "bytes_per_core",
                                                  "bytes_per_core_whole_model"}),
                   check={"performed": True, **res["check"]},
                   note=f"{_sdk_name(backend)}: CSL Prefill kernel (one layer), cycles from "
-                       f"per-core <time> stamps; {method_and_energy_note(hw)}")
+                       f"per-core <time> stamps, {sdk_timing.describe(res.get('timing'))}; "
+                       f"{method_and_energy_note(hw)}")
     return finish(record, hw, cores, started, _sdk_device(backend, hw, cores))
 
 

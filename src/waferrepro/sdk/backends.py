@@ -20,6 +20,14 @@ CSL_SYSTEMS = {"MeshGEMV": "kernels/MeshGEMV", "MeshGEMM": "kernels/MeshGEMM",
 # Kernels written for WSE-2 only (their layout.csl says why).
 WSE2_ONLY = {"Prefill", "Decode"}
 SDK_MODES = ("direct", "appliance")
+# Which SDK releases the CSL targets (kernels/README.md, "SDK versions"): 1.x syntax, as the
+# authors' kernels (MeshInfra/WaferLLM: SDK 1.2 on WSE-2, 1.4 on WSE-3).
+SDK_TARGET = (
+    "The CSL kernels target Cerebras SDK 1.x (written against the 1.4 docs, as the authors' "
+    "kernels: SDK 1.2 on WSE-2, 1.4 on WSE-3). On SDK 2.x they will not compile as they are: "
+    "`comptime_struct` parameters (memcpy params, roles) changed form, WSE-2 queue binding "
+    "with @initialize_queue and `fabin_dsd` taking an input queue follow new rules; see "
+    "kernels/README.md.")
 
 
 class BackendUnavailable(RuntimeError):
@@ -65,7 +73,7 @@ def resolve(requested: str, mode: str = "direct") -> str:
         if not sdk_found:
             raise BackendUnavailable(
                 f"backend {requested!r} ({mode} mode) needs the Cerebras SDK, but "
-                f"{', '.join(missing)} not found. {SDK_HELP}")
+                f"{', '.join(missing)} not found. {SDK_HELP} {SDK_TARGET}")
         return requested
     raise BackendUnavailable(f"unknown backend {requested!r}")
 
@@ -83,4 +91,5 @@ def check_systems(backend: str, systems, arch: str = "wse2") -> None:
     if arch == "wse3" and wse2_only:
         raise BackendUnavailable(
             f"backend {backend!r} on WSE-3: the CSL of {', '.join(wse2_only)} targets WSE-2 "
-            f"(kernels/README.md); use `hardware: wse2` with sdk-sim or wse2")
+            f"(their layouts refuse --arch=wse3 at compile time; kernels/README.md); use "
+            f"`hardware: wse2` with sdk-sim or wse2. {SDK_TARGET}")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..check import compare
-from .toolchain import elapsed_cycles
+from .timing import STAMP_WORDS, run_statistics
 
 # fp16 accumulation on the device (the simulator accumulates in fp32): a looser bound,
 # written into every result document.
@@ -42,6 +42,9 @@ def parser(module: str, shape: bool = True) -> argparse.ArgumentParser:
     if shape:
         p.add_argument("--shape", required=True, help="MxKxN")
     p.add_argument("--seed", type=int, default=0)
+    # waferrepro.sdk.timing.runs_for gives the workflow's values (the authors' by backend)
+    p.add_argument("--warmup", type=int, default=1, help="untimed runs before the timed ones")
+    p.add_argument("--repeats", type=int, default=5, help="timed runs")
     p.add_argument("--out-json", required=True)
     return p
 
@@ -91,36 +94,60 @@ class Session:
         self._copy("d2h", symbol, words, per_core, 16)
         return words_to_f16(words, (self.height, self.width, per_core))
 
-    def launch(self, function: str = "compute") -> None:
-        self.runner.launch(function, nonblock=False)
-
-    def cycles(self) -> int:
-        """Kernel cycles from every core's ref/start/end stamps (common/sync_timer.csl)."""
-        words = np.zeros(self.height * self.width * 9, dtype=np.uint32)
-        self._copy("d2h", "time_buf", words, 9, 32)
-        t = words.reshape(self.height, self.width, 9)
-        return elapsed_cycles(t[..., 3:6], t[..., 6:9], t[..., 0:3])
+    def run(self, warmup: int, repeats: int) -> dict:
+        """One launch of the kernel: align the counters (arm, then sync: every core posts its
+        receive before (0,0) sends; common/sync_timer.csl), then `warmup` untimed and
+        `repeats` timed runs. Returns the per-run cycles with their mean and max."""
+        self.runner.launch("arm", nonblock=False)
+        self.runner.launch("sync", nonblock=False)
+        self.runner.launch("compute", np.int16(warmup), np.int16(repeats), nonblock=False)
+        words = np.zeros(self.height * self.width * STAMP_WORDS, dtype=np.uint32)
+        self._copy("d2h", "time_buf", words, STAMP_WORDS, 16)
+        stats = run_statistics(words.reshape(self.height, self.width, STAMP_WORDS), repeats)
+        return {**stats, "warmup": warmup}
 
     def stop(self) -> None:
         self.runner.stop()
 
 
-def finish(out_json: str, module: str, shape: str, actual, reference, cycles: int,
+def check_then_time(session: Session, read, warmup: int, repeats: int, recheck: bool = True):
+    """The authors' launch pattern: one launch of a single run whose result is checked, then
+    the timed launch (warm-up + repeats). `read()` fetches the result from the device. With
+    `recheck` (kernels that restore their state between runs), the result after the timed
+    launch must be bit-identical to the first one. Returns (result, timing)."""
+    session.run(0, 1)
+    first = read()
+    timing = session.run(warmup, repeats)
+    if recheck:
+        again = read()
+        timing["rerun_identical"] = bool(np.array_equal(np.asarray(again).view(np.uint16),
+                                                        np.asarray(first).view(np.uint16)))
+    else:
+        timing["rerun_identical"] = None  # the kernel does not restore its data (Prefill)
+    return first, timing
+
+
+def finish(out_json: str, module: str, shape: str, actual, reference, timing: dict,
            width: int, height: int, params: dict, rows_agree: bool | None = None) -> int:
     """Check, write the result document, print one line; exit status 1 on a mismatch."""
-    doc = result_document(actual, reference, cycles, width, height, params, rows_agree)
+    doc = result_document(actual, reference, timing, width, height, params, rows_agree)
     Path(out_json).write_text(json.dumps(doc, indent=2))
-    ok = doc["check"]["passed"] and rows_agree is not False
-    print(f"{module} {shape} on {width}x{height}: {cycles} cycles, check "
+    ok = (doc["check"]["passed"] and rows_agree is not False
+          and timing.get("rerun_identical") is not False)
+    print(f"{module} {shape} on {width}x{height}: mean {timing['cycles_mean']:.0f}, max "
+          f"{timing['cycles_max']} cycles over {timing['repeats']} runs (after "
+          f"{timing['warmup']} warm-up), per run {timing['cycles_per_run']}; check "
           f"{'passed' if ok else 'FAILED'}")
     return 0 if ok else 1
 
 
-def result_document(actual, reference, cycles: int, width: int, height: int, params: dict,
+def result_document(actual, reference, timing: dict, width: int, height: int, params: dict,
                     rows_agree: bool | None) -> dict:
-    """What `waferrepro sdk record` reads. rows_agree: for kernels that leave a result on
-    every row (MeshGEMV's broadcast), whether all rows hold the same one; None otherwise."""
+    """What `waferrepro sdk record` reads: `cycles` is the mean over the timed runs (the
+    headline), `timing` keeps the max and every run (waferrepro.sdk.timing.run_statistics).
+    rows_agree: for kernels that leave a result on every row (MeshGEMV's broadcast), whether
+    all rows hold the same one; None otherwise."""
     check = compare(actual, reference, rtol=DEVICE_RTOL, atol=DEVICE_ATOL,
                     reference_name=DEVICE_REFERENCE)
-    return {"cycles": int(cycles), "check": check.as_dict(), "rows_agree": rows_agree,
-            "width": width, "height": height, "params": params}
+    return {"cycles": float(timing["cycles_mean"]), "timing": timing, "check": check.as_dict(),
+            "rows_agree": rows_agree, "width": width, "height": height, "params": params}

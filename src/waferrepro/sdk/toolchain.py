@@ -12,8 +12,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..hardware import DEVICE_FABRIC, FABRIC_OFFSETS, MEMCPY_HALO
 from ..host import group_size
 
@@ -75,7 +73,11 @@ def fabric_dims(spec: CompileSpec, target: str) -> tuple[int, int]:
 
 
 def compiler_options(spec: CompileSpec, target: str, out_dir: str) -> list[str]:
-    """cslc's options for one kernel and parameter set (everything but the layout file)."""
+    """cslc's options for one kernel and parameter set (everything but the layout file).
+    Refuses a parameter set whose DSDs the kernel cannot encode (waferrepro.sdk.dsd_limits)."""
+    from .dsd_limits import check
+
+    check(spec.module, spec.params)
     fw, fh = fabric_dims(spec, target)
     params = ",".join(f"{k}:{v}" for k, v in spec.params.items())
     return [f"--arch={spec.arch}", f"--fabric-dims={fw},{fh}",
@@ -103,26 +105,6 @@ def run_command(launcher: str, out_dir: str, target: str, cmaddr: str | None = N
 
 
 # ------------------------------------------------------------------------------ timestamps
-def u48(words) -> np.ndarray:
-    """The `<time>` module's 48-bit timestamp from its three 16-bit words (low word first)."""
-    w = np.asarray(words, dtype=np.uint64)
-    return (w[..., 0] & 0xFFFF) | ((w[..., 1] & 0xFFFF) << 16) | ((w[..., 2] & 0xFFFF) << 32)
-
-
-def elapsed_cycles(start_words, end_words, ref_words) -> int:
-    """Kernel cycles from per-core timestamps, with the cores' counters aligned.
-
-    Arrays have shape (height, width, 3). Every core records `ref` when a synchronization
-    wavelet sent from core (0, 0) arrives, which takes x + y cycles (one per hop), so the
-    core's counter runs ahead of core (0, 0)'s by ref - (x + y). The run lasts from the
-    earliest aligned start to the latest aligned end.
-    """
-    start, end, ref = (u48(a).astype(np.int64) for a in (start_words, end_words, ref_words))
-    h, w = start.shape
-    hops = np.add.outer(np.arange(h), np.arange(w))
-    offset = ref - hops
-    return int((end - offset).max() - (start - offset).min())
-
-
+# Decoded by waferrepro.sdk.timing.run_statistics (per-run cycles, mean and max).
 def cycles_to_seconds(cycles: float, clock_hz: float) -> float:
     return cycles / clock_hz

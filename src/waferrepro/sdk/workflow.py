@@ -15,6 +15,7 @@ from ..experiments import parse_dims, square_grid
 from ..models import arch
 from . import toolchain
 from .backends import find_sdk_tool
+from .timing import runs_for
 
 # The SDK backends and where their kernels run.
 SDK_TARGET = {"sdk-sim": "simulator", "wse2": "device", "wse3": "device"}
@@ -47,7 +48,10 @@ def compile_cmd(config: dict, kernels_dir: str, backend: str, cores: str, module
 
 
 def run_cmd(config: dict, backend: str, build: str, launcher_args: list[str]) -> str:
-    """Run a compiled kernel's launcher: cs_python (direct) or the cluster's SdkLauncher."""
+    """Run a compiled kernel's launcher: cs_python (direct) or the cluster's SdkLauncher,
+    with the warm-up and timed runs of the config or, where it leaves them out, the authors'."""
+    warmup, repeats = runs_for(backend, config["sdk"].get("warmup"), config["sdk"].get("repeats"))
+    launcher_args = [*launcher_args, "--warmup", str(warmup), "--repeats", str(repeats)]
     if config["sdk"]["mode"] == "appliance":
         cmd = ["waferrepro", "appliance", "run", "--artifact", f"{build}/out/artifact.json",
                "--app", f"{build}/src", f"--launcher-args={shlex.join(launcher_args)}"]

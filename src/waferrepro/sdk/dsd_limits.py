@@ -1,0 +1,96 @@
+"""Whether a CSL kernel can encode its DSDs for a parameter set, checked before `cslc` runs.
+
+CSL documentation, "Data Structure Descriptors" (sdk.cerebras.ai/csl/language/dsds, SDK 1.4
+and 2.x): a `mem1d_dsd`'s extent is a u16, its stride an i8 and its offset an i16. The kernels
+compute lengths, offsets and array sizes in i16 (their params are i16 and `view()` takes an
+i16 length), so a length or offset past 32767 cannot be written either. Every value below
+is one the kernels encode, from the same formulas as their pe_program.csl (named after the
+DSD or constant there); a parameter set that does not fit is refused with the limit named.
+"""
+
+from __future__ import annotations
+
+STRIDE_MAX = 127        # mem1d_dsd stride: i8
+OFFSET_MAX = 32767      # mem1d_dsd offset (and @increment_dsd_offset's argument): i16
+LENGTH_MAX = 32767      # extent is u16, but the kernels compute it in i16
+I16_MAX = 32767         # comptime sizes (array lengths, fabric DSD extents) held in i16
+
+LIMITS = {"stride": (STRIDE_MAX, "mem1d_dsd stride is i8"),
+          "offset": (OFFSET_MAX, "mem1d_dsd offset is i16"),
+          "length": (LENGTH_MAX, "DSD extent u16, computed in i16 by the kernel"),
+          "size": (I16_MAX, "i16 comptime size in the kernel")}
+
+
+def _meshgemm(p: dict) -> list[tuple[str, str, int]]:
+    mt, kt, nt = p["Mt"], p["Kt"], p["Nt"]
+    return [("c_row, b_row length Nt", "length", nt),
+            ("c_all length Mt*Nt", "length", mt * nt),
+            ("a_all / ring extent Mt*Kt", "length", mt * kt),
+            ("b_all / ring extent Kt*Nt", "length", kt * nt),
+            ("b_dsd offset (Kt-1)*Nt", "offset", (kt - 1) * nt),
+            ("c_dsd offset (Mt-1)*Nt", "offset", (mt - 1) * nt)]
+
+
+def _meshgemv(p: dict) -> list[tuple[str, str, int]]:
+    kt, nt = p["kt"], p["nt"]
+    return [("y_dsd / tree extent nt", "length", nt), ("W size kt*nt", "size", kt * nt),
+            ("row_dsd offset (kt-1)*nt", "offset", (kt - 1) * nt)]
+
+
+def _decode(p: dict) -> list[tuple[str, str, int]]:
+    dy, cq, ckv, cf, rep = p["dy"], p["cq"], p["ckv"], p["cf"], p["rep"]
+    heads, cap = p["heads"], p["cap"]
+    w = cq + 2 * ckv
+    return [("cache_col stride ckv", "stride", ckv),
+            ("head_col stride cap", "stride", cap),
+            ("scores length heads*cap (X_MAX)", "length", heads * cap),
+            ("Y_MAX length max(W, heads, cq, 2cf)", "length", max(w, heads, cq, 2 * cf)),
+            ("gemv row offset (dy-1)*W", "offset", (dy - 1) * w),
+            ("gemv row offset (dy-1)*2cf", "offset", (dy - 1) * 2 * cf),
+            ("gemv row offset (cq-1)*dy, (cf-1)*dy", "offset", (max(cq, cf) - 1) * dy),
+            ("scores row offset (heads-1)*cap", "offset", (heads - 1) * cap),
+            ("head_col offset g*rep*cap + t", "offset", heads * cap - 1),
+            ("o offset e*rep", "offset", (ckv - 1) * rep),
+            ("wqkv size dy*W", "size", dy * w), ("wgu size dy*2cf", "size", dy * 2 * cf),
+            ("kcache size cap*ckv", "size", cap * ckv)]
+
+
+def _prefill(p: dict) -> list[tuple[str, str, int]]:
+    lt, dt, cq, ckv, ft, heads = p["lt"], p["dt"], p["cq"], p["ckv"], p["ft"], p["heads"]
+    w = cq + 2 * ckv
+    hl = heads * lt
+    w_max = max(dt * w, cq * dt, dt * 2 * ft, ft * dt)
+    kv = 2 * lt * ckv
+    x_ext = max(lt * max(w, 2 * ft), lt * max(cq, ft), kv)
+    return [("feature_col stride ckv", "stride", ckv),
+            ("query_col stride cq", "stride", cq),
+            ("key_col stride lt", "stride", lt),
+            ("scores size HL*lt", "size", hl * lt),
+            ("W_MAX size", "size", w_max), ("X_EXT ring extent", "size", x_ext),
+            ("Y_EXT ring extent", "size", max(w_max, kv)),
+            ("xtree extent HL", "length", hl),
+            ("matmul b_row offset (k-1)*n", "offset", max((dt - 1) * max(w, 2 * ft),
+                                                          (max(cq, ft) - 1) * dt)),
+            ("scores row offset ((g*rep+r)*lt+a)*lt", "offset", (hl - 1) * lt),
+            ("key_col offset (g*rep+r)*lt*lt + t", "offset", hl * lt - 1),
+            ("V half offset lt*ckv", "offset", lt * ckv)]
+
+
+ENCODED = {"MeshGEMM": _meshgemm, "MeshGEMV": _meshgemv, "Decode": _decode,
+           "Prefill": _prefill}
+
+
+def encoded(module: str, params: dict) -> list[tuple[str, str, int]]:
+    """(what, kind, value) of every stride, offset, length and i16 size the kernel encodes."""
+    if module not in ENCODED:
+        raise ValueError(f"no DSD limits known for module {module!r}")
+    return ENCODED[module](params)
+
+
+def check(module: str, params: dict) -> None:
+    """Refuse a parameter set the kernel cannot encode; the message names every limit hit."""
+    bad = [f"{what} = {value} > {LIMITS[kind][0]} ({LIMITS[kind][1]})"
+           for what, kind, value in encoded(module, params) if value > LIMITS[kind][0]]
+    if bad:
+        raise ValueError(f"{module} cannot be compiled for {params}: " + "; ".join(bad)
+                         + " (waferrepro.sdk.dsd_limits; CSL docs, Data Structure Descriptors)")

@@ -1,0 +1,57 @@
+"""The CSL kernels' DSD limits (waferrepro.sdk.dsd_limits), checked before cslc: the smoke
+configurations fit, paper-size parameter sets are refused with the limit named, and the
+refusal reaches `waferrepro sdk params` and the compile command."""
+
+import pytest
+
+from waferrepro import cli
+from waferrepro.models import arch
+from waferrepro.sdk import dsd_limits
+from waferrepro.sdk import toolchain as sdk
+from waferrepro.sdk.inputs import decode_params, prefill_params
+
+
+@pytest.mark.parametrize("module,shape,grid", [
+    ("MeshGEMM", (64, 64, 64), (2, 2)), ("MeshGEMM", (64, 64, 64), (3, 3)),
+    ("MeshGEMM", (64, 64, 64), (4, 4)), ("MeshGEMV", (1, 64, 64), (4, 4)),
+    ("MeshGEMV", (1, 64, 64), (5, 3)), ("MeshGEMV", (1, 100, 100), (4, 4)),
+    ("MeshGEMV", (1, 100, 100), (5, 3))])
+def test_sdk_smoke_kernels_fit(module, shape, grid):
+    dsd_limits.check(module, sdk.kernel_params(module, shape, *grid))
+
+
+def test_sdk_smoke_models_fit():
+    a = arch("tiny-llama")
+    dsd_limits.check("Prefill", prefill_params(a, 4, 16))
+    for kv in ("shift", "concat"):
+        dsd_limits.check("Decode", decode_params(a, 4, 3, 7, kv))
+
+
+def test_paper_size_prefill_on_4x4_is_refused_naming_the_limit():
+    params = prefill_params(arch("llama3-8b"), 4, 4096)
+    assert params["cq"] == 1024
+    refusal = r"query_col stride cq = 1024 > 127 \(mem1d_dsd stride is i8\)"
+    with pytest.raises(ValueError, match=refusal):
+        dsd_limits.check("Prefill", params)
+    spec = sdk.CompileSpec("Prefill", 4, 4, params)
+    with pytest.raises(ValueError, match="stride is i8"):
+        sdk.compile_command(spec, "simulator", "layout.csl", "out")
+
+
+def test_each_limit_is_enforced_at_its_boundary():
+    ok = {"width": 1, "height": 1, "kt": 1, "nt": 32767, "group": 1}
+    dsd_limits.check("MeshGEMV", ok)
+    with pytest.raises(ValueError, match="y_dsd / tree extent nt = 32768"):
+        dsd_limits.check("MeshGEMV", {**ok, "nt": 32768})
+    dec = decode_params(arch("tiny-llama"), 4, 3, 7, "shift")
+    dsd_limits.check("Decode", {**dec, "cap": 127})
+    with pytest.raises(ValueError, match="head_col stride cap = 128 > 127"):
+        dsd_limits.check("Decode", {**dec, "cap": 128})
+
+
+def test_sdk_params_refuses_what_the_kernel_cannot_encode(capsys):
+    rc = cli.main(["sdk", "params", "--system", "Prefill", "--cores", "4x4", "--model",
+                   "llama3-8b", "--input-len", "4096"])
+    assert rc == 1 and "mem1d_dsd stride is i8" in capsys.readouterr().err
+    assert cli.main(["sdk", "params", "--system", "Prefill", "--cores", "4x4", "--model",
+                     "tiny-llama", "--input-len", "16"]) == 0
