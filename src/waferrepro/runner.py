@@ -11,8 +11,11 @@ from .hardware import Hardware
 from .meshsim.fabric import PlanError
 from .records import metrics_list
 
+from .meshsim.cost import CAUSES
+
+BREAKDOWN_METRICS = {f"cycles_{cause}" for cause in CAUSES}
 RAW_METRICS = {"cycles", "compute_cycles", "comm_cycles", "comm_hidden_cycles",
-               "bytes_per_core", "colors_per_core"}
+               "bytes_per_core", "colors_per_core"} | BREAKDOWN_METRICS
 
 
 def run_meshsim(system: str, shape: str, cores: str, hw: Hardware, mode: str,
@@ -166,7 +169,8 @@ def run_decode(model: str, cores: str, input_len: int, output_len: int, kv: str,
         _what(DECODE_SYSTEM[kv], "Decode", model, cores, input_len, output_len, kv_mode=kv,
               tree_levels=2, seed=seed),
         hw, cores, lambda: decode_metrics(hw, a, px, py, input_len, output_len, kv),
-        {"cycles_per_layer", "cycles", "bytes_per_core", "bytes_per_core_whole_model"}, check)
+        {"cycles_per_layer", "cycles", "bytes_per_core", "bytes_per_core_whole_model"}
+        | BREAKDOWN_METRICS, check)
 
 
 def check_prefill_functional(hw: Hardware, a, p: int, tokens: int, seed: int = 0):
@@ -198,7 +202,8 @@ def run_prefill(model: str, cores: str, input_len: int, hw: Hardware, mode: str,
         f"meshsim/prefill/{model}/{cores}/in{input_len}",
         _what("WaferLLM", "Prefill", model, cores, input_len, None, seed=seed), hw, cores,
         lambda: prefill_metrics(hw, a, p, input_len),
-        {"cycles_per_layer", "cycles", "bytes_per_core", "bytes_per_core_whole_model"}, check)
+        {"cycles_per_layer", "cycles", "bytes_per_core", "bytes_per_core_whole_model"}
+        | BREAKDOWN_METRICS, check)
 
 
 def run_end_to_end(model: str, prefill_cores: str, decode_cores: str, input_len: int,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..host import group_size, logical_index, ring_order
+from .cost import ZERO, Cost
 from .fabric import Fabric
 
 _AXIS = {"y": 0, "x": 1}
@@ -27,7 +28,7 @@ def _flows_cost(fab: Fabric, src: np.ndarray, dst: np.ndarray, elems: int) -> fl
     hw = fab.hw
     moving = src != dst
     if not moving.any():
-        return 0.0
+        return ZERO
     src, dst = src[moving], dst[moving]
     n_links = int(max(src.max(), dst.max())) + 1
     load = 0
@@ -42,7 +43,8 @@ def _flows_cost(fab: Fabric, src: np.ndarray, dst: np.ndarray, elems: int) -> fl
         np.add.at(diff, hi, -1)
         load = max(load, int(np.cumsum(diff).max()))
     dist = int(np.abs(dst - src).max())
-    return fab.wavelets(elems) * load + dist * hw.hop_latency_cycles + 2 * hw.ramp_latency_cycles
+    return Cost(transfer=fab.wavelets(elems) * load,
+                latency=dist * hw.hop_latency_cycles + 2 * hw.ramp_latency_cycles)
 
 
 def permute(fab: Fabric, data, axis: str, dest: np.ndarray, elems: int):
@@ -98,8 +100,9 @@ def broadcast(fab: Fabric, data, axis: str, root, elems: int):
     p = fab.line_length(axis)
     roots = np.atleast_1d(root)
     dist = int(max(np.max(roots), p - 1 - np.min(roots)))
-    cycles = 0.0 if p == 1 else (
-        fab.wavelets(elems) + dist * hw.hop_latency_cycles + 2 * hw.ramp_latency_cycles)
+    cycles = ZERO if p == 1 else Cost(
+        transfer=fab.wavelets(elems),
+        latency=dist * hw.hop_latency_cycles + 2 * hw.ramp_latency_cycles)
     if data is None:
         return None, cycles
     ax = _AXIS[axis]
@@ -124,11 +127,12 @@ def tree_reduce(fab: Fabric, data, axis: str, elems: int, levels: int, op: str =
     g = group_size(p, levels)
     ax = _AXIS[axis]
     relay = 2 * hw.ramp_latency_cycles + 1
-    cycles, stride, used = 0.0, 1, 0
+    cycles, stride, used = ZERO, 1, 0
     while stride < p:
         members = np.arange(0, p, stride)
         longest = min(g, len(members))
-        cycles += fab.wavelets(elems) + (longest - 1) * (stride * hw.hop_latency_cycles + relay)
+        cycles += Cost(transfer=fab.wavelets(elems),
+                       latency=(longest - 1) * (stride * hw.hop_latency_cycles + relay))
         if data is not None:
             for start in range(0, len(members), g):
                 group = members[start:start + g]
