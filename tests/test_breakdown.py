@@ -62,3 +62,19 @@ def test_overlapped_step_charges_exposed_transfer_as_wait():
     assert tl.breakdown() == {"matmul": 10, "elementwise": 4, "transfer": 6, "latency": 2,
                               "fixed": 0, "wait": 25}
     assert tl.total == 35 + 12
+
+
+def test_every_hardware_field_is_in_the_config_schema_and_assumptions_bound_it():
+    from dataclasses import fields
+
+    import yaml
+
+    from waferrepro.hardware import ASSUMPTION_BOUNDS, HARDWARE
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    schema = yaml.safe_load((root / "src/waferrepro/schemas/config.schema.yaml").read_text())
+    overridable = set(schema["properties"]["hardware_overrides"]["properties"])
+    assert {f.name for f in fields(HARDWARE["wse2"])} - {"name"} == overridable
+    for name, hw in HARDWARE.items():
+        for field, (low, high, why) in ASSUMPTION_BOUNDS[name].items():
+            assert low <= getattr(hw, field) <= high and low < high and why, (name, field)

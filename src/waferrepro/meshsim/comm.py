@@ -6,10 +6,12 @@ along a column); lines do not share links, so the cost of one line is the cost o
 computed from the plan only, so both modes agree.
 
 Cost model (PLMR, DESIGN.md): a message of n wavelets over d hops costs
-    n * link_load + d * hop_latency + 2 * ramp_latency
-(streamed at one wavelet per cycle per link; link_load > 1 when flows share a directed link).
+    n * link_load (transfer) + d * hop_latency + 2 * ramp_latency (latency) + dsd_startup (fixed)
+(streamed at one wavelet per cycle per link; link_load > 1 when flows share a directed link;
+fp16 values fp16_per_wavelet to a wavelet, fp32 partial sums one each).
 A core that relays and adds in a pipelined chain adds 2 * ramp_latency + 1 cycles per member,
-the form of Luczynski et al. (HPDC 2024): (2*T_R + 1) per unit distance.
+the form of Luczynski et al. (HPDC 2024): (2*T_R + 1) per unit distance; each tree level and
+the turn from reduce to broadcast switch routes (route_switch_cycles, fixed).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from .fabric import Fabric
 _AXIS = {"y": 0, "x": 1}
 
 
-def _flows_cost(fab: Fabric, src: np.ndarray, dst: np.ndarray, elems: int) -> float:
+def _flows_cost(fab: Fabric, src: np.ndarray, dst: np.ndarray, elems: int,
+                bits: int = 16) -> Cost:
     """Cycles for simultaneous point-to-point flows src[f] -> dst[f] along one line."""
     hw = fab.hw
     moving = src != dst
@@ -43,14 +46,15 @@ def _flows_cost(fab: Fabric, src: np.ndarray, dst: np.ndarray, elems: int) -> fl
         np.add.at(diff, hi, -1)
         load = max(load, int(np.cumsum(diff).max()))
     dist = int(np.abs(dst - src).max())
-    return Cost(transfer=fab.wavelets(elems) * load,
-                latency=dist * hw.hop_latency_cycles + 2 * hw.ramp_latency_cycles)
+    return Cost(transfer=fab.wavelets(elems, bits) * load,
+                latency=dist * hw.hop_latency_cycles + 2 * hw.ramp_latency_cycles) \
+        + fab.message_fixed()
 
 
-def permute(fab: Fabric, data, axis: str, dest: np.ndarray, elems: int):
+def permute(fab: Fabric, data, axis: str, dest: np.ndarray, elems: int, bits: int = 16):
     """Every core at position p along the axis sends its tile to position dest[p]."""
     src = np.arange(len(dest))
-    cycles = _flows_cost(fab, src, dest, elems)
+    cycles = _flows_cost(fab, src, dest, elems, bits)
     if data is None:
         return None, cycles
     moved = np.empty_like(data)
@@ -61,7 +65,7 @@ def permute(fab: Fabric, data, axis: str, dest: np.ndarray, elems: int):
     return moved, cycles
 
 
-def ring_shift(fab: Fabric, data, axis: str, elems: int, interleaved: bool):
+def ring_shift(fab: Fabric, data, axis: str, elems: int, interleaved: bool, bits: int = 16):
     """Shift tiles one step backwards around a logical ring (ring index l -> l-1).
 
     The ring is embedded in the physical line either plainly (closing hop of p-1) or
@@ -71,15 +75,16 @@ def ring_shift(fab: Fabric, data, axis: str, elems: int, interleaved: bool):
     order = ring_order(p, interleaved)
     lidx = logical_index(order)
     dest = order[(lidx - 1) % p]
-    return permute(fab, data, axis, dest, elems)
+    return permute(fab, data, axis, dest, elems, bits)
 
 
-def neighbour_shift(fab: Fabric, data, axis: str, elems: int, direction: int = 1):
+def neighbour_shift(fab: Fabric, data, axis: str, elems: int, direction: int = 1,
+                    bits: int = 16):
     """Shift tiles to the next core along the axis (no wrap); the first core receives zeros."""
     p = fab.line_length(axis)
     src = np.arange(p - 1) if direction > 0 else np.arange(1, p)
     dst = src + direction
-    cycles = _flows_cost(fab, src, dst, elems)
+    cycles = _flows_cost(fab, src, dst, elems, bits)
     if data is None:
         return None, cycles
     moved = np.zeros_like(data)
@@ -91,7 +96,7 @@ def neighbour_shift(fab: Fabric, data, axis: str, elems: int, direction: int = 1
     return moved, cycles
 
 
-def broadcast(fab: Fabric, data, axis: str, root, elems: int):
+def broadcast(fab: Fabric, data, axis: str, root, elems: int, bits: int = 16):
     """Multicast the tile at position `root` to every core of the line (router pass-through).
 
     `root` may be an int or, in functional mode, an array giving each line its own root.
@@ -101,8 +106,8 @@ def broadcast(fab: Fabric, data, axis: str, root, elems: int):
     roots = np.atleast_1d(root)
     dist = int(max(np.max(roots), p - 1 - np.min(roots)))
     cycles = ZERO if p == 1 else Cost(
-        transfer=fab.wavelets(elems),
-        latency=dist * hw.hop_latency_cycles + 2 * hw.ramp_latency_cycles)
+        transfer=fab.wavelets(elems, bits),
+        latency=dist * hw.hop_latency_cycles + 2 * hw.ramp_latency_cycles) + fab.message_fixed()
     if data is None:
         return None, cycles
     ax = _AXIS[axis]
@@ -112,7 +117,8 @@ def broadcast(fab: Fabric, data, axis: str, root, elems: int):
     return np.broadcast_to(picked, data.shape).copy(), cycles
 
 
-def tree_reduce(fab: Fabric, data, axis: str, elems: int, levels: int, op: str = "sum"):
+def tree_reduce(fab: Fabric, data, axis: str, elems: int, levels: int, op: str = "sum",
+                bits: int = 32):
     """Sum (or, with op="max", take the maximum of) the tiles of each line into position 0 through a `levels`-level tree of chains.
 
     Level 1 chains groups of g neighbouring cores into each group's first core (all groups at
@@ -131,8 +137,10 @@ def tree_reduce(fab: Fabric, data, axis: str, elems: int, levels: int, op: str =
     while stride < p:
         members = np.arange(0, p, stride)
         longest = min(g, len(members))
-        cycles += Cost(transfer=fab.wavelets(elems),
-                       latency=(longest - 1) * (stride * hw.hop_latency_cycles + relay))
+        # Each level: its own routes (a switch) and one send per member.
+        cycles += Cost(transfer=fab.wavelets(elems, bits),
+                       latency=(longest - 1) * (stride * hw.hop_latency_cycles + relay),
+                       fixed=hw.route_switch_cycles) + fab.message_fixed()
         if data is not None:
             for start in range(0, len(members), g):
                 group = members[start:start + g]
@@ -146,17 +154,20 @@ def tree_reduce(fab: Fabric, data, axis: str, elems: int, levels: int, op: str =
     return data, cycles, used
 
 
-def all_reduce(fab: Fabric, data, axis: str, elems: int, levels: int = 2, op: str = "sum"):
+def all_reduce(fab: Fabric, data, axis: str, elems: int, levels: int = 2, op: str = "sum",
+               bits: int = 32):
     """Tree reduce into position 0, then broadcast back along the line.
 
     Returns (data, reduce cycles + broadcast cycles, levels used).
     """
-    data, cycles, used = tree_reduce(fab, data, axis, elems, levels, op)
-    data, bcast = broadcast(fab, data, axis, 0, elems)
-    return data, cycles + bcast, used
+    data, cycles, used = tree_reduce(fab, data, axis, elems, levels, op, bits)
+    data, bcast = broadcast(fab, data, axis, 0, elems, bits)
+    switch = Cost(fixed=fab.hw.route_switch_cycles) if fab.line_length(axis) > 1 else ZERO
+    return data, cycles + switch + bcast, used
 
 
-def shear(fab: Fabric, data, axis: str, amounts, elems: int, interleaved: bool):
+def shear(fab: Fabric, data, axis: str, amounts, elems: int, interleaved: bool,
+          bits: int = 16):
     """Rotate each line along `axis` by its own number of ring positions (ring index
     m -> m - amounts[l], l the line's logical index) as successive ring shifts, in which only
     the lines with steps left take part: the form a CSL can route on the ring's static colors.
@@ -170,7 +181,7 @@ def shear(fab: Fabric, data, axis: str, amounts, elems: int, interleaved: bool):
     if amounts.shape != (n_lines,):
         raise ValueError(f"shear along {axis} needs one amount per line ({n_lines})")
     steps = int(amounts.max()) if amounts.size else 0
-    _, one = ring_shift(fab, None, axis, elems, interleaved)
+    _, one = ring_shift(fab, None, axis, elems, interleaved, bits)
     if data is None:
         return None, steps * one
     data = data.copy()

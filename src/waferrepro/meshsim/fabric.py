@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..hardware import Hardware
+from ..hardware import MATMUL_INSTRUCTION, Hardware
 from .cost import CAUSES, ZERO, Cost
 
 
@@ -113,7 +113,8 @@ class Fabric:
         self.hw = hw
         self.px, self.py = px, py
         self.functional = functional
-        self.timeline = Timeline()
+        self.timeline = Timeline(step_fixed=Cost(fixed=hw.task_activation_cycles),
+                                 comm_fixed=Cost(fixed=hw.sync_cycles))
         self.buffers: dict[str, int] = {}
         self.colors: dict[str, int] = {}
 
@@ -151,16 +152,44 @@ class Fabric:
                 f"{self.hw.routable_colors} routable ones ({self.colors})")
 
     # --- P and L: costs ----------------------------------------------------------------
-    def compute_cycles(self, fmacs: float) -> float:
-        """Cycles for a core to do `fmacs` fp16 multiply-accumulates at its SIMD rate."""
-        return Cost(matmul=math.ceil(fmacs / self.hw.fp16_fmacs_per_cycle))
+    def matmul_cycles(self, m: int, k: int, n: int,
+                      instruction: str = MATMUL_INSTRUCTION) -> Cost:
+        """Cycles for a core to compute an [m,k] x [k,n] product (accumulated into its
+        output) as DSD operations of `instruction`: the loop order with the fewest cycles of
+        three, vectors along n (m*k ops), along m (k*n ops) or along k (m*n dot products);
+        each op pays `dsd_startup_cycles` (fixed) and ceil(length / rate) cycles (matmul)."""
+        hw = self.hw
+        best = None
+        for ops, length, instr in ((m * k, n, instruction), (k * n, m, instruction),
+                                   (m * n, k, f"{instruction}_dot")):
+            if ops <= 0 or length <= 0:
+                continue
+            cost = Cost(matmul=ops * math.ceil(length / hw.rate(instr)),
+                        fixed=ops * hw.dsd_startup_cycles)
+            if best is None or cost < best:
+                best = cost
+        return best or ZERO
 
     def elementwise_cycles(self, elems: float, ops_per_elem: float = 1.0,
-                           transcendentals_per_elem: float = 0.0) -> float:
-        """Cycles for element-wise work on `elems` values held by one core."""
-        ops = elems * (ops_per_elem + transcendentals_per_elem * self.hw.transcendental_ops)
-        return Cost(elementwise=math.ceil(ops / self.hw.elementwise_ops_per_cycle))
+                           transcendentals_per_elem: float = 0.0,
+                           instruction: str = "fadds") -> Cost:
+        """Cycles for element-wise fp32 work on `elems` values held by one core: one DSD
+        operation per pass over the vector (a transcendental costs `transcendental_ops`)."""
+        hw = self.hw
+        passes = ops_per_elem + transcendentals_per_elem * hw.transcendental_ops
+        if elems <= 0 or passes <= 0:
+            return ZERO
+        return Cost(elementwise=math.ceil(passes * elems / hw.rate(instruction)),
+                    fixed=math.ceil(passes) * hw.dsd_startup_cycles)
 
-    def wavelets(self, elems: int) -> int:
-        """32-bit wavelets needed to move `elems` fp16 values over one link."""
+    def wavelets(self, elems: int, bits: int = 16) -> int:
+        """32-bit wavelets needed to move `elems` values over one link: fp16 values
+        `fp16_per_wavelet` to a wavelet, fp32 values (partial sums) one each."""
+        if bits == 32:
+            return int(elems)
         return math.ceil(elems / self.hw.fp16_per_wavelet)
+
+    def message_fixed(self) -> Cost:
+        """What a message costs its program besides the wire: the DSD ops that send and
+        receive it."""
+        return Cost(fixed=self.hw.dsd_startup_cycles)

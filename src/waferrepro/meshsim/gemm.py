@@ -80,7 +80,7 @@ def stationary_loop(fab: Fabric, a, w, acc, compute: float, w_elems: int, acc_el
     prefix = f"{label}: " if label else ""
     add = fab.elementwise_cycles(acc_elems, 1, 0)
     _, shift_w = ring_shift(fab, None, "y", w_elems, interleaved)
-    _, shift_acc = ring_shift(fab, None, "x", acc_elems, interleaved)
+    _, shift_acc = ring_shift(fab, None, "x", acc_elems, interleaved, bits=32)
     arrived = None
     for step in range(p):
         if acc is not None:
@@ -99,7 +99,7 @@ def stationary_loop(fab: Fabric, a, w, acc, compute: float, w_elems: int, acc_el
             fab.timeline.add(f"{prefix}step: add the arrived partial", compute=add)
         if step < p - 1:
             w, _ = ring_shift(fab, w, "y", w_elems, interleaved)
-            arrived, _ = ring_shift(fab, acc, "x", acc_elems, interleaved)
+            arrived, _ = ring_shift(fab, acc, "x", acc_elems, interleaved, bits=32)
     return acc
 
 
@@ -122,7 +122,7 @@ def run_cannon(hw: Hardware, shape, px: int, py: int, inputs=None, *, interleave
                            interleaved)
         c = np.zeros((p, p, mt, nt), dtype=np.float32)
 
-    c = cannon_loop(fab, a, b, c, fab.compute_cycles(mt * kt * nt), mt * kt, kt * nt,
+    c = cannon_loop(fab, a, b, c, fab.matmul_cycles(mt, kt, nt), mt * kt, kt * nt,
                     interleaved)
     output = None if c is None else unpack_cannon(c, m, n, interleaved)
     return KernelRun(system, (m, k, n), p, p, useful_flops=2.0 * m * k * n, fabric=fab,
@@ -150,7 +150,7 @@ def run_summa(hw: Hardware, shape, px: int, py: int, inputs=None, *, system: str
         b_s, cost_b = broadcast(fab, b, "y", step, kt * nt)
         return a_s, b_s, max(cost_a, cost_b)
 
-    compute = fab.compute_cycles(mt * kt * nt)
+    compute = fab.matmul_cycles(mt, kt, nt)
     a_s, b_s, cost = panels(0)
     fab.timeline.add("first multicast", comm=cost)
     for step in range(p):

@@ -40,13 +40,13 @@ def run_gemv(hw: Hardware, shape, px: int, py: int, inputs=None, *, tree_levels:
         w_tiles = to_tiles(w.astype(np.float32), py, px)                  # (py, px, kt, nt)
         x_tiles = pad2d(x.astype(np.float32), 1, kt * py).reshape(py, kt)  # row i holds x(i)
         partial = np.einsum("ik,ijkn->ijn", x_tiles, w_tiles)
-    fab.timeline.add("local GEMV", compute=fab.compute_cycles(kt * nt))
+    fab.timeline.add("local GEMV", compute=fab.matmul_cycles(1, kt, nt))
 
     partial, cycles, levels = tree_reduce(fab, partial, "y", nt, tree_levels)
     fab.use_colors("reduce (2 per level)", 2 * levels)
     fab.timeline.add(f"{levels}-level reduce", comm=cycles)
 
-    partial, cycles = broadcast(fab, partial, "y", 0, nt)
+    partial, cycles = broadcast(fab, partial, "y", 0, nt, bits=32)
     fab.use_colors("broadcast", 1)
     fab.timeline.add("broadcast", comm=cycles)
 
