@@ -11,6 +11,7 @@ from .hardware import Hardware
 from .meshsim.fabric import PlanError
 from .records import metrics_list
 
+from .bands import add_bands
 from .meshsim.cost import CAUSES
 
 BREAKDOWN_METRICS = {f"cycles_{cause}" for cause in CAUSES}
@@ -42,8 +43,10 @@ def run_meshsim(system: str, shape: str, cores: str, hw: Hardware, mode: str,
         check = ({"performed": True, **outcome.check.as_dict()} if outcome.check else
                  {"performed": False, "passed": None,
                   "reason": "cycle-model run: no data computed (same schedule as functional)"})
-        record.update(source="simulated", mode=mode,
-                      metrics=metrics_list(run.metrics(), RAW_METRICS), check=check,
+        record.update(source="simulated", mode=mode, metrics=add_bands(
+                          metrics_list(run.metrics(), RAW_METRICS), hw,
+                          lambda h: meshsim.simulate(system, (m, k, n), px, py, h,
+                                                     False).run.metrics()), check=check,
                       note=f"simulated by meshsim ({mode}) with the {hw.name} cost model")
     return _finish(record, hw, cores, started)
 
@@ -112,10 +115,11 @@ def _method_and_energy_note(hw: Hardware) -> str:
             f"({hw.system_power_source})")
 
 
-def _model_record(job: str, what: dict, hw: Hardware, cores: str, compute, raw: set,
+def _model_record(job: str, what: dict, hw: Hardware, cores: str, compute_on, raw: set,
                   functional_check=None) -> dict:
-    """Record of a whole-model run: metrics from `compute()` -> (metrics, memory); a plan
-    that does not fit becomes a skipped record; fit problems are stated in the note."""
+    """Record of a whole-model run: metrics from `compute_on(hw)` -> (metrics, memory), their
+    bands from the same at the assumption bounds; a plan that does not fit becomes a skipped
+    record; fit problems are stated in the note."""
     from .models import arch
 
     started = time.perf_counter()
@@ -124,7 +128,7 @@ def _model_record(job: str, what: dict, hw: Hardware, cores: str, compute, raw: 
     record = _base_record(job, what, hw)
     mode = "functional" if functional_check else "cycle-model"
     try:
-        metrics, mem = compute()
+        metrics, mem = compute_on(hw)
         check = {"performed": False, "passed": None,
                  "reason": "cycle-model run at model dims: no data computed"}
         if functional_check:
@@ -139,7 +143,8 @@ def _model_record(job: str, what: dict, hw: Hardware, cores: str, compute, raw: 
     if not mem["fits_one_wafer"]:
         fit.append(f"the model ({mem['model_bytes'] / 1e9:.0f} GB fp16) does not fit on one "
                    f"{hw.name} wafer: needs {mem['wafers_needed']}")
-    record.update(source="simulated", mode=mode, metrics=metrics_list(metrics, raw),
+    banded = add_bands(metrics_list(metrics, raw), hw, lambda h: compute_on(h)[0])
+    record.update(source="simulated", mode=mode, metrics=banded,
                   check=check, note=f"simulated by meshsim ({mode}); "
                   f"{_method_and_energy_note(hw)}"
                   + ("; " + "; ".join(fit) if fit else ""))
@@ -168,7 +173,7 @@ def run_decode(model: str, cores: str, input_len: int, output_len: int, kv: str,
         f"meshsim/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}",
         _what(DECODE_SYSTEM[kv], "Decode", model, cores, input_len, output_len, kv_mode=kv,
               tree_levels=2, seed=seed),
-        hw, cores, lambda: decode_metrics(hw, a, px, py, input_len, output_len, kv),
+        hw, cores, lambda h: decode_metrics(h, a, px, py, input_len, output_len, kv),
         {"cycles_per_layer", "cycles", "bytes_per_core", "bytes_per_core_whole_model"}
         | BREAKDOWN_METRICS, check)
 
@@ -201,7 +206,7 @@ def run_prefill(model: str, cores: str, input_len: int, hw: Hardware, mode: str,
     return _model_record(
         f"meshsim/prefill/{model}/{cores}/in{input_len}",
         _what("WaferLLM", "Prefill", model, cores, input_len, None, seed=seed), hw, cores,
-        lambda: prefill_metrics(hw, a, p, input_len),
+        lambda h: prefill_metrics(h, a, p, input_len),
         {"cycles_per_layer", "cycles", "bytes_per_core", "bytes_per_core_whole_model"}
         | BREAKDOWN_METRICS, check)
 
@@ -225,7 +230,7 @@ def run_end_to_end(model: str, prefill_cores: str, decode_cores: str, input_len:
         f"meshsim/e2e/{model}/p{prefill_cores}_d{decode_cores}/in{input_len}_out{output_len}",
         _what("WaferLLM", "Prefill+Decode", model, cores, input_len, output_len,
               prefill_cores=prefill_cores, decode_cores=decode_cores, seed=seed),
-        hw, cores, lambda: end_to_end_metrics(hw, a, p, dx, dy, input_len, output_len),
+        hw, cores, lambda h: end_to_end_metrics(h, a, p, dx, dy, input_len, output_len),
         {"cycles_per_layer", "cycles"}, check)
 
 
