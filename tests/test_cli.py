@@ -6,8 +6,9 @@ from waferrepro.meshsim import gemv
 
 
 def test_numeric_mismatch_fails_the_job(tmp_path, monkeypatch, capsys):
-    def wrong_gemv(hw, shape, px, py, inputs=None):
-        run = gemv.run_gemv(hw, shape, px, py, inputs, tree_levels=2, system="MeshGEMV")
+    def wrong_gemv(hw, shape, px, py, inputs=None, **schedule):
+        run = gemv.run_gemv(hw, shape, px, py, inputs, tree_levels=2, system="MeshGEMV",
+                            **schedule)
         if run.output is not None:
             run.output[0, 5] += 1.0  # one wrong element
         return run

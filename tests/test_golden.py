@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from waferrepro import presets
 from waferrepro.hardware import WSE2
 from waferrepro.llm import decode_cycles_per_layer
 from waferrepro.meshsim import simulate
@@ -24,7 +25,8 @@ CASES = [(system, shape, p)
                                ("SUMMA", (8192, 8192, 8192)), ("MeshGEMM", (2048, 2048, 2048)),
                                ("MeshGEMV", (1, 16384, 16384)), ("chain-GEMV", (1, 16384, 16384))]
          for p in (240, 720)]
-FIELDS = ["system", "shape", "cores", "cycles", "compute_cycles", "comm_cycles"]
+FIELDS = ["preset", "system", "shape", "cores", "cycles", "compute_cycles", "comm_cycles"]
+PRESETS = sorted(presets.PRESETS)
 CAUSE_FIELDS = [f"cycles_{c}" for c in CAUSES]
 # One layer of two models on two grids each: decode (4096-token prompt, 128 generated, KV
 # shift; mean over the steps) and prefill (4096-token prompt).
@@ -35,23 +37,27 @@ MODEL_CASES += [("prefill", model, p) for model in ("llama3-8b", "llama2-13b")
 
 def _kernels():
     rows = []
-    for system, shape, p in CASES:
-        m = simulate(system, shape, p, p, WSE2, functional=False).run.metrics()
-        rows.append({"system": system, "shape": "x".join(map(str, shape)), "cores": f"{p}x{p}",
-                     **{k: f"{m[k][0]:.1f}" for k in FIELDS[3:] + CAUSE_FIELDS}})
+    for preset in PRESETS:
+        hw = presets.hardware(WSE2, preset)
+        for system, shape, p in CASES:
+            m = simulate(system, shape, p, p, hw, functional=False,
+                         kernel=presets.kernel(system, preset)).run.metrics()
+            rows.append({"preset": preset, "system": system, "shape": "x".join(map(str, shape)),
+                         "cores": f"{p}x{p}",
+                         **{k: f"{m[k][0]:.1f}" for k in FIELDS[4:] + CAUSE_FIELDS}})
     return rows
 
 
 def _layers():
     rows = []
-    for phase, model, p in MODEL_CASES:
-        a = arch(model)
+    for preset, (phase, model, p) in ((s, c) for s in PRESETS for c in MODEL_CASES):
+        a, hw = arch(model), presets.hardware(WSE2, preset)
         if phase == "decode":
-            cycles, _, _, causes = decode_cycles_per_layer(WSE2, a, p, p, 4096, 128, "shift")
+            cycles, _, _, causes = decode_cycles_per_layer(hw, a, p, p, 4096, 128, "shift")
         else:
-            timeline = prefill_layer(WSE2, a, p, 4096)[0].timeline
+            timeline = prefill_layer(hw, a, p, 4096)[0].timeline
             cycles, causes = timeline.total, timeline.breakdown()
-        rows.append({"phase": phase, "model": model, "cores": f"{p}x{p}",
+        rows.append({"preset": preset, "phase": phase, "model": model, "cores": f"{p}x{p}",
                      "cycles_per_layer": f"{cycles:.1f}",
                      **{f"cycles_{c}": f"{v:.1f}" for c, v in causes.items()}})
     return rows

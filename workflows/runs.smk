@@ -10,6 +10,8 @@ HARDWARE_ARGS = (
     f"--hardware {config['hardware']} "
     f"--hardware-overrides '{json.dumps(config['hardware_overrides'], sort_keys=True)}'"
 )
+# meshsim's schedule preset (src/waferrepro/presets.py), for the meshsim rules.
+PRESET_ARGS = f"--preset {config['schedule_preset']}"
 
 
 rule run_kernel:
@@ -26,6 +28,7 @@ rule run_kernel:
         mode=lambda wc, output: run_mode(config, _job(output)),
         hardware=HARDWARE_ARGS,
         seed=config["seed"],
+        preset=PRESET_ARGS,
         code=CODE,
     threads: 1
     resources:
@@ -34,7 +37,7 @@ rule run_kernel:
     shell:
         "waferrepro run --backend {wildcards.backend} --system {wildcards.system}"
         " --shape {wildcards.shape} --cores {wildcards.cores} --mode {params.mode}"
-        " {params.hardware} --seed {params.seed} --out {output} 2> {log}"
+        " {params.hardware} --seed {params.seed} {params.preset} --out {output} 2> {log}"
 
 
 rule run_decode:
@@ -52,6 +55,7 @@ rule run_decode:
         mode=lambda wc, output: run_mode(config, _job(output)),
         hardware=HARDWARE_ARGS,
         seed=config["seed"],
+        preset=PRESET_ARGS,
         code=CODE,
     threads: 1
     resources:
@@ -61,7 +65,7 @@ rule run_decode:
         "waferrepro decode --model {wildcards.model} --cores {wildcards.cores}"
         " --input-len {wildcards.input_len} --output-len {wildcards.output_len}"
         " --kv {wildcards.kv} --mode {params.mode} {params.hardware} --seed {params.seed}"
-        " --out {output} 2> {log}"
+        " {params.preset} --out {output} 2> {log}"
 
 
 rule run_kv_capacity:
@@ -97,6 +101,7 @@ rule run_prefill:
         mode=lambda wc, output: run_mode(config, _job(output)),
         hardware=HARDWARE_ARGS,
         seed=config["seed"],
+        preset=PRESET_ARGS,
         code=CODE,
     threads: 1
     resources:
@@ -105,7 +110,7 @@ rule run_prefill:
     shell:
         "waferrepro prefill --model {wildcards.model} --cores {wildcards.cores}"
         " --input-len {wildcards.input_len} --mode {params.mode} {params.hardware}"
-        " --seed {params.seed} --out {output} 2> {log}"
+        " --seed {params.seed} {params.preset} --out {output} 2> {log}"
 
 
 rule run_end_to_end:
@@ -123,6 +128,7 @@ rule run_end_to_end:
         mode=lambda wc, output: run_mode(config, _job(output)),
         hardware=HARDWARE_ARGS,
         seed=config["seed"],
+        preset=PRESET_ARGS,
         code=CODE,
     threads: 1
     resources:
@@ -132,7 +138,7 @@ rule run_end_to_end:
         "waferrepro e2e --model {wildcards.model} --prefill-cores {wildcards.pcores}"
         " --decode-cores {wildcards.dcores} --input-len {wildcards.input_len}"
         " --output-len {wildcards.output_len} --mode {params.mode} {params.hardware}"
-        " --seed {params.seed} --out {output} 2> {log}"
+        " --seed {params.seed} {params.preset} --out {output} 2> {log}"
 
 
 # Baselines. A missing GPU, engine or package ends as a skipped record with the reason.

@@ -20,6 +20,7 @@ import shlex
 import sys
 
 from .hardware import get_hardware
+from .presets import DEFAULT_PRESET, PRESETS
 
 
 def _hardware(args):
@@ -45,21 +46,21 @@ def _cmd_run(args) -> int:
         from .backends import resolve
         resolve(args.backend)  # raises with what is missing and where to get it
     return _write(run_meshsim(args.system, args.shape, args.cores, _hardware(args), args.mode,
-                              args.seed), args.out)
+                              args.seed, args.preset), args.out)
 
 
 def _cmd_decode(args) -> int:
     from .runner import run_decode
 
     return _write(run_decode(args.model, args.cores, args.input_len, args.output_len, args.kv,
-                             _hardware(args), args.mode, args.seed), args.out)
+                             _hardware(args), args.mode, args.seed, args.preset), args.out)
 
 
 def _cmd_prefill(args) -> int:
     from .runner import run_prefill
 
     return _write(run_prefill(args.model, args.cores, args.input_len, _hardware(args),
-                              args.mode, args.seed), args.out)
+                              args.mode, args.seed, args.preset), args.out)
 
 
 def _cmd_e2e(args) -> int:
@@ -67,7 +68,7 @@ def _cmd_e2e(args) -> int:
 
     return _write(run_end_to_end(args.model, args.prefill_cores, args.decode_cores,
                                  args.input_len, args.output_len, _hardware(args), args.mode,
-                                 args.seed), args.out)
+                                 args.seed, args.preset), args.out)
 
 
 def _cmd_kv_capacity(args) -> int:
@@ -234,6 +235,7 @@ def main(argv=None) -> int:
     hardware_args(run)
     run.add_argument("--mode", choices=["functional", "cycle-model"], default="functional")
     run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET)
     run.add_argument("--out", required=True)
     run.set_defaults(func=_cmd_run)
 
@@ -248,6 +250,7 @@ def main(argv=None) -> int:
             p.add_argument("--output-len", type=int, required=True)
         p.add_argument("--mode", choices=["functional", "cycle-model"], default="cycle-model")
         p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET)
         p.add_argument("--out", required=True)
         hardware_args(p)
         p.set_defaults(func=func)

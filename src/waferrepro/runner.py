@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import time
 
-from . import meshsim, provenance, records
+from . import meshsim, presets, provenance, records
 from .experiments import parse_dims, square_grid
 from .hardware import Hardware
 from .meshsim.fabric import PlanError
+from .presets import DEFAULT_PRESET
 from .records import metrics_list
 
 from .bands import add_bands
@@ -20,7 +21,7 @@ RAW_METRICS = {"cycles", "compute_cycles", "comm_cycles", "comm_hidden_cycles",
 
 
 def run_meshsim(system: str, shape: str, cores: str, hw: Hardware, mode: str,
-                seed: int = 0) -> dict:
+                seed: int = 0, preset: str = DEFAULT_PRESET) -> dict:
     """Simulate one job and return its record (a plan that does not fit gives a skipped record).
 
     A numeric mismatch in functional mode raises NumericMismatch: the job fails, no record.
@@ -28,13 +29,15 @@ def run_meshsim(system: str, shape: str, cores: str, hw: Hardware, mode: str,
     m, k, n = parse_dims(shape, 3, "shape")
     px, py = parse_dims(cores, 2, "core grid")
     started = time.perf_counter()
+    hw, kernel = presets.hardware(hw, preset), presets.kernel(system, preset)
     record = _base_record(
         f"meshsim/{system}/{shape}/{cores}",
         {"system": system, "module": meshsim.MODULE_OF[system], "shape": shape, "cores": cores,
          "gpus": None, "model": None, "input_len": None, "output_len": None,
-         "params": {"seed": seed}}, hw)
+         "preset": preset, "params": {"seed": seed, "schedule": presets.options(preset)}}, hw)
     try:
-        outcome = meshsim.simulate(system, (m, k, n), px, py, hw, mode == "functional", seed)
+        outcome = meshsim.simulate(system, (m, k, n), px, py, hw, mode == "functional", seed,
+                                   kernel)
     except PlanError as exc:
         _mark_skipped(record, str(exc), "plan does not fit the hardware")
     else:
@@ -45,8 +48,8 @@ def run_meshsim(system: str, shape: str, cores: str, hw: Hardware, mode: str,
                   "reason": "cycle-model run: no data computed (same schedule as functional)"})
         record.update(source="simulated", mode=mode, metrics=add_bands(
                           metrics_list(run.metrics(), RAW_METRICS), hw,
-                          lambda h: meshsim.simulate(system, (m, k, n), px, py, h,
-                                                     False).run.metrics()), check=check,
+                          lambda h: meshsim.simulate(system, (m, k, n), px, py, h, False,
+                                                     kernel=kernel).run.metrics()), check=check,
                       note=f"simulated by meshsim ({mode}) with the {hw.name} cost model")
     return _finish(record, hw, cores, started)
 
@@ -124,7 +127,10 @@ def _model_record(job: str, what: dict, hw: Hardware, cores: str, compute_on, ra
 
     started = time.perf_counter()
     a = arch(what["model"])
-    what["params"].update(_model_method(hw))
+    preset = what.setdefault("preset", DEFAULT_PRESET)
+    hw = presets.hardware(hw, preset)
+    what["params"].update(_model_method(hw), schedule={
+        k: v for k, v in presets.options(preset).items() if k == "fp16_per_wavelet"})
     record = _base_record(job, what, hw)
     mode = "functional" if functional_check else "cycle-model"
     try:
@@ -159,7 +165,7 @@ def _what(system: str, module: str, model: str, cores: str, input_len, output_le
 
 
 def run_decode(model: str, cores: str, input_len: int, output_len: int, kv: str, hw: Hardware,
-               mode: str, seed: int = 0) -> dict:
+               mode: str, seed: int = 0, preset: str = DEFAULT_PRESET) -> dict:
     """Decode of one model on one grid: TPOT, TPR, energy and memory, as a run record."""
     from .experiments import DECODE_SYSTEM
     from .llm import decode_metrics
@@ -171,8 +177,8 @@ def run_decode(model: str, cores: str, input_len: int, output_len: int, kv: str,
         lambda: check_decode_functional(hw, a, px, py, input_len, kv, seed=seed))
     return _model_record(
         f"meshsim/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}",
-        _what(DECODE_SYSTEM[kv], "Decode", model, cores, input_len, output_len, kv_mode=kv,
-              tree_levels=2, seed=seed),
+        {**_what(DECODE_SYSTEM[kv], "Decode", model, cores, input_len, output_len, kv_mode=kv,
+                 tree_levels=2, seed=seed), "preset": preset},
         hw, cores, lambda h: decode_metrics(h, a, px, py, input_len, output_len, kv),
         {"cycles_per_layer", "cycles", "bytes_per_core", "bytes_per_core_whole_model"}
         | BREAKDOWN_METRICS, check)
@@ -195,7 +201,7 @@ def check_prefill_functional(hw: Hardware, a, p: int, tokens: int, seed: int = 0
 
 
 def run_prefill(model: str, cores: str, input_len: int, hw: Hardware, mode: str,
-                seed: int = 0) -> dict:
+                seed: int = 0, preset: str = DEFAULT_PRESET) -> dict:
     """Prefill of one prompt on one grid: TTFT, prefill TPR, energy and memory."""
     from .llm import prefill_metrics
     from .models import arch
@@ -205,14 +211,16 @@ def run_prefill(model: str, cores: str, input_len: int, hw: Hardware, mode: str,
         lambda: check_prefill_functional(hw, a, p, input_len, seed))
     return _model_record(
         f"meshsim/prefill/{model}/{cores}/in{input_len}",
-        _what("WaferLLM", "Prefill", model, cores, input_len, None, seed=seed), hw, cores,
+        {**_what("WaferLLM", "Prefill", model, cores, input_len, None, seed=seed),
+         "preset": preset}, hw, cores,
         lambda h: prefill_metrics(h, a, p, input_len),
         {"cycles_per_layer", "cycles", "bytes_per_core", "bytes_per_core_whole_model"}
         | BREAKDOWN_METRICS, check)
 
 
 def run_end_to_end(model: str, prefill_cores: str, decode_cores: str, input_len: int,
-                   output_len: int, hw: Hardware, mode: str, seed: int = 0) -> dict:
+                   output_len: int, hw: Hardware, mode: str, seed: int = 0,
+                   preset: str = DEFAULT_PRESET) -> dict:
     """Prefill on one region and decode on another; end-to-end TPR (Table 2)."""
     from .llm import end_to_end_metrics
     from .models import arch
@@ -228,8 +236,9 @@ def run_end_to_end(model: str, prefill_cores: str, decode_cores: str, input_len:
     cores = f"{prefill_cores}+{decode_cores}"
     return _model_record(
         f"meshsim/e2e/{model}/p{prefill_cores}_d{decode_cores}/in{input_len}_out{output_len}",
-        _what("WaferLLM", "Prefill+Decode", model, cores, input_len, output_len,
-              prefill_cores=prefill_cores, decode_cores=decode_cores, seed=seed),
+        {**_what("WaferLLM", "Prefill+Decode", model, cores, input_len, output_len,
+                 prefill_cores=prefill_cores, decode_cores=decode_cores, seed=seed),
+         "preset": preset},
         hw, cores, lambda h: end_to_end_metrics(h, a, p, dx, dy, input_len, output_len),
         {"cycles_per_layer", "cycles"}, check)
 

@@ -14,7 +14,8 @@ COLUMNS = ["id", "system", "backend", "model", "shape", "cores", "gpus", "input_
 # Optional columns, written on every table, not required of inputs (published values have
 # none): a simulated headline value's band over the cost model's assumption bounds.
 BAND_COLUMNS = ["low", "high"]
-OUTPUT_COLUMNS = COLUMNS + BAND_COLUMNS
+# Optional too: the schedule preset of a meshsim run (waferrepro.presets).
+OUTPUT_COLUMNS = COLUMNS + ["preset"] + BAND_COLUMNS
 
 
 def rows_from_record(table_id: str, record: dict) -> list[dict]:
@@ -22,7 +23,8 @@ def rows_from_record(table_id: str, record: dict) -> list[dict]:
     base = {"id": table_id, "system": what["system"], "backend": record["backend"],
             "model": what.get("model"), "shape": what["shape"], "cores": what.get("cores"),
             "gpus": what.get("gpus"), "input_len": what.get("input_len"),
-            "output_len": what.get("output_len"), "source": record["source"]}
+            "output_len": what.get("output_len"), "source": record["source"],
+            "preset": what.get("preset")}
     if record["source"] == "skipped":
         return [{**base, "metric": "cycles", "value": None, "unit": "cycles",
                  "note": record.get("note") or record["check"].get("reason", "skipped")}]

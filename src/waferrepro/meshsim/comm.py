@@ -117,63 +117,100 @@ def broadcast(fab: Fabric, data, axis: str, root, elems: int, bits: int = 16):
     return np.broadcast_to(picked, data.shape).copy(), cycles
 
 
-def tree_reduce(fab: Fabric, data, axis: str, elems: int, levels: int, op: str = "sum",
-                bits: int = 32):
-    """Sum (or, with op="max", take the maximum of) the tiles of each line into position 0 through a `levels`-level tree of chains.
+TREE_ROOTS = ("edge", "middle")
 
-    Level 1 chains groups of g neighbouring cores into each group's first core (all groups at
-    once); level 2 chains those heads, g apart; and so on, with g = ceil(p ** (1/levels)).
+
+def tree_plan(p: int, levels: int, root: str = "edge") -> list[list[np.ndarray]]:
+    """The groups of each level of a `levels`-level tree over positions 0..p-1: level 1
+    groups g neighbouring positions, each later level groups the previous level's roots g at
+    a time (g = ceil(p ** (1/levels))). A group's root is its first member ("edge": one-way
+    chains, Cerebras's GEMV example and our first kernels) or its middle member ("middle":
+    both halves chain towards it at once, as the authors' MeshGEMV does)."""
+    if root not in TREE_ROOTS:
+        raise ValueError(f"tree root must be one of {TREE_ROOTS}, got {root!r}")
+    g = group_size(p, levels)
+    heads, plan = np.arange(p), []
+    while len(heads) > 1:
+        groups = [heads[i:i + g] for i in range(0, len(heads), g)]
+        plan.append(groups)
+        heads = np.array([group_root(grp, root) for grp in groups])
+    return plan
+
+
+def group_root(group: np.ndarray, root: str) -> int:
+    return int(group[0] if root == "edge" else group[(len(group) - 1) // 2])
+
+
+def tree_root(p: int, levels: int, root: str = "edge") -> int:
+    """Where a line's tree leaves its result."""
+    plan = tree_plan(p, levels, root)
+    return group_root(plan[-1][0], root) if plan else 0
+
+
+def tree_reduce(fab: Fabric, data, axis: str, elems: int, levels: int, op: str = "sum",
+                bits: int = 32, root: str = "edge"):
+    """Sum (or, with op="max", take the maximum of) the tiles of each line into its tree's
+    root (tree_plan, tree_root) through a `levels`-level tree of chains.
+
     levels=1 is the plain chain reduction (Cerebras's GEMV example); the paper's MeshGEMV
-    uses levels=2. Returns (data, cycles, levels actually used).
+    uses levels=2. Per level, a chain's far member reaches the root after one relay per
+    member and its hops; a middle root takes its two sides' streams one after the other (two
+    DSD ops, as the authors' kernel does), so it pays twice the wavelets. Returns (data,
+    cycles, levels actually used).
     """
     if op not in ("sum", "max"):
         raise ValueError(f"tree_reduce op must be 'sum' or 'max', got {op!r}")
     hw = fab.hw
-    p = fab.line_length(axis)
-    g = group_size(p, levels)
     ax = _AXIS[axis]
     relay = 2 * hw.ramp_latency_cycles + 1
-    cycles, stride, used = ZERO, 1, 0
-    while stride < p:
-        members = np.arange(0, p, stride)
-        longest = min(g, len(members))
-        # Each level: its own routes (a switch) and one send per member.
-        cycles += Cost(transfer=fab.wavelets(elems, bits),
-                       latency=(longest - 1) * (stride * hw.hop_latency_cycles + relay),
-                       fixed=hw.route_switch_cycles) + fab.message_fixed()
+    cycles = ZERO
+    plan = tree_plan(fab.line_length(axis), levels, root)
+    for groups in plan:
+        latency, sides = 0.0, 1
+        for group in groups:
+            r = group_root(group, root)
+            for side in (group[group < r], group[group > r]):
+                if len(side):
+                    far = int(np.max(np.abs(side - r)))
+                    latency = max(latency, len(side) * relay + far * hw.hop_latency_cycles)
+            sides = max(sides, int((group < r).any()) + int((group > r).any()))
+        # Each level: its own routes (a switch) and one receive per side at the root.
+        cycles += Cost(transfer=sides * fab.wavelets(elems, bits), latency=latency,
+                       fixed=hw.route_switch_cycles) + fab.message_fixed() * sides
         if data is not None:
-            for start in range(0, len(members), g):
-                group = members[start:start + g]
+            for group in groups:
+                r = group_root(group, root)
                 head = [slice(None)] * data.ndim
-                head[ax] = slice(group[0], group[0] + 1)
+                head[ax] = slice(r, r + 1)
                 part = np.take(data, group, axis=ax)
                 data[tuple(head)] = (part.max(axis=ax, keepdims=True) if op == "max"
                                      else part.sum(axis=ax, keepdims=True))
-        stride *= g
-        used += 1
-    return data, cycles, used
+    return data, cycles, len(plan)
 
 
 def all_reduce(fab: Fabric, data, axis: str, elems: int, levels: int = 2, op: str = "sum",
-               bits: int = 32):
-    """Tree reduce into position 0, then broadcast back along the line.
+               bits: int = 32, root: str = "edge"):
+    """Tree reduce into the tree's root, then broadcast back along the line.
 
     Returns (data, reduce cycles + broadcast cycles, levels used).
     """
-    data, cycles, used = tree_reduce(fab, data, axis, elems, levels, op, bits)
-    data, bcast = broadcast(fab, data, axis, 0, elems, bits)
+    data, cycles, used = tree_reduce(fab, data, axis, elems, levels, op, bits, root)
+    at = tree_root(fab.line_length(axis), levels, root)
+    data, bcast = broadcast(fab, data, axis, at, elems, bits)
     switch = Cost(fixed=fab.hw.route_switch_cycles) if fab.line_length(axis) > 1 else ZERO
     return data, cycles + switch + bcast, used
 
 
 def shear(fab: Fabric, data, axis: str, amounts, elems: int, interleaved: bool,
-          bits: int = 16):
+          bits: int = 16, both_ways: bool = False):
     """Rotate each line along `axis` by its own number of ring positions (ring index
     m -> m - amounts[l], l the line's logical index) as successive ring shifts, in which only
     the lines with steps left take part: the form a CSL can route on the ring's static colors.
 
     axis="y" moves tiles along columns (amounts per logical column), "x" along rows (per
-    logical row). Cost: max(amounts) ring shifts (lines run in parallel on their own links).
+    logical row). Cost: max(amounts) ring shifts (lines run in parallel on their own links);
+    with `both_ways` each line turns the shorter way round (reverse shifts on their own
+    colors), max(min(a, p - a)) shifts.
     """
     p = fab.line_length(axis)
     n_lines = fab.line_length("y" if axis == "x" else "x")
@@ -182,8 +219,9 @@ def shear(fab: Fabric, data, axis: str, amounts, elems: int, interleaved: bool,
         raise ValueError(f"shear along {axis} needs one amount per line ({n_lines})")
     steps = int(amounts.max()) if amounts.size else 0
     _, one = ring_shift(fab, None, axis, elems, interleaved, bits)
+    charged = int(np.minimum(amounts, p - amounts).max()) if both_ways and amounts.size else steps
     if data is None:
-        return None, steps * one
+        return None, charged * one
     data = data.copy()
     line_lidx = logical_index(ring_order(n_lines, interleaved))
     left = amounts[line_lidx]  # per physical line
@@ -194,4 +232,4 @@ def shear(fab: Fabric, data, axis: str, amounts, elems: int, interleaved: bool,
             data[sel] = moved[sel]
         else:
             data[:, sel] = moved[:, sel]
-    return data, steps * one
+    return data, charged * one

@@ -19,8 +19,8 @@ import math
 import numpy as np
 
 from ..hardware import Hardware
-from ..host import from_tiles, pack_cannon, to_tiles, unpack_cannon
-from .comm import broadcast, ring_shift
+from ..host import from_tiles, pack_cannon, place, ring_order, to_tiles, unpack_cannon
+from .comm import broadcast, ring_shift, shear
 from .fabric import Fabric, PlanError
 from .result import KernelRun
 
@@ -103,8 +103,17 @@ def stationary_loop(fab: Fabric, a, w, acc, compute: float, w_elems: int, acc_el
     return acc
 
 
+SKEWS = ("host", "device")
+
+
 def run_cannon(hw: Hardware, shape, px: int, py: int, inputs=None, *, interleaved: bool,
-               system: str) -> KernelRun:
+               system: str, skew: str = "host") -> KernelRun:
+    """Cannon's algorithm. `skew`: A's initial alignment done on the host before the timed
+    region ("host") or on the device inside it ("device", as the authors' public MeshGEMM:
+    row i rotates by i ring positions, each row the shorter way round, so p // 2 ring shifts
+    on the ring's colors and two reverse ones). B is pre-skewed on the host either way."""
+    if skew not in SKEWS:
+        raise ValueError(f"skew must be one of {SKEWS}, got {skew!r}")
     m, k, n = shape
     p = _square(system, px, py)
     fab = Fabric(hw, p, p, functional=inputs is not None)
@@ -121,12 +130,19 @@ def run_cannon(hw: Hardware, shape, px: int, py: int, inputs=None, *, interleave
         a, b = pack_cannon(inputs[0].astype(np.float32), inputs[1].astype(np.float32), p,
                            interleaved)
         c = np.zeros((p, p, mt, nt), dtype=np.float32)
+    if skew == "device":
+        fab.use_colors("A pre-skew, reverse ring (x)", 2)
+        order = ring_order(p, interleaved)
+        if a is not None:  # undo the host's A skew; the device does it below
+            a = place(to_tiles(inputs[0].astype(np.float32), p, p), order, order)
+        a, cycles = shear(fab, a, "x", np.arange(p), mt * kt, interleaved, both_ways=True)
+        fab.timeline.add("A pre-skew on the device (x)", comm=cycles)
 
     c = cannon_loop(fab, a, b, c, fab.matmul_cycles(mt, kt, nt), mt * kt, kt * nt,
                     interleaved)
     output = None if c is None else unpack_cannon(c, m, n, interleaved)
     return KernelRun(system, (m, k, n), p, p, useful_flops=2.0 * m * k * n, fabric=fab,
-                     output=output, params={"interleaved": interleaved})
+                     output=output, params={"interleaved": interleaved, "skew": skew})
 
 
 def run_summa(hw: Hardware, shape, px: int, py: int, inputs=None, *, system: str) -> KernelRun:
