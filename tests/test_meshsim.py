@@ -38,13 +38,13 @@ def test_functional_and_cycle_model_agree(system, shape, px, py):
     assert f.run.metrics() == c.run.metrics()
 
 
-def _skipping_shift(fab, data, axis, elems, interleaved, _count=[0]):
+def _skipping_shift(fab, data, axis, elems, interleaved, bits=16, _count=[0]):
     """A broken ring shift that drops the 3rd shift along x (data left in place)."""
     if axis == "x":
         _count[0] += 1
         if _count[0] == 3:
-            return data, comm.ring_shift(fab, None, axis, elems, interleaved)[1]
-    return comm.ring_shift(fab, data, axis, elems, interleaved)
+            return data, comm.ring_shift(fab, None, axis, elems, interleaved, bits)[1]
+    return comm.ring_shift(fab, data, axis, elems, interleaved, bits)
 
 
 def test_skipped_shift_is_caught(monkeypatch):
