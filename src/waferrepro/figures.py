@@ -133,7 +133,8 @@ def plot_breakdown(table: pd.DataFrame):
         bottom = [0.0] * len(rows)
         for cause in causes:
             col = f"cycles_{cause}"
-            share = (rows[col].fillna(0) / rows["cycles"]).tolist() if col in rows else [0] * len(rows)
+            part = rows[col].fillna(0) if col in rows else 0 * rows["cycles"]
+            share = (part / rows["cycles"]).tolist()
             ax.bar(x, share, bottom=bottom, color=CAUSE_COLORS[cause], label=cause)
             bottom = [b + v for b, v in zip(bottom, share)]
         for i, total in enumerate(rows["cycles"]):

@@ -309,7 +309,8 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
         acc += np.einsum("ijgrab,ijbe,ijeg->ijaer", pg, vb, oh).reshape(acc.shape)
 
     # The kernel first copies V into the buffer half K moved through (a local copy).
-    tl.add("P x V: V into the moving buffer", compute=fab.elementwise_cycles(lt * ckv, instruction="fmovs"))
+    tl.add("P x V: V into the moving buffer",
+           compute=fab.elementwise_cycles(lt * ckv, instruction="fmovs"))
     o = None if not functional else np.zeros((p, p, lt, cq), dtype=np.float32)
     o = stationary_loop(fab, probs, v, o, fab.matmul_cycles(lt, lt, cq), lt * ckv,
                         lt * cq, INTERLEAVED, mac=pv_mac, label="P x V")
