@@ -1,6 +1,7 @@
 # WaferLLM reproduction harness: the whole paper evaluation as one DAG.
 #   snakemake --cores all            everything in config/config.yaml
-#   snakemake --cores all fig10      one table or figure (fig9, fig10, table2 ... table8)
+#   snakemake --cores all fig10      one table or figure (fig9, fig10, table2 ... table8,
+#                                    breakdown)
 #   snakemake --cores all --configfile config/smoke.yaml   the small smoke run
 # Data flows one way: config -> one run record per job (results/records/) -> tidy tables
 # (results/tables/<id>.csv) -> figures (figures/<id>.png, .pdf).
@@ -25,6 +26,9 @@ report: "workflows/report/workflow.rst"
 rule all:
     input:
         all_targets(),
+        # the breakdown of every kernel, decode and prefill run (workflows/breakdown.smk)
+        "results/tables/breakdown.csv",
+        "figures/breakdown.png",
     default_target: True
     localrule: True
 
@@ -34,3 +38,4 @@ include: "workflows/baselines.smk"
 include: "workflows/sdk.smk"
 include: "workflows/tables.smk"
 include: "workflows/figures.smk"
+include: "workflows/breakdown.smk"

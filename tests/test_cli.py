@@ -6,8 +6,9 @@ from waferrepro.meshsim import gemv
 
 
 def test_numeric_mismatch_fails_the_job(tmp_path, monkeypatch, capsys):
-    def wrong_gemv(hw, shape, px, py, inputs=None):
-        run = gemv.run_gemv(hw, shape, px, py, inputs, tree_levels=2, system="MeshGEMV")
+    def wrong_gemv(hw, shape, px, py, inputs=None, **schedule):
+        run = gemv.run_gemv(hw, shape, px, py, inputs, tree_levels=2, system="MeshGEMV",
+                            **schedule)
         if run.output is not None:
             run.output[0, 5] += 1.0  # one wrong element
         return run
@@ -32,7 +33,7 @@ def test_run_table_figure(tmp_path, repo):
     assert cli.main(["table", "--id", "fig10", "--out", str(csv),
                      "--reference", str(repo / "results/reference/published.csv"), *recs]) == 0
     table = tables.read_csv(csv)
-    assert list(table.columns) == tables.COLUMNS
+    assert list(table.columns) == tables.OUTPUT_COLUMNS
     assert set(table["source"]) == {"simulated"} and set(table["backend"]) == {"meshsim"}
     assert (table.groupby(["system", "cores"])["metric"].apply(lambda m: "cycles" in set(m))).all()
     png, pdf = tmp_path / "f.png", tmp_path / "f.pdf"

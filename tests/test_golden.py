@@ -11,35 +11,69 @@ from pathlib import Path
 
 import pytest
 
+from waferrepro import presets
 from waferrepro.hardware import WSE2
 from waferrepro.meshsim import simulate
+from waferrepro.meshsim.cost import CAUSES
+from waferrepro.meshsim.prefill import prefill_layer
+from waferrepro.model_metrics import decode_cycles_per_layer
+from waferrepro.models import arch
 
-GOLDEN = Path(__file__).with_name("golden") / "meshsim_cycles.csv"
+GOLDEN = Path(__file__).with_name("golden")
 CASES = [(system, shape, p)
          for system, shape in [("MeshGEMM", (8192, 8192, 8192)), ("Cannon", (8192, 8192, 8192)),
                                ("SUMMA", (8192, 8192, 8192)), ("MeshGEMM", (2048, 2048, 2048)),
                                ("MeshGEMV", (1, 16384, 16384)), ("chain-GEMV", (1, 16384, 16384))]
          for p in (240, 720)]
-FIELDS = ["system", "shape", "cores", "cycles", "compute_cycles", "comm_cycles"]
+FIELDS = ["preset", "system", "shape", "cores", "cycles", "compute_cycles", "comm_cycles"]
+PRESETS = sorted(presets.PRESETS)
+CAUSE_FIELDS = [f"cycles_{c}" for c in CAUSES]
+# One layer of two models on two grids each: decode (4096-token prompt, 128 generated, KV
+# shift; mean over the steps) and prefill (4096-token prompt).
+MODEL_CASES = [("decode", model, p) for model in ("llama3-8b", "llama2-13b") for p in (420, 660)]
+MODEL_CASES += [("prefill", model, p) for model in ("llama3-8b", "llama2-13b")
+                for p in (480, 720)]
 
 
-def _compute():
+def _kernels():
     rows = []
-    for system, shape, p in CASES:
-        m = simulate(system, shape, p, p, WSE2, functional=False).run.metrics()
-        rows.append({"system": system, "shape": "x".join(map(str, shape)), "cores": f"{p}x{p}",
-                     **{k: f"{m[k][0]:.1f}" for k in FIELDS[3:]}})
+    for preset in PRESETS:
+        hw = presets.hardware(WSE2, preset)
+        for system, shape, p in CASES:
+            m = simulate(system, shape, p, p, hw, functional=False,
+                         kernel=presets.kernel(system, preset)).run.metrics()
+            rows.append({"preset": preset, "system": system, "shape": "x".join(map(str, shape)),
+                         "cores": f"{p}x{p}",
+                         **{k: f"{m[k][0]:.1f}" for k in FIELDS[4:] + CAUSE_FIELDS}})
     return rows
 
 
-def test_cycle_counts_match_golden():
-    rows = _compute()
+def _layers():
+    rows = []
+    for preset, (phase, model, p) in ((s, c) for s in PRESETS for c in MODEL_CASES):
+        a, hw = arch(model), presets.hardware(WSE2, preset)
+        if phase == "decode":
+            cycles, _, _, causes = decode_cycles_per_layer(hw, a, p, p, 4096, 128, "shift")
+        else:
+            timeline = prefill_layer(hw, a, p, 4096)[0].timeline
+            cycles, causes = timeline.total, timeline.breakdown()
+        rows.append({"preset": preset, "phase": phase, "model": model, "cores": f"{p}x{p}",
+                     "cycles_per_layer": f"{cycles:.1f}",
+                     **{f"cycles_{c}": f"{v:.1f}" for c, v in causes.items()}})
+    return rows
+
+
+@pytest.mark.parametrize("name,compute", [("meshsim_cycles.csv", _kernels),
+                                          ("model_layer_cycles.csv", _layers)])
+def test_cycle_counts_match_golden(name, compute):
+    rows = compute()
+    path = GOLDEN / name
     if os.environ.get("WAFERREPRO_REGEN_GOLDEN"):
-        with GOLDEN.open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, FIELDS)
+        with path.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
         pytest.skip("golden file regenerated")
-    with GOLDEN.open() as fh:
+    with path.open() as fh:
         golden = list(csv.DictReader(fh))
     assert rows == golden

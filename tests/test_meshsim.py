@@ -44,10 +44,10 @@ def _skipping_shift():
     """A broken ring shift that drops the 3rd shift along x (data left in place)."""
     x_shifts = itertools.count(1)
 
-    def shift(fab, data, axis, elems, interleaved):
+    def shift(fab, data, axis, elems, interleaved, bits=16):
         if axis == "x" and next(x_shifts) == 3:
-            return data, comm.ring_shift(fab, None, axis, elems, interleaved)[1]
-        return comm.ring_shift(fab, data, axis, elems, interleaved)
+            return data, comm.ring_shift(fab, None, axis, elems, interleaved, bits)[1]
+        return comm.ring_shift(fab, data, axis, elems, interleaved, bits)
 
     return shift
 
@@ -60,7 +60,8 @@ def test_skipped_shift_is_caught(monkeypatch):
 
 def test_missing_broadcast_is_caught(monkeypatch):
     from waferrepro.meshsim import gemv
-    monkeypatch.setattr(gemv, "broadcast", lambda fab, data, axis, root, elems: (data, 0.0))
+    monkeypatch.setattr(gemv, "broadcast",
+                        lambda fab, data, axis, root, elems, bits=16: (data, 0.0))
     with pytest.raises(NumericMismatch):
         simulate("MeshGEMV", (1, 256, 256), 4, 4, WSE2, functional=True)
 
@@ -99,9 +100,11 @@ def test_interleaved_shift_is_two_hops_plain_is_line():
     fab = Fabric(WSE2, 100, 1, functional=False)
     _, inter = comm.ring_shift(fab, None, "x", 10, interleaved=True)
     _, plain = comm.ring_shift(fab, None, "x", 10, interleaved=False)
-    r = 2 * WSE2.ramp_latency_cycles
+    r = 2 * WSE2.ramp_latency_cycles + WSE2.dsd_startup_cycles  # ramps, the send's DSD op
     assert inter == 10 + 2 * WSE2.hop_latency_cycles + r
     assert plain == 10 + 99 * WSE2.hop_latency_cycles + r
+    assert inter.parts == {"transfer": 10, "latency": 2 + 2 * WSE2.ramp_latency_cycles,
+                           "fixed": WSE2.dsd_startup_cycles}
 
 
 def test_tree_reduce_levels_and_sum():
@@ -119,7 +122,8 @@ def test_neighbour_shift_moves_one_hop():
     data = np.arange(8, dtype=np.float32).reshape(2, 4, 1)
     moved, cycles = comm.neighbour_shift(fab, data, "x", 1)
     assert (moved[:, 1:, 0] == data[:, :-1, 0]).all() and (moved[:, 0] == 0).all()
-    assert cycles == 1 + WSE2.hop_latency_cycles + 2 * WSE2.ramp_latency_cycles
+    assert cycles == (1 + WSE2.hop_latency_cycles + 2 * WSE2.ramp_latency_cycles
+                      + WSE2.dsd_startup_cycles)
 
 
 @pytest.mark.parametrize("system,shape", [("MeshGEMM", (32768, 32768, 32768)),
@@ -131,7 +135,8 @@ def test_cycle_model_runs_at_paper_scale(system, shape):
     out = simulate(system, shape, 750, 750, WSE2, functional=False)
     m = out.run.metrics()
     assert 0 < m["utilization"][0] <= 1 and 0 < m["compute_efficiency"][0] <= 1
-    assert m["cycles"][0] == m["compute_cycles"][0] + m["comm_cycles"][0]
+    assert m["cycles"][0] == pytest.approx(m["compute_cycles"][0] + m["comm_cycles"][0]
+                                           + m["cycles_fixed"][0])
 
 
 def test_meshgemv_beats_chain_at_scale():

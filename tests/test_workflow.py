@@ -84,7 +84,15 @@ def test_smoke_workflow_produces_tables_and_figures(repo, tmp_path, snakemake_cm
         shift = cap.loc[(model, "WaferLLM"), "value"]
         concat = cap.loc[(model, "WaferLLM-KVconcat"), "value"]
         assert shift == 420 * concat and concat > 0
-    for fig in ("fig9", "fig10"):
+    breakdown = pd.read_csv(work / "results/tables/breakdown.csv")
+    sim = breakdown[breakdown["source"] == "simulated"]
+    per_run = sim.pivot_table(index=["system", "model", "shape", "cores", "input_len",
+                                     "output_len"], columns="metric", values="value",
+                              dropna=False).dropna(subset=["cycles"])
+    causes = per_run[[c for c in per_run.columns if c.startswith("cycles_")]].sum(axis=1)
+    assert len(per_run) > 10
+    assert ((causes - per_run["cycles"]).abs() <= 1e-6 * per_run["cycles"]).all()
+    for fig in ("fig9", "fig10", "breakdown"):
         assert (work / f"figures/{fig}.png").stat().st_size > 10_000
         assert (work / f"figures/{fig}.pdf").read_bytes()[:4] == b"%PDF"
     recs = list((work / "results/records").rglob("*.json"))

@@ -109,3 +109,5 @@ HARDWARE_ARGS = (
     f"--hardware {config['hardware']} "
     f"--hardware-overrides '{json.dumps(config['hardware_overrides'], sort_keys=True)}'"
 )
+# meshsim's schedule preset (src/waferrepro/presets.py), for the meshsim rules.
+PRESET_ARGS = f"--preset {config['schedule_preset']}"

@@ -16,6 +16,7 @@ rule run_kernel:
         mode=lambda wc, output: run_mode(config, _job(output)),
         hardware=HARDWARE_ARGS,
         seed=config["seed"],
+        preset=PRESET_ARGS,
         code=CODE,
     threads: 1
     resources:
@@ -26,7 +27,7 @@ rule run_kernel:
     shell:
         "waferrepro run --backend {wildcards.backend} --system {wildcards.system}"
         " --shape {wildcards.shape} --cores {wildcards.cores} --mode {params.mode}"
-        " {params.hardware} --seed {params.seed} --out {output} 2> {log}"
+        " {params.hardware} --seed {params.seed} {params.preset} --out {output} 2> {log}"
 
 
 rule run_decode:
@@ -44,6 +45,7 @@ rule run_decode:
         mode=lambda wc, output: run_mode(config, _job(output)),
         hardware=HARDWARE_ARGS,
         seed=config["seed"],
+        preset=PRESET_ARGS,
         code=CODE,
     threads: 1
     resources:
@@ -55,7 +57,7 @@ rule run_decode:
         "waferrepro decode --model {wildcards.model} --cores {wildcards.cores}"
         " --input-len {wildcards.input_len} --output-len {wildcards.output_len}"
         " --kv {wildcards.kv} --mode {params.mode} {params.hardware} --seed {params.seed}"
-        " --out {output} 2> {log}"
+        " {params.preset} --out {output} 2> {log}"
 
 
 rule run_kv_capacity:
@@ -93,6 +95,7 @@ rule run_prefill:
         mode=lambda wc, output: run_mode(config, _job(output)),
         hardware=HARDWARE_ARGS,
         seed=config["seed"],
+        preset=PRESET_ARGS,
         code=CODE,
     threads: 1
     resources:
@@ -103,7 +106,7 @@ rule run_prefill:
     shell:
         "waferrepro prefill --model {wildcards.model} --cores {wildcards.cores}"
         " --input-len {wildcards.input_len} --mode {params.mode} {params.hardware}"
-        " --seed {params.seed} --out {output} 2> {log}"
+        " --seed {params.seed} {params.preset} --out {output} 2> {log}"
 
 
 rule run_end_to_end:
@@ -121,6 +124,7 @@ rule run_end_to_end:
         mode=lambda wc, output: run_mode(config, _job(output)),
         hardware=HARDWARE_ARGS,
         seed=config["seed"],
+        preset=PRESET_ARGS,
         code=CODE,
     threads: 1
     resources:
@@ -132,4 +136,4 @@ rule run_end_to_end:
         "waferrepro e2e --model {wildcards.model} --prefill-cores {wildcards.pcores}"
         " --decode-cores {wildcards.dcores} --input-len {wildcards.input_len}"
         " --output-len {wildcards.output_len} --mode {params.mode} {params.hardware}"
-        " --seed {params.seed} --out {output} 2> {log}"
+        " --seed {params.seed} {params.preset} --out {output} 2> {log}"

@@ -203,6 +203,20 @@ def _baseline_jobs(config: dict, exp: dict) -> list:
     return jobs
 
 
+BREAKDOWN_KINDS = ("kernel", "decode", "prefill")
+
+
+def breakdown_jobs(config: dict, backend: str) -> list:
+    """The wafer jobs whose records feed the `breakdown` table: every kernel, decode and
+    prefill experiment's (records shared, not rerun)."""
+    seen: dict[str, object] = {}
+    for exp_id, exp in config["experiments"].items():
+        if exp.get("kind", "kernel") in BREAKDOWN_KINDS:
+            for job in _wafer_jobs(exp, exp_id, backend):
+                seen.setdefault(job.path, job)
+    return list(seen.values())
+
+
 def all_jobs(config: dict, backend: str) -> list:
     seen: dict[str, object] = {}
     for exp_id in config["experiments"]:

@@ -93,7 +93,76 @@ def plot_split(table: pd.DataFrame, title: str, lower_metric: str, lower_label: 
     return fig
 
 
+CAUSE_COLORS = {"matmul": "tab:blue", "elementwise": "tab:cyan", "transfer": "tab:orange",
+                "latency": "tab:red", "fixed": "tab:gray", "wait": "tab:olive"}
+
+
+def _breakdown_groups(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """Panels of the breakdown figure: GEMM and GEMV kernels at their largest grid, then
+    prefill and decode per model and grid (prefill rows have no output length)."""
+    ok = table[table["source"].isin(["simulated", "measured"]) & table["cores"].notna()]
+    ok = ok[ok["metric"].str.startswith("cycles_") | (ok["metric"] == "cycles")]
+    keys = ["system", "model", "shape", "cores", "input_len", "output_len"]
+    wide = ok.pivot_table(index=keys, columns="metric", values="value", aggfunc="first",
+                          dropna=False).reset_index().dropna(subset=["cycles"])
+    wide = wide.dropna(subset=[c for c in wide.columns if c.startswith("cycles_")], how="all")
+    if wide.empty:
+        return []
+    wide["side"] = wide["cores"].map(_grid_side)
+    kernels = wide[wide["shape"].notna()]
+    largest = kernels[kernels["side"] == kernels.groupby("shape")["side"].transform("max")]
+    gemm = largest[largest["shape"].map(lambda s: not str(s).startswith("1x"))]
+    gemv = largest[largest["shape"].map(lambda s: str(s).startswith("1x"))]
+    models = wide[wide["model"].notna()]
+    label = lambda r: f"{r['system']}\n{_size_label(r['shape'])}\n{r['cores']}"  # noqa: E731
+    mlabel = lambda r: (f"{r['model']} {r['system']}\n{r['cores']}, "  # noqa: E731
+                        f"in {r['input_len']:.0f}")
+    out = []
+    for title, rows, lab in (("GEMM kernels (largest grid)", gemm, label),
+                             ("GEMV kernels (largest grid)", gemv, label),
+                             ("prefill, one layer x layers", models[models["output_len"].isna()],
+                              mlabel),
+                             ("decode, one token x layers", models[models["output_len"].notna()],
+                              mlabel)):
+        if not rows.empty:
+            rows = rows.sort_values(["shape", "system", "side"] if lab is label else
+                                    ["model", "side"])
+            out.append((title, rows.assign(label=rows.apply(lab, axis=1))))
+    return out
+
+
+def plot_breakdown(table: pd.DataFrame):
+    """Stacked bars: each run's cycles by cause as shares of its total (total on top)."""
+    groups = _breakdown_groups(table)
+    if not groups:
+        raise ValueError("breakdown: the table holds no cycles_<cause> rows to draw")
+    fig, axes = plt.subplots(1, len(groups), figsize=(max(4.0, 0.55 * sum(
+        len(g) for _, g in groups) + 2.5 * len(groups)), 5.2), squeeze=False)
+    causes = list(CAUSE_COLORS)
+    for ax, (title, rows) in zip(axes[0], groups, strict=True):
+        x = range(len(rows))
+        bottom = [0.0] * len(rows)
+        for cause in causes:
+            col = f"cycles_{cause}"
+            part = rows[col].fillna(0) if col in rows else 0 * rows["cycles"]
+            share = (part / rows["cycles"]).tolist()
+            ax.bar(x, share, bottom=bottom, color=CAUSE_COLORS[cause], label=cause)
+            bottom = [b + v for b, v in zip(bottom, share, strict=True)]
+        for i, total in enumerate(rows["cycles"]):
+            ax.text(i, 1.01, f"{total:.3g}", ha="center", va="bottom", fontsize=6, rotation=90)
+        ax.set_xticks(list(x), rows["label"], fontsize=6, rotation=90)
+        ax.set_ylim(0, 1.18)
+        ax.set_ylabel("share of cycles (simulated; total above)")
+        ax.set_title(title, fontsize=9)
+    axes[0][0].legend(fontsize=7, loc="lower left")
+    fig.suptitle(f"Where the time goes, by cause (simulated cost model)\n"
+                 f"[{_provenance_label(table)}]", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 PLOTTERS = {
+    "breakdown": plot_breakdown,
     "fig9": lambda t: plot_split(t, "Figure 9: MeshGEMM vs SUMMA vs Cannon",
                                  "compute_efficiency", "compute efficiency"),
     "fig10": lambda t: plot_split(t, "Figure 10: MeshGEMV vs chain-reduction GEMV",

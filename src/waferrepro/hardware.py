@@ -1,9 +1,15 @@
 """Hardware descriptions of the wafer-scale engines: the one place these facts live.
 
 Every number carries its source. Where no public source gives a value, the entry says
-"assumption", and the value can be overridden from config (``hardware_overrides``), so a user
-with better data changes it without touching code. Nothing here is tuned to reproduce a
+"assumption" and ASSUMPTION_BOUNDS holds its low and high bound (the uncertainty bands rerun
+the cost model at them); any value can be overridden from config (``hardware_overrides``), so a
+user with better data changes it without touching code. Nothing here is tuned to reproduce a
 published result.
+
+Compute follows the core's datapath: a step's cycles come from the instruction it would use
+(MATMUL_INSTRUCTION = @fmachs: fp16 operands, fp32 accumulation, the one precision shared by
+the cost model, the numeric check and the CSL kernels), its SIMD width (SDK CSL appendix),
+the SRAM ports that feed it, and a start-up cost per DSD operation.
 """
 
 from __future__ import annotations
@@ -24,8 +30,23 @@ class Hardware:
     # Usable fabric for a kernel (device fabric dims minus the memcpy halo: width-7, height-2).
     fabric_width: int
     fabric_height: int
-    # P: per-core compute.
-    fp16_fmacs_per_cycle: float
+    # P: per-core compute, per instruction: elements per cycle of a vector (DSD) operation.
+    simd_fmach: float   # @fmach:  fp16 multiply, fp16 accumulate
+    simd_fmachs: float  # @fmachs: fp16 multiply, fp32 accumulate (MATMUL_INSTRUCTION)
+    simd_faddh: float   # @faddh:  fp16 add
+    simd_fadds: float   # @fadds:  fp32 add (and @fmuls, @fsubs: element-wise work)
+    simd_fmovs: float   # @fmovs:  fp32 copy
+    simd_fmacs: float   # @fmacs:  fp32 multiply-accumulate
+    # SRAM ports of a core: bits read and written per cycle (they cap the SIMD widths).
+    sram_read_bits_per_cycle: float
+    sram_write_bits_per_cycle: float
+    # Fixed costs a CSL program pays: per DSD operation (set-up and pipeline fill), per task
+    # (each step of a schedule runs as one), per sync joining a step's transfers, per switch
+    # of a pattern's routes (each level of a tree, a reduce turning into a broadcast).
+    dsd_startup_cycles: float
+    task_activation_cycles: float
+    sync_cycles: float
+    route_switch_cycles: float
     # M: per-core memory.
     sram_bytes_per_core: int
     # L: latencies in cycles.
@@ -36,9 +57,8 @@ class Hardware:
     routable_colors: int
     link_bits_per_cycle: int
     fp16_per_wavelet: int
-    # Element-wise work (RMSNorm, RoPE, softmax, SiLU): SIMD ops per cycle, and ops charged per
-    # transcendental (exp, rsqrt, reciprocal), which the WSE has no single instruction for.
-    elementwise_ops_per_cycle: float
+    # Element-wise ops charged per transcendental (exp, rsqrt, reciprocal), which the WSE has
+    # no single instruction for.
     transcendental_ops: float
     # Clock and power.
     clock_hz: float
@@ -48,7 +68,17 @@ class Hardware:
 
     @property
     def peak_flops_per_core_per_cycle(self) -> float:
-        return 2.0 * self.fp16_fmacs_per_cycle
+        """The marketing peak: @fmach (fp16 accumulate) at full SIMD width."""
+        return 2.0 * self.simd_fmach
+
+    def rate(self, instruction: str) -> float:
+        """Elements per cycle of a DSD operation: its SIMD width, capped by the SRAM ports
+        (INSTRUCTIONS gives the bits each element reads and writes)."""
+        width, read, write = INSTRUCTIONS[instruction]
+        caps = [getattr(self, width), self.sram_read_bits_per_cycle / read]
+        if write:
+            caps.append(self.sram_write_bits_per_cycle / write)
+        return min(caps)
 
     @property
     def sram_label(self) -> str:
@@ -65,9 +95,18 @@ WSE2 = Hardware(
     # 2 rows (fabric-offsets 4,1 plus the east halo), leaving 750x994 for the kernel.
     fabric_width=DEVICE_FABRIC["wse2"][0] - MEMCPY_HALO[0],
     fabric_height=DEVICE_FABRIC["wse2"][1] - MEMCPY_HALO[1],
-    # ~7.5 PFLOP/s dense fp16 per WSE-2 (Andromeda: 120 PFLOP/s from 16 CS-2s, Cerebras press
-    # release 2022-11) over 850,000 cores at 1.1 GHz -> ~8 FLOP = 4 FMAC per core per cycle.
-    fp16_fmacs_per_cycle=4.0,
+    # SIMD widths: Cerebras SDK, CSL language appendix, SIMD-width table (WSE-2 column).
+    # @fmach's 4 agrees with the marketing peak: ~7.5 PFLOP/s dense fp16 per WSE-2 (Andromeda:
+    # 120 PFLOP/s from 16 CS-2s, press release 2022-11) over 850,000 cores at 1.1 GHz.
+    simd_fmach=4, simd_fmachs=2, simd_faddh=4, simd_fadds=2, simd_fmovs=2,
+    # Assumption: fp32 @fmacs is not in the table; 1 per cycle (bounds in ASSUMPTION_BOUNDS).
+    simd_fmacs=1,
+    # Assumption: two 64-bit reads and one 64-bit write per cycle (Hot Chips 34, 2022), the
+    # widths the SIMD table needs (@fmach x4 reads 4 x 32 bits); the SDK appendix's wording,
+    # two 32-bit reads and one 32-bit write, is the pessimistic bound.
+    sram_read_bits_per_cycle=128, sram_write_bits_per_cycle=64,
+    # Assumptions (no public cycle counts; bounds in ASSUMPTION_BOUNDS).
+    dsd_startup_cycles=4, task_activation_cycles=5, sync_cycles=5, route_switch_cycles=3,
     # 48 KB SRAM per core (Cerebras WSE-2 product brief; Hot Chips 34, 2022).
     sram_bytes_per_core=48 * 1024,
     # One cycle per hop: Cerebras SDK examples and WaferLLM's launchers align per-core timestamps
@@ -86,8 +125,6 @@ WSE2 = Hardware(
     # Assumption: fabric DSDs of 16-bit type send one element per 32-bit wavelet (no packing),
     # as in the SDK's GEMV examples. Set to 2 to model packed fp16 transfers.
     fp16_per_wavelet=1,
-    # Assumption: element-wise fp16 ops run at the FMAC SIMD width (4 per cycle).
-    elementwise_ops_per_cycle=4.0,
     # Assumption: a transcendental costs about 10 ops (a short polynomial/Newton evaluation in
     # software); no public per-op cycle count for the WSE math library.
     transcendental_ops=10.0,
@@ -107,9 +144,10 @@ WSE3 = replace(
     # Device fabric 762x1172 with --arch=wse3 (SDK docs); minus the memcpy halo.
     fabric_width=DEVICE_FABRIC["wse3"][0] - MEMCPY_HALO[0],
     fabric_height=DEVICE_FABRIC["wse3"][1] - MEMCPY_HALO[1],
-    # WSE-3: 900,000 cores, 125 PFLOP/s peak fp16 with sparsity (Cerebras WSE-3 launch, 2024-03);
-    # the dense per-core rate is not published; assumption: same 4 fp16 FMAC/cycle as WSE-2.
-    fp16_fmacs_per_cycle=4.0,
+    # SIMD widths: SDK CSL language appendix, SIMD-width table (WSE-3 column).
+    simd_fmach=8, simd_fmachs=4, simd_faddh=8, simd_fadds=4, simd_fmovs=4,
+    # Assumptions: @fmacs twice WSE-2's; ports twice WSE-2's (what the SIMD table needs).
+    simd_fmacs=2, sram_read_bits_per_cycle=256, sram_write_bits_per_cycle=128,
     # 44 GB on-chip SRAM over 900,000 cores = ~48 KB per core (Cerebras WSE-3 launch, 2024-03).
     sram_bytes_per_core=48 * 1024,
     # CS-3: 23 kW (Cerebras CS-3 datasheet).
@@ -118,6 +156,54 @@ WSE3 = replace(
 )
 
 HARDWARE = {hw.name: hw for hw in (WSE2, WSE3)}
+
+# What a core computes (one choice for the cost model, the numeric check and the CSL):
+# fp16 operands, fp32 accumulation, i.e. @fmachs. The numeric check accumulates in float32;
+# partial sums travel as fp32 (one per wavelet), operands as fp16.
+MATMUL_INSTRUCTION = "fmachs"
+# Per instruction: (SIMD-width field, SRAM bits read per element, bits written per element).
+# Vector forms read the vector operand and the accumulator and write the accumulator (the
+# other multiplicand is a scalar in a register); "_dot" forms reduce a vector product into a
+# register (reads both operands, writes nothing per element).
+INSTRUCTIONS = {
+    "fmach": ("simd_fmach", 32, 16),
+    "fmachs": ("simd_fmachs", 48, 32),
+    "fmachs_dot": ("simd_fmachs", 32, 0),
+    "fmacs": ("simd_fmacs", 64, 32),
+    "fmacs_dot": ("simd_fmacs", 64, 0),
+    "faddh": ("simd_faddh", 32, 16),
+    "fadds": ("simd_fadds", 64, 32),
+    "fmovs": ("simd_fmovs", 32, 32),
+}
+
+_WSE2_BOUNDS = {
+    # field: (low, high, why). Bands (waferrepro.bands) rerun the cost model with every
+    # assumption at its optimistic and at its pessimistic bound.
+    "ramp_latency_cycles": (1, 4, "core<->router ramp T_R (Luczynski et al., HPDC 2024); "
+                                  "not measured here"),
+    "transcendental_ops": (5, 30, "no public cycle count for the WSE math library"),
+    "simd_fmacs": (1, 2, "fp32 @fmacs is absent from the SDK's SIMD table"),
+    "sram_read_bits_per_cycle": (64, 128, "SDK appendix: two 32-bit reads; Hot Chips 34: "
+                                          "two 64-bit reads"),
+    "sram_write_bits_per_cycle": (32, 64, "SDK appendix: one 32-bit write; Hot Chips 34: "
+                                          "one 64-bit write"),
+    "dsd_startup_cycles": (1, 10, "set-up and pipeline fill of a DSD operation: not published"),
+    "task_activation_cycles": (1, 20, "hardware task picker; per-task cost not published"),
+    "sync_cycles": (0, 20, "joining a step's transfers (completion tasks); not published"),
+    "route_switch_cycles": (1, 10, "a router position switch (control wavelet); not published"),
+    "clock_hz": (0.85e9, 1.1e9, "WaferLLM's launchers convert at 1.1 GHz, Cerebras's SDK "
+                                "examples at 850 MHz"),
+}
+ASSUMPTION_BOUNDS = {
+    "wse2": _WSE2_BOUNDS,
+    "wse3": {**_WSE2_BOUNDS,
+             "simd_fmacs": (1, 4, "fp32 @fmacs is absent from the SDK's SIMD table"),
+             "sram_read_bits_per_cycle": (128, 256, "assumed twice WSE-2's, as the SIMD table"),
+             "sram_write_bits_per_cycle": (64, 128, "assumed twice WSE-2's, as the SIMD table")},
+}
+# Assumptions whose higher value makes a run faster (for the rest, lower is faster).
+HIGHER_IS_FASTER = {"simd_fmacs", "sram_read_bits_per_cycle", "sram_write_bits_per_cycle",
+                    "clock_hz"}
 
 _FIELDS = {f.name for f in fields(Hardware)}
 

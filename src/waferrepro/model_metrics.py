@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .hardware import Hardware
 from .meshsim.decode import DecodeLayout, KVCache, decode_layer, kv_moves
+from .meshsim.result import breakdown_metrics
 from .models import Arch
 
 BYTES = 2  # fp16
@@ -42,13 +43,15 @@ def decode_cycles_per_layer(hw: Hardware, a: Arch, px: int, py: int, input_len: 
     cost is the same are simulated once (cycle model) and counted."""
     lay = DecodeLayout(a, px, py)
     cap, plan = decode_step_plan(lay, input_len, output_len, mode)
-    total, first_fabric = 0.0, None
+    total, first_fabric, causes = 0.0, None, {}
     for t, count in plan:
         fab, _ = decode_layer(hw, a, px, py, KVCache(lay.rows_tokens(t, mode)), t, mode,
                               tree_levels, cap=cap)
         total += fab.timeline.total * count
+        for cause, v in fab.timeline.breakdown().items():
+            causes[cause] = causes.get(cause, 0.0) + v * count / output_len
         first_fabric = first_fabric or fab
-    return total / output_len, first_fabric, lay
+    return total / output_len, first_fabric, lay, causes
 
 
 def memory_summary(hw: Hardware, a: Arch, lay: DecodeLayout, context: int, mode: str) -> dict:
@@ -80,9 +83,10 @@ def memory_summary(hw: Hardware, a: Arch, lay: DecodeLayout, context: int, mode:
 def decode_metrics(hw: Hardware, a: Arch, px: int, py: int, input_len: int, output_len: int,
                    mode: str, tree_levels: int = 2) -> tuple[dict, dict]:
     """(metrics {name: (value, unit)}, memory summary) of decoding on a px x py grid."""
-    cycles, _, lay = decode_cycles_per_layer(hw, a, px, py, input_len, output_len, mode,
-                                             tree_levels)
-    return decode_metrics_from_cycles(hw, a, lay, cycles, input_len, output_len, mode)
+    cycles, _, lay, causes = decode_cycles_per_layer(hw, a, px, py, input_len, output_len,
+                                                     mode, tree_levels)
+    metrics, mem = decode_metrics_from_cycles(hw, a, lay, cycles, input_len, output_len, mode)
+    return {**metrics, **breakdown_metrics(causes, a.layers)}, mem
 
 
 def decode_metrics_from_cycles(hw: Hardware, a: Arch, lay: DecodeLayout, cycles: float,
@@ -116,6 +120,7 @@ def prefill_metrics(hw: Hardware, a: Arch, p: int, input_len: int,
     from .meshsim.prefill import prefill_layer
 
     fab, _ = prefill_layer(hw, a, p, input_len)
+    measured = cycles
     cycles = fab.timeline.total if cycles is None else cycles
     ttft_s = cycles * a.layers / hw.clock_hz
     whole = a.layers * PrefillBytes.weights(fab) + PrefillBytes.buffers(fab)
@@ -136,6 +141,8 @@ def prefill_metrics(hw: Hardware, a: Arch, p: int, input_len: int,
         "fits_grid_whole_model": (float(mem["fits_grid_whole_model"]), "bool"),
         "fits_one_wafer": (float(mem["fits_one_wafer"]), "bool"),
     }
+    if measured is None:  # meshsim's own run: its cycles by cause
+        metrics.update(breakdown_metrics(fab.timeline.breakdown(), a.layers))
     return metrics, mem
 
 

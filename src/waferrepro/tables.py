@@ -12,6 +12,11 @@ from . import records
 
 COLUMNS = ["id", "system", "backend", "model", "shape", "cores", "gpus", "input_len",
            "output_len", "metric", "value", "unit", "source", "note"]
+# Optional columns, written on every table, not required of inputs (published values have
+# none): a simulated headline value's band over the cost model's assumption bounds.
+BAND_COLUMNS = ["low", "high"]
+# Optional too: the schedule preset of a meshsim run (waferrepro.presets).
+OUTPUT_COLUMNS = COLUMNS + ["preset"] + BAND_COLUMNS
 
 
 def rows_from_record(table_id: str, record: dict) -> list[dict]:
@@ -19,7 +24,8 @@ def rows_from_record(table_id: str, record: dict) -> list[dict]:
     base = {"id": table_id, "system": what["system"], "backend": record["backend"],
             "model": what.get("model"), "shape": what["shape"], "cores": what.get("cores"),
             "gpus": what.get("gpus"), "input_len": what.get("input_len"),
-            "output_len": what.get("output_len"), "source": record["source"]}
+            "output_len": what.get("output_len"), "source": record["source"],
+            "preset": what.get("preset")}
     if record["source"] == "skipped":
         return [{**base, "metric": "cycles", "value": None, "unit": "cycles",
                  "note": record.get("note") or record["check"].get("reason", "skipped")}]
@@ -29,8 +35,8 @@ def rows_from_record(table_id: str, record: dict) -> list[dict]:
     note = f"{record['mode']}; numeric check {status}"
     if record.get("note"):
         note = f"{note}; {record['note']}"
-    return [{**base, "metric": m["metric"], "value": m["value"], "unit": m["unit"], "note": note}
-            for m in record["metrics"]]
+    return [{**base, "metric": m["metric"], "value": m["value"], "unit": m["unit"], "note": note,
+             "low": m.get("low"), "high": m.get("high")} for m in record["metrics"]]
 
 
 def reference_rows(table_id: str, reference_csv: str | os.PathLike | None) -> pd.DataFrame:
@@ -88,11 +94,18 @@ def paper_ratio_rows(table_id: str, rows: list[dict], paper: pd.DataFrame) -> li
             if same and r["value"] is not None and ref["value"]:
                 out.append({**{c: r[c] for c in COLUMNS},
                             "metric": f"{r['metric']}_vs_paper", "value": r["value"] / ref["value"],
-                            "unit": "ratio",
+                            "unit": "ratio", **_band_ratio(r, ref["value"]),
                             "note": f"reproduced ({r['source']}, {r['backend']}, cores "
                                     f"{r['cores']}) / paper ({ref['backend']}): "
                                     f"{r['value']:.4g} / {ref['value']:.4g}"})
     return out
+
+
+def _band_ratio(row: dict, published: float) -> dict:
+    """The band of a reproduced / published ratio, where the reproduced value has one."""
+    if row.get("low") is None or pd.isna(row.get("low")):
+        return {}
+    return {"low": row["low"] / published, "high": row["high"] / published}
 
 
 def _same(a, b) -> bool:
@@ -114,9 +127,9 @@ def build(table_id: str, record_paths, reference_csv=None, metrics=None) -> pd.D
                 r["metric"], r["unit"] = metrics[0], None
     paper = reference_rows(table_id, reference_csv)
     rows.extend(paper_ratio_rows(table_id, rows, paper))
-    frames = [pd.DataFrame(rows, columns=COLUMNS), paper]
+    frames = [pd.DataFrame(rows, columns=OUTPUT_COLUMNS), paper]
     table = pd.concat([f for f in frames if not f.empty], ignore_index=True)
-    table = table.reindex(columns=COLUMNS)
+    table = table.reindex(columns=OUTPUT_COLUMNS)
     for col in ("gpus", "input_len", "output_len"):  # integers, empty where not applicable
         table[col] = pd.to_numeric(table[col]).astype("Int64")
     return table

@@ -3,6 +3,7 @@ end, and the KV-cache capacity."""
 
 from __future__ import annotations
 
+from ..presets import DEFAULT_PRESET, PRESETS
 from .common import hardware, hardware_args, write
 
 
@@ -13,21 +14,21 @@ def _cmd_run(args) -> int:
         from ..sdk.backends import resolve
         resolve(args.backend)  # raises with what is missing and where to get it
     return write(run_meshsim(args.system, args.shape, args.cores, hardware(args), args.mode,
-                             args.seed), args.out)
+                             args.seed, args.preset), args.out)
 
 
 def _cmd_decode(args) -> int:
     from ..jobs.meshsim import run_decode
 
     return write(run_decode(args.model, args.cores, args.input_len, args.output_len, args.kv,
-                            hardware(args), args.mode, args.seed), args.out)
+                            hardware(args), args.mode, args.seed, args.preset), args.out)
 
 
 def _cmd_prefill(args) -> int:
     from ..jobs.meshsim import run_prefill
 
     return write(run_prefill(args.model, args.cores, args.input_len, hardware(args),
-                             args.mode, args.seed), args.out)
+                             args.mode, args.seed, args.preset), args.out)
 
 
 def _cmd_e2e(args) -> int:
@@ -35,7 +36,7 @@ def _cmd_e2e(args) -> int:
 
     return write(run_end_to_end(args.model, args.prefill_cores, args.decode_cores,
                                 args.input_len, args.output_len, hardware(args), args.mode,
-                                args.seed), args.out)
+                                args.seed, args.preset), args.out)
 
 
 def _cmd_kv_capacity(args) -> int:
@@ -53,6 +54,7 @@ def register(sub) -> None:
     hardware_args(run)
     run.add_argument("--mode", choices=["functional", "cycle-model"], default="functional")
     run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET)
     run.add_argument("--out", required=True)
     run.set_defaults(func=_cmd_run)
 
@@ -67,6 +69,7 @@ def register(sub) -> None:
             p.add_argument("--output-len", type=int, required=True)
         p.add_argument("--mode", choices=["functional", "cycle-model"], default="cycle-model")
         p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET)
         p.add_argument("--out", required=True)
         hardware_args(p)
         p.set_defaults(func=func)

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import time
 
-from .. import meshsim
+from .. import meshsim, presets
+from ..bands import add_bands
 from ..experiments import parse_dims, square_grid
 from ..hardware import Hardware
+from ..meshsim.cost import CAUSES
 from ..meshsim.fabric import PlanError
+from ..presets import DEFAULT_PRESET
 from ..records import (
     base_record,
     finish,
@@ -20,12 +23,13 @@ from ..records import (
     with_e2e_note,
 )
 
+BREAKDOWN_METRICS = {f"cycles_{cause}" for cause in CAUSES}
 RAW_METRICS = {"cycles", "compute_cycles", "comm_cycles", "comm_hidden_cycles",
-               "bytes_per_core", "colors_per_core"}
+               "bytes_per_core", "colors_per_core"} | BREAKDOWN_METRICS
 
 
 def run_meshsim(system: str, shape: str, cores: str, hw: Hardware, mode: str,
-                seed: int = 0) -> dict:
+                seed: int = 0, preset: str = DEFAULT_PRESET) -> dict:
     """Simulate one job and return its record (a plan that does not fit gives a skipped record).
 
     A numeric mismatch in functional mode raises NumericMismatch: the job fails, no record.
@@ -33,13 +37,15 @@ def run_meshsim(system: str, shape: str, cores: str, hw: Hardware, mode: str,
     m, k, n = parse_dims(shape, 3, "shape")
     px, py = parse_dims(cores, 2, "core grid")
     started = time.perf_counter()
+    hw, kernel = presets.hardware(hw, preset), presets.kernel(system, preset)
     record = base_record(
         f"meshsim/{system}/{shape}/{cores}",
         {"system": system, "module": meshsim.MODULE_OF[system], "shape": shape, "cores": cores,
          "gpus": None, "model": None, "input_len": None, "output_len": None,
-         "params": {"seed": seed}}, hw)
+         "preset": preset, "params": {"seed": seed, "schedule": presets.options(preset)}}, hw)
     try:
-        outcome = meshsim.simulate(system, (m, k, n), px, py, hw, mode == "functional", seed)
+        outcome = meshsim.simulate(system, (m, k, n), px, py, hw, mode == "functional", seed,
+                                   kernel)
     except PlanError as exc:
         mark_skipped(record, str(exc), "plan does not fit the hardware")
     else:
@@ -48,8 +54,10 @@ def run_meshsim(system: str, shape: str, cores: str, hw: Hardware, mode: str,
         check = ({"performed": True, **outcome.check.as_dict()} if outcome.check else
                  {"performed": False, "passed": None,
                   "reason": "cycle-model run: no data computed (same schedule as functional)"})
-        record.update(source="simulated", mode=mode,
-                      metrics=metrics_list(run.metrics(), RAW_METRICS), check=check,
+        record.update(source="simulated", mode=mode, metrics=add_bands(
+                          metrics_list(run.metrics(), RAW_METRICS), hw,
+                          lambda h: meshsim.simulate(system, (m, k, n), px, py, h, False,
+                                                     kernel=kernel).run.metrics()), check=check,
                       note=f"simulated by meshsim ({mode}) with the {hw.name} cost model")
     return finish(record, hw, cores, started)
 
@@ -81,19 +89,23 @@ def check_decode_functional(hw: Hardware, a, px: int, py: int, context: int, mod
     return worst
 
 
-def _model_record(job: str, what: dict, hw: Hardware, cores: str, compute, raw: set,
+def _model_record(job: str, what: dict, hw: Hardware, cores: str, compute_on, raw: set,
                   functional_check=None) -> dict:
-    """Record of a whole-model run: metrics from `compute()` -> (metrics, memory); a plan
-    that does not fit becomes a skipped record; fit problems are stated in the note."""
+    """Record of a whole-model run: metrics from `compute_on(hw)` -> (metrics, memory), their
+    bands from the same at the assumption bounds; a plan that does not fit becomes a skipped
+    record; fit problems are stated in the note."""
     from ..models import arch
 
     started = time.perf_counter()
     a = arch(what["model"])
-    what["params"].update(model_method(hw))
+    preset = what.setdefault("preset", DEFAULT_PRESET)
+    hw = presets.hardware(hw, preset)
+    what["params"].update(model_method(hw), schedule={
+        k: v for k, v in presets.options(preset).items() if k == "fp16_per_wavelet"})
     record = base_record(job, what, hw)
     mode = "functional" if functional_check else "cycle-model"
     try:
-        metrics, mem = compute()
+        metrics, mem = compute_on(hw)
         check = {"performed": False, "passed": None,
                  "reason": "cycle-model run at model dims: no data computed"}
         if functional_check:
@@ -108,7 +120,8 @@ def _model_record(job: str, what: dict, hw: Hardware, cores: str, compute, raw: 
     if not mem["fits_one_wafer"]:
         fit.append(f"the model ({mem['model_bytes'] / 1e9:.0f} GB fp16) does not fit on one "
                    f"{hw.name} wafer: needs {mem['wafers_needed']}")
-    record.update(source="simulated", mode=mode, metrics=metrics_list(metrics, raw),
+    banded = add_bands(metrics_list(metrics, raw), hw, lambda h: compute_on(h)[0])
+    record.update(source="simulated", mode=mode, metrics=banded,
                   check=check, note=f"simulated by meshsim ({mode}); "
                   f"{method_and_energy_note(hw)}"
                   + ("; " + "; ".join(fit) if fit else ""))
@@ -116,7 +129,7 @@ def _model_record(job: str, what: dict, hw: Hardware, cores: str, compute, raw: 
 
 
 def run_decode(model: str, cores: str, input_len: int, output_len: int, kv: str, hw: Hardware,
-               mode: str, seed: int = 0) -> dict:
+               mode: str, seed: int = 0, preset: str = DEFAULT_PRESET) -> dict:
     """Decode of one model on one grid: TPOT, TPR, energy and memory, as a run record."""
     from ..experiments import DECODE_SYSTEM
     from ..model_metrics import decode_metrics
@@ -128,10 +141,11 @@ def run_decode(model: str, cores: str, input_len: int, output_len: int, kv: str,
         lambda: check_decode_functional(hw, a, px, py, input_len, kv, seed=seed))
     return _model_record(
         f"meshsim/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}",
-        model_what(DECODE_SYSTEM[kv], "Decode", model, cores, input_len, output_len, kv_mode=kv,
-              tree_levels=2, seed=seed),
-        hw, cores, lambda: decode_metrics(hw, a, px, py, input_len, output_len, kv),
-        {"cycles_per_layer", "cycles", "bytes_per_core", "bytes_per_core_whole_model"}, check)
+        {**model_what(DECODE_SYSTEM[kv], "Decode", model, cores, input_len, output_len,
+                      kv_mode=kv, tree_levels=2, seed=seed), "preset": preset},
+        hw, cores, lambda h: decode_metrics(h, a, px, py, input_len, output_len, kv),
+        {"cycles_per_layer", "cycles", "bytes_per_core", "bytes_per_core_whole_model"}
+        | BREAKDOWN_METRICS, check)
 
 
 def check_prefill_functional(hw: Hardware, a, p: int, tokens: int, seed: int = 0):
@@ -151,7 +165,7 @@ def check_prefill_functional(hw: Hardware, a, p: int, tokens: int, seed: int = 0
 
 
 def run_prefill(model: str, cores: str, input_len: int, hw: Hardware, mode: str,
-                seed: int = 0) -> dict:
+                seed: int = 0, preset: str = DEFAULT_PRESET) -> dict:
     """Prefill of one prompt on one grid: TTFT, prefill TPR, energy and memory."""
     from ..model_metrics import prefill_metrics
     from ..models import arch
@@ -161,13 +175,16 @@ def run_prefill(model: str, cores: str, input_len: int, hw: Hardware, mode: str,
         lambda: check_prefill_functional(hw, a, p, input_len, seed))
     return _model_record(
         f"meshsim/prefill/{model}/{cores}/in{input_len}",
-        model_what("WaferLLM", "Prefill", model, cores, input_len, None, seed=seed), hw, cores,
-        lambda: prefill_metrics(hw, a, p, input_len),
-        {"cycles_per_layer", "cycles", "bytes_per_core", "bytes_per_core_whole_model"}, check)
+        {**model_what("WaferLLM", "Prefill", model, cores, input_len, None, seed=seed),
+         "preset": preset}, hw, cores,
+        lambda h: prefill_metrics(h, a, p, input_len),
+        {"cycles_per_layer", "cycles", "bytes_per_core", "bytes_per_core_whole_model"}
+        | BREAKDOWN_METRICS, check)
 
 
 def run_end_to_end(model: str, prefill_cores: str, decode_cores: str, input_len: int,
-                   output_len: int, hw: Hardware, mode: str, seed: int = 0) -> dict:
+                   output_len: int, hw: Hardware, mode: str, seed: int = 0,
+                   preset: str = DEFAULT_PRESET) -> dict:
     """Prefill on one region and decode on another; end-to-end TPR (Table 2)."""
     from ..model_metrics import end_to_end_metrics
     from ..models import arch
@@ -183,9 +200,10 @@ def run_end_to_end(model: str, prefill_cores: str, decode_cores: str, input_len:
     cores = f"{prefill_cores}+{decode_cores}"
     record = _model_record(
         f"meshsim/e2e/{model}/p{prefill_cores}_d{decode_cores}/in{input_len}_out{output_len}",
-        model_what("WaferLLM", "Prefill+Decode", model, cores, input_len, output_len,
-              prefill_cores=prefill_cores, decode_cores=decode_cores, seed=seed),
-        hw, cores, lambda: end_to_end_metrics(hw, a, p, dx, dy, input_len, output_len),
+        {**model_what("WaferLLM", "Prefill+Decode", model, cores, input_len, output_len,
+                      prefill_cores=prefill_cores, decode_cores=decode_cores, seed=seed),
+         "preset": preset},
+        hw, cores, lambda h: end_to_end_metrics(h, a, p, dx, dy, input_len, output_len),
         {"cycles_per_layer", "cycles"}, check)
     return with_e2e_note(record)
 

@@ -6,10 +6,12 @@ along a column); lines do not share links, so the cost of one line is the cost o
 computed from the plan only, so both modes agree.
 
 Cost model (PLMR, ARCHITECTURE.md): a message of n wavelets over d hops costs
-    n * link_load + d * hop_latency + 2 * ramp_latency
-(streamed at one wavelet per cycle per link; link_load > 1 when flows share a directed link).
+    n * link_load (transfer) + d * hop_latency + 2 * ramp_latency (latency) + dsd_startup (fixed)
+(streamed at one wavelet per cycle per link; link_load > 1 when flows share a directed link;
+fp16 values fp16_per_wavelet to a wavelet, fp32 partial sums one each).
 A core that relays and adds in a pipelined chain adds 2 * ramp_latency + 1 cycles per member,
-the form of Luczynski et al. (HPDC 2024): (2*T_R + 1) per unit distance.
+the form of Luczynski et al. (HPDC 2024): (2*T_R + 1) per unit distance; each tree level and
+the turn from reduce to broadcast switch routes (route_switch_cycles, fixed).
 """
 
 from __future__ import annotations
@@ -17,17 +19,19 @@ from __future__ import annotations
 import numpy as np
 
 from ..host import group_size, logical_index, ring_order
+from .cost import ZERO, Cost
 from .fabric import Fabric
 
 _AXIS = {"y": 0, "x": 1}
 
 
-def _flows_cost(fab: Fabric, src: np.ndarray, dst: np.ndarray, elems: int) -> float:
+def _flows_cost(fab: Fabric, src: np.ndarray, dst: np.ndarray, elems: int,
+                bits: int = 16) -> Cost:
     """Cycles for simultaneous point-to-point flows src[f] -> dst[f] along one line."""
     hw = fab.hw
     moving = src != dst
     if not moving.any():
-        return 0.0
+        return ZERO
     src, dst = src[moving], dst[moving]
     n_links = int(max(src.max(), dst.max())) + 1
     load = 0
@@ -42,13 +46,15 @@ def _flows_cost(fab: Fabric, src: np.ndarray, dst: np.ndarray, elems: int) -> fl
         np.add.at(diff, hi, -1)
         load = max(load, int(np.cumsum(diff).max()))
     dist = int(np.abs(dst - src).max())
-    return fab.wavelets(elems) * load + dist * hw.hop_latency_cycles + 2 * hw.ramp_latency_cycles
+    return Cost(transfer=fab.wavelets(elems, bits) * load,
+                latency=dist * hw.hop_latency_cycles + 2 * hw.ramp_latency_cycles) \
+        + fab.message_fixed()
 
 
-def permute(fab: Fabric, data, axis: str, dest: np.ndarray, elems: int):
+def permute(fab: Fabric, data, axis: str, dest: np.ndarray, elems: int, bits: int = 16):
     """Every core at position p along the axis sends its tile to position dest[p]."""
     src = np.arange(len(dest))
-    cycles = _flows_cost(fab, src, dest, elems)
+    cycles = _flows_cost(fab, src, dest, elems, bits)
     if data is None:
         return None, cycles
     moved = np.empty_like(data)
@@ -59,7 +65,7 @@ def permute(fab: Fabric, data, axis: str, dest: np.ndarray, elems: int):
     return moved, cycles
 
 
-def ring_shift(fab: Fabric, data, axis: str, elems: int, interleaved: bool):
+def ring_shift(fab: Fabric, data, axis: str, elems: int, interleaved: bool, bits: int = 16):
     """Shift tiles one step backwards around a logical ring (ring index l -> l-1).
 
     The ring is embedded in the physical line either plainly (closing hop of p-1) or
@@ -69,15 +75,16 @@ def ring_shift(fab: Fabric, data, axis: str, elems: int, interleaved: bool):
     order = ring_order(p, interleaved)
     lidx = logical_index(order)
     dest = order[(lidx - 1) % p]
-    return permute(fab, data, axis, dest, elems)
+    return permute(fab, data, axis, dest, elems, bits)
 
 
-def neighbour_shift(fab: Fabric, data, axis: str, elems: int, direction: int = 1):
+def neighbour_shift(fab: Fabric, data, axis: str, elems: int, direction: int = 1,
+                    bits: int = 16):
     """Shift tiles to the next core along the axis (no wrap); the first core receives zeros."""
     p = fab.line_length(axis)
     src = np.arange(p - 1) if direction > 0 else np.arange(1, p)
     dst = src + direction
-    cycles = _flows_cost(fab, src, dst, elems)
+    cycles = _flows_cost(fab, src, dst, elems, bits)
     if data is None:
         return None, cycles
     moved = np.zeros_like(data)
@@ -89,7 +96,7 @@ def neighbour_shift(fab: Fabric, data, axis: str, elems: int, direction: int = 1
     return moved, cycles
 
 
-def broadcast(fab: Fabric, data, axis: str, root, elems: int):
+def broadcast(fab: Fabric, data, axis: str, root, elems: int, bits: int = 16):
     """Multicast the tile at position `root` to every core of the line (router pass-through).
 
     `root` may be an int or, in functional mode, an array giving each line its own root.
@@ -98,8 +105,9 @@ def broadcast(fab: Fabric, data, axis: str, root, elems: int):
     p = fab.line_length(axis)
     roots = np.atleast_1d(root)
     dist = int(max(np.max(roots), p - 1 - np.min(roots)))
-    cycles = 0.0 if p == 1 else (
-        fab.wavelets(elems) + dist * hw.hop_latency_cycles + 2 * hw.ramp_latency_cycles)
+    cycles = ZERO if p == 1 else Cost(
+        transfer=fab.wavelets(elems, bits),
+        latency=dist * hw.hop_latency_cycles + 2 * hw.ramp_latency_cycles) + fab.message_fixed()
     if data is None:
         return None, cycles
     ax = _AXIS[axis]
@@ -109,57 +117,100 @@ def broadcast(fab: Fabric, data, axis: str, root, elems: int):
     return np.broadcast_to(picked, data.shape).copy(), cycles
 
 
-def tree_reduce(fab: Fabric, data, axis: str, elems: int, levels: int, op: str = "sum"):
-    """Sum (or, with op="max", take the maximum of) the tiles of each line into position 0
-    through a `levels`-level tree of chains.
+TREE_ROOTS = ("edge", "middle")
 
-    Level 1 chains groups of g neighbouring cores into each group's first core (all groups at
-    once); level 2 chains those heads, g apart; and so on, with g = ceil(p ** (1/levels)).
+
+def tree_plan(p: int, levels: int, root: str = "edge") -> list[list[np.ndarray]]:
+    """The groups of each level of a `levels`-level tree over positions 0..p-1: level 1
+    groups g neighbouring positions, each later level groups the previous level's roots g at
+    a time (g = ceil(p ** (1/levels))). A group's root is its first member ("edge": one-way
+    chains, Cerebras's GEMV example and our first kernels) or its middle member ("middle":
+    both halves chain towards it at once, as the authors' MeshGEMV does)."""
+    if root not in TREE_ROOTS:
+        raise ValueError(f"tree root must be one of {TREE_ROOTS}, got {root!r}")
+    g = group_size(p, levels)
+    heads, plan = np.arange(p), []
+    while len(heads) > 1:
+        groups = [heads[i:i + g] for i in range(0, len(heads), g)]
+        plan.append(groups)
+        heads = np.array([group_root(grp, root) for grp in groups])
+    return plan
+
+
+def group_root(group: np.ndarray, root: str) -> int:
+    return int(group[0] if root == "edge" else group[(len(group) - 1) // 2])
+
+
+def tree_root(p: int, levels: int, root: str = "edge") -> int:
+    """Where a line's tree leaves its result."""
+    plan = tree_plan(p, levels, root)
+    return group_root(plan[-1][0], root) if plan else 0
+
+
+def tree_reduce(fab: Fabric, data, axis: str, elems: int, levels: int, op: str = "sum",
+                bits: int = 32, root: str = "edge"):
+    """Sum (or, with op="max", take the maximum of) the tiles of each line into its tree's
+    root (tree_plan, tree_root) through a `levels`-level tree of chains.
+
     levels=1 is the plain chain reduction (Cerebras's GEMV example); the paper's MeshGEMV
-    uses levels=2. Returns (data, cycles, levels actually used).
+    uses levels=2. Per level, a chain's far member reaches the root after one relay per
+    member and its hops; a middle root takes its two sides' streams one after the other (two
+    DSD ops, as the authors' kernel does), so it pays twice the wavelets. Returns (data,
+    cycles, levels actually used).
     """
     if op not in ("sum", "max"):
         raise ValueError(f"tree_reduce op must be 'sum' or 'max', got {op!r}")
     hw = fab.hw
-    p = fab.line_length(axis)
-    g = group_size(p, levels)
     ax = _AXIS[axis]
     relay = 2 * hw.ramp_latency_cycles + 1
-    cycles, stride, used = 0.0, 1, 0
-    while stride < p:
-        members = np.arange(0, p, stride)
-        longest = min(g, len(members))
-        cycles += fab.wavelets(elems) + (longest - 1) * (stride * hw.hop_latency_cycles + relay)
+    cycles = ZERO
+    plan = tree_plan(fab.line_length(axis), levels, root)
+    for groups in plan:
+        latency, sides = 0.0, 1
+        for group in groups:
+            r = group_root(group, root)
+            for side in (group[group < r], group[group > r]):
+                if len(side):
+                    far = int(np.max(np.abs(side - r)))
+                    latency = max(latency, len(side) * relay + far * hw.hop_latency_cycles)
+            sides = max(sides, int((group < r).any()) + int((group > r).any()))
+        # Each level: its own routes (a switch) and one receive per side at the root.
+        cycles += Cost(transfer=sides * fab.wavelets(elems, bits), latency=latency,
+                       fixed=hw.route_switch_cycles) + fab.message_fixed() * sides
         if data is not None:
-            for start in range(0, len(members), g):
-                group = members[start:start + g]
+            for group in groups:
+                r = group_root(group, root)
                 head = [slice(None)] * data.ndim
-                head[ax] = slice(group[0], group[0] + 1)
+                head[ax] = slice(r, r + 1)
                 part = np.take(data, group, axis=ax)
                 data[tuple(head)] = (part.max(axis=ax, keepdims=True) if op == "max"
                                      else part.sum(axis=ax, keepdims=True))
-        stride *= g
-        used += 1
-    return data, cycles, used
+    return data, cycles, len(plan)
 
 
-def all_reduce(fab: Fabric, data, axis: str, elems: int, levels: int = 2, op: str = "sum"):
-    """Tree reduce into position 0, then broadcast back along the line.
+def all_reduce(fab: Fabric, data, axis: str, elems: int, levels: int = 2, op: str = "sum",
+               bits: int = 32, root: str = "edge"):
+    """Tree reduce into the tree's root, then broadcast back along the line.
 
     Returns (data, reduce cycles + broadcast cycles, levels used).
     """
-    data, cycles, used = tree_reduce(fab, data, axis, elems, levels, op)
-    data, bcast = broadcast(fab, data, axis, 0, elems)
-    return data, cycles + bcast, used
+    data, cycles, used = tree_reduce(fab, data, axis, elems, levels, op, bits, root)
+    at = tree_root(fab.line_length(axis), levels, root)
+    data, bcast = broadcast(fab, data, axis, at, elems, bits)
+    switch = Cost(fixed=fab.hw.route_switch_cycles) if fab.line_length(axis) > 1 else ZERO
+    return data, cycles + switch + bcast, used
 
 
-def shear(fab: Fabric, data, axis: str, amounts, elems: int, interleaved: bool):
+def shear(fab: Fabric, data, axis: str, amounts, elems: int, interleaved: bool,
+          bits: int = 16, both_ways: bool = False):
     """Rotate each line along `axis` by its own number of ring positions (ring index
     m -> m - amounts[l], l the line's logical index) as successive ring shifts, in which only
     the lines with steps left take part: the form a CSL can route on the ring's static colors.
 
     axis="y" moves tiles along columns (amounts per logical column), "x" along rows (per
-    logical row). Cost: max(amounts) ring shifts (lines run in parallel on their own links).
+    logical row). Cost: max(amounts) ring shifts (lines run in parallel on their own links);
+    with `both_ways` each line turns the shorter way round (reverse shifts on their own
+    colors), max(min(a, p - a)) shifts.
     """
     p = fab.line_length(axis)
     n_lines = fab.line_length("y" if axis == "x" else "x")
@@ -167,9 +218,10 @@ def shear(fab: Fabric, data, axis: str, amounts, elems: int, interleaved: bool):
     if amounts.shape != (n_lines,):
         raise ValueError(f"shear along {axis} needs one amount per line ({n_lines})")
     steps = int(amounts.max()) if amounts.size else 0
-    _, one = ring_shift(fab, None, axis, elems, interleaved)
+    _, one = ring_shift(fab, None, axis, elems, interleaved, bits)
+    charged = int(np.minimum(amounts, p - amounts).max()) if both_ways and amounts.size else steps
     if data is None:
-        return None, steps * one
+        return None, charged * one
     data = data.copy()
     line_lidx = logical_index(ring_order(n_lines, interleaved))
     left = amounts[line_lidx]  # per physical line
@@ -180,4 +232,4 @@ def shear(fab: Fabric, data, axis: str, amounts, elems: int, interleaved: bool):
             data[sel] = moved[sel]
         else:
             data[:, sel] = moved[:, sel]
-    return data, steps * one
+    return data, charged * one

@@ -286,7 +286,7 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
         return data
 
     def rms_norm(xv, gain, label):
-        tl.add(f"{label}: local sum of squares", compute=fab.compute_cycles(lay.dy))
+        tl.add(f"{label}: local sum of squares", compute=fab.matmul_cycles(1, lay.dy, 1, "fmacs"))
         ss = None if xv is None else (xv * xv).sum(-1, keepdims=True)
         ss = reduce(ss, "y", 1, f"{label}: all-reduce (y)")
         tl.add(f"{label}: scale", compute=fab.elementwise_cycles(lay.dy, 2, 0)
@@ -302,7 +302,7 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
     # Attention block.
     h = rms_norm(xv, None if not functional else weights.norm1, "rmsnorm 1")
     width = lay.cq + 2 * lay.ckv
-    tl.add("QKV GEMV (local)", compute=fab.compute_cycles(lay.dy * width))
+    tl.add("QKV GEMV (local)", compute=fab.matmul_cycles(1, lay.dy, width))
     qkv = None if h is None else np.einsum("ijd,ijdn->ijn", h, weights.wqkv)
     qkv = reduce(qkv, "y", width, "QKV all-reduce (y)")
     if functional and weights.bqkv is not None:
@@ -348,7 +348,7 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
     assert (cache.counts == new_counts).all(), (cache.counts, new_counts)
 
     # Scores, softmax, attention x V.
-    tl.add("scores (local)", compute=fab.compute_cycles(n_max * lay.cq))
+    tl.add("scores (local)", compute=fab.matmul_cycles(1, lay.cq, n_max))
     probs = None
     if functional:
         head = head_of_kv_position(lay)  # (px, ckv)
@@ -379,7 +379,7 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
            + fab.elementwise_cycles(a.heads * n_max, 1, 0))
     if functional:
         probs = e / gsum[..., None]  # (py, px, heads, cap)
-    tl.add("attention x V (local)", compute=fab.compute_cycles(n_max * lay.cq))
+    tl.add("attention x V (local)", compute=fab.matmul_cycles(1, n_max, lay.cq))
     o = None
     if functional:
         pg = probs.reshape(py, px, a.kv_heads, lay.rep, -1)
@@ -387,7 +387,7 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
     o = reduce(o, "y", lay.cq, "attention x V all-reduce (y)")
 
     # Output projection (input along x, output along y) and residual.
-    tl.add("O GEMV (local)", compute=fab.compute_cycles(lay.cq * lay.dy))
+    tl.add("O GEMV (local)", compute=fab.matmul_cycles(1, lay.cq, lay.dy))
     attn = None if o is None else np.einsum("ijc,ijcd->ijd", o, weights.wo)
     attn = reduce(attn, "x", lay.dy, "O all-reduce (x)")
     tl.add("residual", compute=fab.elementwise_cycles(lay.dy, 1, 0))
@@ -395,13 +395,13 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
 
     # FFN block.
     h = rms_norm(xv, None if not functional else weights.norm2, "rmsnorm 2")
-    tl.add("gate|up GEMV (local)", compute=fab.compute_cycles(lay.dy * 2 * lay.cf))
+    tl.add("gate|up GEMV (local)", compute=fab.matmul_cycles(1, lay.dy, 2 * lay.cf))
     gu = None if h is None else np.einsum("ijd,ijdn->ijn", h, weights.wgu)
     gu = reduce(gu, "y", 2 * lay.cf, "gate|up all-reduce (y)")
     tl.add("SiLU x up", compute=fab.elementwise_cycles(lay.cf, 3, 1))
     act = None if gu is None else (gu[..., :lay.cf] / (1 + np.exp(-gu[..., :lay.cf]))
                                    * gu[..., lay.cf:])
-    tl.add("down GEMV (local)", compute=fab.compute_cycles(lay.cf * lay.dy))
+    tl.add("down GEMV (local)", compute=fab.matmul_cycles(1, lay.cf, lay.dy))
     down = None if act is None else np.einsum("ijc,ijcd->ijd", act, weights.wd)
     down = reduce(down, "x", lay.dy, "down all-reduce (x)")
     tl.add("residual", compute=fab.elementwise_cycles(lay.dy, 1, 0))

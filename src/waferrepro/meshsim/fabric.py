@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..hardware import Hardware
+from ..hardware import MATMUL_INSTRUCTION, Hardware
+from .cost import CAUSES, ZERO, Cost
 
 
 class PlanError(ValueError):
@@ -21,26 +22,47 @@ class PlanError(ValueError):
 
 @dataclass
 class Step:
+    """One step of a schedule: compute and communication (each a Cost with its causes),
+    overlapped (double buffering: the longer of the two) or one after the other, plus the
+    fixed costs the program pays to run the step (task activation, sync)."""
     label: str
-    compute: float
-    comm: float
+    compute: Cost
+    comm: Cost
     overlap: bool
     repeat: int = 1
+    fixed: Cost = ZERO
 
     @property
     def cycles(self) -> float:
         one = max(self.compute, self.comm) if self.overlap else self.compute + self.comm
-        return one * self.repeat
+        return (float(one) + float(self.fixed)) * self.repeat
+
+    def breakdown(self) -> dict[str, float]:
+        """Cycles by cause, summing to `cycles`: compute and fixed costs in full; a serial
+        transfer by its own causes; the exposed part of an overlapped transfer as wait."""
+        out = dict.fromkeys(CAUSES, 0.0)
+        charged = [self.compute, self.fixed] + ([] if self.overlap else [self.comm])
+        for cost in charged:
+            for cause, v in cost.parts.items():
+                out[cause] += v * self.repeat
+        out["wait"] += self.cycles - sum(out.values())
+        return out
 
 
 @dataclass
 class Timeline:
     steps: list[Step] = field(default_factory=list)
+    # Paid by every step (the task that runs it) and by every step that communicates (the
+    # sync that joins its transfers); set by the Fabric from its hardware.
+    step_fixed: Cost = ZERO
+    comm_fixed: Cost = ZERO
 
     def add(self, label: str, compute: float = 0.0, comm: float = 0.0, overlap: bool = False,
             repeat: int = 1) -> None:
         if repeat > 0:
-            self.steps.append(Step(label, float(compute), float(comm), overlap, repeat))
+            fixed = self.step_fixed + (self.comm_fixed if comm else ZERO)
+            self.steps.append(Step(label, Cost.of(compute, "matmul"), Cost.of(comm, "transfer"),
+                                   overlap, repeat, fixed))
 
     @property
     def total(self) -> float:
@@ -48,17 +70,28 @@ class Timeline:
 
     @property
     def compute(self) -> float:
-        return sum(s.compute * s.repeat for s in self.steps)
+        """Cycles of arithmetic (matmul and element-wise), all of it on the critical path."""
+        b = self.breakdown()
+        return b["matmul"] + b["elementwise"]
 
     @property
     def comm_total(self) -> float:
         """All communication cycles, hidden or not."""
-        return sum(s.comm * s.repeat for s in self.steps)
+        return sum(float(s.comm) * s.repeat for s in self.steps)
 
     @property
     def comm_exposed(self) -> float:
-        """Cycles in which the cores wait on communication (total minus compute)."""
-        return self.total - self.compute
+        """Cycles in which the cores wait on communication (total minus compute and fixed)."""
+        b = self.breakdown()
+        return b["transfer"] + b["latency"] + b["wait"]
+
+    def breakdown(self) -> dict[str, float]:
+        """The critical path's cycles by cause (cost.CAUSES); they sum to `total`."""
+        out = dict.fromkeys(CAUSES, 0.0)
+        for s in self.steps:
+            for cause, v in s.breakdown().items():
+                out[cause] += v
+        return out
 
     def by_label(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -80,7 +113,8 @@ class Fabric:
         self.hw = hw
         self.px, self.py = px, py
         self.functional = functional
-        self.timeline = Timeline()
+        self.timeline = Timeline(step_fixed=Cost(fixed=hw.task_activation_cycles),
+                                 comm_fixed=Cost(fixed=hw.sync_cycles))
         self.buffers: dict[str, int] = {}
         self.colors: dict[str, int] = {}
 
@@ -118,16 +152,44 @@ class Fabric:
                 f"{self.hw.routable_colors} routable ones ({self.colors})")
 
     # --- P and L: costs ----------------------------------------------------------------
-    def compute_cycles(self, fmacs: float) -> float:
-        """Cycles for a core to do `fmacs` fp16 multiply-accumulates at its SIMD rate."""
-        return math.ceil(fmacs / self.hw.fp16_fmacs_per_cycle)
+    def matmul_cycles(self, m: int, k: int, n: int,
+                      instruction: str = MATMUL_INSTRUCTION) -> Cost:
+        """Cycles for a core to compute an [m,k] x [k,n] product (accumulated into its
+        output) as DSD operations of `instruction`: the loop order with the fewest cycles of
+        three, vectors along n (m*k ops), along m (k*n ops) or along k (m*n dot products);
+        each op pays `dsd_startup_cycles` (fixed) and ceil(length / rate) cycles (matmul)."""
+        hw = self.hw
+        best = None
+        for ops, length, instr in ((m * k, n, instruction), (k * n, m, instruction),
+                                   (m * n, k, f"{instruction}_dot")):
+            if ops <= 0 or length <= 0:
+                continue
+            cost = Cost(matmul=ops * math.ceil(length / hw.rate(instr)),
+                        fixed=ops * hw.dsd_startup_cycles)
+            if best is None or cost < best:
+                best = cost
+        return best or ZERO
 
     def elementwise_cycles(self, elems: float, ops_per_elem: float = 1.0,
-                           transcendentals_per_elem: float = 0.0) -> float:
-        """Cycles for element-wise work on `elems` values held by one core."""
-        ops = elems * (ops_per_elem + transcendentals_per_elem * self.hw.transcendental_ops)
-        return math.ceil(ops / self.hw.elementwise_ops_per_cycle)
+                           transcendentals_per_elem: float = 0.0,
+                           instruction: str = "fadds") -> Cost:
+        """Cycles for element-wise fp32 work on `elems` values held by one core: one DSD
+        operation per pass over the vector (a transcendental costs `transcendental_ops`)."""
+        hw = self.hw
+        passes = ops_per_elem + transcendentals_per_elem * hw.transcendental_ops
+        if elems <= 0 or passes <= 0:
+            return ZERO
+        return Cost(elementwise=math.ceil(passes * elems / hw.rate(instruction)),
+                    fixed=math.ceil(passes) * hw.dsd_startup_cycles)
 
-    def wavelets(self, elems: int) -> int:
-        """32-bit wavelets needed to move `elems` fp16 values over one link."""
+    def wavelets(self, elems: int, bits: int = 16) -> int:
+        """32-bit wavelets needed to move `elems` values over one link: fp16 values
+        `fp16_per_wavelet` to a wavelet, fp32 values (partial sums) one each."""
+        if bits == 32:
+            return int(elems)
         return math.ceil(elems / self.hw.fp16_per_wavelet)
+
+    def message_fixed(self) -> Cost:
+        """What a message costs its program besides the wire: the DSD ops that send and
+        receive it."""
+        return Cost(fixed=self.hw.dsd_startup_cycles)

@@ -18,9 +18,9 @@ import math
 
 import numpy as np
 
-from ..hardware import Hardware
-from ..host import from_tiles, pack_cannon, to_tiles, unpack_cannon
-from .comm import broadcast, ring_shift
+from ..hardware import MATMUL_INSTRUCTION, Hardware
+from ..host import from_tiles, pack_cannon, place, ring_order, to_tiles, unpack_cannon
+from .comm import broadcast, ring_shift, shear
 from .fabric import Fabric, PlanError
 from .result import KernelRun
 
@@ -31,14 +31,21 @@ def _square(system: str, px: int, py: int) -> int:
     return px
 
 
-def _alloc_tiles(fab: Fabric, mt: int, kt: int, nt: int) -> None:
-    fab.alloc("A (x2, double buffer)", 2 * mt * kt)
-    fab.alloc("B (x2, double buffer)", 2 * kt * nt)
-    fab.alloc("C", mt * nt)
+def _alloc_tiles(fab: Fabric, mt: int, kt: int, nt: int, operand_bits: int = 16) -> None:
+    fab.alloc("A (x2, double buffer)", 2 * mt * kt, operand_bits // 8)
+    fab.alloc("B (x2, double buffer)", 2 * kt * nt, operand_bits // 8)
+    fab.alloc("C (fp32 accumulator)", mt * nt, 4)
+
+
+def _instruction(operand_bits: int) -> str:
+    """fp16 operands: MATMUL_INSTRUCTION (@fmachs); fp32 operands (SGEMM): @fmacs."""
+    if operand_bits not in (16, 32):
+        raise PlanError(f"operands must be 16 or 32 bits, got {operand_bits}")
+    return MATMUL_INSTRUCTION if operand_bits == 16 else "fmacs"
 
 
 def cannon_loop(fab: Fabric, a, b, c, compute: float, a_elems: int, b_elems: int,
-                interleaved: bool, mac=None, label: str = ""):
+                interleaved: bool, mac=None, label: str = "", bits: int = 16):
     """Cannon's p steps on pre-skewed operands: accumulate, then shift A along x and B along
     y (ring index l -> l-1), the shifts of step s+1 overlapping the compute of step s.
 
@@ -55,8 +62,8 @@ def cannon_loop(fab: Fabric, a, b, c, compute: float, a_elems: int, b_elems: int
         if step == p - 1:
             fab.timeline.add(f"{prefix}last step (compute)", compute=compute)
             break
-        a, shift_a = ring_shift(fab, a, "x", a_elems, interleaved)
-        b, shift_b = ring_shift(fab, b, "y", b_elems, interleaved)
+        a, shift_a = ring_shift(fab, a, "x", a_elems, interleaved, bits=bits)
+        b, shift_b = ring_shift(fab, b, "y", b_elems, interleaved, bits=bits)
         # A moves on row links and B on column links, so the two shifts run concurrently.
         fab.timeline.add(f"{prefix}step (compute || shift)", compute=compute,
                          comm=max(shift_a, shift_b), overlap=True)
@@ -80,7 +87,7 @@ def stationary_loop(fab: Fabric, a, w, acc, compute: float, w_elems: int, acc_el
     prefix = f"{label}: " if label else ""
     add = fab.elementwise_cycles(acc_elems, 1, 0)
     _, shift_w = ring_shift(fab, None, "y", w_elems, interleaved)
-    _, shift_acc = ring_shift(fab, None, "x", acc_elems, interleaved)
+    _, shift_acc = ring_shift(fab, None, "x", acc_elems, interleaved, bits=32)
     arrived = None
     for step in range(p):
         if acc is not None:
@@ -99,17 +106,26 @@ def stationary_loop(fab: Fabric, a, w, acc, compute: float, w_elems: int, acc_el
             fab.timeline.add(f"{prefix}step: add the arrived partial", compute=add)
         if step < p - 1:
             w, _ = ring_shift(fab, w, "y", w_elems, interleaved)
-            arrived, _ = ring_shift(fab, acc, "x", acc_elems, interleaved)
+            arrived, _ = ring_shift(fab, acc, "x", acc_elems, interleaved, bits=32)
     return acc
 
 
+SKEWS = ("host", "device")
+
+
 def run_cannon(hw: Hardware, shape, px: int, py: int, inputs=None, *, interleaved: bool,
-               system: str) -> KernelRun:
+               system: str, skew: str = "host", operand_bits: int = 16) -> KernelRun:
+    """Cannon's algorithm. `skew`: A's initial alignment done on the host before the timed
+    region ("host") or on the device inside it ("device", as the authors' public MeshGEMM:
+    row i rotates by i ring positions, each row the shorter way round, so p // 2 ring shifts
+    on the ring's colors and two reverse ones). B is pre-skewed on the host either way."""
+    if skew not in SKEWS:
+        raise ValueError(f"skew must be one of {SKEWS}, got {skew!r}")
     m, k, n = shape
     p = _square(system, px, py)
     fab = Fabric(hw, p, p, functional=inputs is not None)
     mt, kt, nt = math.ceil(m / p), math.ceil(k / p), math.ceil(n / p)
-    _alloc_tiles(fab, mt, kt, nt)
+    _alloc_tiles(fab, mt, kt, nt, operand_bits)
     # Static routes per line (waferrepro.sdk.routes, kernels/common/roles.csl): the
     # interleaved ring needs two alternating colors per direction; the plain ring two for the
     # one-hop flows and one for the closing flow that crosses the whole line.
@@ -121,21 +137,31 @@ def run_cannon(hw: Hardware, shape, px: int, py: int, inputs=None, *, interleave
         a, b = pack_cannon(inputs[0].astype(np.float32), inputs[1].astype(np.float32), p,
                            interleaved)
         c = np.zeros((p, p, mt, nt), dtype=np.float32)
+    if skew == "device":
+        fab.use_colors("A pre-skew, reverse ring (x)", 2)
+        order = ring_order(p, interleaved)
+        if a is not None:  # undo the host's A skew; the device does it below
+            a = place(to_tiles(inputs[0].astype(np.float32), p, p), order, order)
+        a, cycles = shear(fab, a, "x", np.arange(p), mt * kt, interleaved, operand_bits,
+                          both_ways=True)
+        fab.timeline.add("A pre-skew on the device (x)", comm=cycles)
 
-    c = cannon_loop(fab, a, b, c, fab.compute_cycles(mt * kt * nt), mt * kt, kt * nt,
-                    interleaved)
+    c = cannon_loop(fab, a, b, c, fab.matmul_cycles(mt, kt, nt, _instruction(operand_bits)),
+                    mt * kt, kt * nt, interleaved, bits=operand_bits)
     output = None if c is None else unpack_cannon(c, m, n, interleaved)
     return KernelRun(system, (m, k, n), p, p, useful_flops=2.0 * m * k * n, fabric=fab,
-                     output=output, params={"interleaved": interleaved})
+                     output=output, params={"interleaved": interleaved, "skew": skew,
+                                            "operand_bits": operand_bits})
 
 
-def run_summa(hw: Hardware, shape, px: int, py: int, inputs=None, *, system: str) -> KernelRun:
+def run_summa(hw: Hardware, shape, px: int, py: int, inputs=None, *, system: str,
+              operand_bits: int = 16) -> KernelRun:
     m, k, n = shape
     p = _square(system, px, py)
     fab = Fabric(hw, p, p, functional=inputs is not None)
     mt, kt, nt = math.ceil(m / p), math.ceil(k / p), math.ceil(n / p)
-    _alloc_tiles(fab, mt, kt, nt)
-    fab.alloc("A, B own tiles", mt * kt + kt * nt)
+    _alloc_tiles(fab, mt, kt, nt, operand_bits)
+    fab.alloc("A, B own tiles", mt * kt + kt * nt, operand_bits // 8)
     fab.use_colors("A multicast (x, both ways)", 2)
     fab.use_colors("B multicast (y, both ways)", 2)
 
@@ -146,11 +172,11 @@ def run_summa(hw: Hardware, shape, px: int, py: int, inputs=None, *, system: str
         c = np.zeros((p, p, mt, nt), dtype=np.float32)
 
     def panels(step):
-        a_s, cost_a = broadcast(fab, a, "x", step, mt * kt)
-        b_s, cost_b = broadcast(fab, b, "y", step, kt * nt)
+        a_s, cost_a = broadcast(fab, a, "x", step, mt * kt, operand_bits)
+        b_s, cost_b = broadcast(fab, b, "y", step, kt * nt, operand_bits)
         return a_s, b_s, max(cost_a, cost_b)
 
-    compute = fab.compute_cycles(mt * kt * nt)
+    compute = fab.matmul_cycles(mt, kt, nt, _instruction(operand_bits))
     a_s, b_s, cost = panels(0)
     fab.timeline.add("first multicast", comm=cost)
     for step in range(p):

@@ -7,6 +7,9 @@ every core of the column, so that y(j) is ready on the whole column for the next
 
 - MeshGEMV (the paper's section 5): the column sum is a two-level (K=2) tree all-reduce.
 - chain-GEMV (the pattern of Cerebras's own GEMV example): the column sum is one chain.
+`tree_root` places each group's root at its first core ("edge") or in its middle ("middle",
+both sides reducing towards it, as the authors' public MeshGEMV does); the broadcast starts
+from the column's root.
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ import numpy as np
 from ..hardware import Hardware
 from ..host import from_tiles, pad2d, to_tiles
 from .comm import broadcast, tree_reduce
+from .comm import tree_root as root_of
 from .fabric import Fabric, PlanError
 from .result import KernelRun
 
 
 def run_gemv(hw: Hardware, shape, px: int, py: int, inputs=None, *, tree_levels: int,
-             system: str) -> KernelRun:
+             system: str, tree_root: str = "edge") -> KernelRun:
     m, k, n = shape
     if m != 1:
         raise PlanError(f"{system} is a GEMV: M must be 1, got shape {m}x{k}x{n}")
@@ -40,13 +44,14 @@ def run_gemv(hw: Hardware, shape, px: int, py: int, inputs=None, *, tree_levels:
         w_tiles = to_tiles(w.astype(np.float32), py, px)                  # (py, px, kt, nt)
         x_tiles = pad2d(x.astype(np.float32), 1, kt * py).reshape(py, kt)  # row i holds x(i)
         partial = np.einsum("ik,ijkn->ijn", x_tiles, w_tiles)
-    fab.timeline.add("local GEMV", compute=fab.compute_cycles(kt * nt))
+    fab.timeline.add("local GEMV", compute=fab.matmul_cycles(1, kt, nt))
 
-    partial, cycles, levels = tree_reduce(fab, partial, "y", nt, tree_levels)
+    partial, cycles, levels = tree_reduce(fab, partial, "y", nt, tree_levels, root=tree_root)
     fab.use_colors("reduce (2 per level)", 2 * levels)
     fab.timeline.add(f"{levels}-level reduce", comm=cycles)
 
-    partial, cycles = broadcast(fab, partial, "y", 0, nt)
+    root = root_of(py, tree_levels, tree_root)
+    partial, cycles = broadcast(fab, partial, "y", root, nt, bits=32)
     fab.use_colors("broadcast", 1)
     fab.timeline.add("broadcast", comm=cycles)
 
@@ -54,6 +59,7 @@ def run_gemv(hw: Hardware, shape, px: int, py: int, inputs=None, *, tree_levels:
     if partial is not None:
         # Read y from the row farthest from the reduction root: it is right only if the
         # broadcast really reached the whole column.
-        output = from_tiles(partial[py - 1][None, :, None, :], 1, n)
+        far = py - 1 if root < py / 2 else 0
+        output = from_tiles(partial[far][None, :, None, :], 1, n)
     return KernelRun(system, (m, k, n), px, py, useful_flops=2.0 * k * n, fabric=fab,
-                     output=output, params={"tree_levels": tree_levels})
+                     output=output, params={"tree_levels": tree_levels, "tree_root": tree_root})

@@ -231,7 +231,7 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
     lt, dt, cq, ckv, ft, rep, width = lay.lt, lay.dt, lay.cq, lay.ckv, lay.ft, lay.rep, lay.width
 
     def rms_norm(xv, gain, label):
-        tl.add(f"{label}: local sums of squares", compute=fab.compute_cycles(lt * dt))
+        tl.add(f"{label}: local sums of squares", compute=fab.matmul_cycles(lt, dt, 1, "fmacs"))
         ss = None if xv is None else (xv * xv).sum(-1)  # (p, p, lt)
         ss, cycles, _ = all_reduce(fab, ss, "x", lt, tree_levels)
         tl.add(f"{label}: all-reduce (x)", comm=cycles)
@@ -245,14 +245,14 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
         """Activation-stationary MeshGEMM: act in N, output in R."""
         acc = None if act is None else np.zeros((p, p, lt, n_elems), dtype=np.float32)
         return stationary_loop(fab, act, None if act is None else w_tiles.copy(), acc,
-                               fab.compute_cycles(lt * k_elems * n_elems), k_elems * n_elems,
+                               fab.matmul_cycles(lt, k_elems, n_elems), k_elems * n_elems,
                                lt * n_elems, INTERLEAVED, label=label)
 
     def cannon(act, w_tiles, k_elems, n_elems, label):
         """Cannon MeshGEMM: act in R (moving), output in N."""
         out = None if act is None else np.zeros((p, p, lt, n_elems), dtype=np.float32)
         return cannon_loop(fab, act, None if act is None else w_tiles.copy(), out,
-                           fab.compute_cycles(lt * k_elems * n_elems), lt * k_elems,
+                           fab.matmul_cycles(lt, k_elems, n_elems), lt * k_elems,
                            k_elems * n_elems, INTERLEAVED, label=label)
 
     xv = None if not functional else pack_activations(lay, x)
@@ -289,7 +289,7 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
         acc += np.einsum("ijaer,ijbe,ijeg->ijgrab", qg, kb, oh).reshape(acc.shape)
 
     scores = None if not functional else np.zeros((p, p, a.heads, lt, lt), dtype=np.float32)
-    scores = cannon_loop(fab, q, k, scores, fab.compute_cycles(lt * cq * lt), lt * cq,
+    scores = cannon_loop(fab, q, k, scores, fab.matmul_cycles(lt, cq, lt), lt * cq,
                          lt * ckv, INTERLEAVED, mac=scores_mac, label="scores Cannon")
 
     # Causal mask and softmax along the keys (a row of the grid; key block -c on column c).
@@ -320,9 +320,10 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
         acc += np.einsum("ijgrab,ijbe,ijeg->ijaer", pg, vb, oh).reshape(acc.shape)
 
     # The kernel first copies V into the buffer half K moved through (a local copy).
-    tl.add("P x V: V into the moving buffer", compute=fab.elementwise_cycles(lt * ckv))
+    tl.add("P x V: V into the moving buffer",
+           compute=fab.elementwise_cycles(lt * ckv, instruction="fmovs"))
     o = None if not functional else np.zeros((p, p, lt, cq), dtype=np.float32)
-    o = stationary_loop(fab, probs, v, o, fab.compute_cycles(lt * lt * cq), lt * ckv,
+    o = stationary_loop(fab, probs, v, o, fab.matmul_cycles(lt, lt, cq), lt * ckv,
                         lt * cq, INTERLEAVED, mac=pv_mac, label="P x V")
 
     attn = cannon(o, None if not functional else weights.wo, cq, dt, "O MeshGEMM")

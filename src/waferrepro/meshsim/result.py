@@ -45,4 +45,10 @@ class KernelRun:
             "energy_j": (cycles / hw.clock_hz * hw.system_power_w, "J/run"),
             "bytes_per_core": (float(self.fabric.bytes_per_core), "bytes"),
             "colors_per_core": (float(sum(self.fabric.colors.values())), "colors"),
+            **breakdown_metrics(tl.breakdown()),
         }
+
+
+def breakdown_metrics(breakdown: dict[str, float], scale: float = 1.0) -> dict:
+    """cycles_<cause> metrics from a Timeline.breakdown(), times `scale` (e.g. layers)."""
+    return {f"cycles_{cause}": (v * scale, "cycles") for cause, v in breakdown.items()}

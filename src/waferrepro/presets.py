@@ -1,0 +1,55 @@
+"""Schedule presets: named choices of how the kernels are scheduled, grouped as the paper's
+public kernels do them (`paper-kernels`) or as our complete layer does (`full-model`).
+
+Options (the ones marked "modelled" change meshsim's schedule; the rest are documented
+differences not yet modelled, so no preset sets them):
+- tree_root (modelled): MeshGEMV's tree roots at each group's first core ("edge") or in its
+  middle with both sides reducing towards it ("middle", the authors' MeshGEMV; about half the
+  hops). chain-GEMV stays Cerebras's one-way chain either way.
+- skew (modelled): Cannon-family A alignment on the host before timing ("host") or on the
+  device inside the timed region ("device", the authors' MeshGEMM).
+- fp16_per_wavelet (modelled): fp16 values per 32-bit wavelet, 1 or 2 (the authors' fabric
+  DSDs pack two); fp32 partial sums travel one per wavelet either way.
+- heads / causal_mask / kv (not modelled): the authors' Decode treats the hidden dimension as
+  one head over a static KV cache and their Prefill has no causal mask; our layers always run
+  GQA heads, the mask and the KV shift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import partial
+
+from .hardware import HARDWARE, Hardware
+
+PRESETS = {
+    "full-model": {"tree_root": "edge", "skew": "host", "fp16_per_wavelet": 1},
+    "paper-kernels": {"tree_root": "middle", "skew": "device", "fp16_per_wavelet": 2},
+}
+DEFAULT_PRESET = "full-model"
+# Which systems each kernel-level option applies to.
+APPLIES = {"tree_root": ("MeshGEMV",), "skew": ("MeshGEMM", "Cannon")}
+
+
+def options(preset: str) -> dict:
+    if preset not in PRESETS:
+        raise ValueError(f"unknown schedule preset {preset!r}; known: {sorted(PRESETS)}")
+    return dict(PRESETS[preset])
+
+
+def hardware(hw: Hardware, preset: str) -> Hardware:
+    """The hardware description with the preset's wavelet packing, unless the user set
+    fp16_per_wavelet through hardware_overrides (theirs wins)."""
+    base = HARDWARE.get(hw.name)
+    if base is not None and hw.fp16_per_wavelet != base.fp16_per_wavelet:
+        return hw
+    return replace(hw, fp16_per_wavelet=options(preset)["fp16_per_wavelet"])
+
+
+def kernel(system: str, preset: str):
+    """meshsim's kernel function for `system` with the preset's options bound."""
+    from .meshsim import SYSTEMS
+
+    opts = options(preset)
+    kwargs = {k: opts[k] for k, systems in APPLIES.items() if system in systems}
+    return partial(SYSTEMS[system], **kwargs)
