@@ -7,7 +7,8 @@ import pytest
 from waferrepro.hardware import WSE2
 from waferrepro.meshsim import SYSTEMS, simulate
 from waferrepro.meshsim.cost import CAUSES, Cost
-from waferrepro.meshsim.decode import DecodeLayout, KVCache, decode_layer
+from waferrepro.meshsim.decode import decode_layer
+from waferrepro.meshsim.decode_layout import DecodeLayout, KVCache
 from waferrepro.meshsim.prefill import prefill_layer
 from waferrepro.model_metrics import decode_metrics, prefill_metrics
 from waferrepro.models import arch

@@ -5,13 +5,8 @@ import pytest
 
 from waferrepro.check import require_close
 from waferrepro.hardware import WSE2
-from waferrepro.meshsim.decode import (
-    DecodeLayout,
-    KVCache,
-    decode_layer,
-    pack_kv_cache,
-    pack_weights,
-)
+from waferrepro.meshsim.decode import decode_layer
+from waferrepro.meshsim.decode_layout import DecodeLayout, KVCache, pack_kv_cache, pack_weights
 from waferrepro.models import arch
 from waferrepro.reference_layer import layer, random_weights
 

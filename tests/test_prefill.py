@@ -5,7 +5,8 @@ import pytest
 
 from waferrepro.check import NumericMismatch, require_close
 from waferrepro.hardware import WSE2, get_hardware
-from waferrepro.meshsim.prefill import PrefillLayout, pack_weights, prefill_layer
+from waferrepro.meshsim.prefill import prefill_layer
+from waferrepro.meshsim.prefill_layout import PrefillLayout, pack_weights
 from waferrepro.models import arch
 from waferrepro.reference_layer import layer, random_weights
 
@@ -88,9 +89,9 @@ def test_prefill_kv_shears_are_needed(monkeypatch):
 
 
 def test_prefill_stationary_weights_placement_is_needed(monkeypatch):
-    import waferrepro.meshsim.prefill as pf
+    import waferrepro.meshsim.prefill_layout as layout
 
-    monkeypatch.setattr(pf, "stationary_placement", pf.column_skewed)  # Cannon's placement
+    monkeypatch.setattr(layout, "stationary_placement", layout.column_skewed)  # Cannon's
     with pytest.raises(NumericMismatch):
         _run(arch("tiny-llama"), 4, 16)
 

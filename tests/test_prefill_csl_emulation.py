@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from waferrepro.check import compare
-from waferrepro.meshsim.prefill import unpack_activations
+from waferrepro.meshsim.prefill_layout import unpack_activations
 from waferrepro.models import arch
 from waferrepro.sdk import routes as cr
 from waferrepro.sdk.inputs import prefill_inputs, prefill_params
@@ -215,7 +215,7 @@ def test_program_memory_is_what_meshsim_plans(model, p, tokens):
     import re
     from pathlib import Path
 
-    from waferrepro.meshsim.prefill import PrefillLayout
+    from waferrepro.meshsim.prefill_layout import PrefillLayout
 
     text = (Path(__file__).resolve().parents[1] / "kernels" / "Prefill" / "pe_program.csl"
             ).read_text()

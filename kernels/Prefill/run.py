@@ -14,7 +14,7 @@ from pathlib import Path
 _here = Path(__file__).resolve().parent  # staged next to the host-code zip, or in the repo
 sys.path[:0] = [str(_here / "waferrepro_host.zip"), str(_here.parents[1] / "src")]
 
-from waferrepro.meshsim.prefill import unpack_activations  # noqa: E402
+from waferrepro.meshsim.prefill_layout import unpack_activations  # noqa: E402
 from waferrepro.models import arch  # noqa: E402
 from waferrepro.sdk import launch as sdk_launch  # noqa: E402
 from waferrepro.sdk.inputs import prefill_inputs, prefill_params  # noqa: E402

@@ -9,7 +9,8 @@ per-layer measurement assumes) and the whole model resident on the grid and on o
 from __future__ import annotations
 
 from .hardware import Hardware
-from .meshsim.decode import DecodeLayout, KVCache, decode_layer, kv_moves
+from .meshsim.decode import decode_layer, kv_moves
+from .meshsim.decode_layout import DecodeLayout, KVCache
 from .meshsim.result import breakdown_metrics
 from .models import Arch
 

@@ -69,7 +69,8 @@ def check_decode_functional(hw: Hardware, a, px: int, py: int, context: int, mod
     import numpy as np
 
     from ..check import require_close
-    from ..meshsim.decode import DecodeLayout, decode_layer, pack_kv_cache, pack_weights
+    from ..meshsim.decode import decode_layer
+    from ..meshsim.decode_layout import DecodeLayout, pack_kv_cache, pack_weights
     from ..reference_layer import layer, random_weights
 
     w = random_weights(a, seed)
@@ -154,7 +155,8 @@ def check_prefill_functional(hw: Hardware, a, p: int, tokens: int, seed: int = 0
     import numpy as np
 
     from ..check import require_close
-    from ..meshsim.prefill import PrefillLayout, pack_weights, prefill_layer
+    from ..meshsim.prefill import prefill_layer
+    from ..meshsim.prefill_layout import PrefillLayout, pack_weights
     from ..reference_layer import layer, random_weights
 
     w = random_weights(a, seed)
@@ -211,7 +213,7 @@ def run_end_to_end(model: str, prefill_cores: str, decode_cores: str, input_len:
 def run_kv_capacity(model: str, cores: str, kv: str, hw: Hardware) -> dict:
     """Longest context the KV cache can hold (Table 5), from the memory model."""
     from ..experiments import DECODE_SYSTEM
-    from ..meshsim.decode import DecodeLayout
+    from ..meshsim.decode_layout import DecodeLayout
     from ..model_metrics import memory_summary
     from ..models import arch
 

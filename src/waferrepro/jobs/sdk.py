@@ -95,7 +95,7 @@ def record_from_sdk_decode(steps: list[str], counts: list[int], model: str, core
     group of steps of equal cost (llm.decode_step_plan), weighted by the group's size, then
     the same metrics as meshsim's (llm.decode_metrics_from_cycles)."""
     from ..experiments import DECODE_SYSTEM
-    from ..meshsim.decode import DecodeLayout
+    from ..meshsim.decode_layout import DecodeLayout
     from ..model_metrics import decode_metrics_from_cycles
     from ..models import arch
 

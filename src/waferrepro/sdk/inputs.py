@@ -14,17 +14,17 @@ from __future__ import annotations
 import numpy as np
 
 from ..host import group_size, pad2d
-from ..meshsim.decode import (
+from ..meshsim.decode import kv_moves
+from ..meshsim.decode_layout import (
     DecodeLayout,
     head_of_kv_position,
-    kv_moves,
     pack_kv_cache,
     pack_weights,
     rope_tables,
 )
-from ..meshsim.prefill import PrefillLayout, pack_activations
-from ..meshsim.prefill import pack_weights as pack_prefill_weights
-from ..meshsim.prefill import rope_tables as prefill_rope_tables
+from ..meshsim.prefill_layout import PrefillLayout, pack_activations
+from ..meshsim.prefill_layout import pack_weights as pack_prefill_weights
+from ..meshsim.prefill_layout import rope_tables as prefill_rope_tables
 from ..models import Arch
 from ..reference_layer import layer, random_weights
 

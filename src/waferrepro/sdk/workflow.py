@@ -73,7 +73,7 @@ def kernel_compile_cmd(config: dict, kernels_dir: str, backend: str, system: str
 def decode_plan(model: str, cores: str, input_len: int, output_len: int, kv: str):
     """(cache capacity, [(context, steps it stands for), ...]): one kernel step per group of
     equal-cost decode steps (model_metrics.decode_step_plan, what meshsim simulates too)."""
-    from ..meshsim.decode import DecodeLayout
+    from ..meshsim.decode_layout import DecodeLayout
     from ..model_metrics import decode_step_plan
 
     px, py = parse_dims(cores, 2, "core grid")

@@ -1,0 +1,190 @@
+"""Decode's layout: where each value of a decoder layer lives on the px x py grid (the plan
+`decode.decode_layer` schedules over, with its memory), and the host-side packing of
+weights, the KV cache and RoPE tables into it (what meshsim and the CSL launcher both send).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..host import ceil_even, kv_feature_order, pad2d, q_feature_order, to_tiles
+from ..models import Arch
+from .fabric import PlanError
+
+KV_MODES = ("shift", "concat")
+BYTES = 2  # fp16 per element
+
+
+@dataclass(frozen=True)
+class DecodeLayout:
+    a: Arch
+    px: int
+    py: int
+
+    @property
+    def rep(self) -> int:
+        return self.a.heads // self.a.kv_heads
+
+    @property
+    def ckv(self) -> int:  # K/V features per column (even: RoPE pairs stay together)
+        return ceil_even(self.a.kv_dim / self.px)
+
+    @property
+    def cq(self) -> int:  # query features per column, grouped under the column's K/V features
+        return self.rep * self.ckv
+
+    @property
+    def dy(self) -> int:  # hidden values per row
+        return math.ceil(self.a.hidden / self.py)
+
+    @property
+    def cf(self) -> int:  # FFN values per column
+        return math.ceil(self.a.ffn / self.px)
+
+    def rows_tokens(self, tokens: int, mode: str) -> np.ndarray:
+        """Cached tokens held by each row (the same on every column)."""
+        if mode == "concat":
+            counts = np.zeros(self.py, dtype=np.int64)
+            counts[-1] = tokens
+            return counts
+        base, extra = divmod(tokens, self.py)
+        counts = np.full(self.py, base, dtype=np.int64)
+        counts[:extra] += 1  # the extra tokens sit on the first rows, so a new token at row 0
+        return counts        # moves at most one token across each row boundary
+
+    def weight_elems_per_core(self) -> int:
+        qkv = self.dy * (self.cq + 2 * self.ckv) + (self.cq + 2 * self.ckv) * self.a.qkv_bias
+        return qkv + self.cq * self.dy + self.dy * 2 * self.cf + self.cf * self.dy + 2 * self.dy
+
+    def activation_elems_per_core(self, cap: int) -> int:
+        # x, h, residual; qkv and its receive buffer; scores/probabilities; o and its buffer;
+        # gate|up and its buffer.
+        return (3 * self.dy + 2 * (self.cq + 2 * self.ckv) + 2 * self.a.heads * max(cap, 1)
+                + 2 * self.cq + 2 * 2 * self.cf + 2 * self.dy)
+
+    def kv_elems_per_token(self) -> int:
+        return 2 * self.ckv
+
+    def buffers(self, cap: int, layers: int = 1) -> dict[str, int]:
+        """Per-core elements of the decode plan with room for `cap` cached tokens per core:
+        what `decode_layer` allocates (layers=1), or with every layer's weights and KV cache
+        resident (layers=a.layers; activations are reused layer to layer)."""
+        return {"weights (one layer)" if layers == 1 else f"weights ({layers} layers)":
+                layers * self.weight_elems_per_core(),
+                "KV cache": layers * cap * self.kv_elems_per_token(),
+                "activations and receive buffers": self.activation_elems_per_core(cap)}
+
+    def bytes_per_core(self, cap: int, layers: int = 1) -> int:
+        return BYTES * sum(self.buffers(cap, layers).values())
+
+    def max_tokens_per_core(self, sram_bytes: int, layers: int = 1) -> int:
+        """Most cached tokens one core can hold beside the plan's other buffers (0: the plan
+        does not fit even without a cache). Every per-token buffer counts: K and V and the
+        scores/probabilities, so `decode_layer` accepts this cap and refuses one more."""
+        if self.bytes_per_core(1, layers) > sram_bytes:
+            return 0
+        lo, hi = 1, 2  # bytes grow with cap: find the largest cap that fits by doubling + bisection
+        while self.bytes_per_core(hi, layers) <= sram_bytes:
+            lo, hi = hi, 2 * hi
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if self.bytes_per_core(mid, layers) <= sram_bytes else (lo, mid)
+        return lo
+
+    def max_context(self, sram_bytes: int, mode: str, layers: int = 1) -> int:
+        """Longest context (cached tokens, prompt + generated) the grid holds: shift spreads
+        tokens evenly over the py rows, concat keeps them all on the last row."""
+        return self.max_tokens_per_core(sram_bytes, layers) * (self.py if mode == "shift" else 1)
+
+
+@dataclass
+class HostWeights:
+    """Weights packed into per-core tiles in the wafer layout (shared with SDK launchers)."""
+    wqkv: np.ndarray  # (py, px, dy, cq + 2 ckv)
+    bqkv: np.ndarray | None  # (px, cq + 2 ckv)
+    wo: np.ndarray  # (py, px, cq, dy)
+    wgu: np.ndarray  # (py, px, dy, 2 cf)
+    wd: np.ndarray  # (py, px, cf, dy)
+    norm1: np.ndarray  # (py, dy)
+    norm2: np.ndarray
+
+
+def pack_weights(lay: DecodeLayout, w) -> HostWeights:
+    a = lay.a
+    pq, pkv = q_feature_order(a.heads, a.kv_heads, a.head_dim), kv_feature_order(a.kv_heads,
+                                                                                 a.head_dim)
+    f32 = lambda m: np.asarray(m, dtype=np.float32)  # noqa: E731
+    H, Q, KV = lay.py * lay.dy, lay.px * lay.cq, lay.px * lay.ckv
+
+    def cols(m, perm, width):
+        return pad2d(f32(m)[:, perm], H, width)
+
+    wq, wk, wv = cols(w.wq, pq, Q), cols(w.wk, pkv, KV), cols(w.wv, pkv, KV)
+    wqkv = np.concatenate([to_tiles(wq, lay.py, lay.px), to_tiles(wk, lay.py, lay.px),
+                           to_tiles(wv, lay.py, lay.px)], axis=-1)
+    bqkv = None
+    if w.bq is not None:
+        vec = lambda b, perm, n: pad2d(f32(b)[perm][None, :], 1, n).reshape(lay.px, -1)  # noqa
+        bqkv = np.concatenate([vec(w.bq, pq, Q), vec(w.bk, pkv, KV), vec(w.bv, pkv, KV)], -1)
+    wo = to_tiles(pad2d(f32(w.wo)[pq, :], Q, H), lay.px, lay.py).swapaxes(0, 1)
+    wg = to_tiles(pad2d(f32(w.wg), H, lay.px * lay.cf), lay.py, lay.px)
+    wu = to_tiles(pad2d(f32(w.wu), H, lay.px * lay.cf), lay.py, lay.px)
+    wd = to_tiles(pad2d(f32(w.wd), lay.px * lay.cf, H), lay.px, lay.py).swapaxes(0, 1)
+    norm = lambda g: pad2d(f32(g)[None, :], 1, H).reshape(lay.py, lay.dy)  # noqa: E731
+    return HostWeights(wqkv, bqkv, wo, np.concatenate([wg, wu], -1), wd, norm(w.norm1),
+                       norm(w.norm2))
+
+
+@dataclass
+class KVCache:
+    """Per-core cached K and V slices: (py, px, cap, ckv) each, rows hold counts[i] tokens,
+    oldest first. In cycle-model mode only `counts` is kept."""
+    counts: np.ndarray
+    k: np.ndarray | None = None
+    v: np.ndarray | None = None
+
+
+def pack_kv_cache(lay: DecodeLayout, k, v, mode: str, cap: int) -> KVCache:
+    """Lay out rotated K and V of earlier tokens [T, kv_dim] (oldest first) on the grid."""
+    a = lay.a
+    pkv = kv_feature_order(a.kv_heads, a.head_dim)
+    T = k.shape[0]
+    counts = lay.rows_tokens(T, mode)
+    if counts.max() > cap:
+        raise PlanError(f"KV cache capacity {cap} tokens per core < {counts.max()} needed")
+    out = []
+    for m in (k, v):
+        m = pad2d(np.asarray(m, dtype=np.float32)[:, pkv], T, lay.px * lay.ckv)
+        m = m.reshape(T, lay.px, lay.ckv)
+        arr = np.zeros((lay.py, lay.px, cap, lay.ckv), dtype=np.float32)
+        # Oldest tokens on the last rows: row py-1 takes the first counts[-1] tokens, ...
+        start = 0
+        for row in range(lay.py - 1, -1, -1):
+            n = counts[row]
+            arr[row, :, :n] = m[start:start + n].transpose(1, 0, 2)
+            start += n
+        out.append(arr)
+    return KVCache(counts, *out)
+
+
+def rope_tables(lay: DecodeLayout, pos: int):
+    """cos/sin per K/V position of each column, and which element of its pair it is."""
+    a = lay.a
+    pkv = kv_feature_order(a.kv_heads, a.head_dim)
+    e = np.zeros(lay.px * lay.ckv, dtype=np.int64)
+    e[: a.kv_dim] = pkv % a.head_dim
+    m = e % (a.head_dim // 2)
+    inv_freq = a.rope_theta ** (-2.0 * m / a.head_dim)
+    ang = pos * inv_freq
+    return np.cos(ang).reshape(lay.px, lay.ckv), np.sin(ang).reshape(lay.px, lay.ckv)
+
+
+def head_of_kv_position(lay: DecodeLayout) -> np.ndarray:
+    """The K/V head of each K/V position of each column, (px, ckv)."""
+    a = lay.a
+    g = np.zeros(lay.px * lay.ckv, dtype=np.int64)
+    g[: a.kv_dim] = kv_feature_order(a.kv_heads, a.head_dim) // a.head_dim
+    return g.reshape(lay.px, lay.ckv)
