@@ -19,12 +19,18 @@ if not workflow.overwrite_configfiles:
 include: "workflows/common.smk"
 
 
-report: "workflows/report/workflow.rst"
+# The report opens on the scorecard (counts, figure, claims, published beside reproduced) once
+# `snakemake scorecard` has written its front page; before that, on the plain description.
+SCORECARD_FRONT = "results/report/front.rst"
+
+
+report: os.path.abspath(SCORECARD_FRONT) if os.path.exists(SCORECARD_FRONT) else "workflows/report/workflow.rst"
 
 
 rule all:
     input:
         all_targets(),
+        "results/tables/scorecard.csv",
     default_target: True
     localrule: True
 
@@ -32,3 +38,4 @@ rule all:
 include: "workflows/runs.smk"
 include: "workflows/tables.smk"
 include: "workflows/figures.smk"
+include: "workflows/scorecard.smk"

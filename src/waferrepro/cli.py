@@ -391,6 +391,10 @@ def main(argv=None) -> int:
     backend.add_argument("--mode", choices=["direct", "appliance"], default="direct")
     backend.set_defaults(func=_cmd_backend)
 
+    from .scorecard import add_parser as add_scorecard_parser
+
+    add_scorecard_parser(sub)
+
     args = parser.parse_args(argv)
     try:
         _injected_failure(args)
