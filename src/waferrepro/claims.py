@@ -77,6 +77,9 @@ def _why_missing(table: pd.DataFrame | None, table_id: str, selectors: list[dict
             others = rows[rows["source"].isin(VALUED)]["backend"].unique()
             if len(others):
                 notes.append(f"ran on {', '.join(map(str, others))} only")
+    if not notes and any("backend_contains" in sel for sel in selectors):
+        from .scorecard import baselines_text
+        notes.append(baselines_text(table))
     return "; ".join(dict.fromkeys(notes)) or f"no matching rows in {table_id}.csv"
 
 

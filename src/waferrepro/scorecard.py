@@ -121,9 +121,10 @@ def _pending_reason(pub, table: pd.DataFrame | None) -> str:
     gpu_side = pub.system.split("/")[0]
     systems = set(GPU_STANDINS.get(gpu_side, (gpu_side,))) | {pub.system}
     same = [r for r in table.itertuples() if r.system in systems and r.source != "paper"]
-    skipped = list(dict.fromkeys(
+    skipped = list(dict.fromkeys(  # a skipped run may not know its GPU count
         str(r.note).removeprefix("skipped: ") for r in same if r.source == "skipped"
-        and _keys_match(pub, r, ("model", "shape", "input_len"))))
+        and _keys_match(pub, r, ("model", "shape", "input_len"))
+        and (not norm(r.gpus) or norm(r.gpus) == norm(pub.gpus))))
     device = _device(pub.backend)
     if device:
         needs = f"needs a GPU run on an {device.upper()}" + (
@@ -131,12 +132,21 @@ def _pending_reason(pub, table: pd.DataFrame | None) -> str:
         if skipped:
             return f"{needs}; this run: skipped: {skipped[0]}"
         ran = sorted({str(r.backend) for r in same if r.source in ("simulated", "measured")})
-        return f"{needs}; this run has {gpu_side} on {', '.join(ran)} only" if ran else (
-            f"{needs}; none in this run")
+        if ran:
+            return f"{needs}; this run has {gpu_side} on {', '.join(ran)} only"
+        return f"{needs}; this run: {baselines_text(table)}"
     if skipped:
         return f"this run: skipped: {skipped[0]}"
     stated = ", ".join(f"{k} {norm(getattr(pub, k))}" for k in KEYS if norm(getattr(pub, k)))
     return f"no {pub.system} {pub.metric} row at the paper's {stated} in {pub.id}.csv"
+
+
+def baselines_text(table: pd.DataFrame) -> str:
+    """The GPU/CPU side a table does hold, e.g. 'baselines: CPU-BLAS on cpu'."""
+    ran = {f"{r.system} on {r.backend}" for r in table.itertuples()
+           if r.source == "measured" and "/" not in str(r.backend)
+           and str(r.backend) not in WAFER_BACKENDS}
+    return f"baselines: {', '.join(sorted(ran))}" if ran else "no baseline rows"
 
 
 def number_rows(published: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> list[dict]:
