@@ -74,7 +74,9 @@ def _why_missing(table: pd.DataFrame | None, table_id: str, selectors: list[dict
         for note in rows[rows["source"] == "skipped"]["note"].dropna().unique()[:2]:
             notes.append(f"skipped: {str(note).removeprefix('skipped: ')}")
         if "backend_contains" in sel:
-            others = rows[rows["source"].isin(VALUED)]["backend"].unique()
+            from .scorecard import WAFER_BACKENDS
+            others = [b for b in rows[rows["source"].isin(VALUED)]["backend"].unique()
+                      if str(b).split(" / ")[0] not in WAFER_BACKENDS]
             if len(others):
                 notes.append(f"ran on {', '.join(map(str, others))} only")
     if not notes and any("backend_contains" in sel for sel in selectors):
