@@ -20,7 +20,12 @@ if not workflow.overwrite_configfiles:
 include: "workflows/common.smk"
 
 
-report: "workflows/report/workflow.rst"
+# The report opens on the scorecard (counts, figure, claims, published beside reproduced) once
+# `snakemake scorecard` has written its front page; before that, on the plain description.
+SCORECARD_FRONT = "results/report/front.rst"
+
+
+report: os.path.abspath(SCORECARD_FRONT) if os.path.exists(SCORECARD_FRONT) else "workflows/report/workflow.rst"
 
 
 rule all:
@@ -29,6 +34,7 @@ rule all:
         # the breakdown of every kernel, decode and prefill run (workflows/breakdown.smk)
         "results/tables/breakdown.csv",
         "figures/breakdown.png",
+        "results/tables/scorecard.csv",
     default_target: True
     localrule: True
 
@@ -39,3 +45,4 @@ include: "workflows/sdk.smk"
 include: "workflows/tables.smk"
 include: "workflows/figures.smk"
 include: "workflows/breakdown.smk"
+include: "workflows/scorecard.smk"

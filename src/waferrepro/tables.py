@@ -83,14 +83,16 @@ def energy_ratio_rows(table_id: str, rows: list[dict]) -> list[dict]:
 
 def paper_ratio_rows(table_id: str, rows: list[dict], paper: pd.DataFrame) -> list[dict]:
     """Reproduced / published, for every reproduced value whose system, workload and metric
-    the paper reports (the paper's grid may be unstated: any of ours is compared, and named)."""
+    the paper reports (the paper's grid may be unstated: any of ours is compared, and named;
+    where it states one, only that grid)."""
     out = []
     for ref in paper.to_dict("records"):
         for r in rows:
             same = (r["system"] == ref["system"] and r["metric"] == ref["metric"]
                     and r["unit"] == ref["unit"] and r["source"] in ("simulated", "measured")
                     and all(_same(r[c], ref[c]) for c in ("model", "shape", "input_len",
-                                                          "output_len")))
+                                                          "output_len"))
+                    and (_missing(ref["cores"]) or _same(r["cores"], ref["cores"])))
             if same and r["value"] is not None and ref["value"]:
                 out.append({**{c: r[c] for c in COLUMNS},
                             "metric": f"{r['metric']}_vs_paper", "value": r["value"] / ref["value"],
@@ -108,10 +110,13 @@ def _band_ratio(row: dict, published: float) -> dict:
     return {"low": row["low"] / published, "high": row["high"] / published}
 
 
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and pd.isna(v))
+
+
 def _same(a, b) -> bool:
-    missing = lambda v: v is None or (isinstance(v, float) and pd.isna(v))  # noqa: E731
-    return (missing(a) and missing(b)) or (not missing(a) and not missing(b) and
-                                           str(a) == str(b).removesuffix(".0"))
+    return (_missing(a) and _missing(b)) or (not _missing(a) and not _missing(b) and
+                                             str(a) == str(b).removesuffix(".0"))
 
 
 def build(table_id: str, record_paths, reference_csv=None, metrics=None) -> pd.DataFrame:

@@ -15,7 +15,7 @@
     waferrepro backend auto
 
 Subcommands by topic: `meshsim` (the simulator's jobs), `baselines`, `sdk` (with the
-appliance group), `outputs` (tables, figures, backend).
+appliance group), `outputs` (tables, figures, backend), `scorecard`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import baselines, meshsim, outputs, sdk
+from . import baselines, meshsim, outputs, scorecard, sdk
 from .faults import maybe_fail
 
 
@@ -31,7 +31,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="waferrepro", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for topic in (meshsim, baselines, sdk, outputs):
+    for topic in (meshsim, baselines, sdk, outputs, scorecard):
         topic.register(sub)
     return p
 

@@ -1,0 +1,167 @@
+"""The paper's claims (results/reference/claims.yaml) checked on a run's tidy tables.
+
+Each claim is one or more checks; a check selects rows of one table and tests their values (or
+ratios of two selections) against the claim's range. Verdict: `holds`, `fails` (with the
+measured values) or `pending` (with what the run lacks). Skipped rows never count as values.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from .verdicts import norm as _norm
+
+VALUED = ("simulated", "measured")
+
+
+def load(path: str | Path) -> list[dict]:
+    claims = yaml.safe_load(Path(path).read_text())["claims"]
+    for claim in claims:
+        missing = {"id", "statement", "source", "needs", "checks"} - set(claim)
+        if missing:
+            raise ValueError(f"{path}: claim {claim.get('id')!r} lacks {sorted(missing)}")
+    return claims
+
+
+def location(source: dict) -> str:
+    return f"{source['where']}, {source['section']}, p. {source['page']}"
+
+
+def select(table: pd.DataFrame, selector: dict) -> pd.DataFrame:
+    """Rows whose columns equal the selector's values (a list: any of them);
+    `backend_contains` matches part of the backend, case-insensitively."""
+    mask = pd.Series(True, index=table.index)
+    for key, want in selector.items():
+        if key == "backend_contains":
+            mask &= table["backend"].astype(str).str.lower().str.contains(str(want).lower(),
+                                                                         regex=False)
+            continue
+        wants = {_norm(w) for w in (want if isinstance(want, list) else [want])}
+        mask &= table[key].map(_norm).isin(wants)
+    return table[mask]
+
+
+def valued(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
+    return rows[(rows["metric"] == metric) & rows["source"].isin(VALUED) & rows["value"].notna()]
+
+
+def grid_side(cores: str) -> float:
+    w, h = (int(v) for v in str(cores).split("x"))
+    return math.sqrt(w * h)
+
+
+def _bounds(check: dict) -> tuple[float, float]:
+    expect, tol = check["expect"], check.get("tolerance", 0.0)
+    if "approx" in expect:
+        return expect["approx"] * (1 - tol), expect["approx"] * (1 + tol)
+    return (expect.get("min", -math.inf) * (1 - tol), expect.get("max", math.inf) * (1 + tol))
+
+
+def _why_missing(table: pd.DataFrame | None, table_id: str, selectors: list[dict]) -> str:
+    """What this run has instead: skipped rows' reasons, or rows on another device."""
+    if table is None:
+        return f"{table_id} is not in this run's config"
+    notes = []
+    for sel in selectors:
+        systems = sel.get("system")
+        systems = systems if isinstance(systems, list) else [systems] if systems else []
+        gpu_side = {s.split("/")[0] for s in systems}
+        rows = table[table["system"].isin(gpu_side | set(systems))] if systems else table
+        for note in rows[rows["source"] == "skipped"]["note"].dropna().unique()[:2]:
+            notes.append(f"skipped: {str(note).removeprefix('skipped: ')}")
+        if "backend_contains" in sel:
+            from .verdicts import WAFER_BACKENDS
+            others = [b for b in rows[rows["source"].isin(VALUED)]["backend"].unique()
+                      if str(b).split(" / ")[0] not in WAFER_BACKENDS]
+            if len(others):
+                notes.append(f"ran on {', '.join(map(str, others))} only")
+    if not notes and any("backend_contains" in sel for sel in selectors):
+        from .verdicts import baselines_text
+        notes.append(baselines_text(table))
+    return "; ".join(dict.fromkeys(notes)) or f"no matching rows in {table_id}.csv"
+
+
+def _check_each(check: dict, table: pd.DataFrame) -> list:
+    rows = valued(select(table, check["select"]), check["metric"])
+    return [(f"{r.system} {_label(r)}", r.value, r.source) for r in rows.itertuples()]
+
+
+def _label(row) -> str:
+    parts = [_norm(getattr(row, c)) for c in ("model", "shape", "cores", "input_len",
+                                                "output_len")]
+    gpus = _norm(row.gpus)
+    return " ".join(p for p in parts if p) + (f" {gpus} GPU(s)" if gpus else "")
+
+
+def _check_ratio(check: dict, table: pd.DataFrame) -> list:
+    num = valued(select(table, check["numerator"]), check["metric"])
+    den = valued(select(table, check["denominator"]), check["metric"])
+    pick = {"min": min, "max": max}.get(check.get("pick"))
+    ratios = []
+    keys = check["pair_on"]
+    for key, nrows in num.groupby([num[k].map(_norm) for k in keys]):
+        key = key if isinstance(key, tuple) else (key,)
+        drows = den[(den[keys].apply(lambda c: c.map(_norm)) == list(key)).all(axis=1)]
+        if drows.empty:
+            continue
+        nvals = [(r.value, r) for r in nrows.itertuples()]
+        dvals = [(r.value, r) for r in drows.itertuples()]
+        if pick is not None:  # "the best" configuration on whichever side has several
+            nvals = [pick(nvals, key=lambda p: p[0])] if len(nvals) > 1 else nvals
+            dvals = [pick(dvals, key=lambda p: p[0])] if len(dvals) > 1 else dvals
+        for (nv, nr), (dv, dr) in ((n, d) for n in nvals for d in dvals):
+            ratio = nv / dv
+            label = " ".join(k for k in key if k)
+            if check.get("per_grid_side"):
+                ratio /= grid_side(nr.cores)
+                label += " (ratio / grid side)"
+            source = "measured" if {nr.source, dr.source} == {"measured"} else "simulated"
+            ratios.append((f"{nr.system}/{dr.system} {label}", ratio, source))
+    if check.get("reduce") == "geomean" and ratios:
+        geo = math.exp(sum(math.log(v) for _, v, _ in ratios) / len(ratios))
+        detail = ", ".join(f"{lab.split(' ', 1)[1]} {v:.3g}" for lab, v, _ in ratios)
+        src = "measured" if all(s == "measured" for *_, s in ratios) else "simulated"
+        ratios = [(f"geometric mean over {len(ratios)} ({detail})", geo, src)]
+    return ratios
+
+
+CHECKS = {"each": _check_each, "ratio": _check_ratio}
+
+
+def evaluate(claim: dict, tables: dict[str, pd.DataFrame]) -> dict:
+    """One claim's verdict, the values it rests on, and their basis (simulated/measured)."""
+    pending, failed, shown, sources = [], [], [], set()
+    for check in claim["checks"]:
+        table = tables.get(check["table"])
+        selectors = ([check["select"]] if check["kind"] == "each"
+                     else [check["numerator"], check["denominator"]])
+        values = [] if table is None else CHECKS[check["kind"]](check, table)
+        if not values:
+            pending.append(_why_missing(table, check["table"], selectors))
+            continue
+        lo, hi = _bounds(check)
+        for label, value, source in values:
+            sources.add(source)
+            ok = lo <= value <= hi
+            shown.append(f"{label}: {value:.4g}" + ("" if ok else " (out of range)"))
+            if not ok:
+                failed.append(label)
+        shown.append(f"expected {_range_text(lo, hi)}")
+    verdict = "pending" if pending else "fails" if failed else "holds"
+    detail = "; ".join(shown)
+    if pending:
+        detail = f"needs {claim['needs']}; this run: {'; '.join(dict.fromkeys(pending))}"
+    basis = "/".join(sorted(sources)) if sources else ""
+    return {"verdict": verdict, "detail": detail, "basis": basis}
+
+
+def _range_text(lo: float, hi: float) -> str:
+    if math.isinf(hi):
+        return f">= {lo:.4g}"
+    if math.isinf(lo):
+        return f"<= {hi:.4g}"
+    return f"{lo:.4g}..{hi:.4g}"

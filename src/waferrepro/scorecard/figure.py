@@ -1,0 +1,70 @@
+"""The scorecard figure: every reproduced number against its published value (log axes)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .verdicts import DEFAULT_TOLERANCE  # noqa: E402
+
+MARKERS = ["o", "s", "^", "v", "D", "P", "X", "*"]
+COLORS = {"simulated": "tab:blue", "measured": "tab:orange"}
+
+
+def draw(card):
+    rows = card[card["verdict"].isin(["within band", "outside band"])]
+    fig, ax = plt.subplots(figsize=(6.4, 5.8))
+    values = np.concatenate([rows["published"].to_numpy(float),
+                             rows["reproduced"].to_numpy(float)]) if len(rows) else np.array([])
+    lo, hi = (values.min() / 3, values.max() * 3) if len(values) else (1e-3, 1e3)
+    xs = np.logspace(np.log10(lo), np.log10(hi), 100)
+    tol = DEFAULT_TOLERANCE
+    ax.fill_between(xs, xs * (1 - tol), xs * (1 + tol), color="0.85",
+                    label=f"±{tol:.0%} (default band)")
+    ax.plot(xs, xs, color="k", lw=1, label="y = x (reproduced = published)")
+    for i, table in enumerate(sorted(rows["table"].unique())):
+        for source, sub in rows[rows["table"] == table].groupby("source"):
+            color = COLORS.get(source, "tab:gray")
+            x, y = sub["published"].to_numpy(float), sub["reproduced"].to_numpy(float)
+            ax.scatter(x, y, marker=MARKERS[i % len(MARKERS)], s=46, zorder=3,
+                       facecolors="none" if source == "simulated" else color, edgecolors=color,
+                       label=f"{table} ({source})")
+            band = sub[sub["low"].notna() & sub["high"].notna()]
+            if len(band):  # the reproduced value's own uncertainty band, where it has one
+                by = band["reproduced"].to_numpy(float)
+                ax.errorbar(band["published"].to_numpy(float), by, fmt="none", ecolor=color,
+                            yerr=[by - band["low"].to_numpy(float),
+                                  band["high"].to_numpy(float) - by])
+    if rows.empty:
+        ax.text(0.5, 0.5, "no published number has a reproduced\ncounterpart in this run",
+                ha="center", va="center", transform=ax.transAxes)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel("published (paper), in the row's unit")
+    ax.set_ylabel("reproduced (this run), same unit")
+    ax.legend(fontsize=7, loc="upper left")
+    n_in = int((rows["verdict"] == "within band").sum())
+    ax.set_title(f"Scorecard: reproduced vs published ({n_in} of {len(rows)} within band)\n"
+                 "hollow = simulated (meshsim cost model, not measured); filled = measured",
+                 fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def render(card, outputs) -> None:
+    fig = draw(card)
+    for out in outputs:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
+        fig.savefig(tmp, dpi=150)
+        os.replace(tmp, out)
+    plt.close(fig)
