@@ -31,9 +31,6 @@ report: os.path.abspath(SCORECARD_FRONT) if os.path.exists(SCORECARD_FRONT) else
 rule all:
     input:
         all_targets(),
-        # the breakdown of every kernel, decode and prefill run (workflows/breakdown.smk)
-        "results/tables/breakdown.csv",
-        "figures/breakdown.png",
         "results/tables/scorecard.csv",
     default_target: True
     localrule: True

@@ -97,6 +97,8 @@ def all_targets():
     for exp_id in EXPERIMENT_IDS:
         targets.append(f"results/tables/{exp_id}.csv")
         targets.extend(figure_outputs(exp_id))
+    # the breakdown of every kernel, decode and prefill run (workflows/breakdown.smk)
+    targets += ["results/tables/breakdown.csv", "figures/breakdown.png", "figures/breakdown.pdf"]
     return targets
 
 
