@@ -85,40 +85,78 @@ def test_meshgemm_without_reset_gives_a_different_second_run(p):
     assert not np.allclose(cores.launch(0, 1), first)
 
 
-@pytest.mark.parametrize("w,h", [(1, 1), (3, 1), (2, 5), (4, 9), (3, 17)])
-def test_meshgemv_program_on_its_routes_computes_the_column_sums(w, h):
+def column_all_reduce(partial, root: str, drop: str | None = None):
+    """line_tree.csl's all_reduce on every column of a w x h grid (partial[y, x] is core
+    (x, y)'s vector), on the traced routes of the given tree form: each chain member, from the
+    chain's far end inward, sends its vector plus what arrived (`relay`); a root adds what
+    arrives from each side (`absorb`); the line's root broadcasts. `drop` ("-" or "+"): a
+    mutated root that, given two sides, ignores that side's stream."""
+    h, w = partial.shape[:2]
+    table = cr.RouteTable(w, h)
+    cr.tree_routes(table, "y", root=root)
+    g = group_size(h, 2)
+    roles = [cr.tree_role(y, h, g, root) for y in range(h)]
+    top = cr.line_root(h, g, root)
+    vec = partial.copy()
+    for level in ("l1", "l2"):
+        members = [y for y in range(h) if level == "l1" or roles[y].l1_root]
+
+        def chain_root(y, level=level):
+            return cr.head_position(y // g, h, g, root) if level == "l1" else top
+
+        incoming = {}  # (row, side it arrives from) -> the stream, per column
+        for y in sorted(members, key=lambda y: abs(y - chain_root(y)), reverse=True):
+            role = roles[y]
+            reads = {s: getattr(role, f"{level}_from_{n}")
+                     for s, n in (("-", "minus"), ("+", "plus"))}
+            # the program reads exactly the sides that stream in, on the colors they use
+            assert {s for s in "-+" if (y, s) in incoming} == {s for s in "-+" if reads[s]}
+            streams = {s: incoming.pop((y, s)) for s in "-+" if reads[s]}
+            send = role.l1_send if level == "l1" else role.l2_send
+            if send is None:  # the chain's root: absorb each side (both: one after the other)
+                for side, stream in streams.items():
+                    if not (drop == side and len(streams) == 2):
+                        vec[y] += stream
+                continue
+            out = vec[y] + sum(streams.values())  # the far end: its own vector alone
+            for x in range(w):
+                dx, dy = cr.deliver(table, x, y, send)
+                side = "-" if dy > y else "+"
+                assert dx == x and getattr(roles[dy], f"{level}_from_"
+                                           f"{'minus' if side == '-' else 'plus'}") == send
+                incoming.setdefault((dy, side), np.zeros_like(vec[0]))[x] = out[x]
+        assert not incoming  # every stream was read
+    if h > 1:
+        for x in range(w):
+            got = cr.trace(table, x, top, "bcast")
+            assert set(got) == {(x, y) for y in range(h) if y != top}
+            for dest in got:
+                vec[dest[1], dest[0]] = vec[top, x]
+    return vec
+
+
+def _gemv_partials(w, h):
     k, n = 7 * h + 2, 5 * w + 1
     x, wm = make_inputs((1, k, n), seed=h)
     kt = -(-k // h)
-    partial = np.einsum("ik,ijkn->ijn", pad2d(x.astype(np.float64), 1, kt * h).reshape(h, kt),
-                        to_tiles(wm.astype(np.float64), h, w))  # local_gemv on each core
-    table = cr.RouteTable(w, h)
-    cr.tree_routes(table, "y")
-    g = group_size(h, 2)
-    vec = partial.copy()
-    for level in ("l1", "l2"):
-        incoming = np.zeros_like(vec)  # what each core's input queue streams in at this level
-        # Chains stream toward their root: emulate each from its far end.
-        for y in range(h - 1, -1, -1):
-            role = cr.tree_role(y, h, g)
-            if level == "l2" and not role.is_head:
-                continue  # rows between heads only pass level 2 through their routers
-            first, last = ((role.is_head, role.last_in_group) if level == "l1"
-                           else (role.is_top, role.is_last_head))
-            if first:
-                if not last:
-                    vec[y] += incoming[y]  # the root adds the incoming stream into its own
-                continue
-            send = role.l1_send if level == "l1" else role.l2_send
-            for x in range(w):
-                dest = cr.deliver(table, x, y, send)
-                dr = cr.tree_role(dest[1], h, g)
-                assert (dr.l1_recv if level == "l1" else dr.l2_recv) == send
-                # the last sends its vector; a middle one its vector plus the incoming stream
-                incoming[dest[1], x] = vec[y, x] + (0 if last else incoming[y, x])
-    if h > 1:
-        for x in range(w):
-            for dest in cr.trace(table, x, 0, "bcast"):
-                vec[dest[1], dest[0]] = vec[0, x]
+    return np.einsum("ik,ijkn->ijn", pad2d(x.astype(np.float64), 1, kt * h).reshape(h, kt),
+                     to_tiles(wm.astype(np.float64), h, w))  # local_gemv on each core
+
+
+@pytest.mark.parametrize("root", cr.TREE_ROOTS)
+@pytest.mark.parametrize("w,h", [(1, 1), (3, 1), (2, 2), (2, 5), (4, 9), (3, 17), (2, 40)])
+def test_meshgemv_program_on_its_routes_computes_the_column_sums(w, h, root):
+    partial = _gemv_partials(w, h)
+    vec = column_all_reduce(partial, root)
     expected = partial.sum(axis=0)
     np.testing.assert_allclose(vec, np.broadcast_to(expected, vec.shape), rtol=1e-12)
+
+
+@pytest.mark.parametrize("drop", ["-", "+"])
+@pytest.mark.parametrize("h", [5, 9, 17])
+def test_meshgemv_middle_root_dropping_a_side_is_caught(h, drop):
+    # A middle root that reads only one of its two sides must give a wrong sum, or the test
+    # above would not be testing the two-sided roots.
+    partial = _gemv_partials(2, h)
+    vec = column_all_reduce(partial, "middle", drop=drop)
+    assert not np.allclose(vec, np.broadcast_to(partial.sum(axis=0), vec.shape))

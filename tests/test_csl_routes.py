@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from waferrepro.host import group_size, logical_index, ring_order
+from waferrepro.meshsim.comm import group_root, tree_plan, tree_root
 from waferrepro.sdk import routes as cr
 
 KERNELS = Path(__file__).resolve().parents[1] / "kernels"
@@ -65,26 +66,85 @@ def test_trace_rejects_routes_that_leave_the_rectangle_or_are_not_accepted():
         cr.trace(table, 0, 0, "d")
 
 
-@pytest.mark.parametrize("axis", ["y", "x"])
-@pytest.mark.parametrize("p", list(range(1, 41)) + [97, 720])
-def test_line_tree_routes_follow_the_two_level_tree(p, axis):
-    table = cr.RouteTable(2, p) if axis == "y" else cr.RouteTable(p, 2)
-    cr.tree_routes(table, axis)
+LINE_LENGTHS = list(range(1, 41)) + [97, 720]
+
+
+@pytest.mark.parametrize("root", cr.TREE_ROOTS)
+@pytest.mark.parametrize("p", LINE_LENGTHS)
+def test_tree_roots_are_where_meshsim_puts_them(p, root):
+    # roles.csl's closed form (routes.head_position / line_root) against meshsim's plan.
     g = group_size(p, 2)
+    plan = tree_plan(p, 2, root)
+    heads = [cr.head_position(h, p, g, root) for h in range(-(-p // g))]
+    if p > 1:
+        assert [group_root(grp, root) for grp in plan[0]] == heads
+    assert cr.line_root(p, g, root) == tree_root(p, 2, root)
+    roles = [cr.tree_role(q, p, g, root) for q in range(p)]
+    assert [q for q, r in enumerate(roles) if r.l1_root] == heads
+    assert [q for q, r in enumerate(roles) if r.is_root] == [tree_root(p, 2, root)]
+
+
+@pytest.mark.parametrize("root", cr.TREE_ROOTS)
+@pytest.mark.parametrize("axis", ["y", "x"])
+@pytest.mark.parametrize("p", LINE_LENGTHS)
+def test_line_tree_routes_follow_the_two_level_tree(p, axis, root):
+    table = cr.RouteTable(2, p) if axis == "y" else cr.RouteTable(p, 2)
+    cr.tree_routes(table, axis, root=root)
+    g = group_size(p, 2)
+    top = tree_root(p, 2, root)
+    roles = [cr.tree_role(q, p, g, root) for q in range(p)]
+    heads = [q for q in range(p) if roles[q].l1_root]
 
     def at(q, line=1):
         return (line, q) if axis == "y" else (q, line)
 
-    for q in range(p):
-        role = cr.tree_role(q, p, g)
-        if not role.is_head:  # level 1: to the previous position, inside the group
-            assert cr.trace(table, *at(q), role.l1_send) == {at(q - 1): 1}
-        elif q != 0:  # level 2: to the previous head, g positions back, through those between
-            assert cr.trace(table, *at(q), role.l2_send) == {at(q - g): g}
+    def pos(pe):
+        return pe[1] if axis == "y" else pe[0]
+
+    def reads(dest, sender, level):  # the color dest's program reads from sender's side
+        r = roles[dest]
+        side = "from_minus" if sender < dest else "from_plus"
+        return getattr(r, f"{level}_{side}")
+
+    for q, role in enumerate(roles):
+        group_head = heads[q // g]
+        if not role.l1_root:  # level 1: one hop toward its group's root, inside the group
+            got = cr.trace(table, *at(q), role.l1_send)
+            step = 1 if q < group_head else -1
+            assert got == {at(q + step): 1}
+            assert reads(q + step, q, "l1") == role.l1_send
+        elif not role.is_root:  # level 2: to the next head toward the line's root
+            h = heads.index(q)
+            nxt = heads[h + 1] if q < top else heads[h - 1]
+            assert cr.trace(table, *at(q), role.l2_send) == {at(nxt): abs(nxt - q)}
+            assert reads(nxt, q, "l2") == role.l2_send
+        # every stream a core reads has a sender: its neighbour (l1) or the next head (l2)
+        for level, senders in (("l1", range(p)), ("l2", heads)):
+            for side, other in (("from_minus", -1), ("from_plus", 1)):
+                if getattr(role, f"{level}_{side}") is None:
+                    continue
+                src = (q + other if level == "l1"
+                       else heads[heads.index(q) + other])
+                send = roles[src].l1_send if level == "l1" else roles[src].l2_send
+                assert src in senders and send == getattr(role, f"{level}_{side}")
     if p > 1:
-        got = cr.trace(table, *at(0, 0), "bcast")
-        assert got == {at(q, 0): q for q in range(1, p)}
+        got = cr.trace(table, *at(top, 0), "bcast")
+        assert got == {at(q, 0): abs(q - top) for q in range(p) if q != top}
+    # 2 colors per level and one broadcast (5), counted per kernel below
     assert len(table.colors()) <= 5
+
+
+def test_a_middle_root_needs_its_two_sides_on_different_colors():
+    # Both neighbours of a middle root sending on one color: the root's router would get that
+    # color twice (once from each side), and one input queue could not tell the streams apart.
+    table = cr.RouteTable(1, 5)
+    roles = [cr.tree_role(q, 5, 5, "middle") for q in range(5)]
+    with pytest.raises(cr.RouteConflict, match="configured twice"):
+        for q, r in enumerate(roles):
+            if r.l1_from_minus:
+                table.set(0, q, "l1a", {"NORTH"}, {cr.RAMP})
+            if r.l1_from_plus:
+                table.set(0, q, "l1a", {"SOUTH"}, {cr.RAMP})
 
 
 @pytest.mark.parametrize("h", [2, 3, 4, 7, 30])
@@ -114,10 +174,11 @@ def test_whole_kernels_fit_the_color_budget_without_conflicts():
     cr.ring_routes(gemm, "y", "B")
     cr.sync_routes(gemm)
     assert len(gemm.colors()) == 9
-    gemv = cr.RouteTable(7, 30)
-    cr.tree_routes(gemv)
-    cr.sync_routes(gemv)
-    assert len(gemv.colors()) == 6
+    for root in cr.TREE_ROOTS:  # MeshGEMV in either form: 5 tree colors + sync
+        gemv = cr.RouteTable(7, 30)
+        cr.tree_routes(gemv, root=root)
+        cr.sync_routes(gemv)
+        assert len(gemv.colors()) == 6
     decode = cr.RouteTable(9, 14)  # column tree, row tree, KV shift, sync
     cr.tree_routes(decode, "y", "y.")
     cr.tree_routes(decode, "x", "x.")
@@ -151,9 +212,13 @@ def test_csl_ids_stay_clear_of_each_other_and_of_memcpy(module):
     assert all(t < 21 or 24 <= t <= 30 for t in tasks)
     # WSE-2 has output queues 0..5 and input queues 0..7 (SDK docs, "Fabric Queues").
     outs, ins = _ids(r"\.out_queue = (\d+)", text), _ids(r"\.in_queue = (\d+)", text)
-    for group in re.findall(r"\]i16\{([^}]*)\}", text):  # tree queue arrays: out, in, ...
+    # tree queue arrays (line_tree.csl): l1 out, l1 in -, l2 out, l2 in -, bcast out,
+    # bcast in, l1 in +, l2 in +
+    for group in re.findall(r"\[8\]i16\{([^}]*)\}", text):
         ids = [int(q) for q in group.split(",")]
-        outs, ins = outs + ids[0::2], ins + ids[1::2]
+        outs, ins = outs + ids[0:6:2], ins + ids[1:6:2] + ids[6:]
+    if "init_queues = true" in text:  # WSE-3 binds each queue to one color: all distinct
+        assert len(set(outs)) == len(outs) and len(set(ins)) == len(ins)
     assert outs and min(outs) >= 2 and max(outs) <= 5
     assert ins and min(ins) >= 2 and max(ins) <= 7
     # The shifts (ring, neighbour: ".out_queue = a, .in_queue = b") send and receive at once,

@@ -4,6 +4,7 @@ command lines, timestamp decoding, and the packing the launcher shares with mesh
 import numpy as np
 import pytest
 
+from waferrepro import cli
 from waferrepro.hardware import WSE2
 from waferrepro.sdk import timing as sdk_timing
 from waferrepro.sdk import toolchain as sdk
@@ -11,7 +12,11 @@ from waferrepro.sdk import toolchain as sdk
 
 def test_kernel_params_follow_the_simulator_tiles():
     assert sdk.kernel_params("MeshGEMV", (1, 16384, 16384), 720, 720) == {
-        "width": 720, "height": 720, "kt": 23, "nt": 23, "group": 27}
+        "width": 720, "height": 720, "kt": 23, "nt": 23, "group": 27, "tree_middle": 0}
+    # the tree's form follows the schedule preset (its meshsim twin's tree_root)
+    for preset, middle in (("paper-kernels", 1), ("full-model", 0)):
+        assert sdk.kernel_params("MeshGEMV", (1, 64, 64), 4, 4,
+                                 preset=preset)["tree_middle"] == middle
     assert sdk.kernel_params("MeshGEMM", (2048, 1000, 300), 8, 8) == {
         "P": 8, "Mt": 256, "Kt": 125, "Nt": 38}
     with pytest.raises(ValueError, match="square"):
@@ -253,3 +258,11 @@ def test_prefill_record_and_e2e_from_sdk_parts(tmp_path):
                               WSE2)
     with pytest.raises(ValueError, match="expected a wse2 run"):
         record_from_parts_e2e(*paths, "tiny-llama", "4x4", "4x3", 7, 4, "wse2", WSE2)
+
+
+def test_sdk_params_cli_takes_the_schedule_preset(capsys):
+    base = ["sdk", "params", "--system", "MeshGEMV", "--cores", "5x3", "--shape", "1x64x64"]
+    assert cli.main([*base, "--preset", "paper-kernels"]) == 0
+    assert capsys.readouterr().out.strip() == "width:5,height:3,kt:22,nt:13,group:2,tree_middle:1"
+    assert cli.main(base) == 0  # the default preset, full-model: edge roots
+    assert capsys.readouterr().out.strip().endswith(",tree_middle:0")

@@ -11,6 +11,8 @@ SDK_BACKENDS = sdkflow.SDK_BACKENDS
 
 
 
+# The config's schedule_preset picks the kernel forms of meshsim's twin (MeshGEMV: the tree's
+# roots, `tree_middle` in the params; sdk.toolchain.kernel_params): a new preset recompiles.
 rule compile_csl:
     input:
         lambda wc: sdkflow.kernel_sources(KERNELS_DIR, wc.system),

@@ -8,6 +8,9 @@ differences not yet modelled, so no preset sets them):
   hops). chain-GEMV stays Cerebras's one-way chain either way.
 - skew (modelled): Cannon-family A alignment on the host before timing ("host") or on the
   device inside the timed region ("device", the authors' MeshGEMM).
+- last_shift (modelled): MeshGEMM makes p ring shifts per run, the last one (tiles back
+  home) overlapping the last step's compute (the authors' mm_compute; our CSL does the same),
+  or p-1 (our first schedule). Only MeshGEMM: Cannon has no kernel to follow.
 - fp16_per_wavelet (modelled): fp16 values per 32-bit wavelet, 1 or 2 (the authors' fabric
   DSDs pack two); fp32 partial sums travel one per wavelet either way.
 - heads / causal_mask / kv (not modelled): the authors' Decode treats the hidden dimension as
@@ -23,12 +26,15 @@ from functools import partial
 from .hardware import HARDWARE, Hardware
 
 PRESETS = {
-    "full-model": {"tree_root": "edge", "skew": "host", "fp16_per_wavelet": 1},
-    "paper-kernels": {"tree_root": "middle", "skew": "device", "fp16_per_wavelet": 2},
+    "full-model": {"tree_root": "edge", "skew": "host", "fp16_per_wavelet": 1,
+                   "last_shift": False},
+    "paper-kernels": {"tree_root": "middle", "skew": "device", "fp16_per_wavelet": 2,
+                      "last_shift": True},
 }
 DEFAULT_PRESET = "full-model"
 # Which systems each kernel-level option applies to.
-APPLIES = {"tree_root": ("MeshGEMV",), "skew": ("MeshGEMM", "Cannon")}
+APPLIES = {"tree_root": ("MeshGEMV",), "skew": ("MeshGEMM", "Cannon"),
+           "last_shift": ("MeshGEMM",)}
 
 
 def options(preset: str) -> dict:

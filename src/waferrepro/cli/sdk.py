@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shlex
 
+from ..presets import DEFAULT_PRESET, PRESETS
 from .common import group, hardware, hardware_args, write
 
 
@@ -66,7 +67,8 @@ def _cmd_params(args) -> int:
     else:
         from ..sdk.toolchain import kernel_params
 
-        params = kernel_params(args.system, parse_dims(args.shape, 3, "shape"), px, py)
+        params = kernel_params(args.system, parse_dims(args.shape, 3, "shape"), px, py,
+                               preset=args.preset)
     from ..sdk.dsd_limits import check
 
     check(args.system, params)  # refuse what the kernel cannot encode, before cslc
@@ -159,6 +161,9 @@ def register(sub) -> None:
     pp.add_argument("--input-len", type=int, default=0, help="prompt tokens (Prefill)")
     pp.add_argument("--context", type=int, default=0, help="tokens already cached (Decode)")
     pp.add_argument("--kv", choices=["shift", "concat"], default="shift")
+    pp.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET,
+                    help="schedule preset: the kernel forms its meshsim twin runs (MeshGEMV: "
+                    "paper-kernels -> middle tree roots, full-model -> edge)")
     pp.set_defaults(func=_cmd_params)
 
     app = group(sub, "appliance", "compile and run a staged kernel on a Wafer-Scale Cluster "

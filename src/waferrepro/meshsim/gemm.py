@@ -45,11 +45,14 @@ def _instruction(operand_bits: int) -> str:
 
 
 def cannon_loop(fab: Fabric, a, b, c, compute: float, a_elems: int, b_elems: int,
-                interleaved: bool, mac=None, label: str = "", bits: int = 16):
+                interleaved: bool, mac=None, label: str = "", bits: int = 16,
+                last_shift: bool = False):
     """Cannon's p steps on pre-skewed operands: accumulate, then shift A along x and B along
     y (ring index l -> l-1), the shifts of step s+1 overlapping the compute of step s.
 
     `mac(a, b, c, step)` replaces `c += a @ b` for kernels that accumulate per head.
+    `last_shift`: the last step shifts too (p shifts, tiles back home; the authors'
+    mm_compute and our MeshGEMM CSL), overlapping its compute; else p-1 shifts.
     """
     p = fab.line_length("x")
     prefix = f"{label}: " if label else ""
@@ -59,7 +62,7 @@ def cannon_loop(fab: Fabric, a, b, c, compute: float, a_elems: int, b_elems: int
                 c += a @ b
             else:
                 mac(a, b, c, step)
-        if step == p - 1:
+        if step == p - 1 and not (last_shift and p > 1):
             fab.timeline.add(f"{prefix}last step (compute)", compute=compute)
             break
         a, shift_a = ring_shift(fab, a, "x", a_elems, interleaved, bits=bits)
@@ -114,11 +117,13 @@ SKEWS = ("host", "device")
 
 
 def run_cannon(hw: Hardware, shape, px: int, py: int, inputs=None, *, interleaved: bool,
-               system: str, skew: str = "host", operand_bits: int = 16) -> KernelRun:
+               system: str, skew: str = "host", operand_bits: int = 16,
+               last_shift: bool = False) -> KernelRun:
     """Cannon's algorithm. `skew`: A's initial alignment done on the host before the timed
     region ("host") or on the device inside it ("device", as the authors' public MeshGEMM:
     row i rotates by i ring positions, each row the shorter way round, so p // 2 ring shifts
-    on the ring's colors and two reverse ones). B is pre-skewed on the host either way."""
+    on the ring's colors and two reverse ones). B is pre-skewed on the host either way.
+    `last_shift`: p ring shifts instead of p-1 (cannon_loop)."""
     if skew not in SKEWS:
         raise ValueError(f"skew must be one of {SKEWS}, got {skew!r}")
     m, k, n = shape
@@ -147,11 +152,12 @@ def run_cannon(hw: Hardware, shape, px: int, py: int, inputs=None, *, interleave
         fab.timeline.add("A pre-skew on the device (x)", comm=cycles)
 
     c = cannon_loop(fab, a, b, c, fab.matmul_cycles(mt, kt, nt, _instruction(operand_bits)),
-                    mt * kt, kt * nt, interleaved, bits=operand_bits)
+                    mt * kt, kt * nt, interleaved, bits=operand_bits, last_shift=last_shift)
     output = None if c is None else unpack_cannon(c, m, n, interleaved)
     return KernelRun(system, (m, k, n), p, p, useful_flops=2.0 * m * k * n, fabric=fab,
                      output=output, params={"interleaved": interleaved, "skew": skew,
-                                            "operand_bits": operand_bits})
+                                            "operand_bits": operand_bits,
+                                            "last_shift": last_shift})
 
 
 def run_summa(hw: Hardware, shape, px: int, py: int, inputs=None, *, system: str,

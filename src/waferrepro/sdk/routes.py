@@ -217,76 +217,126 @@ def ring_transfer(table: RouteTable, tiles, axis: str, prefix: str, lines=None):
 
 
 # ------------------------------------------------------- two-level line tree + broadcast
+TREE_ROOTS = ("edge", "middle")  # the forms of meshsim.comm.TREE_ROOTS
+
+
 @dataclass(frozen=True)
 class TreeRole:
-    """One core's part in a line's all-reduce toward position 0 and the broadcast back
-    (kernels/common/line_tree.csl). Colors: l1a/l1b, l2a/l2b, bcast."""
+    """One core's part in a line's all-reduce into the line's root and the broadcast back
+    (kernels/common/line_tree.csl; fields as roles.csl's tree_role). Colors: l1a/l1b,
+    l2a/l2b, bcast. "minus" is toward position 0, "plus" away from it."""
 
-    is_top: bool  # position 0: the root of level 2 and of the broadcast
-    is_bottom: bool  # the last position: the broadcast ends here
-    is_head: bool
-    last_in_group: bool
-    is_last_head: bool
-    l1_send: str
-    l1_recv: str
-    l2_send: str
-    l2_recv: str
-    l2_through: str | None
+    single: bool  # a line of one
+    is_root: bool  # the line's root: the level-2 root and the broadcast's source
+    l1_root: bool  # its group's root, a head
+    l1_send: str | None  # level 1 (not a group root): its color and direction
+    l1_send_sign: str | None
+    l1_from_minus: str | None  # the color a level-1 stream arrives on from the minus side
+    l1_from_plus: str | None
+    l2_send: str | None  # level 2 (heads but the root)
+    l2_send_sign: str | None
+    l2_from_minus: str | None
+    l2_from_plus: str | None
+    l2_through: str | None  # not a head: the level-2 color crossing this router
+    through_sign: str | None
+    bc_from: str | None  # not the root: the side the broadcast arrives from ("-"/"+")
+    bc_on: tuple  # the sides the broadcast leaves this router toward
 
 
-def tree_role(py: int, height: int, group: int) -> TreeRole:
-    head = py - py % group
-    head_idx = py // group
-    last_head = ((height - 1) // group) * group
-    through = None
-    if py != head and head != last_head:
-        through = "l2a" if (head_idx + 1) % 2 == 1 else "l2b"
+def _root_offset(length: int, root: str) -> int:
+    """A group's root, from its first member (meshsim.comm.group_root's rule)."""
+    if root not in TREE_ROOTS:
+        raise ValueError(f"tree root must be one of {TREE_ROOTS}, got {root!r}")
+    return (length - 1) // 2 if root == "middle" else 0
+
+
+def head_position(h: int, p: int, group: int, root: str) -> int:
+    """Position of group h's root (head h) on a line of p positions."""
+    first = h * group
+    return first + _root_offset(min(group, p - first), root)
+
+
+def line_root(p: int, group: int, root: str) -> int:
+    """Where the line's tree leaves its result (roles.csl's rule, in closed form; the tests
+    hold it to meshsim.comm.tree_root)."""
+    n_heads = -(-p // group)
+    return head_position(_root_offset(n_heads, root), p, group, root)
+
+
+def _color(i: int, r: int, level: str) -> str:
+    """Color of chain member i of a chain rooted at r: b just before the root, a just after,
+    alternating outward (no router receives and sends on one color; a middle root takes its
+    two sides on different colors)."""
+    a = (r - i) % 2 == 0 if i < r else (i - r + 1) % 2 == 0
+    return f"{level}{'a' if a else 'b'}"
+
+
+def tree_role(q: int, p: int, group: int, root: str = "edge") -> TreeRole:
+    h = q // group
+    first, last = h * group, min(h * group + group, p) - 1
+    r = head_position(h, p, group, root)
+    n_heads = -(-p // group)
+    hr = _root_offset(n_heads, root)
+    top = head_position(hr, p, group, root)
+    seg = h - 1 if q < r and h > 0 else h if q > r and h + 1 < n_heads else None
+    through = sign = None
+    if seg is not None:  # the level-2 flow between heads seg and seg + 1 crosses q's router
+        through, sign = ((_color(seg, hr, "l2"), "+") if seg + 1 <= hr
+                         else (_color(seg + 1, hr, "l2"), "-"))
+    head = q == r
+    bc_on = tuple(s for s, ok in (("-", q <= top and q > 0), ("+", q >= top and q + 1 < p))
+                  if ok)
     return TreeRole(
-        is_top=py == 0,
-        is_bottom=py + 1 == height,
-        is_head=py == head,
-        last_in_group=(py + 1 == head + group) or (py + 1 == height),
-        is_last_head=py == last_head,
-        l1_send="l1a" if py % 2 == 0 else "l1b",
-        l1_recv="l1b" if py % 2 == 0 else "l1a",
-        l2_send="l2a" if head_idx % 2 == 1 else "l2b",
-        l2_recv="l2b" if head_idx % 2 == 1 else "l2a",
-        l2_through=through)
+        single=p == 1, is_root=q == top, l1_root=head,
+        l1_send=None if head else _color(q, r, "l1"),
+        l1_send_sign=None if head else ("+" if q < r else "-"),
+        l1_from_minus=_color(q - 1, r, "l1") if first < q <= r else None,
+        l1_from_plus=_color(q + 1, r, "l1") if r <= q < last else None,
+        l2_send=_color(h, hr, "l2") if head and q != top else None,
+        l2_send_sign=("+" if h < hr else "-") if head and q != top else None,
+        l2_from_minus=_color(h - 1, hr, "l2") if head and 0 < h <= hr else None,
+        l2_from_plus=_color(h + 1, hr, "l2") if head and hr <= h < n_heads - 1 else None,
+        l2_through=None if head else through, through_sign=None if head else sign,
+        bc_from=None if q == top else ("+" if q < top else "-"), bc_on=bc_on)
 
 
-def tree_routes(table: RouteTable, axis: str = "y", prefix: str = "") -> None:
-    """The line tree's routes (kernels/common/line_tree.csl) for every line along `axis`:
-    "y" reduces each column into row 0, "x" each row into column 0."""
+def tree_routes(table: RouteTable, axis: str = "y", prefix: str = "",
+                root: str = "edge") -> None:
+    """The line tree's routes (kernels/common/line_tree.csl) for every line along `axis`
+    ("y": each column, "x": each row), with edge or middle roots."""
     p = table.height if axis == "y" else table.width
     lines = table.width if axis == "y" else table.height
-    to_root, from_tail = direction(axis, "-"), direction(axis, "+")
     g = group_size(p, 2)
     for line in range(lines):
         for q in range(p):
             x, y = (line, q) if axis == "y" else (q, line)
-            r = tree_role(q, p, g)
+            r = tree_role(q, p, g, root)
 
             def put(color, rx, tx, x=x, y=y):
                 table.set(x, y, prefix + color, rx, tx)
 
-            if not r.is_head:
-                put(r.l1_send, {RAMP}, {to_root})
-            if not r.last_in_group:
-                put(r.l1_recv, {from_tail}, {RAMP})
-            if r.is_head:
-                if not r.is_top:
-                    put(r.l2_send, {RAMP}, {to_root})
-                if not r.is_last_head:
-                    put(r.l2_recv, {from_tail}, {RAMP})
-            elif r.l2_through is not None:
-                put(r.l2_through, {from_tail}, {to_root})
-            if not (r.is_top and r.is_bottom):
-                if r.is_top:
-                    put("bcast", {RAMP}, {from_tail})
-                elif r.is_bottom:
-                    put("bcast", {to_root}, {RAMP})
-                else:
-                    put("bcast", {to_root}, {RAMP, from_tail})
+            def d(sign):
+                return direction(axis, sign)
+
+            if r.l1_send is not None:
+                put(r.l1_send, {RAMP}, {d(r.l1_send_sign)})
+            if r.l1_from_minus is not None:
+                put(r.l1_from_minus, {d("-")}, {RAMP})
+            if r.l1_from_plus is not None:
+                put(r.l1_from_plus, {d("+")}, {RAMP})
+            if r.l2_send is not None:
+                put(r.l2_send, {RAMP}, {d(r.l2_send_sign)})
+            if r.l2_from_minus is not None:
+                put(r.l2_from_minus, {d("-")}, {RAMP})
+            if r.l2_from_plus is not None:
+                put(r.l2_from_plus, {d("+")}, {RAMP})
+            if r.l2_through is not None:
+                back = "-" if r.through_sign == "+" else "+"
+                put(r.l2_through, {d(back)}, {d(r.through_sign)})
+            if not r.single:
+                rx = RAMP if r.is_root else d(r.bc_from)
+                own = set() if r.is_root else {RAMP}  # the root sends, the others take it
+                put("bcast", {rx}, {d(s) for s in r.bc_on} | own)
 
 
 # ------------------------------------------------------------ neighbour shift (decode KV)

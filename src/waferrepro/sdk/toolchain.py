@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from ..hardware import DEVICE_FABRIC, FABRIC_OFFSETS, MEMCPY_HALO
 from ..host import group_size
+from ..presets import DEFAULT_PRESET, options
 
 
 @dataclass(frozen=True)
@@ -25,17 +26,21 @@ class CompileSpec:
     arch: str = "wse2"
 
 
-def kernel_params(module: str, shape: tuple[int, int, int], px: int, py: int) -> dict:
+def kernel_params(module: str, shape: tuple[int, int, int], px: int, py: int,
+                  preset: str = DEFAULT_PRESET) -> dict:
     """The `--params` of a kernel module for a shape on a px x py grid (names as in its
-    layout.csl). Tile sizes are those of the simulator's twin (the host pads to even division).
+    layout.csl). Tile sizes are those of the simulator's twin (the host pads to even division);
+    the schedule preset picks the forms its twin runs (MeshGEMV: the tree's roots).
     """
     m, k, n = shape
     if module == "MeshGEMV":
         if m != 1:
             raise ValueError(f"MeshGEMV is a GEMV: M must be 1, got {m}")
-        # the two-level tree of meshsim.gemv.run_gemv(tree_levels=2)
+        # the two-level tree of meshsim.gemv.run_gemv(tree_levels=2, tree_root), its roots
+        # as the preset puts them (tree_middle: 1 middle, 0 edge)
+        middle = options(preset)["tree_root"] == "middle"
         return {"width": px, "height": py, "kt": math.ceil(k / py), "nt": math.ceil(n / px),
-                "group": group_size(py, 2)}
+                "group": group_size(py, 2), "tree_middle": int(middle)}
     if module == "MeshGEMM":
         if px != py:
             raise ValueError(f"MeshGEMM needs a square grid, got {px}x{py}")

@@ -65,7 +65,8 @@ def run_cmd(config: dict, backend: str, build: str, launcher_args: list[str]) ->
 def kernel_compile_cmd(config: dict, kernels_dir: str, backend: str, system: str, shape: str,
                        cores: str) -> str:
     px, py = parse_dims(cores, 2, "core grid")
-    params = toolchain.kernel_params(system, parse_dims(shape, 3, "shape"), px, py)
+    params = toolchain.kernel_params(system, parse_dims(shape, 3, "shape"), px, py,
+                                     preset=config["schedule_preset"])
     return compile_cmd(config, kernels_dir, backend, cores, system, params,
                        f"results/build/{backend}/{system}/{shape}/{cores}")
 
