@@ -231,7 +231,7 @@ def run_kv_capacity(model: str, cores: str, kv: str, hw: Hardware) -> dict:
     started = time.perf_counter()
     a = arch(model)
     px, py = parse_dims(cores, 2, "core grid")
-    lay = DecodeLayout(a, px, py)
+    lay = DecodeLayout(a, px, py, hw.acc_bits // 8)
     mem = memory_summary(hw, a, lay, 0, kv)
     record = base_record(
         f"meshsim/kv_capacity/{model}/{cores}/kv{kv}",

@@ -30,7 +30,6 @@ from ..host import pad2d
 from ..models import Arch
 from .comm import all_reduce, neighbour_shift
 from .decode_layout import (
-    BYTES,
     KV_MODES,
     DecodeLayout,
     HostWeights,
@@ -92,15 +91,15 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
     """
     if mode not in KV_MODES:
         raise ValueError(f"kv mode must be one of {KV_MODES}, got {mode!r}")
-    lay = DecodeLayout(a, px, py)
+    lay = DecodeLayout(a, px, py, hw.acc_bits // 8)
     functional = weights is not None
     fab = Fabric(hw, px, py, functional=functional)
     T = int(cache.counts.sum())
     new_counts = lay.rows_tokens(T + 1, mode)
     n_max = int(new_counts.max())
     cap = cap or n_max
-    for name, elems in lay.buffers(cap).items():  # the memory model's numbers (llm.py)
-        fab.alloc(name, elems, BYTES)
+    for name, size in lay.buffer_bytes(cap).items():  # the memory model's (model_metrics.py)
+        fab.alloc(name, size, 1)
     fab.use_colors("all-reduce along y (2 per level + broadcast)", 2 * tree_levels + 1)
     fab.use_colors("all-reduce along x (2 per level + broadcast)", 2 * tree_levels + 1)
     if mode == "shift":  # alternating by row (waferrepro.sdk.routes.neighbour_role)

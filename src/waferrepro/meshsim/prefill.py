@@ -78,7 +78,9 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
     functional = weights is not None
     fab = Fabric(hw, p, p, functional=functional)
     fab.alloc("weights (one layer)", lay.weight_elems_per_core())
-    fab.alloc("activations and receive buffers", lay.buffer_elems_per_core())
+    acc = lay.accumulator_elems_per_core()
+    fab.alloc("activations and receive buffers", lay.buffer_elems_per_core() - acc)
+    fab.alloc("accumulators", acc, hw.acc_bits // 8)
     fab.use_colors("MeshGEMM ring shifts (x and y; 4 each, see gemm.run_cannon)", 8)
     fab.use_colors("all-reduce along x (2 per level + broadcast)", 2 * tree_levels + 1)
     tl = fab.timeline
