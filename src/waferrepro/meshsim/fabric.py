@@ -154,9 +154,9 @@ class Fabric:
     # --- P and L: costs ----------------------------------------------------------------
     def matmul_cycles(self, m: int, k: int, n: int, instruction: str | None = None) -> Cost:
         """Cycles for a core to compute an [m,k] x [k,n] product (accumulated into its
-        output) as DSD operations of `instruction` (default: the fp16 multiply-accumulate of
-        the run's accumulate precision, @fmach or @fmachs): the loop order with the fewest cycles of
-        three, vectors along n (m*k ops), along m (k*n ops) or along k (m*n dot products);
+        output) as DSD operations of `instruction` (default: the run's fp16 multiply-accumulate,
+        @fmach or @fmachs by hw.accumulate): the loop order with the fewest cycles of three,
+        vectors along n (m*k ops), along m (k*n ops) or along k (m*n dot products);
         each op pays `dsd_startup_cycles` (fixed) and ceil(length / rate) cycles (matmul)."""
         hw = self.hw
         instruction = instruction or hw.mac_instruction

@@ -7,10 +7,11 @@ Granularity emulated, against the hardware's rounding after every FMAC:
   one k at a time; we do the same and round c after each k. The product of two fp16 values is
   exact in float32, so this is one rounding per FMAC, as a fused multiply-add (up to rare
   double-rounding ties, float32 then float16).
-- Whole layers (decode, prefill: `step` and the loops of gemm.py with a custom mac): coarser,
-  the accumulator is rounded after each step's local product (computed in float32) and after
-  every partial-sum add; the hardware also rounds inside the local product, so these layers
-  err somewhat less than the device would.
+  Prefill's plain GEMMs go through the same `mac`.
+- Per-head products (prefill's scores and P x V: gemm.py's loops with a `head_mac`) and
+  decode's local products: coarser, the accumulator is rounded after each step's local
+  product (computed in float32) and after every partial-sum add; the hardware also rounds
+  inside the local product, so these err somewhat less than the device would.
 - Tree and chain reductions (comm.tree_reduce): one rounding per partial-sum add, as @faddh.
 """
 
