@@ -1,12 +1,15 @@
 """Schedule presets: both run every kernel correctly; the paper's kernels' options do what
 they claim."""
 
+from dataclasses import replace
+
+import numpy as np
 import pytest
 
-from waferrepro import presets, records, tables
+from waferrepro import check, presets, records, tables
 from waferrepro.hardware import WSE2
 from waferrepro.jobs.meshsim import run_meshsim
-from waferrepro.meshsim import SYSTEMS, simulate
+from waferrepro.meshsim import SYSTEMS, make_inputs, simulate
 
 
 @pytest.mark.parametrize("preset", sorted(presets.PRESETS))
@@ -46,3 +49,47 @@ def test_records_and_tables_name_the_preset(tmp_path):
     assert rec["what"]["params"]["schedule"]["tree_root"] == "middle"
     table = tables.build("t", [records.write(rec, tmp_path / "r.json")])
     assert set(table["preset"]) == {"paper-kernels"}
+
+
+def _kernel_run(system, shape, p, accumulate, functional=False, preset="paper-kernels"):
+    hw = replace(presets.hardware(WSE2, preset), accumulate=accumulate)
+    return simulate(system, shape, p, p, hw, functional, kernel=presets.kernel(system, preset))
+
+
+def test_presets_pick_the_accumulate_precision_of_their_kernels():
+    assert presets.hardware(WSE2, "paper-kernels").mac_instruction == "fmach"  # as their CSL
+    assert presets.hardware(WSE2, "full-model").mac_instruction == "fmachs"
+
+
+def test_accumulate_sets_the_mac_width_partial_transfers_and_accumulator_bytes():
+    gemm = {acc: _kernel_run("MeshGEMM", (2048,) * 3, 256, acc).run for acc in ("fp16", "fp32")}
+    matmul = {acc: r.fabric.timeline.breakdown()["matmul"] for acc, r in gemm.items()}
+    assert matmul["fp16"] / matmul["fp32"] == pytest.approx(WSE2.simd_fmachs / WSE2.simd_fmach)
+    assert gemm["fp16"].fabric.buffers["C (fp16 accumulator)"] * 2 == \
+        gemm["fp32"].fabric.buffers["C (fp32 accumulator)"]
+    # MeshGEMV's partial sums: fp16 ones pack two per wavelet under paper-kernels.
+    gemv = {acc: _kernel_run("MeshGEMV", (1, 16384, 16384), 512, acc).run
+            for acc in ("fp16", "fp32")}
+    moved = {acc: r.fabric.timeline.breakdown()["transfer"] for acc, r in gemv.items()}
+    assert moved["fp16"] * 2 == pytest.approx(moved["fp32"])
+
+
+def test_fp16_accumulation_changes_the_numerics_and_needs_its_own_tolerance():
+    # Mutation test: fp16-accumulated numerics pass their derived bound but fail fp32's
+    # tolerance at K=1024; fp32 numerics are orders of magnitude closer to the reference.
+    shape = (16, 1024, 16)
+    a, b = make_inputs(shape, 0)
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    fp16 = _kernel_run("MeshGEMM", shape, 4, "fp16", functional=True)
+    fp32 = _kernel_run("MeshGEMM", shape, 4, "fp32", functional=True)
+    assert fp16.check.passed and fp16.check.rtol == check.tolerance("fp16", 1024)["rtol"]
+    assert not check.compare(fp16.run.output, ref, **check.tolerance("fp32", 1024)).passed
+    assert fp32.check.max_rel_err * 100 < fp16.check.max_rel_err
+
+
+def test_records_name_the_accumulate_instruction():
+    rec = run_meshsim("MeshGEMV", "1x512x512", "8x8", WSE2, "functional", preset="paper-kernels")
+    assert rec["what"]["params"]["schedule"]["accumulate"] == "fp16"
+    assert "@fmach: fp16 accumulate" in rec["note"]
+    rec = run_meshsim("MeshGEMV", "1x512x512", "8x8", WSE2, "cycle-model", preset="full-model")
+    assert "@fmachs: fp32 accumulate" in rec["note"]

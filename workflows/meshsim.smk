@@ -70,6 +70,7 @@ rule run_kv_capacity:
         kv="shift|concat",
     params:
         hardware=HARDWARE_ARGS,
+        preset=PRESET_ARGS,
         code=CODE,
     threads: 1
     resources:
@@ -79,7 +80,7 @@ rule run_kv_capacity:
         "envs/waferrepro.yaml"
     shell:
         "waferrepro kv-capacity --model {wildcards.model} --cores {wildcards.cores}"
-        " --kv {wildcards.kv} {params.hardware} --out {output} 2> {log}"
+        " --kv {wildcards.kv} {params.hardware} {params.preset} --out {output} 2> {log}"
 
 
 rule run_prefill:

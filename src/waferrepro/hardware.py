@@ -7,8 +7,8 @@ user with better data changes it without touching code. Nothing here is tuned to
 published result.
 
 Compute follows the core's datapath: a step's cycles come from the instruction it would use
-(MATMUL_INSTRUCTION = @fmachs: fp16 operands, fp32 accumulation, the one precision shared by
-the cost model, the numeric check and the CSL kernels), its SIMD width (SDK CSL appendix),
+(ACCUMULATE: @fmach for fp16 accumulation, @fmachs for fp32; the schedule preset picks one and
+the cost model, the numeric check and the CSL follow it), its SIMD width (SDK CSL appendix),
 the SRAM ports that feed it, and a start-up cost per DSD operation.
 """
 
@@ -24,6 +24,17 @@ FABRIC_OFFSETS = (4, 1)
 MEMCPY_HALO = (7, 2)
 
 
+# What a core computes, by accumulate precision (fp16 operands either way): the
+# multiply-accumulate, the add of two partial sums, and the accumulator's bits. fp16: @fmach
+# and @faddh, what the authors' public kernels (github MeshInfra/WaferLLM) and ours in kernels/
+# use; fp32: @fmachs and @fadds. The numeric check rounds accumulators to this width
+# (meshsim.precision) and partial sums travel and are stored at it.
+ACCUMULATE = {
+    "fp16": {"mac": "fmach", "add": "faddh", "bits": 16},
+    "fp32": {"mac": "fmachs", "add": "fadds", "bits": 32},
+}
+
+
 @dataclass(frozen=True)
 class Hardware:
     name: str
@@ -32,7 +43,7 @@ class Hardware:
     fabric_height: int
     # P: per-core compute, per instruction: elements per cycle of a vector (DSD) operation.
     simd_fmach: float   # @fmach:  fp16 multiply, fp16 accumulate
-    simd_fmachs: float  # @fmachs: fp16 multiply, fp32 accumulate (MATMUL_INSTRUCTION)
+    simd_fmachs: float  # @fmachs: fp16 multiply, fp32 accumulate
     simd_faddh: float   # @faddh:  fp16 add
     simd_fadds: float   # @fadds:  fp32 add (and @fmuls, @fsubs: element-wise work)
     simd_fmovs: float   # @fmovs:  fp32 copy
@@ -57,6 +68,9 @@ class Hardware:
     routable_colors: int
     link_bits_per_cycle: int
     fp16_per_wavelet: int
+    # Accumulator precision of the program (ACCUMULATE): a schedule choice that the presets
+    # set (waferrepro.presets), kept here beside fp16_per_wavelet so every cost follows it.
+    accumulate: str
     # Element-wise ops charged per transcendental (exp, rsqrt, reciprocal), which the WSE has
     # no single instruction for.
     transcendental_ops: float
@@ -79,6 +93,26 @@ class Hardware:
         if write:
             caps.append(self.sram_write_bits_per_cycle / write)
         return min(caps)
+
+    def __post_init__(self):
+        if self.accumulate not in ACCUMULATE:
+            raise ValueError(f"accumulate must be one of {sorted(ACCUMULATE)}, "
+                             f"got {self.accumulate!r}")
+
+    @property
+    def mac_instruction(self) -> str:
+        """The fp16 multiply-accumulate of this accumulate precision (@fmach or @fmachs)."""
+        return ACCUMULATE[self.accumulate]["mac"]
+
+    @property
+    def acc_add_instruction(self) -> str:
+        """The add of two partial sums (@faddh or @fadds)."""
+        return ACCUMULATE[self.accumulate]["add"]
+
+    @property
+    def acc_bits(self) -> int:
+        """Bits of an accumulator value: partial sums travel and are stored at this width."""
+        return ACCUMULATE[self.accumulate]["bits"]
 
     @property
     def sram_label(self) -> str:
@@ -125,6 +159,8 @@ WSE2 = Hardware(
     # Assumption: fabric DSDs of 16-bit type send one element per 32-bit wavelet (no packing),
     # as in the SDK's GEMV examples. Set to 2 to model packed fp16 transfers.
     fp16_per_wavelet=1,
+    # The default preset's (full-model) accumulate precision; presets.hardware sets it.
+    accumulate="fp32",
     # Assumption: a transcendental costs about 10 ops (a short polynomial/Newton evaluation in
     # software); no public per-op cycle count for the WSE math library.
     transcendental_ops=10.0,
@@ -157,16 +193,13 @@ WSE3 = replace(
 
 HARDWARE = {hw.name: hw for hw in (WSE2, WSE3)}
 
-# What a core computes (one choice for the cost model, the numeric check and the CSL):
-# fp16 operands, fp32 accumulation, i.e. @fmachs. The numeric check accumulates in float32;
-# partial sums travel as fp32 (one per wavelet), operands as fp16.
-MATMUL_INSTRUCTION = "fmachs"
 # Per instruction: (SIMD-width field, SRAM bits read per element, bits written per element).
 # Vector forms read the vector operand and the accumulator and write the accumulator (the
 # other multiplicand is a scalar in a register); "_dot" forms reduce a vector product into a
 # register (reads both operands, writes nothing per element).
 INSTRUCTIONS = {
     "fmach": ("simd_fmach", 32, 16),
+    "fmach_dot": ("simd_fmach", 32, 0),
     "fmachs": ("simd_fmachs", 48, 32),
     "fmachs_dot": ("simd_fmachs", 32, 0),
     "fmacs": ("simd_fmacs", 64, 32),

@@ -42,7 +42,7 @@ def decode_cycles_per_layer(hw: Hardware, a: Arch, px: int, py: int, input_len: 
                             output_len: int, mode: str, tree_levels: int = 2):
     """Mean cycles of one layer's decode step over the output tokens, exactly: steps whose
     cost is the same are simulated once (cycle model) and counted."""
-    lay = DecodeLayout(a, px, py)
+    lay = DecodeLayout(a, px, py, hw.acc_bits // 8)
     cap, plan = decode_step_plan(lay, input_len, output_len, mode)
     total, first_fabric, causes = 0.0, None, {}
     for t, count in plan:

@@ -12,7 +12,14 @@ differences not yet modelled, so no preset sets them):
   home) overlapping the last step's compute (the authors' mm_compute; our CSL does the same),
   or p-1 (our first schedule). Only MeshGEMM: Cannon has no kernel to follow.
 - fp16_per_wavelet (modelled): fp16 values per 32-bit wavelet, 1 or 2 (the authors' fabric
-  DSDs pack two); fp32 partial sums travel one per wavelet either way.
+  DSDs pack two); partial sums travel at the accumulate width (fp16 ones packed the same way,
+  fp32 ones one per wavelet).
+- accumulate (modelled): the accumulator's precision. "fp16" is @fmach (fp16 multiply, fp16
+  accumulate; SIMD 4 on WSE-2, 8 on WSE-3), the only multiply-accumulate in the authors' public
+  kernels (github MeshInfra/WaferLLM, *.csl) and in ours (kernels/); "fp32" is @fmachs (fp32
+  accumulate, half the SIMD width), what a complete layer would want for long reductions.
+  Compute, partial-sum transfers and adds, accumulator buffers and the functional numerics
+  (meshsim.precision) all follow it; the numeric check's tolerance too (check.tolerance).
 - heads / causal_mask / kv (not modelled): the authors' Decode treats the hidden dimension as
   one head over a static KV cache and their Prefill has no causal mask; our layers always run
   GQA heads, the mask and the KV shift.
@@ -27,10 +34,12 @@ from .hardware import HARDWARE, Hardware
 
 PRESETS = {
     "full-model": {"tree_root": "edge", "skew": "host", "fp16_per_wavelet": 1,
-                   "last_shift": False},
+                   "last_shift": False, "accumulate": "fp32"},
     "paper-kernels": {"tree_root": "middle", "skew": "device", "fp16_per_wavelet": 2,
-                      "last_shift": True},
+                      "last_shift": True, "accumulate": "fp16"},
 }
+# Options that live on the hardware description (every cost reads them from there).
+HARDWARE_OPTIONS = ("fp16_per_wavelet", "accumulate")
 DEFAULT_PRESET = "full-model"
 # Which systems each kernel-level option applies to.
 APPLIES = {"tree_root": ("MeshGEMV",), "skew": ("MeshGEMM", "Cannon"),
@@ -44,12 +53,17 @@ def options(preset: str) -> dict:
 
 
 def hardware(hw: Hardware, preset: str) -> Hardware:
-    """The hardware description with the preset's wavelet packing, unless the user set
-    fp16_per_wavelet through hardware_overrides (theirs wins)."""
+    """The hardware description with the preset's wavelet packing and accumulate precision,
+    except a field the user set through hardware_overrides (theirs wins)."""
     base = HARDWARE.get(hw.name)
-    if base is not None and hw.fp16_per_wavelet != base.fp16_per_wavelet:
-        return hw
-    return replace(hw, fp16_per_wavelet=options(preset)["fp16_per_wavelet"])
+    opts = options(preset)
+    return replace(hw, **{k: opts[k] for k in HARDWARE_OPTIONS
+                          if base is None or getattr(hw, k) == getattr(base, k)})
+
+
+def note(hw: Hardware) -> str:
+    """The accumulate precision a run used, as records say it."""
+    return f"@{hw.mac_instruction}: {hw.accumulate} accumulate"
 
 
 def kernel(system: str, preset: str):

@@ -42,7 +42,8 @@ def _cmd_e2e(args) -> int:
 def _cmd_kv_capacity(args) -> int:
     from ..jobs.meshsim import run_kv_capacity
 
-    return write(run_kv_capacity(args.model, args.cores, args.kv, hardware(args)), args.out)
+    return write(run_kv_capacity(args.model, args.cores, args.kv, hardware(args), args.preset),
+                 args.out)
 
 
 def register(sub) -> None:
@@ -87,6 +88,7 @@ def register(sub) -> None:
     kvcap.add_argument("--model", required=True)
     kvcap.add_argument("--cores", required=True)
     kvcap.add_argument("--kv", choices=["shift", "concat"], default="shift")
+    kvcap.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET)
     kvcap.add_argument("--out", required=True)
     hardware_args(kvcap)
     kvcap.set_defaults(func=_cmd_kv_capacity)

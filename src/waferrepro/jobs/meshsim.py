@@ -58,8 +58,15 @@ def run_meshsim(system: str, shape: str, cores: str, hw: Hardware, mode: str,
                           metrics_list(run.metrics(), RAW_METRICS), hw,
                           lambda h: meshsim.simulate(system, (m, k, n), px, py, h, False,
                                                      kernel=kernel).run.metrics()), check=check,
-                      note=f"simulated by meshsim ({mode}) with the {hw.name} cost model")
+                      note=f"simulated by meshsim ({mode}, {presets.note(hw)}) with the "
+                      f"{hw.name} cost model")
     return finish(record, hw, cores, started)
+
+
+def layer_reduction_length(a, tokens: int) -> int:
+    """The longest sum in one decoder layer (the fp16 tolerance's n): over the hidden size
+    (QKV, gate|up), the query width (O), the FFN (down) or the cached tokens (P x V)."""
+    return max(a.hidden, a.q_dim, a.ffn, tokens)
 
 
 def check_decode_functional(hw: Hardware, a, px: int, py: int, context: int, mode: str,
@@ -68,7 +75,7 @@ def check_decode_functional(hw: Hardware, a, px: int, py: int, context: int, mod
     compare each output with the NumPy reference layer. Raises NumericMismatch on a mismatch."""
     import numpy as np
 
-    from ..check import require_close
+    from ..check import require_close, tolerance
     from ..meshsim.decode import decode_layer
     from ..meshsim.decode_layout import DecodeLayout, pack_kv_cache, pack_weights
     from ..reference_layer import layer, random_weights
@@ -84,7 +91,9 @@ def check_decode_functional(hw: Hardware, a, px: int, py: int, context: int, mod
     for t in range(context, context + steps):
         _, out = decode_layer(hw, a, px, py, cache, t, mode, weights=packed, x=x[t],
                               cap=context + steps)
-        result = require_close(out, full[t], f"decode of {a.name} on {px}x{py}, token {t}")
+        result = require_close(out, full[t], f"decode of {a.name} on {px}x{py}, token {t} "
+                               f"({hw.accumulate} accumulate)",
+                               **tolerance(hw.accumulate, layer_reduction_length(a, t + 1)))
         if worst is None or result.max_rel_err > worst.max_rel_err:
             worst = result
     return worst
@@ -102,7 +111,7 @@ def _model_record(job: str, what: dict, hw: Hardware, cores: str, compute_on, ra
     preset = what.setdefault("preset", DEFAULT_PRESET)
     hw = presets.hardware(hw, preset)
     what["params"].update(model_method(hw), schedule={
-        k: v for k, v in presets.options(preset).items() if k == "fp16_per_wavelet"})
+        k: v for k, v in presets.options(preset).items() if k in presets.HARDWARE_OPTIONS})
     record = base_record(job, what, hw)
     mode = "functional" if functional_check else "cycle-model"
     try:
@@ -110,7 +119,7 @@ def _model_record(job: str, what: dict, hw: Hardware, cores: str, compute_on, ra
         check = {"performed": False, "passed": None,
                  "reason": "cycle-model run at model dims: no data computed"}
         if functional_check:
-            check = {"performed": True, **functional_check().as_dict()}
+            check = {"performed": True, **functional_check(hw).as_dict()}
     except PlanError as exc:
         mark_skipped(record, str(exc), "plan does not fit the hardware")
         return finish(record, hw, cores, started)
@@ -123,7 +132,7 @@ def _model_record(job: str, what: dict, hw: Hardware, cores: str, compute_on, ra
                    f"{hw.name} wafer: needs {mem['wafers_needed']}")
     banded = add_bands(metrics_list(metrics, raw), hw, lambda h: compute_on(h)[0])
     record.update(source="simulated", mode=mode, metrics=banded,
-                  check=check, note=f"simulated by meshsim ({mode}); "
+                  check=check, note=f"simulated by meshsim ({mode}, {presets.note(hw)}); "
                   f"{method_and_energy_note(hw)}"
                   + ("; " + "; ".join(fit) if fit else ""))
     return finish(record, hw, cores, started)
@@ -139,7 +148,7 @@ def run_decode(model: str, cores: str, input_len: int, output_len: int, kv: str,
     a = arch(model)
     px, py = parse_dims(cores, 2, "core grid")
     check = None if mode != "functional" else (
-        lambda: check_decode_functional(hw, a, px, py, input_len, kv, seed=seed))
+        lambda h: check_decode_functional(h, a, px, py, input_len, kv, seed=seed))
     return _model_record(
         f"meshsim/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}",
         {**model_what(DECODE_SYSTEM[kv], "Decode", model, cores, input_len, output_len,
@@ -154,7 +163,7 @@ def check_prefill_functional(hw: Hardware, a, p: int, tokens: int, seed: int = 0
     with the NumPy reference layer. Raises NumericMismatch on a mismatch."""
     import numpy as np
 
-    from ..check import require_close
+    from ..check import require_close, tolerance
     from ..meshsim.prefill import prefill_layer
     from ..meshsim.prefill_layout import PrefillLayout, pack_weights
     from ..reference_layer import layer, random_weights
@@ -163,7 +172,9 @@ def check_prefill_functional(hw: Hardware, a, p: int, tokens: int, seed: int = 0
     x = np.random.default_rng(seed + 1).standard_normal((tokens, a.hidden)).astype(np.float16)
     ref, _, _ = layer(x, w, a, np.arange(tokens))
     _, out = prefill_layer(hw, a, p, tokens, pack_weights(PrefillLayout(a, p, tokens), w), x)
-    return require_close(out, ref, f"prefill of {a.name} on {p}x{p}, {tokens} tokens")
+    return require_close(out, ref, f"prefill of {a.name} on {p}x{p}, {tokens} tokens "
+                         f"({hw.accumulate} accumulate)",
+                         **tolerance(hw.accumulate, layer_reduction_length(a, tokens)))
 
 
 def run_prefill(model: str, cores: str, input_len: int, hw: Hardware, mode: str,
@@ -174,7 +185,7 @@ def run_prefill(model: str, cores: str, input_len: int, hw: Hardware, mode: str,
 
     a, p = arch(model), square_grid(cores)
     check = None if mode != "functional" else (
-        lambda: check_prefill_functional(hw, a, p, input_len, seed))
+        lambda h: check_prefill_functional(h, a, p, input_len, seed))
     return _model_record(
         f"meshsim/prefill/{model}/{cores}/in{input_len}",
         {**model_what("WaferLLM", "Prefill", model, cores, input_len, None, seed=seed),
@@ -193,9 +204,9 @@ def run_end_to_end(model: str, prefill_cores: str, decode_cores: str, input_len:
 
     a, p = arch(model), square_grid(prefill_cores)
     dx, dy = parse_dims(decode_cores, 2, "core grid")
-    def both_checks():
-        pre = check_prefill_functional(hw, a, p, input_len, seed)
-        dec = check_decode_functional(hw, a, dx, dy, input_len, "shift", seed=seed)
+    def both_checks(h):
+        pre = check_prefill_functional(h, a, p, input_len, seed)
+        dec = check_decode_functional(h, a, dx, dy, input_len, "shift", seed=seed)
         return pre if pre.max_rel_err >= dec.max_rel_err else dec
 
     check = both_checks if mode == "functional" else None
@@ -210,23 +221,26 @@ def run_end_to_end(model: str, prefill_cores: str, decode_cores: str, input_len:
     return with_e2e_note(record)
 
 
-def run_kv_capacity(model: str, cores: str, kv: str, hw: Hardware) -> dict:
-    """Longest context the KV cache can hold (Table 5), from the memory model."""
+def run_kv_capacity(model: str, cores: str, kv: str, hw: Hardware,
+                    preset: str = DEFAULT_PRESET) -> dict:
+    """Longest context the KV cache can hold (Table 5), from the memory model of the decode
+    plan under `preset` (its accumulate width sizes the per-token scores buffer)."""
     from ..experiments import DECODE_SYSTEM
     from ..meshsim.decode_layout import DecodeLayout
     from ..model_metrics import memory_summary
     from ..models import arch
 
     started = time.perf_counter()
+    hw = presets.hardware(hw, preset)
     a = arch(model)
     px, py = parse_dims(cores, 2, "core grid")
-    lay = DecodeLayout(a, px, py)
+    lay = DecodeLayout(a, px, py, hw.acc_bits // 8)
     mem = memory_summary(hw, a, lay, 0, kv)
     record = base_record(
         f"meshsim/kv_capacity/{model}/{cores}/kv{kv}",
         {"system": DECODE_SYSTEM[kv], "module": "Decode", "shape": None, "cores": cores,
          "gpus": None, "model": model, "input_len": None, "output_len": None,
-         "params": {"kv_mode": kv}}, hw)
+         "preset": preset, "params": {"kv_mode": kv}}, hw)
     metrics = {"max_decode_len_tokens": (float(mem["max_context_one_layer"]), "tokens"),
                "max_decode_len_tokens_whole_model": (float(mem["max_context_whole_model"]),
                                                      "tokens"),

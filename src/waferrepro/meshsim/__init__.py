@@ -11,7 +11,7 @@ from functools import partial
 
 import numpy as np
 
-from ..check import CheckResult, require_close
+from ..check import CheckResult, require_close, tolerance
 from ..hardware import Hardware
 from .fabric import PlanError
 from .gemm import run_cannon, run_summa
@@ -56,8 +56,12 @@ def simulate(system: str, shape, px: int, py: int, hw: Hardware, functional: boo
     a, b = make_inputs(shape, seed)
     run = kernel(hw, shape, px, py, (a, b))
     reference = a.astype(np.float64) @ b.astype(np.float64)
+    # The reduction length is K; the run's own accumulate precision (run.params: SGEMM's fp32
+    # operands accumulate in fp32 whatever the preset) sets the tolerance.
+    accumulate = run.params.get("accumulate", hw.accumulate)
     check = require_close(run.output, reference,
-                          f"{system} {'x'.join(map(str, shape))} on {px}x{py} cores")
+                          f"{system} {'x'.join(map(str, shape))} on {px}x{py} cores "
+                          f"({accumulate} accumulate)", **tolerance(accumulate, shape[1]))
     return SimOutcome(run, check)
 
 

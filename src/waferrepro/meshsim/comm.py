@@ -8,7 +8,8 @@ computed from the plan only, so both modes agree.
 Cost model (PLMR, ARCHITECTURE.md): a message of n wavelets over d hops costs
     n * link_load (transfer) + d * hop_latency + 2 * ramp_latency (latency) + dsd_startup (fixed)
 (streamed at one wavelet per cycle per link; link_load > 1 when flows share a directed link;
-fp16 values fp16_per_wavelet to a wavelet, fp32 partial sums one each).
+fp16 values fp16_per_wavelet to a wavelet, fp32 ones one each). Reductions carry partial
+sums at the run's accumulate width (hw.acc_bits) unless told otherwise.
 A core that relays and adds in a pipelined chain adds 2 * ramp_latency + 1 cycles per member,
 the form of Luczynski et al. (HPDC 2024): (2*T_R + 1) per unit distance; each tree level and
 the turn from reduce to broadcast switch routes (route_switch_cycles, fixed).
@@ -21,6 +22,7 @@ import numpy as np
 from ..host import group_size, logical_index, ring_order
 from .cost import ZERO, Cost
 from .fabric import Fabric
+from .precision import sum_along
 
 _AXIS = {"y": 0, "x": 1}
 
@@ -148,7 +150,7 @@ def tree_root(p: int, levels: int, root: str = "edge") -> int:
 
 
 def tree_reduce(fab: Fabric, data, axis: str, elems: int, levels: int, op: str = "sum",
-                bits: int = 32, root: str = "edge"):
+                bits: int | None = None, root: str = "edge"):
     """Sum (or, with op="max", take the maximum of) the tiles of each line into its tree's
     root (tree_plan, tree_root) through a `levels`-level tree of chains.
 
@@ -161,6 +163,7 @@ def tree_reduce(fab: Fabric, data, axis: str, elems: int, levels: int, op: str =
     if op not in ("sum", "max"):
         raise ValueError(f"tree_reduce op must be 'sum' or 'max', got {op!r}")
     hw = fab.hw
+    bits = bits or hw.acc_bits
     ax = _AXIS[axis]
     relay = 2 * hw.ramp_latency_cycles + 1
     cycles = ZERO
@@ -184,16 +187,17 @@ def tree_reduce(fab: Fabric, data, axis: str, elems: int, levels: int, op: str =
                 head[ax] = slice(r, r + 1)
                 part = np.take(data, group, axis=ax)
                 data[tuple(head)] = (part.max(axis=ax, keepdims=True) if op == "max"
-                                     else part.sum(axis=ax, keepdims=True))
+                                     else sum_along(hw, part, ax))
     return data, cycles, len(plan)
 
 
 def all_reduce(fab: Fabric, data, axis: str, elems: int, levels: int = 2, op: str = "sum",
-               bits: int = 32, root: str = "edge"):
+               bits: int | None = None, root: str = "edge"):
     """Tree reduce into the tree's root, then broadcast back along the line.
 
     Returns (data, reduce cycles + broadcast cycles, levels used).
     """
+    bits = bits or fab.hw.acc_bits
     data, cycles, used = tree_reduce(fab, data, axis, elems, levels, op, bits, root)
     at = tree_root(fab.line_length(axis), levels, root)
     data, bcast = broadcast(fab, data, axis, at, elems, bits)

@@ -2,7 +2,7 @@
 
 A `Cost` is a float (so schedules add, compare and take maxima of costs as before) that also
 carries its split by cause. The causes (CAUSES) are the ones a breakdown reports:
-- matmul:      multiply-accumulate instructions (@fmachs, ...)
+- matmul:      multiply-accumulate instructions (@fmach or @fmachs, ...)
 - elementwise: other arithmetic (adds, scales, the polynomial steps of a transcendental)
 - transfer:    wavelets streamed over a link (bandwidth: wavelets x link load)
 - latency:     hop, ramp and relay latency of a message's first wavelet

@@ -30,7 +30,6 @@ from ..host import pad2d
 from ..models import Arch
 from .comm import all_reduce, neighbour_shift
 from .decode_layout import (
-    BYTES,
     KV_MODES,
     DecodeLayout,
     HostWeights,
@@ -39,6 +38,7 @@ from .decode_layout import (
     rope_tables,
 )
 from .fabric import Fabric, PlanError
+from .precision import rounded
 
 
 @dataclass(frozen=True)
@@ -91,15 +91,15 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
     """
     if mode not in KV_MODES:
         raise ValueError(f"kv mode must be one of {KV_MODES}, got {mode!r}")
-    lay = DecodeLayout(a, px, py)
+    lay = DecodeLayout(a, px, py, hw.acc_bits // 8)
     functional = weights is not None
     fab = Fabric(hw, px, py, functional=functional)
     T = int(cache.counts.sum())
     new_counts = lay.rows_tokens(T + 1, mode)
     n_max = int(new_counts.max())
     cap = cap or n_max
-    for name, elems in lay.buffers(cap).items():  # the memory model's numbers (llm.py)
-        fab.alloc(name, elems, BYTES)
+    for name, size in lay.buffer_bytes(cap).items():  # the memory model's (model_metrics.py)
+        fab.alloc(name, size, 1)
     fab.use_colors("all-reduce along y (2 per level + broadcast)", 2 * tree_levels + 1)
     fab.use_colors("all-reduce along x (2 per level + broadcast)", 2 * tree_levels + 1)
     if mode == "shift":  # alternating by row (waferrepro.sdk.routes.neighbour_role)
@@ -120,7 +120,7 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
 
     def rms_norm(xv, gain, label):
         tl.add(f"{label}: local sum of squares", compute=fab.matmul_cycles(1, lay.dy, 1, "fmacs"))
-        ss = None if xv is None else (xv * xv).sum(-1, keepdims=True)
+        ss = None if xv is None else rounded(hw, (xv * xv).sum(-1, keepdims=True))
         ss = reduce(ss, "y", 1, f"{label}: all-reduce (y)")
         tl.add(f"{label}: scale", compute=fab.elementwise_cycles(lay.dy, 2, 0)
                + fab.elementwise_cycles(1, 1, 1))
@@ -136,7 +136,7 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
     h = rms_norm(xv, None if not functional else weights.norm1, "rmsnorm 1")
     width = lay.cq + 2 * lay.ckv
     tl.add("QKV GEMV (local)", compute=fab.matmul_cycles(1, lay.dy, width))
-    qkv = None if h is None else np.einsum("ijd,ijdn->ijn", h, weights.wqkv)
+    qkv = None if h is None else rounded(hw, np.einsum("ijd,ijdn->ijn", h, weights.wqkv))
     qkv = reduce(qkv, "y", width, "QKV all-reduce (y)")
     if functional and weights.bqkv is not None:
         qkv = qkv + along_x(weights.bqkv)
@@ -187,7 +187,7 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
         head = head_of_kv_position(lay)  # (px, ckv)
         onehot = (head[:, :, None] == np.arange(a.kv_heads)[None, None, :]).astype(np.float32)
         # partial[i, j, g, r, t] = sum_e q[e, r] K[t, e] over features e of group g.
-        partial = np.einsum("ijer,ijte,jeg->ijgrt", q, cache.k, onehot)
+        partial = rounded(hw, np.einsum("ijer,ijte,jeg->ijgrt", q, cache.k, onehot))
         scores = partial.reshape(py, px, a.heads, -1)
     else:
         scores = None
@@ -204,7 +204,7 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
            compute=fab.elementwise_cycles(a.heads * n_max, 2, 1))
     if functional:
         e = np.exp(scores - gmax[..., None])
-        local_sum = e.sum(-1)
+        local_sum = rounded(hw, e.sum(-1))
     else:
         local_sum = None
     gsum = reduce(local_sum, "y", a.heads, "softmax: sum all-reduce (y)")
@@ -216,12 +216,13 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
     o = None
     if functional:
         pg = probs.reshape(py, px, a.kv_heads, lay.rep, -1)
-        o = np.einsum("ijgrt,ijte,jeg->ijer", pg, cache.v, onehot).reshape(py, px, lay.cq)
+        o = rounded(hw, np.einsum("ijgrt,ijte,jeg->ijer", pg, cache.v, onehot)
+                    ).reshape(py, px, lay.cq)
     o = reduce(o, "y", lay.cq, "attention x V all-reduce (y)")
 
     # Output projection (input along x, output along y) and residual.
     tl.add("O GEMV (local)", compute=fab.matmul_cycles(1, lay.cq, lay.dy))
-    attn = None if o is None else np.einsum("ijc,ijcd->ijd", o, weights.wo)
+    attn = None if o is None else rounded(hw, np.einsum("ijc,ijcd->ijd", o, weights.wo))
     attn = reduce(attn, "x", lay.dy, "O all-reduce (x)")
     tl.add("residual", compute=fab.elementwise_cycles(lay.dy, 1, 0))
     xv = None if xv is None else xv + attn
@@ -229,13 +230,13 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
     # FFN block.
     h = rms_norm(xv, None if not functional else weights.norm2, "rmsnorm 2")
     tl.add("gate|up GEMV (local)", compute=fab.matmul_cycles(1, lay.dy, 2 * lay.cf))
-    gu = None if h is None else np.einsum("ijd,ijdn->ijn", h, weights.wgu)
+    gu = None if h is None else rounded(hw, np.einsum("ijd,ijdn->ijn", h, weights.wgu))
     gu = reduce(gu, "y", 2 * lay.cf, "gate|up all-reduce (y)")
     tl.add("SiLU x up", compute=fab.elementwise_cycles(lay.cf, 3, 1))
     act = None if gu is None else (gu[..., :lay.cf] / (1 + np.exp(-gu[..., :lay.cf]))
                                    * gu[..., lay.cf:])
     tl.add("down GEMV (local)", compute=fab.matmul_cycles(1, lay.cf, lay.dy))
-    down = None if act is None else np.einsum("ijc,ijcd->ijd", act, weights.wd)
+    down = None if act is None else rounded(hw, np.einsum("ijc,ijcd->ijd", act, weights.wd))
     down = reduce(down, "x", lay.dy, "down all-reduce (x)")
     tl.add("residual", compute=fab.elementwise_cycles(lay.dy, 1, 0))
     if not functional:

@@ -15,7 +15,7 @@ from ..models import Arch
 from .fabric import PlanError
 
 KV_MODES = ("shift", "concat")
-BYTES = 2  # fp16 per element
+BYTES = 2  # fp16 per element (weights, KV cache, activations)
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,8 @@ class DecodeLayout:
     a: Arch
     px: int
     py: int
+    # Bytes of an accumulator value (hw.acc_bits // 8); the CSL kernels' fp16 by default.
+    acc_bytes: int = BYTES
 
     @property
     def rep(self) -> int:
@@ -60,10 +62,14 @@ class DecodeLayout:
         return qkv + self.cq * self.dy + self.dy * 2 * self.cf + self.cf * self.dy + 2 * self.dy
 
     def activation_elems_per_core(self, cap: int) -> int:
-        # x, h, residual; qkv and its receive buffer; scores/probabilities; o and its buffer;
-        # gate|up and its buffer.
-        return (3 * self.dy + 2 * (self.cq + 2 * self.ckv) + 2 * self.a.heads * max(cap, 1)
-                + 2 * self.cq + 2 * 2 * self.cf + 2 * self.dy)
+        """fp16 activations: x, h, residual; the probabilities."""
+        return 3 * self.dy + self.a.heads * max(cap, 1)
+
+    def accumulator_elems_per_core(self, cap: int) -> int:
+        """Partial sums, at the accumulate width: qkv and its receive buffer; the scores; o
+        and its buffer; gate|up and its buffer; the O / down outputs and their buffer."""
+        return (2 * (self.cq + 2 * self.ckv) + self.a.heads * max(cap, 1) + 2 * self.cq
+                + 2 * 2 * self.cf + 2 * self.dy)
 
     def kv_elems_per_token(self) -> int:
         return 2 * self.ckv
@@ -75,10 +81,16 @@ class DecodeLayout:
         return {"weights (one layer)" if layers == 1 else f"weights ({layers} layers)":
                 layers * self.weight_elems_per_core(),
                 "KV cache": layers * cap * self.kv_elems_per_token(),
-                "activations and receive buffers": self.activation_elems_per_core(cap)}
+                "activations": self.activation_elems_per_core(cap),
+                "accumulators and receive buffers": self.accumulator_elems_per_core(cap)}
+
+    def buffer_bytes(self, cap: int, layers: int = 1) -> dict[str, int]:
+        """`buffers` in bytes: accumulators at acc_bytes, the rest fp16."""
+        return {name: elems * (self.acc_bytes if name.startswith("accumulators") else BYTES)
+                for name, elems in self.buffers(cap, layers).items()}
 
     def bytes_per_core(self, cap: int, layers: int = 1) -> int:
-        return BYTES * sum(self.buffers(cap, layers).values())
+        return sum(self.buffer_bytes(cap, layers).values())
 
     def max_tokens_per_core(self, sram_bytes: int, layers: int = 1) -> int:
         """Most cached tokens one core can hold beside the plan's other buffers (0: the plan

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..hardware import MATMUL_INSTRUCTION, Hardware
+from ..hardware import Hardware
 from .cost import CAUSES, ZERO, Cost
 
 
@@ -152,13 +152,14 @@ class Fabric:
                 f"{self.hw.routable_colors} routable ones ({self.colors})")
 
     # --- P and L: costs ----------------------------------------------------------------
-    def matmul_cycles(self, m: int, k: int, n: int,
-                      instruction: str = MATMUL_INSTRUCTION) -> Cost:
+    def matmul_cycles(self, m: int, k: int, n: int, instruction: str | None = None) -> Cost:
         """Cycles for a core to compute an [m,k] x [k,n] product (accumulated into its
-        output) as DSD operations of `instruction`: the loop order with the fewest cycles of
-        three, vectors along n (m*k ops), along m (k*n ops) or along k (m*n dot products);
+        output) as DSD operations of `instruction` (default: the run's fp16 multiply-accumulate,
+        @fmach or @fmachs by hw.accumulate): the loop order with the fewest cycles of three,
+        vectors along n (m*k ops), along m (k*n ops) or along k (m*n dot products);
         each op pays `dsd_startup_cycles` (fixed) and ceil(length / rate) cycles (matmul)."""
         hw = self.hw
+        instruction = instruction or hw.mac_instruction
         best = None
         for ops, length, instr in ((m * k, n, instruction), (k * n, m, instruction),
                                    (m * n, k, f"{instruction}_dot")):
@@ -183,8 +184,9 @@ class Fabric:
                     fixed=math.ceil(passes) * hw.dsd_startup_cycles)
 
     def wavelets(self, elems: int, bits: int = 16) -> int:
-        """32-bit wavelets needed to move `elems` values over one link: fp16 values
-        `fp16_per_wavelet` to a wavelet, fp32 values (partial sums) one each."""
+        """32-bit wavelets needed to move `elems` values over one link: 16-bit values
+        `fp16_per_wavelet` to a wavelet (operands, and partial sums under fp16 accumulation),
+        32-bit values one each."""
         if bits == 32:
             return int(elems)
         return math.ceil(elems / self.hw.fp16_per_wavelet)

@@ -15,13 +15,15 @@ All three use double buffering, so they differ only in their communication patte
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
-from ..hardware import MATMUL_INSTRUCTION, Hardware
+from ..hardware import Hardware
 from ..host import from_tiles, pack_cannon, place, ring_order, to_tiles, unpack_cannon
 from .comm import broadcast, ring_shift, shear
 from .fabric import Fabric, PlanError
+from .precision import add, mac, rounded
 from .result import KernelRun
 
 
@@ -34,23 +36,31 @@ def _square(system: str, px: int, py: int) -> int:
 def _alloc_tiles(fab: Fabric, mt: int, kt: int, nt: int, operand_bits: int = 16) -> None:
     fab.alloc("A (x2, double buffer)", 2 * mt * kt, operand_bits // 8)
     fab.alloc("B (x2, double buffer)", 2 * kt * nt, operand_bits // 8)
-    fab.alloc("C (fp32 accumulator)", mt * nt, 4)
+    fab.alloc(f"C ({fab.hw.accumulate} accumulator)", mt * nt, fab.hw.acc_bits // 8)
 
 
-def _instruction(operand_bits: int) -> str:
-    """fp16 operands: MATMUL_INSTRUCTION (@fmachs); fp32 operands (SGEMM): @fmacs."""
+def _fabric(hw: Hardware, p: int, inputs, operand_bits: int) -> Fabric:
+    """fp16 operands accumulate at the run's precision; fp32 ones (SGEMM) in fp32."""
     if operand_bits not in (16, 32):
         raise PlanError(f"operands must be 16 or 32 bits, got {operand_bits}")
-    return MATMUL_INSTRUCTION if operand_bits == 16 else "fmacs"
+    if operand_bits == 32:
+        hw = replace(hw, accumulate="fp32")
+    return Fabric(hw, p, p, functional=inputs is not None)
+
+
+def _instruction(fab: Fabric, operand_bits: int) -> str:
+    """fp16 operands: the accumulate precision's @fmach / @fmachs; fp32 operands: @fmacs."""
+    return fab.hw.mac_instruction if operand_bits == 16 else "fmacs"
 
 
 def cannon_loop(fab: Fabric, a, b, c, compute: float, a_elems: int, b_elems: int,
-                interleaved: bool, mac=None, label: str = "", bits: int = 16,
+                interleaved: bool, head_mac=None, label: str = "", bits: int = 16,
                 last_shift: bool = False):
     """Cannon's p steps on pre-skewed operands: accumulate, then shift A along x and B along
     y (ring index l -> l-1), the shifts of step s+1 overlapping the compute of step s.
 
-    `mac(a, b, c, step)` replaces `c += a @ b` for kernels that accumulate per head.
+    `head_mac(a, b, c, step)` replaces `c += a @ b` for kernels that accumulate per head
+    (its product is rounded once per step, then added: precision.py's layer granularity).
     `last_shift`: the last step shifts too (p shifts, tiles back home; the authors'
     mm_compute and our MeshGEMM CSL), overlapping its compute; else p-1 shifts.
     """
@@ -58,10 +68,12 @@ def cannon_loop(fab: Fabric, a, b, c, compute: float, a_elems: int, b_elems: int
     prefix = f"{label}: " if label else ""
     for step in range(p):
         if c is not None:
-            if mac is None:
-                c += a @ b
+            if head_mac is None:
+                mac(fab.hw, c, a, b)
             else:
-                mac(a, b, c, step)
+                product = np.zeros_like(c)
+                head_mac(a, b, product, step)
+                c[...] = add(fab.hw, c, rounded(fab.hw, product))
         if step == p - 1 and not (last_shift and p > 1):
             fab.timeline.add(f"{prefix}last step (compute)", compute=compute)
             break
@@ -74,7 +86,7 @@ def cannon_loop(fab: Fabric, a, b, c, compute: float, a_elems: int, b_elems: int
 
 
 def stationary_loop(fab: Fabric, a, w, acc, compute: float, w_elems: int, acc_elems: int,
-                    interleaved: bool, mac=None, label: str = ""):
+                    interleaved: bool, head_mac=None, label: str = ""):
     """The activation-stationary form of MeshGEMM: A stays, W moves up the columns and the
     partial outputs move left along the rows (ring index l -> l-1), p steps.
 
@@ -84,32 +96,35 @@ def stationary_loop(fab: Fabric, a, w, acc, compute: float, w_elems: int, acc_el
     Each step computes its product into a fresh buffer while W moves and the previous step's
     partial arrives, then adds the arrived partial and sends the sum on: double buffering, as
     in Cannon, plus one addition per step. `acc` holds zeros of the output's shape (and is
-    returned filled). `mac(a, w, out, step)` replaces `out += a @ w` for per-head kernels.
+    returned filled). `head_mac(a, w, out, step)` replaces `out += a @ w` for per-head kernels.
+    Partial outputs travel and are added at the run's accumulate precision.
     """
+    hw = fab.hw
     p = fab.line_length("x")
     prefix = f"{label}: " if label else ""
-    add = fab.elementwise_cycles(acc_elems, 1, 0)
+    add_cycles = fab.elementwise_cycles(acc_elems, 1, 0, instruction=hw.acc_add_instruction)
     _, shift_w = ring_shift(fab, None, "y", w_elems, interleaved)
-    _, shift_acc = ring_shift(fab, None, "x", acc_elems, interleaved, bits=32)
+    _, shift_acc = ring_shift(fab, None, "x", acc_elems, interleaved, bits=hw.acc_bits)
     arrived = None
     for step in range(p):
         if acc is not None:
             product = np.zeros_like(acc)
-            if mac is None:
-                product += a @ w
+            if head_mac is None:
+                mac(hw, product, a, w)
             else:
-                mac(a, w, product, step)
-            acc = product if arrived is None else product + arrived
+                head_mac(a, w, product, step)
+                product = rounded(hw, product)
+            acc = product if arrived is None else add(hw, product, arrived)
         # This step's W shift (none after the last) and the previous step's partial (none
         # before the first) travel while the product is computed.
         comm = max(shift_w if step < p - 1 else 0.0, shift_acc if step > 0 else 0.0)
         fab.timeline.add(f"{prefix}step (compute || W and partial shifts)", compute=compute,
                          comm=comm, overlap=True)
         if step > 0:
-            fab.timeline.add(f"{prefix}step: add the arrived partial", compute=add)
+            fab.timeline.add(f"{prefix}step: add the arrived partial", compute=add_cycles)
         if step < p - 1:
             w, _ = ring_shift(fab, w, "y", w_elems, interleaved)
-            arrived, _ = ring_shift(fab, acc, "x", acc_elems, interleaved, bits=32)
+            arrived, _ = ring_shift(fab, acc, "x", acc_elems, interleaved, bits=hw.acc_bits)
     return acc
 
 
@@ -128,7 +143,7 @@ def run_cannon(hw: Hardware, shape, px: int, py: int, inputs=None, *, interleave
         raise ValueError(f"skew must be one of {SKEWS}, got {skew!r}")
     m, k, n = shape
     p = _square(system, px, py)
-    fab = Fabric(hw, p, p, functional=inputs is not None)
+    fab = _fabric(hw, p, inputs, operand_bits)
     mt, kt, nt = math.ceil(m / p), math.ceil(k / p), math.ceil(n / p)
     _alloc_tiles(fab, mt, kt, nt, operand_bits)
     # Static routes per line (waferrepro.sdk.routes, kernels/common/roles.csl): the
@@ -151,20 +166,21 @@ def run_cannon(hw: Hardware, shape, px: int, py: int, inputs=None, *, interleave
                           both_ways=True)
         fab.timeline.add("A pre-skew on the device (x)", comm=cycles)
 
-    c = cannon_loop(fab, a, b, c, fab.matmul_cycles(mt, kt, nt, _instruction(operand_bits)),
+    c = cannon_loop(fab, a, b, c, fab.matmul_cycles(mt, kt, nt, _instruction(fab, operand_bits)),
                     mt * kt, kt * nt, interleaved, bits=operand_bits, last_shift=last_shift)
     output = None if c is None else unpack_cannon(c, m, n, interleaved)
     return KernelRun(system, (m, k, n), p, p, useful_flops=2.0 * m * k * n, fabric=fab,
                      output=output, params={"interleaved": interleaved, "skew": skew,
                                             "operand_bits": operand_bits,
-                                            "last_shift": last_shift})
+                                            "last_shift": last_shift,
+                                            "accumulate": fab.hw.accumulate})
 
 
 def run_summa(hw: Hardware, shape, px: int, py: int, inputs=None, *, system: str,
               operand_bits: int = 16) -> KernelRun:
     m, k, n = shape
     p = _square(system, px, py)
-    fab = Fabric(hw, p, p, functional=inputs is not None)
+    fab = _fabric(hw, p, inputs, operand_bits)
     mt, kt, nt = math.ceil(m / p), math.ceil(k / p), math.ceil(n / p)
     _alloc_tiles(fab, mt, kt, nt, operand_bits)
     fab.alloc("A, B own tiles", mt * kt + kt * nt, operand_bits // 8)
@@ -182,12 +198,12 @@ def run_summa(hw: Hardware, shape, px: int, py: int, inputs=None, *, system: str
         b_s, cost_b = broadcast(fab, b, "y", step, kt * nt, operand_bits)
         return a_s, b_s, max(cost_a, cost_b)
 
-    compute = fab.matmul_cycles(mt, kt, nt, _instruction(operand_bits))
+    compute = fab.matmul_cycles(mt, kt, nt, _instruction(fab, operand_bits))
     a_s, b_s, cost = panels(0)
     fab.timeline.add("first multicast", comm=cost)
     for step in range(p):
         if c is not None:
-            c += a_s @ b_s
+            mac(fab.hw, c, a_s, b_s)
         if step == p - 1:
             fab.timeline.add("last step (compute)", compute=compute)
             break
@@ -196,4 +212,5 @@ def run_summa(hw: Hardware, shape, px: int, py: int, inputs=None, *, system: str
 
     output = None if c is None else from_tiles(c, m, n)
     return KernelRun(system, (m, k, n), p, p, useful_flops=2.0 * m * k * n, fabric=fab,
-                     output=output)
+                     output=output, params={"operand_bits": operand_bits,
+                                            "accumulate": fab.hw.accumulate})

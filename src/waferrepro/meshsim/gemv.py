@@ -23,6 +23,7 @@ from ..host import from_tiles, pad2d, to_tiles
 from .comm import broadcast, tree_reduce
 from .comm import tree_root as root_of
 from .fabric import Fabric, PlanError
+from .precision import mac
 from .result import KernelRun
 
 
@@ -35,15 +36,17 @@ def run_gemv(hw: Hardware, shape, px: int, py: int, inputs=None, *, tree_levels:
     kt, nt = math.ceil(k / py), math.ceil(n / px)
     fab.alloc("weights", kt * nt)
     fab.alloc("x", kt)
-    fab.alloc("partial_y", nt)
-    fab.alloc("recv", nt)
+    fab.alloc("partial_y", nt, hw.acc_bits // 8)
+    fab.alloc("recv", nt, hw.acc_bits // 8)
 
     partial = None
     if inputs is not None:
         x, w = inputs
         w_tiles = to_tiles(w.astype(np.float32), py, px)                  # (py, px, kt, nt)
         x_tiles = pad2d(x.astype(np.float32), 1, kt * py).reshape(py, kt)  # row i holds x(i)
-        partial = np.einsum("ik,ijkn->ijn", x_tiles, w_tiles)
+        partial = np.zeros((py, px, 1, nt), dtype=np.float32)
+        mac(hw, partial, np.broadcast_to(x_tiles[:, None, None, :], (py, px, 1, kt)), w_tiles)
+        partial = partial[:, :, 0]
     fab.timeline.add("local GEMV", compute=fab.matmul_cycles(1, kt, nt))
 
     partial, cycles, levels = tree_reduce(fab, partial, "y", nt, tree_levels, root=tree_root)
@@ -51,7 +54,7 @@ def run_gemv(hw: Hardware, shape, px: int, py: int, inputs=None, *, tree_levels:
     fab.timeline.add(f"{levels}-level reduce", comm=cycles)
 
     root = root_of(py, tree_levels, tree_root)
-    partial, cycles = broadcast(fab, partial, "y", root, nt, bits=32)
+    partial, cycles = broadcast(fab, partial, "y", root, nt, bits=hw.acc_bits)
     fab.use_colors("broadcast", 1)
     fab.timeline.add("broadcast", comm=cycles)
 
@@ -62,4 +65,5 @@ def run_gemv(hw: Hardware, shape, px: int, py: int, inputs=None, *, tree_levels:
         far = py - 1 if root < py / 2 else 0
         output = from_tiles(partial[far][None, :, None, :], 1, n)
     return KernelRun(system, (m, k, n), px, py, useful_flops=2.0 * k * n, fabric=fab,
-                     output=output, params={"tree_levels": tree_levels, "tree_root": tree_root})
+                     output=output, params={"tree_levels": tree_levels, "tree_root": tree_root,
+                                             "accumulate": hw.accumulate})

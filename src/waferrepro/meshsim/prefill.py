@@ -43,6 +43,7 @@ from ..models import Arch
 from .comm import all_reduce, shear
 from .fabric import Fabric
 from .gemm import cannon_loop, stationary_loop
+from .precision import rounded
 from .prefill_layout import (
     INTERLEAVED,
     PrefillLayout,
@@ -77,7 +78,9 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
     functional = weights is not None
     fab = Fabric(hw, p, p, functional=functional)
     fab.alloc("weights (one layer)", lay.weight_elems_per_core())
-    fab.alloc("activations and receive buffers", lay.buffer_elems_per_core())
+    acc = lay.accumulator_elems_per_core()
+    fab.alloc("activations and receive buffers", lay.buffer_elems_per_core() - acc)
+    fab.alloc("accumulators", acc, hw.acc_bits // 8)
     fab.use_colors("MeshGEMM ring shifts (x and y; 4 each, see gemm.run_cannon)", 8)
     fab.use_colors("all-reduce along x (2 per level + broadcast)", 2 * tree_levels + 1)
     tl = fab.timeline
@@ -88,7 +91,7 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
 
     def rms_norm(xv, gain, label):
         tl.add(f"{label}: local sums of squares", compute=fab.matmul_cycles(lt, dt, 1, "fmacs"))
-        ss = None if xv is None else (xv * xv).sum(-1)  # (p, p, lt)
+        ss = None if xv is None else rounded(hw, (xv * xv).sum(-1))  # (p, p, lt)
         ss, cycles, _ = all_reduce(fab, ss, "x", lt, tree_levels)
         tl.add(f"{label}: all-reduce (x)", comm=cycles)
         tl.add(f"{label}: scale", compute=fab.elementwise_cycles(lt * dt, 2, 0)
@@ -146,7 +149,7 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
 
     scores = None if not functional else np.zeros((p, p, a.heads, lt, lt), dtype=np.float32)
     scores = cannon_loop(fab, q, k, scores, fab.matmul_cycles(lt, cq, lt), lt * cq,
-                         lt * ckv, INTERLEAVED, mac=scores_mac, label="scores Cannon")
+                         lt * ckv, INTERLEAVED, head_mac=scores_mac, label="scores Cannon")
 
     # Causal mask and softmax along the keys (a row of the grid; key block -c on column c).
     hl = a.heads * lt
@@ -162,7 +165,8 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
     tl.add("softmax: max all-reduce (x)", comm=cycles)
     tl.add("softmax: exp, local sum", compute=fab.elementwise_cycles(hl * lt, 2, 1))
     e = None if not functional else np.exp(scores - gmax[..., None])
-    gsum, cycles, _ = all_reduce(fab, None if e is None else e.sum(-1), "x", hl, tree_levels)
+    gsum, cycles, _ = all_reduce(fab, None if e is None else rounded(hw, e.sum(-1)), "x", hl,
+                                 tree_levels)
     tl.add("softmax: sum all-reduce (x)", comm=cycles)
     tl.add("softmax: normalize", compute=fab.elementwise_cycles(hl, 0, 1)
            + fab.elementwise_cycles(hl * lt, 1, 0))
@@ -180,7 +184,7 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
            compute=fab.elementwise_cycles(lt * ckv, instruction="fmovs"))
     o = None if not functional else np.zeros((p, p, lt, cq), dtype=np.float32)
     o = stationary_loop(fab, probs, v, o, fab.matmul_cycles(lt, lt, cq), lt * ckv,
-                        lt * cq, INTERLEAVED, mac=pv_mac, label="P x V")
+                        lt * cq, INTERLEAVED, head_mac=pv_mac, label="P x V")
 
     attn = cannon(o, None if not functional else weights.wo, cq, dt, "O MeshGEMM")
     tl.add("residual", compute=fab.elementwise_cycles(lt * dt, 1, 0))

@@ -80,6 +80,14 @@ class PrefillLayout:
                 + self.a.heads * lt * lt + 2 * self.a.heads * lt  # scores, max, sum
                 + self.width + 2 * lt * ckv + lt)  # bias, RoPE cos|sin, sums of squares
 
+    def accumulator_elems_per_core(self) -> int:
+        """The part of buffer_elems_per_core holding partial sums (the accumulate width): the
+        activation-stationary products and arriving partial, a Cannon GEMM's output, the
+        scores, the softmax sums and the sums of squares."""
+        lt = self.lt
+        return (3 * lt * max(self.width, 2 * self.ft) + lt * self.dt
+                + self.a.heads * lt * lt + self.a.heads * lt + lt)
+
 
 @dataclass
 class PrefillWeights:

@@ -19,8 +19,9 @@ import numpy as np
 from ..check import compare
 from .timing import STAMP_WORDS, run_statistics
 
-# fp16 accumulation on the device (the simulator accumulates in fp32): a looser bound,
-# written into every result document.
+# The CSL kernels accumulate in fp16 (@fmach, as meshsim's paper-kernels preset) and also keep
+# activations in fp16 between phases, which meshsim does not model: a looser fixed bound than
+# check.tolerance's, written into every result document.
 DEVICE_RTOL = 2e-2
 DEVICE_ATOL = 1e-3
 DEVICE_REFERENCE = "numpy float64; device accumulates in fp16"
