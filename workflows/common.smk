@@ -20,6 +20,7 @@ from waferrepro.sdk.backends import (  # noqa: E402
     check_systems,
     resolve as resolve_backend,
 )
+from waferrepro.presets import PRESETS  # noqa: E402
 from waferrepro.configcheck import one_line_error, typed_command_line_config  # noqa: E402
 from waferrepro.placement import check_config as check_placement  # noqa: E402
 from waferrepro.experiments import (  # noqa: E402
@@ -113,3 +114,4 @@ HARDWARE_ARGS = (
 )
 # meshsim's schedule preset (src/waferrepro/presets.py), for the meshsim rules.
 PRESET_ARGS = f"--preset {config['schedule_preset']}"
+PRESET_NAMES = "|".join(PRESETS)

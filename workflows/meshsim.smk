@@ -32,10 +32,11 @@ rule run_kernel:
 
 rule run_decode:
     output:
-        "results/records/{backend}/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}.json",
+        "results/records/{backend}/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}_{preset}.json",
     log:
-        "results/logs/{backend}/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}.log",
+        "results/logs/{backend}/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}_{preset}.log",
     wildcard_constraints:
+        preset=PRESET_NAMES,
         backend="meshsim",
         cores=r"\d+x\d+",
         input_len=r"\d+",
@@ -45,7 +46,6 @@ rule run_decode:
         mode=lambda wc, output: run_mode(config, _job(output)),
         hardware=HARDWARE_ARGS,
         seed=config["seed"],
-        preset=PRESET_ARGS,
         code=CODE,
     threads: 1
     resources:
@@ -57,7 +57,7 @@ rule run_decode:
         "waferrepro decode --model {wildcards.model} --cores {wildcards.cores}"
         " --input-len {wildcards.input_len} --output-len {wildcards.output_len}"
         " --kv {wildcards.kv} --mode {params.mode} {params.hardware} --seed {params.seed}"
-        " {params.preset} --out {output} 2> {log}"
+        " --preset {wildcards.preset} --out {output} 2> {log}"
 
 
 rule run_kv_capacity:
@@ -85,10 +85,11 @@ rule run_kv_capacity:
 
 rule run_prefill:
     output:
-        "results/records/{backend}/prefill/{model}/{cores}/in{input_len}.json",
+        "results/records/{backend}/prefill/{model}/{cores}/in{input_len}_{preset}.json",
     log:
-        "results/logs/{backend}/prefill/{model}/{cores}/in{input_len}.log",
+        "results/logs/{backend}/prefill/{model}/{cores}/in{input_len}_{preset}.log",
     wildcard_constraints:
+        preset=PRESET_NAMES,
         backend="meshsim",  # the SDK backends: run_csl_prefill
         cores=r"\d+x\d+",
         input_len=r"\d+",
@@ -96,7 +97,6 @@ rule run_prefill:
         mode=lambda wc, output: run_mode(config, _job(output)),
         hardware=HARDWARE_ARGS,
         seed=config["seed"],
-        preset=PRESET_ARGS,
         code=CODE,
     threads: 1
     resources:
@@ -107,15 +107,16 @@ rule run_prefill:
     shell:
         "waferrepro prefill --model {wildcards.model} --cores {wildcards.cores}"
         " --input-len {wildcards.input_len} --mode {params.mode} {params.hardware}"
-        " --seed {params.seed} {params.preset} --out {output} 2> {log}"
+        " --seed {params.seed} --preset {wildcards.preset} --out {output} 2> {log}"
 
 
 rule run_end_to_end:
     output:
-        "results/records/{backend}/e2e/{model}/p{pcores}_d{dcores}/in{input_len}_out{output_len}.json",
+        "results/records/{backend}/e2e/{model}/p{pcores}_d{dcores}/in{input_len}_out{output_len}_{preset}.json",
     log:
-        "results/logs/{backend}/e2e/{model}/p{pcores}_d{dcores}/in{input_len}_out{output_len}.log",
+        "results/logs/{backend}/e2e/{model}/p{pcores}_d{dcores}/in{input_len}_out{output_len}_{preset}.log",
     wildcard_constraints:
+        preset=PRESET_NAMES,
         backend="meshsim",  # the SDK backends: record_csl_e2e
         pcores=r"\d+x\d+",
         dcores=r"\d+x\d+",
@@ -125,7 +126,6 @@ rule run_end_to_end:
         mode=lambda wc, output: run_mode(config, _job(output)),
         hardware=HARDWARE_ARGS,
         seed=config["seed"],
-        preset=PRESET_ARGS,
         code=CODE,
     threads: 1
     resources:
@@ -137,4 +137,4 @@ rule run_end_to_end:
         "waferrepro e2e --model {wildcards.model} --prefill-cores {wildcards.pcores}"
         " --decode-cores {wildcards.dcores} --input-len {wildcards.input_len}"
         " --output-len {wildcards.output_len} --mode {params.mode} {params.hardware}"
-        " --seed {params.seed} {params.preset} --out {output} 2> {log}"
+        " --seed {params.seed} --preset {wildcards.preset} --out {output} 2> {log}"

@@ -10,6 +10,11 @@ Three kinds of experiment, each with its own job (and Snakemake rule):
 - kv_capacity: the memory model's longest context for a model, grid and KV mode (Table 5).
 - prefill: a model prefilling a prompt on a core grid (Tables 3, 7).
 - e2e: prefill on one grid and decode on another, for input/output lengths (Table 2).
+
+On meshsim, decode, prefill and e2e jobs also name their schedule preset (presets.py): an
+experiment's `presets:` list, else the config's `schedule_preset`; the paper config runs both
+for the model tables, so the cost of the full layer is a result of its own. Their record paths
+end in `_<preset>.json`. Kernel jobs run the config's preset (one record per kernel job).
 """
 
 from __future__ import annotations
@@ -22,6 +27,10 @@ GEMM_SYSTEMS = ("MeshGEMM", "Cannon", "SUMMA")
 FIGURE_IDS = ("fig9", "fig10")
 # System names of whole-model runs, by KV-cache mode (the paper's design is the shift).
 DECODE_SYSTEM = {"shift": "WaferLLM", "concat": "WaferLLM-KVconcat"}
+
+
+def _suffix(preset: str | None) -> str:
+    return f"_{preset}" if preset else ""
 
 
 @dataclass(frozen=True)
@@ -45,10 +54,13 @@ class DecodeJob:
     output_len: int
     kv: str
 
+    preset: str | None = None  # meshsim's schedule preset; None on the SDK backends
+
     @property
     def path(self) -> str:
         return (f"results/records/{self.backend}/decode/{self.model}/{self.cores}/"
-                f"in{self.input_len}_out{self.output_len}_kv{self.kv}.json")
+                f"in{self.input_len}_out{self.output_len}_kv{self.kv}"
+                f"{_suffix(self.preset)}.json")
 
 
 @dataclass(frozen=True)
@@ -71,10 +83,12 @@ class PrefillJob:
     cores: str
     input_len: int
 
+    preset: str | None = None
+
     @property
     def path(self) -> str:
         return (f"results/records/{self.backend}/prefill/{self.model}/{self.cores}/"
-                f"in{self.input_len}.json")
+                f"in{self.input_len}{_suffix(self.preset)}.json")
 
 
 @dataclass(frozen=True)
@@ -85,6 +99,7 @@ class EndToEndJob:
     decode_cores: str
     input_len: int
     output_len: int
+    preset: str | None = None
 
     @property
     def cores(self) -> str:
@@ -93,7 +108,8 @@ class EndToEndJob:
     @property
     def path(self) -> str:
         return (f"results/records/{self.backend}/e2e/{self.model}/p{self.prefill_cores}_"
-                f"d{self.decode_cores}/in{self.input_len}_out{self.output_len}.json")
+                f"d{self.decode_cores}/in{self.input_len}_out{self.output_len}"
+                f"{_suffix(self.preset)}.json")
 
 
 @dataclass(frozen=True)
@@ -152,27 +168,38 @@ def shapes_of(system: str, exp: dict) -> list[str]:
 def jobs_for(config: dict, exp_id: str, backend: str) -> list:
     """The wafer jobs of an experiment, then its baseline jobs."""
     exp = config["experiments"][exp_id]
-    return _wafer_jobs(exp, exp_id, backend) + _baseline_jobs(config, exp)
+    return _wafer_jobs(config, exp_id, backend) + _baseline_jobs(config, exp)
 
 
-def _wafer_jobs(exp: dict, exp_id: str, backend: str) -> list:
+def model_presets(config: dict, exp: dict, backend: str) -> list:
+    """The schedule presets a whole-model experiment runs: on meshsim its `presets:`, else the
+    config's `schedule_preset`; on the SDK backends the kernels are what they are (None)."""
+    if backend != "meshsim":
+        return [None]
+    return list(exp.get("presets") or [config.get("schedule_preset", "full-model")])
+
+
+def _wafer_jobs(config: dict, exp_id: str, backend: str) -> list:
+    exp = config["experiments"][exp_id]
     kind = exp.get("kind", "kernel")
+    presets = model_presets(config, exp, backend)
     if kind == "kernel":
         grids = [grid_str(g) for g in exp["grids"]]
         return [KernelJob(backend, system, shape, grid) for system in exp["systems"]
                 for shape in shapes_of(system, exp) for grid in grids]
     if kind == "e2e":
         return [EndToEndJob(backend, setup["model"], grid_str(setup["prefill_grid"]),
-                            grid_str(setup["decode_grid"]), int(i), int(o))
-                for setup in exp["setups"] for i, o in exp["lengths"]]
+                            grid_str(setup["decode_grid"]), int(i), int(o), preset)
+                for setup in exp["setups"] for i, o in exp["lengths"] for preset in presets]
     grids = [grid_str(g) for g in exp["grids"]]
     if kind == "prefill":
-        return [PrefillJob(backend, model, grid, int(i)) for model in exp["models"]
-                for grid in grids for i in exp["input_lens"]]
+        return [PrefillJob(backend, model, grid, int(i), preset) for model in exp["models"]
+                for grid in grids for i in exp["input_lens"] for preset in presets]
     kv_modes = exp.get("kv_modes", ["shift"])
     if kind == "decode":
-        return [DecodeJob(backend, model, grid, int(i), int(o), kv) for model in exp["models"]
-                for grid in grids for i, o in exp["lengths"] for kv in kv_modes]
+        return [DecodeJob(backend, model, grid, int(i), int(o), kv, preset)
+                for model in exp["models"] for grid in grids for i, o in exp["lengths"]
+                for kv in kv_modes for preset in presets]
     if kind == "kv_capacity":
         return [KVCapacityJob(backend, model, grid, kv) for model in exp["models"]
                 for grid in grids for kv in kv_modes]
@@ -212,7 +239,7 @@ def breakdown_jobs(config: dict, backend: str) -> list:
     seen: dict[str, object] = {}
     for exp_id, exp in config["experiments"].items():
         if exp.get("kind", "kernel") in BREAKDOWN_KINDS:
-            for job in _wafer_jobs(exp, exp_id, backend):
+            for job in _wafer_jobs(config, exp_id, backend):
                 seen.setdefault(job.path, job)
     return list(seen.values())
 

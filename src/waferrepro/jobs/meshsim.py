@@ -150,7 +150,7 @@ def run_decode(model: str, cores: str, input_len: int, output_len: int, kv: str,
     check = None if mode != "functional" else (
         lambda h: check_decode_functional(h, a, px, py, input_len, kv, seed=seed))
     return _model_record(
-        f"meshsim/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}",
+        f"meshsim/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}_{preset}",
         {**model_what(DECODE_SYSTEM[kv], "Decode", model, cores, input_len, output_len,
                       kv_mode=kv, tree_levels=2, seed=seed), "preset": preset},
         hw, cores, lambda h: decode_metrics(h, a, px, py, input_len, output_len, kv),
@@ -187,7 +187,7 @@ def run_prefill(model: str, cores: str, input_len: int, hw: Hardware, mode: str,
     check = None if mode != "functional" else (
         lambda h: check_prefill_functional(h, a, p, input_len, seed))
     return _model_record(
-        f"meshsim/prefill/{model}/{cores}/in{input_len}",
+        f"meshsim/prefill/{model}/{cores}/in{input_len}_{preset}",
         {**model_what("WaferLLM", "Prefill", model, cores, input_len, None, seed=seed),
          "preset": preset}, hw, cores,
         lambda h: prefill_metrics(h, a, p, input_len),
@@ -212,7 +212,8 @@ def run_end_to_end(model: str, prefill_cores: str, decode_cores: str, input_len:
     check = both_checks if mode == "functional" else None
     cores = f"{prefill_cores}+{decode_cores}"
     record = _model_record(
-        f"meshsim/e2e/{model}/p{prefill_cores}_d{decode_cores}/in{input_len}_out{output_len}",
+        f"meshsim/e2e/{model}/p{prefill_cores}_d{decode_cores}/in{input_len}_out{output_len}_"
+        f"{preset}",
         {**model_what("WaferLLM", "Prefill+Decode", model, cores, input_len, output_len,
                       prefill_cores=prefill_cores, decode_cores=decode_cores, seed=seed),
          "preset": preset},
