@@ -1,5 +1,6 @@
-"""Hardware sweeps (waferrepro.sweep): the same numbers as the records, exact caching,
-one-at-a-time swings, and the SRAM what-if's missing values."""
+"""Hardware sweeps (waferrepro.sweep): the same numbers as the records, a fast path that
+agrees with the plain cycle model, one-at-a-time swings, and the SRAM what-if's missing
+values."""
 
 import math
 
@@ -41,13 +42,14 @@ def test_sweep_at_nominal_equals_the_records(hw):
         assert len(got) == 1 and got.iloc[0] == _record_value(record, metric)
 
 
-def test_cached_sweep_is_exactly_the_plain_cycle_model():
+def test_fast_sweep_is_the_plain_cycle_model():
     variants = sweep.random_variants(WSE2, 3, seed=1)
     assert len({v for v in variants}) == 3  # really different hardware
     jobs = [GEMV, DECODE, PREFILL]
     cached = sweep.sweep(variants, jobs, PRESET, cache=True)
     plain = sweep.sweep(variants, jobs, PRESET, cache=False)
-    assert cached["value"].tolist() == plain["value"].tolist()
+    # Equal up to float rounding: a repeated step is multiplied where the plain run adds.
+    assert cached["value"].tolist() == pytest.approx(plain["value"].tolist(), rel=1e-9)
     assert cached["value"].nunique() > 3  # the variants move the numbers
     # Two worker processes give the same frame.
     both = sweep.sweep(variants, jobs, PRESET, workers=2)

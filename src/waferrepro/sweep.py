@@ -6,18 +6,23 @@ variant with the same functions the records use (meshsim.simulate, model_metrics
 sweep's value at the nominal hardware is the record's value. A plan that does not fit a
 variant (PlanError: SRAM, routes, grid) gives a missing value with the reason, never a number.
 
-Speed: a cycle-model run spends most of its time recomputing the same communication costs
-(a MeshGEMM loop asks for the same ring shift's cost p times). During a sweep those pure cost
-functions of meshsim.comm are memoized on their arguments and the hardware (`memoized_costs`);
-the first variant of every job is also evaluated without the cache and must agree exactly,
-so a change in meshsim that the cache's key misses fails loudly instead of skewing a sweep.
-Jobs are spread over `workers` processes (one process per worker, never one per variant).
+Speed (`fast_schedules`): a cycle-model run spends most of its time recomputing the same
+communication costs (a MeshGEMM loop asks for the same ring shift's cost p times) and keeping
+p identical steps. During a sweep, the pure cost functions of meshsim.comm are memoized on
+their arguments within one evaluation (one hardware), and a step identical to the step before
+it (or the one before: loops that alternate two steps) is counted in that step's `repeat`
+instead of appended (the same total, breakdown and cycles per label, up to float rounding of
+a sum vs a product; nothing reads the steps' order). The first variant of every job is also
+evaluated without them and must agree (to 1e-9), so a change in meshsim that this misses fails
+loudly instead of skewing a sweep. Jobs are spread over `workers` processes (one per worker, never
+one per variant).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
@@ -70,7 +75,7 @@ def evaluate(job, hw: Hardware, preset: str) -> dict[str, tuple[float, str]]:
     return prefill_metrics(hw, a, square_grid(job.cores), job.input_len)[0]
 
 
-# --- the cost cache ---------------------------------------------------------------------------
+# --- the fast path ----------------------------------------------------------------------------
 
 def _key(value):
     if isinstance(value, np.ndarray):
@@ -83,7 +88,8 @@ def _memo(fn, cache: dict):
     def cached(fab, *args, **kwargs):
         if fab.functional:  # data moves: not a pure cost
             return fn(fab, *args, **kwargs)
-        key = (fn.__name__, fab.hw, fab.px, fab.py, tuple(_key(a) for a in args),
+        # The cache is cleared after every evaluation, whose fabrics share one hardware.
+        key = (fn.__name__, id(fab.hw), fab.px, fab.py, tuple(_key(a) for a in args),
                tuple(sorted((k, _key(v)) for k, v in kwargs.items())))
         try:
             return cache[key]
@@ -93,14 +99,43 @@ def _memo(fn, cache: dict):
     return cached
 
 
+def _coalescing(add):
+    """Timeline.add that folds a step identical to one of the last two (a loop's steps, or a
+    loop alternating two kinds of step) into that step's repeat count."""
+    from .meshsim.cost import Cost
+
+    def same(step_cost, arg, cause):
+        if not isinstance(arg, Cost):
+            if not arg:
+                return not step_cost.parts
+            arg = Cost.of(arg, cause)
+        return float(step_cost) == float(arg) and step_cost.parts == arg.parts
+
+    @functools.wraps(add)
+    def coalesced(self, label, compute=0.0, comm=0.0, overlap=False, repeat=1):
+        if repeat > 0:
+            for last in self.steps[-2:]:
+                if (last.label == label and last.overlap == overlap
+                        and bool(last.comm.parts) == bool(comm)
+                        and same(last.compute, compute, "matmul")
+                        and same(last.comm, comm, "transfer")):
+                    last.repeat += repeat
+                    return
+        add(self, label, compute, comm, overlap, repeat)
+    return coalesced
+
+
 @contextlib.contextmanager
-def memoized_costs():
-    """Memoize MEMOIZED in every meshsim module that refers to them; yields the cache (a
-    dict: clear it to bound memory). Restores the originals on exit."""
+def fast_schedules():
+    """Memoize MEMOIZED in every meshsim module that refers to them and coalesce identical
+    consecutive steps; yields the memo (a dict: clear it after each evaluation). Restores
+    the originals on exit."""
     from .meshsim import comm
+    from .meshsim.fabric import Timeline
 
     cache: dict = {}
-    swaps = []
+    swaps = [(Timeline, "add", Timeline.add)]
+    Timeline.add = _coalescing(Timeline.add)
     for name in MEMOIZED:
         original = getattr(comm, name, None)
         if original is None:
@@ -115,8 +150,8 @@ def memoized_costs():
     try:
         yield cache
     finally:
-        for module, attr, original in swaps:
-            setattr(module, attr, original)
+        for owner, attr, original in reversed(swaps):
+            setattr(owner, attr, original)
 
 
 # --- sweeps -----------------------------------------------------------------------------------
@@ -146,15 +181,25 @@ def _sweep_job(job, variants: Sequence[Hardware], preset: str, metrics: Sequence
     if not cache:
         return [_values(job, hw, preset, metrics) for hw in variants]
     out = []
-    with memoized_costs() as memo:
+    with fast_schedules() as memo:
         for hw in variants:
             out.append(_values(job, hw, preset, metrics))
             memo.clear()  # the next variant's hardware differs: nothing to reuse
-    plain = _values(job, variants[0], preset, metrics) if variants else None
-    if variants and plain != out[0]:
-        raise RuntimeError(f"sweep cost cache disagrees with the plain cycle model for {job} "
-                           f"({out[0]} vs {plain}): meshsim changed; update sweep.MEMOIZED")
+    if variants and not _agree(out[0], _values(job, variants[0], preset, metrics)):
+        raise RuntimeError(f"the sweep's fast path disagrees with the plain cycle model for "
+                           f"{job} ({out[0]} vs the plain run): meshsim changed; update "
+                           "sweep.fast_schedules")
     return out
+
+
+def _agree(fast: list[tuple], plain: list[tuple]) -> bool:
+    """Same metrics, units, reasons and values (to float rounding: a step's repeat count
+    multiplies where the plain timeline adds)."""
+    def close(a, b):
+        return a == b or (a is not None and b is not None and math.isclose(a, b, rel_tol=1e-9))
+    return len(fast) == len(plain) and all(
+        f[0] == p[0] and f[2:] == p[2:] and close(f[1], p[1]) for f, p in zip(fast, plain,
+                                                                         strict=True))
 
 
 def sweep(variants: Sequence[Hardware], jobs: Iterable, preset: str,
