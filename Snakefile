@@ -1,7 +1,7 @@
 # WaferLLM reproduction harness: the whole paper evaluation as one DAG.
 #   snakemake --cores all            everything in config/config.yaml
 #   snakemake --cores all fig10      one table or figure (fig9, fig10, table2 ... table8,
-#                                    breakdown)
+#                                    breakdown, sensitivity, whatif)
 #   snakemake --cores all --configfile config/smoke.yaml   the small smoke run
 # Data flows one way: config -> one run record per job (results/records/) -> tidy tables
 # (results/tables/<id>.csv) -> figures (figures/<id>.png, .pdf).
@@ -43,3 +43,4 @@ include: "workflows/tables.smk"
 include: "workflows/figures.smk"
 include: "workflows/breakdown.smk"
 include: "workflows/scorecard.smk"
+include: "workflows/whatif.smk"

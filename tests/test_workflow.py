@@ -107,6 +107,20 @@ def test_smoke_workflow_produces_tables_and_figures(repo, tmp_path, snakemake_cm
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
 
 
+def test_sweep_targets_on_the_smoke_config(repo, tmp_path, snakemake_cmd):
+    work = tmp_path / "run"
+    res = _snakemake(snakemake_cmd, repo, work, "sensitivity", "whatif")
+    assert res.returncode == 0, res.stderr[-3000:]
+    sens = pd.read_csv(work / "results/tables/sensitivity.csv")
+    assert set(sens["source"]) == {"simulated"} and set(sens["backend"]) == {"meshsim"}
+    assert {"parameter", "bound"} <= set(sens.columns)
+    whatif = pd.read_csv(work / "results/tables/whatif.csv")
+    small = whatif[whatif["parameter_value"] == 1024]
+    assert (small["source"] == "skipped").all() and small["value"].isna().all()
+    for fig in ("sensitivity", "whatif"):
+        assert (work / f"figures/{fig}.pdf").read_bytes()[:4] == b"%PDF"
+
+
 def _start_and_kill(snakemake_cmd, repo, work, sig):
     """Start the smoke run, and send `sig` to its whole process group once records appear."""
     full = [*snakemake_cmd, "-s", str(repo / "Snakefile"), "--directory", str(work),

@@ -171,6 +171,17 @@ PLOTTERS = {
 }
 
 
+def _sweep_plotter(name):
+    def plot(table):
+        from . import sweep_figures
+        return getattr(sweep_figures, name)(table)
+    return plot
+
+
+PLOTTERS.update(sensitivity=_sweep_plotter("plot_sensitivity"),
+                whatif=_sweep_plotter("plot_whatif"))
+
+
 def render(figure_id: str, table: pd.DataFrame, outputs) -> None:
     if figure_id not in PLOTTERS:
         raise ValueError(f"no figure for {figure_id!r}; figures exist for {sorted(PLOTTERS)}")

@@ -21,6 +21,18 @@ def _cmd_figure(args) -> int:
     return 0
 
 
+def _cmd_sweep(args) -> int:
+    import json
+
+    from .. import sensitivity, tables
+
+    build = {"sensitivity": sensitivity.sensitivity_table, "whatif": sensitivity.whatif_table}
+    table = build[args.id](json.loads(args.config), workers=args.workers)
+    tables.write_csv(table, args.out)
+    print(f"{args.id}: {len(table)} rows -> {args.out}", file=sys.stderr)
+    return 0
+
+
 def _cmd_backend(args) -> int:
     from ..sdk.backends import resolve
 
@@ -42,6 +54,16 @@ def register(sub) -> None:
     figure.add_argument("--table", required=True)
     figure.add_argument("--out", nargs="+", required=True)
     figure.set_defaults(func=_cmd_figure)
+
+    sweep = sub.add_parser("sweep", help="hardware sweep table: sensitivity or whatif "
+                           "(simulated, many hardware variants in one process)")
+    sweep.add_argument("--id", required=True, choices=["sensitivity", "whatif"])
+    sweep.add_argument("--config", required=True,
+                       help="JSON: hardware, hardware_overrides, schedule_preset, experiments "
+                            "and the sensitivity/whatif section")
+    sweep.add_argument("--workers", type=int, default=1, help="processes (one per worker)")
+    sweep.add_argument("--out", required=True)
+    sweep.set_defaults(func=_cmd_sweep)
 
     backend = sub.add_parser("backend", help="print the backend that would run, or why none")
     backend.add_argument("name", nargs="?", default="auto")

@@ -1,0 +1,275 @@
+"""Sweeps: many hardware variants through the cycle model inside one process.
+
+A variant is a Hardware (dataclasses.replace over its fields); a job is one of the
+experiment matrix's KernelJob / DecodeJob / PrefillJob. `sweep()` evaluates every job at every
+variant with the same functions the records use (meshsim.simulate, model_metrics), so a
+sweep's value at the nominal hardware is the record's value. A plan that does not fit a
+variant (PlanError: SRAM, routes, grid) gives a missing value with the reason, never a number.
+
+Speed (`fast_schedules`): a cycle-model run spends most of its time recomputing the same
+communication costs (a MeshGEMM loop asks for the same ring shift's cost p times) and keeping
+p identical steps. During a sweep, the pure cost functions of meshsim.comm are memoized on
+their arguments within one evaluation (one hardware), and a step identical to the step before
+it (or the one before: loops that alternate two steps) is counted in that step's `repeat`
+instead of appended (the same total, breakdown and cycles per label, up to float rounding of
+a sum vs a product; nothing reads the steps' order). The first variant of every job is also
+evaluated without them and must agree (to 1e-9), so a change in meshsim that this misses fails
+loudly instead of skewing a sweep. Jobs are spread over `workers` processes (one per worker, never
+one per variant).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from . import presets
+from .experiments import DecodeJob, KernelJob, PrefillJob, parse_dims, square_grid
+from .hardware import ASSUMPTION_BOUNDS, HARDWARE, Hardware
+from .meshsim.fabric import PlanError
+
+# The headline metric of each kind of job (what sensitivity and what-if report).
+HEADLINE = {"kernel": ("latency_ms",), "decode": ("decode_tpr_tokens_per_s",),
+            "prefill": ("prefill_tpr_tokens_per_s",)}
+# meshsim.comm's cost functions that are pure in (hardware, grid, arguments) when no data
+# moves (cycle-model mode): memoized during a sweep.
+MEMOIZED = ("_flows_cost", "ring_shift", "tree_reduce")
+
+
+def kind_of(job) -> str:
+    if isinstance(job, KernelJob):
+        return "kernel"
+    if isinstance(job, DecodeJob):
+        return "decode"
+    if isinstance(job, PrefillJob):
+        return "prefill"
+    raise TypeError(f"a sweep runs kernel, decode and prefill jobs, not {type(job).__name__}")
+
+
+def evaluate(job, hw: Hardware, preset: str) -> dict[str, tuple[float, str]]:
+    """The cycle model's metrics of `job` on `hw` under `preset` (what its record holds).
+    Raises PlanError when the plan does not fit."""
+    from .model_metrics import decode_metrics, prefill_metrics
+    from .models import arch
+
+    hw = presets.hardware(hw, preset)
+    kind = kind_of(job)
+    if kind == "kernel":
+        from . import meshsim
+
+        shape = parse_dims(job.shape, 3, "shape")
+        px, py = parse_dims(job.cores, 2, "core grid")
+        return meshsim.simulate(job.system, shape, px, py, hw, False,
+                                kernel=presets.kernel(job.system, preset)).run.metrics()
+    a = arch(job.model)
+    if kind == "decode":
+        px, py = parse_dims(job.cores, 2, "core grid")
+        return decode_metrics(hw, a, px, py, job.input_len, job.output_len, job.kv)[0]
+    return prefill_metrics(hw, a, square_grid(job.cores), job.input_len)[0]
+
+
+# --- the fast path ----------------------------------------------------------------------------
+
+def _key(value):
+    if isinstance(value, np.ndarray):
+        return (value.dtype.str, value.shape, value.tobytes())
+    return value
+
+
+def _memo(fn, cache: dict):
+    @functools.wraps(fn)
+    def cached(fab, *args, **kwargs):
+        if fab.functional:  # data moves: not a pure cost
+            return fn(fab, *args, **kwargs)
+        # The cache is cleared after every evaluation, whose fabrics share one hardware.
+        key = (fn.__name__, id(fab.hw), fab.px, fab.py, tuple(_key(a) for a in args),
+               tuple(sorted((k, _key(v)) for k, v in kwargs.items())))
+        try:
+            return cache[key]
+        except KeyError:
+            out = cache[key] = fn(fab, *args, **kwargs)
+            return out
+    return cached
+
+
+def _coalescing(add):
+    """Timeline.add that folds a step identical to one of the last two (a loop's steps, or a
+    loop alternating two kinds of step) into that step's repeat count."""
+    from .meshsim.cost import Cost
+
+    def same(step_cost, arg, cause):
+        if not isinstance(arg, Cost):
+            if not arg:
+                return not step_cost.parts
+            arg = Cost.of(arg, cause)
+        return float(step_cost) == float(arg) and step_cost.parts == arg.parts
+
+    @functools.wraps(add)
+    def coalesced(self, label, compute=0.0, comm=0.0, overlap=False, repeat=1):
+        if repeat > 0:
+            for last in self.steps[-2:]:
+                if (last.label == label and last.overlap == overlap
+                        and bool(last.comm.parts) == bool(comm)
+                        and same(last.compute, compute, "matmul")
+                        and same(last.comm, comm, "transfer")):
+                    last.repeat += repeat
+                    return
+        add(self, label, compute, comm, overlap, repeat)
+    return coalesced
+
+
+@contextlib.contextmanager
+def fast_schedules():
+    """Memoize MEMOIZED in every meshsim module that refers to them and coalesce identical
+    consecutive steps; yields the memo (a dict: clear it after each evaluation). Restores
+    the originals on exit."""
+    from .meshsim import comm
+    from .meshsim.fabric import Timeline
+
+    cache: dict = {}
+    swaps = [(Timeline, "add", Timeline.add)]
+    Timeline.add = _coalescing(Timeline.add)
+    for name in MEMOIZED:
+        original = getattr(comm, name, None)
+        if original is None:
+            continue  # renamed in meshsim: that part runs uncached
+        wrapper = _memo(original, cache)
+        for module in [m for n, m in list(sys.modules.items())
+                       if n.startswith("waferrepro.meshsim") and m is not None]:
+            for attr, value in list(vars(module).items()):
+                if value is original:
+                    swaps.append((module, attr, original))
+                    setattr(module, attr, wrapper)
+    try:
+        yield cache
+    finally:
+        for owner, attr, original in reversed(swaps):
+            setattr(owner, attr, original)
+
+
+# --- sweeps -----------------------------------------------------------------------------------
+
+def _job_columns(job) -> dict:
+    kind = kind_of(job)
+    if kind == "kernel":
+        return {"kind": kind, "system": job.system, "model": None, "shape": job.shape,
+                "cores": job.cores, "input_len": None, "output_len": None}
+    return {"kind": kind, "system": "WaferLLM", "model": job.model, "shape": None,
+            "cores": job.cores, "input_len": job.input_len,
+            "output_len": getattr(job, "output_len", None)}
+
+
+def _values(job, hw: Hardware, preset: str, metrics: Sequence[str]) -> list[tuple]:
+    """[(metric, value or None, unit, reason)] of one evaluation."""
+    try:
+        got = evaluate(job, hw, preset)
+    except PlanError as exc:
+        return [(m, None, None, f"plan does not fit: {exc}") for m in metrics]
+    return [(m, float(got[m][0]), got[m][1], "") for m in metrics]
+
+
+def _sweep_job(job, variants: Sequence[Hardware], preset: str, metrics: Sequence[str],
+               cache: bool) -> list[list[tuple]]:
+    """One job at every variant (run inside a worker)."""
+    if not cache:
+        return [_values(job, hw, preset, metrics) for hw in variants]
+    out = []
+    with fast_schedules() as memo:
+        for hw in variants:
+            out.append(_values(job, hw, preset, metrics))
+            memo.clear()  # the next variant's hardware differs: nothing to reuse
+    if variants and not _agree(out[0], _values(job, variants[0], preset, metrics)):
+        raise RuntimeError(f"the sweep's fast path disagrees with the plain cycle model for "
+                           f"{job} ({out[0]} vs the plain run): meshsim changed; update "
+                           "sweep.fast_schedules")
+    return out
+
+
+def _agree(fast: list[tuple], plain: list[tuple]) -> bool:
+    """Same metrics, units, reasons and values (to float rounding: a step's repeat count
+    multiplies where the plain timeline adds)."""
+    def close(a, b):
+        return a == b or (a is not None and b is not None and math.isclose(a, b, rel_tol=1e-9))
+    return len(fast) == len(plain) and all(
+        f[0] == p[0] and f[2:] == p[2:] and close(f[1], p[1]) for f, p in zip(fast, plain,
+                                                                         strict=True))
+
+
+def sweep(variants: Sequence[Hardware], jobs: Iterable, preset: str,
+          metrics: dict[str, Sequence[str]] | None = None, workers: int = 1,
+          cache: bool = True, variant_columns: Sequence[dict] | None = None):
+    """Every job at every variant: a tidy DataFrame, one row per (variant, job, metric),
+    with the variant's index (`variant`), its hardware name, the job's columns, metric,
+    value (NaN where the plan does not fit), unit and note (the reason). `metrics`: per
+    kind, the metrics to keep (default HEADLINE). `variant_columns`: extra columns per
+    variant (e.g. the parameter and bound it stands for)."""
+    import pandas as pd
+
+    metrics = {**HEADLINE, **(metrics or {})}
+    jobs = list(jobs)
+    variants = list(variants)
+    args = [(job, variants, preset, tuple(metrics[kind_of(job)]), cache) for job in jobs]
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(min(workers, len(jobs))) as pool:
+            results = list(pool.map(_sweep_job, *zip(*args, strict=True)))
+    else:
+        results = [_sweep_job(*a) for a in args]
+    rows = []
+    for job, per_variant in zip(jobs, results, strict=True):
+        cols = _job_columns(job)
+        for i, values in enumerate(per_variant):
+            extra = variant_columns[i] if variant_columns else {}
+            for metric, value, unit, note in values:
+                rows.append({"variant": i, "hardware": variants[i].name, **extra, **cols,
+                             "metric": metric, "value": value, "unit": unit, "note": note})
+    return pd.DataFrame(rows)
+
+
+# --- variants ---------------------------------------------------------------------------------
+
+def assumptions(hw: Hardware) -> dict[str, tuple]:
+    """The assumptions of `hw` that a sweep varies: ASSUMPTION_BOUNDS of its kind, less the
+    fields a user set through hardware_overrides (their data, not an assumption; as bands)."""
+    base = HARDWARE.get(hw.name)
+    return {f: b for f, b in ASSUMPTION_BOUNDS.get(hw.name, {}).items()
+            if base is None or getattr(hw, f) == getattr(base, f)}
+
+
+def _typed(hw: Hardware, field: str, value):
+    return type(getattr(hw, field))(value)
+
+
+def one_at_a_time(hw: Hardware) -> tuple[list[Hardware], list[dict]]:
+    """(variants, columns): the nominal, then every assumption at its low and at its high
+    bound with the others nominal. Columns name the parameter, the bound and its value."""
+    variants = [hw]
+    columns = [{"parameter": "nominal", "bound": "nominal", "parameter_value": None}]
+    for field, (low, high, _why) in assumptions(hw).items():
+        for bound, value in (("low", low), ("high", high)):
+            variants.append(replace(hw, **{field: _typed(hw, field, value)}))
+            columns.append({"parameter": field, "bound": bound,
+                            "parameter_value": float(value)})
+    return variants, columns
+
+
+def random_variants(hw: Hardware, n: int, seed: int = 0) -> list[Hardware]:
+    """n variants with every assumption drawn uniformly within its bounds (integers where the
+    field is an integer count): the benchmark's sweep."""
+    rng = np.random.default_rng(seed)
+    bounds = assumptions(hw)
+    out = []
+    for _ in range(n):
+        values = {}
+        for field, (low, high, _why) in bounds.items():
+            v = rng.uniform(low, high)
+            values[field] = _typed(hw, field, round(v) if isinstance(getattr(hw, field), int)
+                                   else v)
+        out.append(replace(hw, **values))
+    return out
