@@ -185,7 +185,11 @@ PLOTTERS.update(sensitivity=_sweep_plotter("plot_sensitivity"),
 def render(figure_id: str, table: pd.DataFrame, outputs) -> None:
     if figure_id not in PLOTTERS:
         raise ValueError(f"no figure for {figure_id!r}; figures exist for {sorted(PLOTTERS)}")
-    fig = PLOTTERS[figure_id](table)
+    save(PLOTTERS[figure_id](table), outputs)
+
+
+def save(fig, outputs) -> None:
+    """Write a figure to each output (png, pdf, ...) atomically, then close it."""
     for out in outputs:
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -60,11 +57,6 @@ def draw(card):
 
 
 def render(card, outputs) -> None:
-    fig = draw(card)
-    for out in outputs:
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
-        fig.savefig(tmp, dpi=150)
-        os.replace(tmp, out)
-    plt.close(fig)
+    from ..figures import save
+
+    save(draw(card), outputs)
