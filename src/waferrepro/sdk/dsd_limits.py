@@ -6,6 +6,10 @@ compute lengths, offsets and array sizes in i16 (their params are i16 and `view(
 i16 length), so a length or offset past 32767 cannot be written either. Every value below
 is one the kernels encode, from the same formulas as their pe_program.csl (named after the
 DSD or constant there); a parameter set that does not fit is refused with the limit named.
+
+Packed fabric DSDs (`packed`: two fp16 per 32-bit wavelet, the authors' `simd_mode`) move
+whole wavelets, so every packed transfer length must be even; toolchain.kernel_params pads to
+even, and a hand-written odd length is refused here (and by the kernels' comptime asserts).
 """
 
 from __future__ import annotations
@@ -19,6 +23,18 @@ LIMITS = {"stride": (STRIDE_MAX, "mem1d_dsd stride is i8"),
           "offset": (OFFSET_MAX, "mem1d_dsd offset is i16"),
           "length": (LENGTH_MAX, "DSD extent u16, computed in i16 by the kernel"),
           "size": (I16_MAX, "i16 comptime size in the kernel")}
+PACKED_RULE = "packed fabric DSD moves two fp16 per wavelet: length must be even"
+
+
+def _packed(module: str, p: dict) -> list[tuple[str, int]]:
+    """(what, length) of every transfer a packed kernel makes (none when not packed)."""
+    if not p.get("packed", 0):
+        return []
+    if module == "MeshGEMM":
+        return [("A ring tile Mt*Kt", p["Mt"] * p["Kt"]), ("B ring tile Kt*Nt", p["Kt"] * p["Nt"])]
+    if module == "MeshGEMV":
+        return [("tree / broadcast vector nt", p["nt"])]
+    raise ValueError(f"{module} has no packed form (only MeshGEMM and MeshGEMV)")
 
 
 def _meshgemm(p: dict) -> list[tuple[str, str, int]]:
@@ -91,6 +107,8 @@ def check(module: str, params: dict) -> None:
     """Refuse a parameter set the kernel cannot encode; the message names every limit hit."""
     bad = [f"{what} = {value} > {LIMITS[kind][0]} ({LIMITS[kind][1]})"
            for what, kind, value in encoded(module, params) if value > LIMITS[kind][0]]
+    bad += [f"{what} = {n} is odd ({PACKED_RULE})" for what, n in _packed(module, params)
+            if n % 2]
     if bad:
         raise ValueError(f"{module} cannot be compiled for {params}: " + "; ".join(bad)
                          + " (waferrepro.sdk.dsd_limits; CSL docs, Data Structure Descriptors)")

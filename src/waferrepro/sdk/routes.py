@@ -185,14 +185,50 @@ def ring_routes(table: RouteTable, axis: str, prefix: str) -> None:
                           {direction(axis, role.pass_sign)})
 
 
-def ring_transfer(table: RouteTable, tiles, axis: str, prefix: str, lines=None):
+# ---------------------------------------------------------------- wavelets (packing)
+PACKED_RULE = "a packed fabric DSD moves two fp16 per wavelet: the length must be even"
+
+
+def to_wavelets(tiles, per_wavelet: int = 1):
+    """Per-core tiles (indexed [y][x], any tile shape) as the fabric carries them: each
+    core's values flattened and grouped `per_wavelet` to a 32-bit wavelet (1: one fp16 in
+    a wavelet; 2: a pair, the first value in the low half, as a 16-bit SIMD fabric DSD).
+    A packed length must be even (the kernels' comptime assert, sdk.dsd_limits)."""
+    if per_wavelet not in (1, 2):
+        raise ValueError(f"fp16 per wavelet is 1 or 2, got {per_wavelet}")
+    flat = tiles.reshape(tiles.shape[:2] + (-1,))
+    if flat.shape[-1] % per_wavelet:
+        raise ValueError(f"{flat.shape[-1]} values: {PACKED_RULE}")
+    return flat.reshape(tiles.shape[:2] + (-1, per_wavelet))
+
+
+def from_wavelets(wavelets, tile_shape: tuple, swap: bool = False):
+    """Unpack received wavelets into per-core tiles of `tile_shape`; `swap` reads each
+    pair's halves the wrong way round (a mutation the emulation tests must catch)."""
+    w = wavelets[..., ::-1] if swap else wavelets
+    return w.reshape(wavelets.shape[:2] + tuple(tile_shape))
+
+
+def ring_transfer(table: RouteTable, tiles, axis: str, prefix: str, lines=None,
+                  per_wavelet: int = 1, swap: bool = False):
     """What one ring shift does to per-core tiles (indexed [y][x]) on the table's routes:
     each core's tile goes wherever its send color is routed, that core must read the color,
     and every core of a line taking part receives exactly one tile (ring_shift.csl's shift on
     every core). `lines`: per line along the other axis, whether it takes part (the rest keep
-    their tiles). Returns the new tiles."""
-    out = tiles.copy()
+    their tiles). `per_wavelet`: fp16 per wavelet (ring_shift.csl's `packed`); the tiles
+    travel as wavelets (to_wavelets) and are unpacked on arrival (`swap`: see
+    from_wavelets). Returns the new tiles."""
     p = table.width if axis == "x" else table.height
+    sent = to_wavelets(tiles, per_wavelet)  # refuses an odd packed length, ring or not
+    if (per_wavelet != 1 or swap) and p > 1:
+        got = from_wavelets(ring_transfer(table, sent, axis, prefix, lines), tiles.shape[2:],
+                            swap)
+        for i, part in enumerate(lines if lines is not None else ()):
+            if not part:  # a line that does not take part keeps its own tiles
+                idx = (i, slice(None)) if axis == "x" else (slice(None), i)
+                got[idx] = tiles[idx]
+        return got
+    out = tiles.copy()
     if p == 1:
         return out
     received = set()
