@@ -6,8 +6,9 @@ x @ W. Without an SDK this ties the routing rules and the programs' buffer logic
 the CSL spelling still needs a compiler.
 
 Packed (the schedule preset's fp16_per_wavelet = 2, toolchain.kernel_params' `packed`): tiles
-and vectors travel as pairs of fp16 per wavelet (routes.to_wavelets), with the lengths
-kernel_params pads to even; an odd length or a pair read the wrong way round must fail."""
+and vectors travel as pairs of fp16 per wavelet (routes.to_wavelets), an odd length padded by
+one element as the kernels pad their transfer buffers; an odd length without that pad, or a
+pair read the wrong way round, must fail."""
 
 import numpy as np
 import pytest
@@ -26,7 +27,7 @@ class MeshGemmCores:
     (p, p, ...) standing for the p x p cores; transfers go over the traced ring routes."""
 
     def __init__(self, a_tiles, b_tiles, reset: bool = True, per_wavelet: int = 1,
-                 swap: bool = False):
+                 swap: bool = False, pad: bool = True):
         self.p = a_tiles.shape[0]
         self.buf = {"A0": a_tiles.copy(), "A1": np.zeros_like(a_tiles),
                     "B0": b_tiles.copy(), "B1": np.zeros_like(b_tiles)}
@@ -34,7 +35,8 @@ class MeshGemmCores:
         self.a_cur, self.a_next, self.b_cur, self.b_next = "A0", "A1", "B0", "B1"
         self.flipped = False
         self.reset = reset  # False: the program before issue 14 (no reset, P-1 shifts)
-        self.wire = {"per_wavelet": per_wavelet, "swap": swap}  # ring_shift.csl's `packed`
+        # ring_shift.csl's `packed`, over pe_program.csl's A_WIRE/B_WIRE buffers (`pad`)
+        self.wire = {"per_wavelet": per_wavelet, "swap": swap, "pad": pad}
         self.table = cr.RouteTable(self.p, self.p)
         cr.ring_routes(self.table, "x", "A")
         cr.ring_routes(self.table, "y", "B")
@@ -70,21 +72,19 @@ class MeshGemmCores:
         return self.C.copy()
 
 
-def meshgemm_tiles(shape, p, preset):
-    """What kernels/MeshGEMM/run.py sends: A and B zero-padded to the compiled Kt (kernel_params
-    pads it even when the preset packs), pre-skewed and placed; float64 for exact sums."""
+def meshgemm_tiles(shape, p):
+    """What kernels/MeshGEMM/run.py sends (pre-skewed, placed), in float64 for exact sums."""
     a, b = make_inputs(shape, seed=p)
-    kp = toolchain.kernel_params("MeshGEMM", shape, p, p, preset)["Kt"] * p
-    tiles = pack_cannon(pad2d(a, shape[0], kp), pad2d(b, kp, shape[2]), p, interleaved=True)
-    return a, b, tuple(t.astype(np.float64) for t in tiles)
+    return a, b, tuple(t.astype(np.float64) for t in pack_cannon(a, b, p, interleaved=True))
 
 
 @pytest.mark.parametrize("preset,per_wavelet", PACKING)
 @pytest.mark.parametrize("p", [1, 2, 3, 4, 5, 6, 7])
 def test_meshgemm_program_on_its_routes_computes_the_product_every_run(p, preset, per_wavelet):
-    a, b, (a_tiles, b_tiles) = meshgemm_tiles((4 * p + 1, 3 * p, 2 * p + 3), p, preset)
-    if per_wavelet == 2:  # the ring tiles travel as whole wavelets
-        assert a_tiles[0, 0].size % 2 == 0 and b_tiles[0, 0].size % 2 == 0
+    # Mt*Kt odd for p >= 2 (5*3): packed, the A tiles travel with their pad element
+    a, b, (a_tiles, b_tiles) = meshgemm_tiles((4 * p + 1, 3 * p, 2 * p + 3), p)
+    assert toolchain.kernel_params("MeshGEMM", a.shape[:1] + b.shape, p, p,
+                                   preset)["packed"] == (per_wavelet == 2)
     cores = MeshGemmCores(a_tiles, b_tiles, per_wavelet=per_wavelet)
     expected = a.astype(np.float64) @ b
     first = cores.launch(0, 1)  # the launcher's checked launch, then the timed one
@@ -109,28 +109,29 @@ def test_meshgemm_without_reset_gives_a_different_second_run(p):
 
 @pytest.mark.parametrize("p", [2, 3])
 def test_meshgemm_packed_mutations_are_caught(p):
-    shape = (4 * p + 1, 3 * p, 2 * p + 3)  # Mt*Kt odd before kernel_params pads Kt
-    a, b, (a_tiles, b_tiles) = meshgemm_tiles(shape, p, "full-model")  # unpadded
-    assert a_tiles[0, 0].size % 2 == 1
+    shape = (4 * p + 1, 3 * p, 2 * p + 3)
+    a, b, (a_tiles, b_tiles) = meshgemm_tiles(shape, p)
+    assert a_tiles[0, 0].size % 2 == 1  # Mt*Kt odd: needs the pad element
     with pytest.raises(ValueError, match="two fp16 per wavelet: the length must be even"):
-        MeshGemmCores(a_tiles, b_tiles, per_wavelet=2).launch(0, 1)
-    a, b, (a_tiles, b_tiles) = meshgemm_tiles(shape, p, "paper-kernels")
+        MeshGemmCores(a_tiles, b_tiles, per_wavelet=2, pad=False).launch(0, 1)
     swapped = MeshGemmCores(a_tiles, b_tiles, per_wavelet=2, swap=True).launch(0, 1)
     assert not np.allclose(unpack_cannon(swapped, shape[0], shape[2], interleaved=True),
                            a.astype(np.float64) @ b)
 
 
 def column_all_reduce(partial, root: str, drop: str | None = None, per_wavelet: int = 1,
-                      swap: bool = False):
+                      swap: bool = False, pad: bool = True):
     """line_tree.csl's all_reduce on every column of a w x h grid (partial[y, x] is core
     (x, y)'s vector), on the traced routes of the given tree form: each chain member, from the
     chain's far end inward, sends its vector plus what arrived (`relay`); a root adds what
     arrives from each side (`absorb`); the line's root broadcasts. `drop` ("-" or "+"): a
     mutated root that, given two sides, ignores that side's stream. Streams travel as
-    wavelets of `per_wavelet` fp16 (line_tree.csl's `packed`; `swap`: see routes.from_wavelets);
-    the adds work on the unpacked values, as a 16-bit SIMD @faddh on both halves."""
+    wavelets of `per_wavelet` fp16 (line_tree.csl's `packed`, over MeshGEMV's NT_WIRE buffer:
+    `pad`; `swap`: see routes.from_wavelets); the adds work on the unpacked values, as a
+    16-bit SIMD @faddh on both halves."""
     def wire(v):  # one core's vector over the fabric and off it again
-        return cr.from_wavelets(cr.to_wavelets(v[None, None], per_wavelet), v.shape, swap)[0, 0]
+        sent = cr.to_wavelets(v[None, None], per_wavelet, pad)
+        return cr.from_wavelets(sent, v.shape, swap)[0, 0]
 
     h, w = partial.shape[:2]
     table = cr.RouteTable(w, h)
@@ -176,26 +177,24 @@ def column_all_reduce(partial, root: str, drop: str | None = None, per_wavelet: 
     return vec
 
 
-def _gemv_partials(w, h, preset="full-model", n=None):
-    """Every core's local_gemv result, W padded as kernels/MeshGEMV/run.py pads it to the
-    compiled nt (kernel_params: even when the preset packs)."""
+def _gemv_partials(w, h, n=None):
+    """Every core's local_gemv result (nt = ceil(n / w) values)."""
     k, n = 7 * h + 2, n or 5 * w + 1
     x, wm = make_inputs((1, k, n), seed=h)
-    params = toolchain.kernel_params("MeshGEMV", (1, k, n), w, h, preset)
-    kt, nt = params["kt"], params["nt"]
+    kt = -(-k // h)
     return np.einsum("ik,ijkn->ijn", pad2d(x.astype(np.float64), 1, kt * h).reshape(h, kt),
-                     to_tiles(pad2d(wm.astype(np.float64), kt * h, nt * w), h, w))
+                     to_tiles(wm.astype(np.float64), h, w))  # local_gemv on each core
 
 
 @pytest.mark.parametrize("preset,per_wavelet", PACKING)
 @pytest.mark.parametrize("root", cr.TREE_ROOTS)
-@pytest.mark.parametrize("w,h,n", [(1, 1, 5), (3, 1, None), (2, 2, 7), (2, 5, None),
+@pytest.mark.parametrize("w,h,n", [(1, 1, 5), (3, 1, None), (2, 2, 5), (2, 5, None),
                                    (4, 9, 13), (3, 17, None), (2, 40, 9)])
 def test_meshgemv_program_on_its_routes_computes_the_column_sums(w, h, n, root, preset,
                                                                   per_wavelet):
-    partial = _gemv_partials(w, h, preset, n)
-    if per_wavelet == 2:
-        assert partial.shape[-1] % 2 == 0  # kernel_params padded nt to whole wavelets
+    partial = _gemv_partials(w, h, n)  # nt odd for (1, 1, 5), (2, 2, 5), (2, 40, 9)
+    assert toolchain.kernel_params("MeshGEMV", (1, 9, w * partial.shape[-1]), w, h,
+                                   preset)["packed"] == (per_wavelet == 2)
     vec = column_all_reduce(partial, root, per_wavelet=per_wavelet)
     expected = partial.sum(axis=0)
     np.testing.assert_allclose(vec, np.broadcast_to(expected, vec.shape), rtol=1e-12)
@@ -213,10 +212,9 @@ def test_meshgemv_middle_root_dropping_a_side_is_caught(h, drop):
 
 @pytest.mark.parametrize("h", [5, 9])
 def test_meshgemv_packed_mutations_are_caught(h):
-    odd = _gemv_partials(3, h, "full-model", n=7)  # nt = 3: odd, not padded
-    assert odd.shape[-1] % 2 == 1
+    partial = _gemv_partials(3, h, n=7)  # nt = 3: odd, needs NT_WIRE's pad element
+    assert partial.shape[-1] == 3
     with pytest.raises(ValueError, match="two fp16 per wavelet: the length must be even"):
-        column_all_reduce(odd, "middle", per_wavelet=2)
-    partial = _gemv_partials(3, h, "paper-kernels", n=7)  # nt padded to 4
+        column_all_reduce(partial, "middle", per_wavelet=2, pad=False)
     vec = column_all_reduce(partial, "middle", per_wavelet=2, swap=True)
     assert not np.allclose(vec, np.broadcast_to(partial.sum(axis=0), vec.shape))

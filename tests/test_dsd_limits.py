@@ -41,7 +41,7 @@ def test_paper_size_prefill_on_4x4_is_refused_naming_the_limit():
 def test_each_limit_is_enforced_at_its_boundary():
     ok = {"width": 1, "height": 1, "kt": 1, "nt": 32767, "group": 1}
     dsd_limits.check("MeshGEMV", ok)
-    with pytest.raises(ValueError, match="y_dsd / tree extent nt = 32768"):
+    with pytest.raises(ValueError, match="y_dsd / tree extent NT_WIRE = 32768"):
         dsd_limits.check("MeshGEMV", {**ok, "nt": 32768})
     dec = decode_params(arch("tiny-llama"), 4, 3, 7, "shift")
     dsd_limits.check("Decode", {**dec, "cap": 127})

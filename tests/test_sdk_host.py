@@ -24,7 +24,7 @@ def test_kernel_params_follow_the_simulator_tiles():
         sdk.kernel_params("MeshGEMM", (64, 64, 64), 8, 4)
 
 
-def test_packed_follows_the_presets_fp16_per_wavelet_and_pads_to_even():
+def test_packed_follows_the_presets_fp16_per_wavelet():
     from waferrepro.presets import PRESETS, options
     from waferrepro.sdk import dsd_limits
 
@@ -33,18 +33,17 @@ def test_packed_follows_the_presets_fp16_per_wavelet_and_pads_to_even():
         gemv = sdk.kernel_params("MeshGEMV", (1, 16384, 16384), 720, 720, preset)
         gemm = sdk.kernel_params("MeshGEMM", (2048, 1000, 300), 8, 8, preset)
         assert gemv["packed"] == gemm["packed"] == packed
-        dsd_limits.check("MeshGEMV", gemv)
-        dsd_limits.check("MeshGEMM", gemm)
-    # paper-kernels packs: nt 23 -> 24; Mt*Kt = 256*125 even but Kt*Nt = 125*38 even too,
-    # so Kt stays; Mt=Kt=Nt odd -> Kt padded
-    assert sdk.kernel_params("MeshGEMV", (1, 16384, 16384), 720, 720, "paper-kernels")["nt"] == 24
-    assert sdk.kernel_params("MeshGEMM", (2048, 1000, 300), 8, 8, "paper-kernels")["Kt"] == 125
-    assert sdk.kernel_params("MeshGEMM", (9, 9, 9), 3, 3, "paper-kernels")["Kt"] == 4
-    # a hand-written odd packed length is refused with the rule named
-    with pytest.raises(ValueError, match="nt = 23 is odd .*two fp16 per wavelet"):
-        dsd_limits.check("MeshGEMV", {**gemv, "nt": 23, "packed": 1})
-    with pytest.raises(ValueError, match="A ring tile Mt\\*Kt = 9 is odd"):
-        dsd_limits.check("MeshGEMM", {"P": 3, "Mt": 3, "Kt": 3, "Nt": 3, "packed": 1})
+        assert gemv["nt"] == 23 and gemm["Kt"] == 125  # tiles unchanged: the kernels pad
+    # packed, the kernels pad an odd transfer buffer by one (NT_WIRE, A_WIRE): the wire
+    # length is what must fit the DSD extent
+    edge = {"width": 1, "height": 1, "kt": 1, "nt": 32767, "group": 1, "tree_middle": 0}
+    dsd_limits.check("MeshGEMV", {**edge, "packed": 0})
+    with pytest.raises(ValueError, match="tree extent NT_WIRE = 32768 > 32767"):
+        dsd_limits.check("MeshGEMV", {**edge, "packed": 1})
+    gemm = {"P": 2, "Mt": 1, "Kt": 32767, "Nt": 1}
+    dsd_limits.check("MeshGEMM", {**gemm, "packed": 0})
+    with pytest.raises(ValueError, match="ring extent A_WIRE = 32768"):
+        dsd_limits.check("MeshGEMM", {**gemm, "packed": 1})
 
 
 def test_compile_command_simulator_and_device():
@@ -287,8 +286,8 @@ def test_prefill_record_and_e2e_from_sdk_parts(tmp_path):
 def test_sdk_params_cli_takes_the_schedule_preset(capsys):
     base = ["sdk", "params", "--system", "MeshGEMV", "--cores", "5x3", "--shape", "1x64x64"]
     assert cli.main([*base, "--preset", "paper-kernels"]) == 0
-    # middle roots, two fp16 per wavelet: nt 13 padded to 14
+    # middle roots, two fp16 per wavelet (the kernel pads its odd nt = 13 vector itself)
     assert (capsys.readouterr().out.strip()
-            == "width:5,height:3,kt:22,nt:14,group:2,tree_middle:1,packed:1")
+            == "width:5,height:3,kt:22,nt:13,group:2,tree_middle:1,packed:1")
     assert cli.main(base) == 0  # the default preset, full-model: edge roots, unpacked
     assert capsys.readouterr().out.strip().endswith(",nt:13,group:2,tree_middle:0,packed:0")

@@ -15,7 +15,7 @@ sys.path[:0] = [str(_here / "waferrepro_host.zip"), str(_here.parents[1] / "src"
 
 import numpy as np  # noqa: E402
 
-from waferrepro.host import pack_cannon, pad2d, unpack_cannon  # noqa: E402
+from waferrepro.host import pack_cannon, unpack_cannon  # noqa: E402
 from waferrepro.sdk import launch as sdk_launch  # noqa: E402
 
 
@@ -28,10 +28,7 @@ def main() -> int:
     rng = np.random.default_rng(args.seed)  # the same draw as meshsim.make_inputs
     a = rng.standard_normal((m, k)).astype(np.float16)
     b = rng.standard_normal((k, n)).astype(np.float16)
-    # zero K columns/rows up to the compiled Kt (kernel_params pads it even when packed)
-    kp = params["Kt"] * p
-    a_tiles, b_tiles = pack_cannon(pad2d(a, a.shape[0], kp), pad2d(b, kp, n), p,
-                                   interleaved=True)  # (p, p, Mt, Kt), (p, p, Kt, Nt)
+    a_tiles, b_tiles = pack_cannon(a, b, p, interleaved=True)  # (p, p, Mt, Kt), (p, p, Kt, Nt)
 
     run = sdk_launch.Session(args.name, args.cmaddr, p, p)
     run.put("A", a_tiles)

@@ -30,8 +30,7 @@ def main() -> int:
     x_rows = pad2d(x, 1, kt * height).reshape(height, kt)      # row py holds x block py
 
     run = sdk_launch.Session(args.name, args.cmaddr, width, height)
-    # (height, width, kt, nt): padded to the compiled tiles (nt even when packed)
-    run.put("W", to_tiles(pad2d(w, kt * height, nt * width), height, width))
+    run.put("W", to_tiles(w, height, width))                # (height, width, kt, nt)
     run.put("x", np.broadcast_to(x_rows[:, None, :], (height, width, kt)))
     y_tiles, timing = sdk_launch.check_then_time(run, lambda: run.get_f16("y", nt),
                                                  args.warmup, args.repeats)

@@ -8,8 +8,10 @@ is one the kernels encode, from the same formulas as their pe_program.csl (named
 DSD or constant there); a parameter set that does not fit is refused with the limit named.
 
 Packed fabric DSDs (`packed`: two fp16 per 32-bit wavelet, the authors' `simd_mode`) move
-whole wavelets, so every packed transfer length must be even; toolchain.kernel_params pads to
-even, and a hand-written odd length is refused here (and by the kernels' comptime asserts).
+whole wavelets: the kernels pad an odd transfer buffer by one element (MeshGEMM's A_WIRE and
+B_WIRE, MeshGEMV's NT_WIRE), so the lengths checked here are those padded ones (`wire`); an
+unpadded odd length is refused by the library's comptime asserts (common/ring_shift.csl,
+common/line_tree.csl) and by their Python twin (sdk.routes.to_wavelets).
 """
 
 from __future__ import annotations
@@ -23,33 +25,27 @@ LIMITS = {"stride": (STRIDE_MAX, "mem1d_dsd stride is i8"),
           "offset": (OFFSET_MAX, "mem1d_dsd offset is i16"),
           "length": (LENGTH_MAX, "DSD extent u16, computed in i16 by the kernel"),
           "size": (I16_MAX, "i16 comptime size in the kernel")}
-PACKED_RULE = "packed fabric DSD moves two fp16 per wavelet: length must be even"
 
 
-def _packed(module: str, p: dict) -> list[tuple[str, int]]:
-    """(what, length) of every transfer a packed kernel makes (none when not packed)."""
-    if not p.get("packed", 0):
-        return []
-    if module == "MeshGEMM":
-        return [("A ring tile Mt*Kt", p["Mt"] * p["Kt"]), ("B ring tile Kt*Nt", p["Kt"] * p["Nt"])]
-    if module == "MeshGEMV":
-        return [("tree / broadcast vector nt", p["nt"])]
-    raise ValueError(f"{module} has no packed form (only MeshGEMM and MeshGEMV)")
+def wire(n: int, p: dict) -> int:
+    """Elements a transfer of n fp16 moves: packed, padded to whole wavelets (even)."""
+    return n + n % 2 if p.get("packed", 0) else n
 
 
 def _meshgemm(p: dict) -> list[tuple[str, str, int]]:
     mt, kt, nt = p["Mt"], p["Kt"], p["Nt"]
     return [("c_row, b_row length Nt", "length", nt),
             ("c_all length Mt*Nt", "length", mt * nt),
-            ("a_all / ring extent Mt*Kt", "length", mt * kt),
-            ("b_all / ring extent Kt*Nt", "length", kt * nt),
+            ("a_all / ring extent A_WIRE", "length", wire(mt * kt, p)),
+            ("b_all / ring extent B_WIRE", "length", wire(kt * nt, p)),
             ("b_dsd offset (Kt-1)*Nt", "offset", (kt - 1) * nt),
             ("c_dsd offset (Mt-1)*Nt", "offset", (mt - 1) * nt)]
 
 
 def _meshgemv(p: dict) -> list[tuple[str, str, int]]:
     kt, nt = p["kt"], p["nt"]
-    return [("y_dsd / tree extent nt", "length", nt), ("W size kt*nt", "size", kt * nt),
+    return [("y_dsd / tree extent NT_WIRE", "length", wire(nt, p)),
+            ("W size kt*nt", "size", kt * nt),
             ("row_dsd offset (kt-1)*nt", "offset", (kt - 1) * nt)]
 
 
@@ -107,8 +103,6 @@ def check(module: str, params: dict) -> None:
     """Refuse a parameter set the kernel cannot encode; the message names every limit hit."""
     bad = [f"{what} = {value} > {LIMITS[kind][0]} ({LIMITS[kind][1]})"
            for what, kind, value in encoded(module, params) if value > LIMITS[kind][0]]
-    bad += [f"{what} = {n} is odd ({PACKED_RULE})" for what, n in _packed(module, params)
-            if n % 2]
     if bad:
         raise ValueError(f"{module} cannot be compiled for {params}: " + "; ".join(bad)
                          + " (waferrepro.sdk.dsd_limits; CSL docs, Data Structure Descriptors)")

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..host import group_size
 
 RAMP = "RAMP"
@@ -189,37 +191,44 @@ def ring_routes(table: RouteTable, axis: str, prefix: str) -> None:
 PACKED_RULE = "a packed fabric DSD moves two fp16 per wavelet: the length must be even"
 
 
-def to_wavelets(tiles, per_wavelet: int = 1):
+def to_wavelets(tiles, per_wavelet: int = 1, pad: bool = True):
     """Per-core tiles (indexed [y][x], any tile shape) as the fabric carries them: each
     core's values flattened and grouped `per_wavelet` to a 32-bit wavelet (1: one fp16 in
     a wavelet; 2: a pair, the first value in the low half, as a 16-bit SIMD fabric DSD).
-    A packed length must be even (the kernels' comptime assert, sdk.dsd_limits)."""
+    Packed, an odd length takes one zero pad element, as the kernels pad their transfer
+    buffers (MeshGEMM's A_WIRE/B_WIRE, MeshGEMV's NT_WIRE); `pad=False` is a kernel without
+    that pad, refused as the library's comptime asserts refuse it."""
     if per_wavelet not in (1, 2):
         raise ValueError(f"fp16 per wavelet is 1 or 2, got {per_wavelet}")
     flat = tiles.reshape(tiles.shape[:2] + (-1,))
-    if flat.shape[-1] % per_wavelet:
+    odd = flat.shape[-1] % per_wavelet
+    if odd and not pad:
         raise ValueError(f"{flat.shape[-1]} values: {PACKED_RULE}")
+    if odd:
+        flat = np.concatenate([flat, np.zeros(flat.shape[:2] + (1,), flat.dtype)], axis=-1)
     return flat.reshape(tiles.shape[:2] + (-1, per_wavelet))
 
 
 def from_wavelets(wavelets, tile_shape: tuple, swap: bool = False):
-    """Unpack received wavelets into per-core tiles of `tile_shape`; `swap` reads each
-    pair's halves the wrong way round (a mutation the emulation tests must catch)."""
+    """Unpack received wavelets into per-core tiles of `tile_shape` (dropping a pad element);
+    `swap` reads each pair's halves the wrong way round (a mutation the emulation tests must
+    catch)."""
     w = wavelets[..., ::-1] if swap else wavelets
-    return w.reshape(wavelets.shape[:2] + tuple(tile_shape))
+    flat = w.reshape(wavelets.shape[:2] + (-1,))[..., :int(np.prod(tile_shape, dtype=int))]
+    return flat.reshape(wavelets.shape[:2] + tuple(tile_shape))
 
 
 def ring_transfer(table: RouteTable, tiles, axis: str, prefix: str, lines=None,
-                  per_wavelet: int = 1, swap: bool = False):
+                  per_wavelet: int = 1, swap: bool = False, pad: bool = True):
     """What one ring shift does to per-core tiles (indexed [y][x]) on the table's routes:
     each core's tile goes wherever its send color is routed, that core must read the color,
     and every core of a line taking part receives exactly one tile (ring_shift.csl's shift on
     every core). `lines`: per line along the other axis, whether it takes part (the rest keep
     their tiles). `per_wavelet`: fp16 per wavelet (ring_shift.csl's `packed`); the tiles
-    travel as wavelets (to_wavelets) and are unpacked on arrival (`swap`: see
+    travel as wavelets (to_wavelets, with `pad`) and are unpacked on arrival (`swap`: see
     from_wavelets). Returns the new tiles."""
     p = table.width if axis == "x" else table.height
-    sent = to_wavelets(tiles, per_wavelet)  # refuses an odd packed length, ring or not
+    sent = to_wavelets(tiles, per_wavelet, pad)  # unpadded odd: refused, ring or not
     if (per_wavelet != 1 or swap) and p > 1:
         got = from_wavelets(ring_transfer(table, sent, axis, prefix, lines), tiles.shape[2:],
                             swap)

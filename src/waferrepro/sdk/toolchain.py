@@ -32,18 +32,13 @@ def packed_fabric(preset: str) -> bool:
     return options(preset)["fp16_per_wavelet"] == 2
 
 
-def even(n: int) -> int:
-    """n rounded up to even: packed transfers move whole wavelets (two fp16 each)."""
-    return n + n % 2
-
-
 def kernel_params(module: str, shape: tuple[int, int, int], px: int, py: int,
                   preset: str = DEFAULT_PRESET) -> dict:
     """The `--params` of a kernel module for a shape on a px x py grid (names as in its
     layout.csl). Tile sizes are those of the simulator's twin (the host pads to even division);
-    the schedule preset picks the forms its twin runs (MeshGEMV: the tree's roots; both: two
-    fp16 per wavelet, `packed`, with the transferred lengths padded to even by zero rows or
-    columns the launcher adds, so no wavelet is half empty).
+    the schedule preset picks the forms its twin runs (MeshGEMV: the tree's roots; both:
+    `packed`, two fp16 per wavelet, the kernels then padding an odd transfer buffer by one
+    element so every transfer is ceil(n/2) whole wavelets, as meshsim charges it).
     """
     m, k, n = shape
     packed = packed_fabric(preset)
@@ -51,20 +46,15 @@ def kernel_params(module: str, shape: tuple[int, int, int], px: int, py: int,
         if m != 1:
             raise ValueError(f"MeshGEMV is a GEMV: M must be 1, got {m}")
         # the two-level tree of meshsim.gemv.run_gemv(tree_levels=2, tree_root), its roots
-        # as the preset puts them (tree_middle: 1 middle, 0 edge); packed: the tree's
-        # vectors (nt, fp16 partial sums under the kernels' fp16 accumulate) padded to even
+        # as the preset puts them (tree_middle: 1 middle, 0 edge)
         middle = options(preset)["tree_root"] == "middle"
-        nt = math.ceil(n / px)
-        return {"width": px, "height": py, "kt": math.ceil(k / py),
-                "nt": even(nt) if packed else nt,
+        return {"width": px, "height": py, "kt": math.ceil(k / py), "nt": math.ceil(n / px),
                 "group": group_size(py, 2), "tree_middle": int(middle), "packed": int(packed)}
     if module == "MeshGEMM":
         if px != py:
             raise ValueError(f"MeshGEMM needs a square grid, got {px}x{py}")
-        mt, kt, nt = (math.ceil(d / px) for d in (m, k, n))
-        if packed and (mt * kt % 2 or kt * nt % 2):
-            kt = even(kt)  # zero K padding: both ring tiles (Mt*Kt, Kt*Nt) even, C unchanged
-        return {"P": px, "Mt": mt, "Kt": kt, "Nt": nt, "packed": int(packed)}
+        return {"P": px, "Mt": math.ceil(m / px), "Kt": math.ceil(k / px),
+                "Nt": math.ceil(n / px), "packed": int(packed)}
     raise ValueError(f"no CSL parameters for module {module!r} yet")
 
 
