@@ -160,3 +160,21 @@ def test_records_list_the_options_that_apply(preset):
         opts["attention_heads"]
     assert dec_schedule["kv_cache"] == opts["kv_cache"] and "causal_mask" not in dec_schedule
     assert pre_schedule["causal_mask"] == opts["causal_mask"] and "kv_cache" not in pre_schedule
+
+
+def test_kv_capacity_follows_the_heads_and_not_the_cache_mode():
+    from waferrepro.jobs.meshsim import run_kv_capacity
+
+    def tokens(preset):
+        rec = run_kv_capacity("llama3-8b", "360x360", "shift", WSE2, preset)
+        assert rec["what"]["params"]["schedule"]["attention_heads"] == \
+            presets.options(preset)["attention_heads"]
+        return {m["metric"]: m["value"] for m in rec["metrics"]}["max_decode_len_tokens"]
+
+    # One head: wider K/V per token but one head's scores per token instead of 32.
+    a = arch("llama3-8b")
+    one = presets.attention_arch(a, "paper-kernels")
+    lay_heads = DecodeLayout(presets.attention_arch(a, "full-model"), 360, 360)
+    lay_one = DecodeLayout(one, 360, 360)
+    assert lay_one.kv_elems_per_token() > lay_heads.kv_elems_per_token()
+    assert tokens("paper-kernels") != tokens("full-model")

@@ -233,7 +233,9 @@ def run_end_to_end(model: str, prefill_cores: str, decode_cores: str, input_len:
 def run_kv_capacity(model: str, cores: str, kv: str, hw: Hardware,
                     preset: str = DEFAULT_PRESET) -> dict:
     """Longest context the KV cache can hold (Table 5), from the memory model of the decode
-    plan under `preset` (its accumulate width sizes the per-token scores buffer)."""
+    plan under `preset` (its accumulate width sizes the per-token scores buffer; its
+    attention_heads the per-token K/V width and how many heads' scores each core keeps; a
+    static cache holds what shift does)."""
     from ..experiments import DECODE_SYSTEM
     from ..meshsim.decode_layout import DecodeLayout
     from ..model_metrics import memory_summary
@@ -249,7 +251,9 @@ def run_kv_capacity(model: str, cores: str, kv: str, hw: Hardware,
         f"meshsim/kv_capacity/{model}/{cores}/kv{kv}",
         {"system": DECODE_SYSTEM[kv], "module": "Decode", "shape": None, "cores": cores,
          "gpus": None, "model": model, "input_len": None, "output_len": None,
-         "preset": preset, "params": {"kv_mode": kv}}, hw)
+         "preset": preset, "params": {"kv_mode": kv, "schedule": {
+             k: presets.options(preset)[k]
+             for k in ("accumulate", "attention_heads", "kv_cache")}}}, hw)
     metrics = {"max_decode_len_tokens": (float(mem["max_context_one_layer"]), "tokens"),
                "max_decode_len_tokens_whole_model": (float(mem["max_context_whole_model"]),
                                                      "tokens"),
