@@ -1,8 +1,7 @@
 """Schedule presets: named choices of how the kernels are scheduled, grouped as the paper's
 public kernels do them (`paper-kernels`) or as our complete layer does (`full-model`).
 
-Options (the ones marked "modelled" change meshsim's schedule; the rest are documented
-differences not yet modelled, so no preset sets them):
+Options (each changes meshsim's schedule; the layer options also the NumPy reference):
 - tree_root (modelled): MeshGEMV's tree roots at each group's first core ("edge") or in its
   middle with both sides reducing towards it ("middle", the authors' MeshGEMV; about half the
   hops). chain-GEMV stays Cerebras's one-way chain either way.
