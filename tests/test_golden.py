@@ -28,8 +28,9 @@ CASES = [(system, shape, p)
 FIELDS = ["preset", "system", "shape", "cores", "cycles", "compute_cycles", "comm_cycles"]
 PRESETS = sorted(presets.PRESETS)
 CAUSE_FIELDS = [f"cycles_{c}" for c in CAUSES]
-# One layer of two models on two grids each: decode (4096-token prompt, 128 generated, KV
-# shift; mean over the steps) and prefill (4096-token prompt).
+# One layer of two models on two grids each: decode (4096-token prompt, 128 generated, the
+# experiments' "shift" KV mode as the preset runs it; mean over the steps) and prefill
+# (4096-token prompt); heads, mask and KV cache as the preset says.
 MODEL_CASES = [("decode", model, p) for model in ("llama3-8b", "llama2-13b") for p in (420, 660)]
 MODEL_CASES += [("prefill", model, p) for model in ("llama3-8b", "llama2-13b")
                 for p in (480, 720)]
@@ -51,11 +52,12 @@ def _kernels():
 def _layers():
     rows = []
     for preset, (phase, model, p) in ((s, c) for s in PRESETS for c in MODEL_CASES):
-        a, hw = arch(model), presets.hardware(WSE2, preset)
+        a, hw = presets.attention_arch(arch(model), preset), presets.hardware(WSE2, preset)
         if phase == "decode":
-            cycles, _, _, causes = decode_cycles_per_layer(hw, a, p, p, 4096, 128, "shift")
+            cycles, _, _, causes = decode_cycles_per_layer(hw, a, p, p, 4096, 128,
+                                                           presets.kv_mode("shift", preset))
         else:
-            timeline = prefill_layer(hw, a, p, 4096)[0].timeline
+            timeline = prefill_layer(hw, a, p, 4096, causal=presets.causal(preset))[0].timeline
             cycles, causes = timeline.total, timeline.breakdown()
         rows.append({"preset": preset, "phase": phase, "model": model, "cores": f"{p}x{p}",
                      "cycles_per_layer": f"{cycles:.1f}",

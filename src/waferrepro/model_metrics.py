@@ -112,7 +112,7 @@ def decode_metrics_from_cycles(hw: Hardware, a: Arch, lay: DecodeLayout, cycles:
 
 
 def prefill_metrics(hw: Hardware, a: Arch, p: int, input_len: int,
-                    cycles: float | None = None) -> tuple[dict, dict]:
+                    cycles: float | None = None, causal: bool = True) -> tuple[dict, dict]:
     """(metrics, memory summary) of prefilling an `input_len`-token prompt on a p x p grid.
 
     `cycles`: one layer's, measured by the CSL Prefill kernel; meshsim's when None. The
@@ -120,7 +120,7 @@ def prefill_metrics(hw: Hardware, a: Arch, p: int, input_len: int,
     """
     from .meshsim.prefill import prefill_layer
 
-    fab, _ = prefill_layer(hw, a, p, input_len)
+    fab, _ = prefill_layer(hw, a, p, input_len, causal=causal)
     measured = cycles
     cycles = fab.timeline.total if cycles is None else cycles
     ttft_s = cycles * a.layers / hw.clock_hz
@@ -160,12 +160,13 @@ class PrefillBytes:
 
 
 def end_to_end_metrics(hw: Hardware, a: Arch, prefill_p: int, decode_px: int, decode_py: int,
-                       input_len: int, output_len: int) -> tuple[dict, dict]:
+                       input_len: int, output_len: int, kv_mode: str = "shift",
+                       causal: bool = True) -> tuple[dict, dict]:
     """Prefill on its grid, then decode on its own (the paper's Table 2 setup):
     TPR = output tokens / (prefill time + decode time); what this leaves out:
     placement.E2E_NOTE."""
-    pre, pre_mem = prefill_metrics(hw, a, prefill_p, input_len)
-    dec, dec_mem = decode_metrics(hw, a, decode_px, decode_py, input_len, output_len, "shift")
+    pre, pre_mem = prefill_metrics(hw, a, prefill_p, input_len, causal=causal)
+    dec, dec_mem = decode_metrics(hw, a, decode_px, decode_py, input_len, output_len, kv_mode)
     metrics = combine_end_to_end(hw, output_len, pre, dec)
     return metrics, {**dec_mem, "fits_grid_whole_model": bool(metrics["fits_grid_whole_model"][0])}
 

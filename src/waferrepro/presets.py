@@ -1,8 +1,7 @@
 """Schedule presets: named choices of how the kernels are scheduled, grouped as the paper's
 public kernels do them (`paper-kernels`) or as our complete layer does (`full-model`).
 
-Options (the ones marked "modelled" change meshsim's schedule; the rest are documented
-differences not yet modelled, so no preset sets them):
+Options (each changes meshsim's schedule; the layer options also the NumPy reference):
 - tree_root (modelled): MeshGEMV's tree roots at each group's first core ("edge") or in its
   middle with both sides reducing towards it ("middle", the authors' MeshGEMV; about half the
   hops). chain-GEMV stays Cerebras's one-way chain either way.
@@ -20,9 +19,22 @@ differences not yet modelled, so no preset sets them):
   accumulate, half the SIMD width), what a complete layer would want for long reductions.
   Compute, partial-sum transfers and adds, accumulator buffers and the functional numerics
   (meshsim.precision) all follow it; the numeric check's tolerance too (check.tolerance).
-- heads / causal_mask / kv (not modelled): the authors' Decode treats the hidden dimension as
-  one head over a static KV cache and their Prefill has no causal mask; our layers always run
-  GQA heads, the mask and the KV shift.
+- attention_heads (modelled; Decode and Prefill): "model" runs the model's GQA heads; "one"
+  treats the whole hidden dimension as one head with K and V of full hidden width (the
+  authors' Decode and Prefill: n_heads = n_kv_heads = 1, head_dim = dim in their configs).
+  Applied as an Arch (attention_arch): layouts, weights, memory, cycles and the NumPy
+  reference all see the same one-head layer (its K/V weights are hidden x hidden).
+- causal_mask (modelled; Prefill): mask keys after the query (true) or not (false: the
+  authors' Prefill). Numerics only: the mask is fused into the scale pass (as in
+  kernels/Prefill's softmax_mask_scale_max), so the cycles do not change; keys past the
+  prompt (grid padding) are masked either way.
+- kv_cache (modelled; Decode): "shift" (the paper's KV shift: new token on row 0, one token
+  per row boundary moves down) or "static" (no per-token KV movement: token t is written on
+  row t mod py and stays; the authors' Decode never moves its cache). Static holds the same
+  tokens per row as shift (balanced), so memory and capacity (Table 5) are the same; it
+  saves the shift's hop and colors. The authors' kernel goes further and never writes the
+  new token (it attends to a preloaded cache); we keep the token, or the layer is wrong.
+  Applies to the experiments' "shift" decode; the "concat" baseline is left as is.
 """
 
 from __future__ import annotations
@@ -31,25 +43,57 @@ from dataclasses import replace
 from functools import partial
 
 from .hardware import HARDWARE, Hardware
+from .models import Arch
 
 PRESETS = {
     "full-model": {"tree_root": "edge", "skew": "host", "fp16_per_wavelet": 1,
-                   "last_shift": False, "accumulate": "fp32"},
+                   "last_shift": False, "accumulate": "fp32",
+                   "attention_heads": "model", "causal_mask": True, "kv_cache": "shift"},
     "paper-kernels": {"tree_root": "middle", "skew": "device", "fp16_per_wavelet": 2,
-                      "last_shift": True, "accumulate": "fp16"},
+                      "last_shift": True, "accumulate": "fp16",
+                      "attention_heads": "one", "causal_mask": False, "kv_cache": "static"},
 }
 # Options that live on the hardware description (every cost reads them from there).
 HARDWARE_OPTIONS = ("fp16_per_wavelet", "accumulate")
 DEFAULT_PRESET = "full-model"
-# Which systems each kernel-level option applies to.
+# Which systems each option applies to (kernel() binds those of meshsim's kernels; the
+# model-level ones are read by the Decode and Prefill jobs through layer_options()).
 APPLIES = {"tree_root": ("MeshGEMV",), "skew": ("MeshGEMM", "Cannon"),
-           "last_shift": ("MeshGEMM",)}
+           "last_shift": ("MeshGEMM",), "attention_heads": ("Decode", "Prefill"),
+           "causal_mask": ("Prefill",), "kv_cache": ("Decode",)}
+ATTENTION_HEADS = ("model", "one")
+KV_CACHE = ("shift", "static")
 
 
 def options(preset: str) -> dict:
     if preset not in PRESETS:
         raise ValueError(f"unknown schedule preset {preset!r}; known: {sorted(PRESETS)}")
     return dict(PRESETS[preset])
+
+
+def attention_arch(a: Arch, preset: str) -> Arch:
+    """The layer's dimensions under the preset's attention_heads: the model's heads, or the
+    whole hidden dimension as one head (K and V of full hidden width)."""
+    heads = options(preset)["attention_heads"]
+    if heads not in ATTENTION_HEADS:
+        raise ValueError(f"attention_heads must be one of {ATTENTION_HEADS}, got {heads!r}")
+    if heads == "model":
+        return a
+    return replace(a, heads=1, kv_heads=1, head_dim=a.hidden)
+
+
+def kv_mode(kv: str, preset: str) -> str:
+    """The decode KV mode that runs: the experiment's "shift" becomes the preset's kv_cache
+    ("shift" or "static"); any other mode (the "concat" baseline) stays."""
+    cache = options(preset)["kv_cache"]
+    if cache not in KV_CACHE:
+        raise ValueError(f"kv_cache must be one of {KV_CACHE}, got {cache!r}")
+    return cache if kv == "shift" else kv
+
+
+def causal(preset: str) -> bool:
+    """Whether Prefill masks keys after the query."""
+    return bool(options(preset)["causal_mask"])
 
 
 def hardware(hw: Hardware, preset: str) -> Hardware:

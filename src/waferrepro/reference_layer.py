@@ -2,7 +2,9 @@
 
 Row-vector convention: y = x @ W. Per-head attention with grouped KV heads (GQA), RoPE in
 Hugging Face's rotate-half form, causal mask, SwiGLU FFN, pre-norm residuals. Computed in
-float64 from fp16 weights; nothing is folded or omitted.
+float64 from fp16 weights; nothing is folded or omitted. The schedule presets' layer options
+are expressed here too: one head is an Arch with heads = kv_heads = 1 and head_dim = hidden
+(presets.attention_arch), and `causal=False` drops the mask (the authors' Prefill).
 """
 
 from __future__ import annotations
@@ -73,16 +75,17 @@ def silu(x):
     return x / (1.0 + np.exp(-x))
 
 
-def attention(q, k, v, a: Arch, q_positions, k_positions):
-    """Causal GQA attention; q [Lq, q_dim], k/v [Lk, kv_dim] (k already rotated)."""
+def attention(q, k, v, a: Arch, q_positions, k_positions, causal: bool = True):
+    """GQA attention, causal unless told; q [Lq, q_dim], k/v [Lk, kv_dim] (k rotated)."""
     rep = a.heads // a.kv_heads
     Lq, Lk = q.shape[0], k.shape[0]
     qh = q.reshape(Lq, a.heads, a.head_dim)
     kh = np.repeat(k.reshape(Lk, a.kv_heads, a.head_dim), rep, axis=1)
     vh = np.repeat(v.reshape(Lk, a.kv_heads, a.head_dim), rep, axis=1)
     scores = np.einsum("qhd,khd->hqk", qh, kh) / np.sqrt(a.head_dim)
-    mask = np.asarray(k_positions)[None, :] > np.asarray(q_positions)[:, None]
-    scores = np.where(mask[None], -np.inf, scores)
+    if causal:
+        mask = np.asarray(k_positions)[None, :] > np.asarray(q_positions)[:, None]
+        scores = np.where(mask[None], -np.inf, scores)
     scores -= scores.max(axis=-1, keepdims=True)
     p = np.exp(scores)
     p /= p.sum(axis=-1, keepdims=True)
@@ -90,7 +93,7 @@ def attention(q, k, v, a: Arch, q_positions, k_positions):
 
 
 def layer(x, w: LayerWeights, a: Arch, positions, k_cache=None, v_cache=None,
-          cache_positions=None):
+          cache_positions=None, causal: bool = True):
     """One decoder layer on tokens x [L, hidden] at `positions`.
 
     With a cache (k rotated, v) of earlier tokens, attends to cache + new tokens (decode).
@@ -109,7 +112,7 @@ def layer(x, w: LayerWeights, a: Arch, positions, k_cache=None, v_cache=None,
         k_pos = np.concatenate([np.asarray(cache_positions), np.asarray(positions)])
     else:
         k_all, v_all, k_pos = k, v, np.asarray(positions)
-    x = x + attention(q, k_all, v_all, a, positions, k_pos) @ f(w.wo)
+    x = x + attention(q, k_all, v_all, a, positions, k_pos, causal) @ f(w.wo)
     h = rms_norm(x, f(w.norm2), a.eps)
     x = x + (silu(h @ f(w.wg)) * (h @ f(w.wu))) @ f(w.wd)
     return x, k, v

@@ -68,11 +68,13 @@ def evaluate(job, hw: Hardware, preset: str) -> dict[str, tuple[float, str]]:
         px, py = parse_dims(job.cores, 2, "core grid")
         return meshsim.simulate(job.system, shape, px, py, hw, False,
                                 kernel=presets.kernel(job.system, preset)).run.metrics()
-    a = arch(job.model)
+    a = presets.attention_arch(arch(job.model), preset)
     if kind == "decode":
         px, py = parse_dims(job.cores, 2, "core grid")
-        return decode_metrics(hw, a, px, py, job.input_len, job.output_len, job.kv)[0]
-    return prefill_metrics(hw, a, square_grid(job.cores), job.input_len)[0]
+        return decode_metrics(hw, a, px, py, job.input_len, job.output_len,
+                              presets.kv_mode(job.kv, preset))[0]
+    return prefill_metrics(hw, a, square_grid(job.cores), job.input_len,
+                           causal=presets.causal(preset))[0]
 
 
 # --- the fast path ----------------------------------------------------------------------------

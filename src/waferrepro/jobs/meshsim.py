@@ -110,8 +110,10 @@ def _model_record(job: str, what: dict, hw: Hardware, cores: str, compute_on, ra
     a = arch(what["model"])
     preset = what.setdefault("preset", DEFAULT_PRESET)
     hw = presets.hardware(hw, preset)
+    modules = what["module"].split("+")  # Decode, Prefill or both (e2e)
     what["params"].update(model_method(hw), schedule={
-        k: v for k, v in presets.options(preset).items() if k in presets.HARDWARE_OPTIONS})
+        k: v for k, v in presets.options(preset).items()
+        if k in presets.HARDWARE_OPTIONS or set(presets.APPLIES.get(k, ())) & set(modules)})
     record = base_record(job, what, hw)
     mode = "functional" if functional_check else "cycle-model"
     try:
@@ -145,22 +147,24 @@ def run_decode(model: str, cores: str, input_len: int, output_len: int, kv: str,
     from ..model_metrics import decode_metrics
     from ..models import arch
 
-    a = arch(model)
+    a, kv_run = presets.attention_arch(arch(model), preset), presets.kv_mode(kv, preset)
     px, py = parse_dims(cores, 2, "core grid")
     check = None if mode != "functional" else (
-        lambda h: check_decode_functional(h, a, px, py, input_len, kv, seed=seed))
+        lambda h: check_decode_functional(h, a, px, py, input_len, kv_run, seed=seed))
     return _model_record(
         f"meshsim/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}_{preset}",
         {**model_what(DECODE_SYSTEM[kv], "Decode", model, cores, input_len, output_len,
                       kv_mode=kv, tree_levels=2, seed=seed), "preset": preset},
-        hw, cores, lambda h: decode_metrics(h, a, px, py, input_len, output_len, kv),
+        hw, cores, lambda h: decode_metrics(h, a, px, py, input_len, output_len, kv_run),
         {"cycles_per_layer", "cycles", "bytes_per_core", "bytes_per_core_whole_model"}
         | BREAKDOWN_METRICS, check)
 
 
-def check_prefill_functional(hw: Hardware, a, p: int, tokens: int, seed: int = 0):
+def check_prefill_functional(hw: Hardware, a, p: int, tokens: int, seed: int = 0,
+                             causal: bool = True):
     """Prefill `tokens` random tokens on the mesh with real data and compare every output row
-    with the NumPy reference layer. Raises NumericMismatch on a mismatch."""
+    with the NumPy reference layer (masked the same way). Raises NumericMismatch on a
+    mismatch."""
     import numpy as np
 
     from ..check import require_close, tolerance
@@ -170,10 +174,11 @@ def check_prefill_functional(hw: Hardware, a, p: int, tokens: int, seed: int = 0
 
     w = random_weights(a, seed)
     x = np.random.default_rng(seed + 1).standard_normal((tokens, a.hidden)).astype(np.float16)
-    ref, _, _ = layer(x, w, a, np.arange(tokens))
-    _, out = prefill_layer(hw, a, p, tokens, pack_weights(PrefillLayout(a, p, tokens), w), x)
+    ref, _, _ = layer(x, w, a, np.arange(tokens), causal=causal)
+    _, out = prefill_layer(hw, a, p, tokens, pack_weights(PrefillLayout(a, p, tokens), w), x,
+                           causal=causal)
     return require_close(out, ref, f"prefill of {a.name} on {p}x{p}, {tokens} tokens "
-                         f"({hw.accumulate} accumulate)",
+                         f"({hw.accumulate} accumulate, {'causal' if causal else 'no mask'})",
                          **tolerance(hw.accumulate, layer_reduction_length(a, tokens)))
 
 
@@ -183,14 +188,15 @@ def run_prefill(model: str, cores: str, input_len: int, hw: Hardware, mode: str,
     from ..model_metrics import prefill_metrics
     from ..models import arch
 
-    a, p = arch(model), square_grid(cores)
+    a, p = presets.attention_arch(arch(model), preset), square_grid(cores)
+    causal = presets.causal(preset)
     check = None if mode != "functional" else (
-        lambda h: check_prefill_functional(h, a, p, input_len, seed))
+        lambda h: check_prefill_functional(h, a, p, input_len, seed, causal))
     return _model_record(
         f"meshsim/prefill/{model}/{cores}/in{input_len}_{preset}",
         {**model_what("WaferLLM", "Prefill", model, cores, input_len, None, seed=seed),
          "preset": preset}, hw, cores,
-        lambda h: prefill_metrics(h, a, p, input_len),
+        lambda h: prefill_metrics(h, a, p, input_len, causal=causal),
         {"cycles_per_layer", "cycles", "bytes_per_core", "bytes_per_core_whole_model"}
         | BREAKDOWN_METRICS, check)
 
@@ -202,11 +208,12 @@ def run_end_to_end(model: str, prefill_cores: str, decode_cores: str, input_len:
     from ..model_metrics import end_to_end_metrics
     from ..models import arch
 
-    a, p = arch(model), square_grid(prefill_cores)
+    a, p = presets.attention_arch(arch(model), preset), square_grid(prefill_cores)
+    kv_run, causal = presets.kv_mode("shift", preset), presets.causal(preset)
     dx, dy = parse_dims(decode_cores, 2, "core grid")
     def both_checks(h):
-        pre = check_prefill_functional(h, a, p, input_len, seed)
-        dec = check_decode_functional(h, a, dx, dy, input_len, "shift", seed=seed)
+        pre = check_prefill_functional(h, a, p, input_len, seed, causal)
+        dec = check_decode_functional(h, a, dx, dy, input_len, kv_run, seed=seed)
         return pre if pre.max_rel_err >= dec.max_rel_err else dec
 
     check = both_checks if mode == "functional" else None
@@ -217,7 +224,8 @@ def run_end_to_end(model: str, prefill_cores: str, decode_cores: str, input_len:
         {**model_what("WaferLLM", "Prefill+Decode", model, cores, input_len, output_len,
                       prefill_cores=prefill_cores, decode_cores=decode_cores, seed=seed),
          "preset": preset},
-        hw, cores, lambda h: end_to_end_metrics(h, a, p, dx, dy, input_len, output_len),
+        hw, cores, lambda h: end_to_end_metrics(h, a, p, dx, dy, input_len, output_len,
+                                                kv_run, causal),
         {"cycles_per_layer", "cycles"}, check)
     return with_e2e_note(record)
 
@@ -225,7 +233,9 @@ def run_end_to_end(model: str, prefill_cores: str, decode_cores: str, input_len:
 def run_kv_capacity(model: str, cores: str, kv: str, hw: Hardware,
                     preset: str = DEFAULT_PRESET) -> dict:
     """Longest context the KV cache can hold (Table 5), from the memory model of the decode
-    plan under `preset` (its accumulate width sizes the per-token scores buffer)."""
+    plan under `preset` (its accumulate width sizes the per-token scores buffer; its
+    attention_heads the per-token K/V width and how many heads' scores each core keeps; a
+    static cache holds what shift does)."""
     from ..experiments import DECODE_SYSTEM
     from ..meshsim.decode_layout import DecodeLayout
     from ..model_metrics import memory_summary
@@ -233,15 +243,17 @@ def run_kv_capacity(model: str, cores: str, kv: str, hw: Hardware,
 
     started = time.perf_counter()
     hw = presets.hardware(hw, preset)
-    a = arch(model)
+    a = presets.attention_arch(arch(model), preset)
     px, py = parse_dims(cores, 2, "core grid")
     lay = DecodeLayout(a, px, py, hw.acc_bits // 8)
-    mem = memory_summary(hw, a, lay, 0, kv)
+    mem = memory_summary(hw, a, lay, 0, presets.kv_mode(kv, preset))
     record = base_record(
         f"meshsim/kv_capacity/{model}/{cores}/kv{kv}",
         {"system": DECODE_SYSTEM[kv], "module": "Decode", "shape": None, "cores": cores,
          "gpus": None, "model": model, "input_len": None, "output_len": None,
-         "preset": preset, "params": {"kv_mode": kv}}, hw)
+         "preset": preset, "params": {"kv_mode": kv, "schedule": {
+             k: presets.options(preset)[k]
+             for k in ("accumulate", "attention_heads", "kv_cache")}}}, hw)
     metrics = {"max_decode_len_tokens": (float(mem["max_context_one_layer"]), "tokens"),
                "max_decode_len_tokens_whole_model": (float(mem["max_context_whole_model"]),
                                                      "tokens"),

@@ -16,7 +16,9 @@ partial sums, all-reduce along y.
 
 KV cache. `shift` (the paper's): tokens stay balanced over the rows; when a token arrives at
 row 0, rows above the one that grows pass their oldest token one row down (one neighbour shift
-along y). `concat`: every token is appended on the last row, which must hold the whole cache.
+along y). `static`: token t is written on row t mod py and never moves (the same tokens per
+row as shift, no shift). `concat`: every token is appended on the last row, which must hold the
+whole cache.
 """
 
 from __future__ import annotations
@@ -62,13 +64,14 @@ class KVMoves:
 
 def kv_moves(lay: DecodeLayout, counts: np.ndarray, mode: str) -> KVMoves:
     """shift: the new token lands on row 0 and rows above the one that grows pass their oldest
-    token one row down; concat: the new token is appended on the last row."""
+    token one row down; static: the new token is written on the row that grows (t mod py);
+    concat: the new token is appended on the last row."""
     counts = np.asarray(counts)
     new = lay.rows_tokens(int(counts.sum()) + 1, mode)
     grow = int(np.argmax(new - counts))  # the row that ends up with one more
     rows = np.arange(lay.py)
     shifting = mode == "shift" and grow > 0
-    target = 0 if mode == "shift" else lay.py - 1
+    target = {"shift": 0, "static": grow}.get(mode, lay.py - 1)
     return KVMoves(counts.copy(), shifting & (rows < grow), shifting & (rows >= 1) & (rows <= grow),
                    rows == target)
 

@@ -14,7 +14,7 @@ from ..host import ceil_even, kv_feature_order, pad2d, q_feature_order, to_tiles
 from ..models import Arch
 from .fabric import PlanError
 
-KV_MODES = ("shift", "concat")
+KV_MODES = ("shift", "static", "concat")
 BYTES = 2  # fp16 per element (weights, KV cache, activations)
 
 
@@ -47,7 +47,8 @@ class DecodeLayout:
         return math.ceil(self.a.ffn / self.px)
 
     def rows_tokens(self, tokens: int, mode: str) -> np.ndarray:
-        """Cached tokens held by each row (the same on every column)."""
+        """Cached tokens held by each row (the same on every column): shift and static keep
+        them balanced (static: token t on row t mod py), concat all on the last row."""
         if mode == "concat":
             counts = np.zeros(self.py, dtype=np.int64)
             counts[-1] = tokens
@@ -108,8 +109,8 @@ class DecodeLayout:
 
     def max_context(self, sram_bytes: int, mode: str, layers: int = 1) -> int:
         """Longest context (cached tokens, prompt + generated) the grid holds: shift spreads
-        tokens evenly over the py rows, concat keeps them all on the last row."""
-        return self.max_tokens_per_core(sram_bytes, layers) * (self.py if mode == "shift" else 1)
+        and static spread tokens evenly over the py rows, concat keeps them all on the last row."""
+        return self.max_tokens_per_core(sram_bytes, layers) * (1 if mode == "concat" else self.py)
 
 
 @dataclass
@@ -172,6 +173,11 @@ def pack_kv_cache(lay: DecodeLayout, k, v, mode: str, cap: int) -> KVCache:
         m = pad2d(np.asarray(m, dtype=np.float32)[:, pkv], T, lay.px * lay.ckv)
         m = m.reshape(T, lay.px, lay.ckv)
         arr = np.zeros((lay.py, lay.px, cap, lay.ckv), dtype=np.float32)
+        if mode == "static":  # token t was written on row t mod py and stayed there
+            for row in range(lay.py):
+                arr[row, :, :counts[row]] = m[row::lay.py].transpose(1, 0, 2)
+            out.append(arr)
+            continue
         # Oldest tokens on the last rows: row py-1 takes the first counts[-1] tokens, ...
         start = 0
         for row in range(lay.py - 1, -1, -1):

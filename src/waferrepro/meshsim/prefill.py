@@ -69,8 +69,10 @@ def _rotate_pairs(vals, cos, sin):
 
 
 def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWeights | None = None,
-                  x=None, tree_levels: int = 2):
+                  x=None, tree_levels: int = 2, causal: bool = True):
     """One layer over a `tokens`-long prompt. Functional when weights and x are given.
+    `causal`: mask keys after the query (false: every query sees the whole prompt, the
+    authors' Prefill); the mask is fused into the scale pass, so it costs no cycles.
 
     Returns (fabric, output [tokens, hidden] or None).
     """
@@ -152,13 +154,16 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
                          lt * ckv, INTERLEAVED, head_mac=scores_mac, label="scores Cannon")
 
     # Causal mask and softmax along the keys (a row of the grid; key block -c on column c).
+    # Masking is a compare in the scale pass (kernels/Prefill: softmax_mask_scale_max): two
+    # passes, scale and max, with or without it. Keys past the prompt are masked either way.
     hl = a.heads * lt
-    tl.add("softmax: mask, scale, local max", compute=fab.elementwise_cycles(hl * lt, 2, 0))
+    tl.add("softmax: mask, scale, local max" if causal else "softmax: scale, local max",
+           compute=fab.elementwise_cycles(hl * lt, 2, 0))
     local = None
     if functional:
         qpos = (li[..., None] * lt + np.arange(lt))[..., None, :, None]  # (p,p,1,lt,1)
         kpos = (((-lc) % p)[..., None] * lt + np.arange(lt))[..., None, None, :]
-        masked = (kpos > qpos) | (kpos >= tokens)
+        masked = ((kpos > qpos) & causal) | (kpos >= tokens)
         scores = np.where(masked, -np.inf, scores / np.sqrt(a.head_dim))
         local = scores.max(-1)
     gmax, cycles, _ = all_reduce(fab, local, "x", hl, tree_levels, op="max")
