@@ -62,15 +62,15 @@ rule run_decode:
 
 rule run_kv_capacity:
     output:
-        "results/records/{backend}/kv_capacity/{model}/{cores}/kv{kv}.json",
+        "results/records/{backend}/kv_capacity/{model}/{cores}/kv{kv}_{preset}.json",
     log:
-        "results/logs/{backend}/kv_capacity/{model}/{cores}/kv{kv}.log",
+        "results/logs/{backend}/kv_capacity/{model}/{cores}/kv{kv}_{preset}.log",
     wildcard_constraints:
+        preset=PRESET_NAMES,
         cores=r"\d+x\d+",
         kv="shift|concat",
     params:
         hardware=HARDWARE_ARGS,
-        preset=PRESET_ARGS,
         code=CODE,
     threads: 1
     resources:
@@ -80,7 +80,7 @@ rule run_kv_capacity:
         "envs/waferrepro.yaml"
     shell:
         "waferrepro kv-capacity --model {wildcards.model} --cores {wildcards.cores}"
-        " --kv {wildcards.kv} {params.hardware} {params.preset} --out {output} 2> {log}"
+        " --kv {wildcards.kv} {params.hardware} --preset {wildcards.preset} --out {output} 2> {log}"
 
 
 rule run_prefill:

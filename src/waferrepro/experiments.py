@@ -11,10 +11,11 @@ Three kinds of experiment, each with its own job (and Snakemake rule):
 - prefill: a model prefilling a prompt on a core grid (Tables 3, 7).
 - e2e: prefill on one grid and decode on another, for input/output lengths (Table 2).
 
-On meshsim, decode, prefill and e2e jobs also name their schedule preset (presets.py): an
-experiment's `presets:` list, else the config's `schedule_preset`; the paper config runs both
-for the model tables, so the cost of the full layer is a result of its own. Their record paths
-end in `_<preset>.json`. Kernel jobs run the config's preset (one record per kernel job).
+On meshsim, decode, prefill, e2e and kv_capacity jobs also name their schedule preset
+(presets.py): an experiment's `presets:` list, else the config's `schedule_preset`; the paper
+config runs both for the model tables (Table 5 too), so the cost of the full layer is a result
+of its own. Their record paths end in `_<preset>.json`. Kernel jobs run the config's preset
+(one record per kernel job).
 """
 
 from __future__ import annotations
@@ -70,10 +71,12 @@ class KVCapacityJob:
     cores: str
     kv: str
 
+    preset: str | None = None
+
     @property
     def path(self) -> str:
         return (f"results/records/{self.backend}/kv_capacity/{self.model}/{self.cores}/"
-                f"kv{self.kv}.json")
+                f"kv{self.kv}{_suffix(self.preset)}.json")
 
 
 @dataclass(frozen=True)
@@ -201,8 +204,10 @@ def _wafer_jobs(config: dict, exp_id: str, backend: str) -> list:
                 for model in exp["models"] for grid in grids for i, o in exp["lengths"]
                 for kv in kv_modes for preset in presets]
     if kind == "kv_capacity":
-        return [KVCapacityJob(backend, model, grid, kv) for model in exp["models"]
-                for grid in grids for kv in kv_modes]
+        # The memory model is meshsim's on every backend: it always names its preset.
+        return [KVCapacityJob(backend, model, grid, kv, preset) for model in exp["models"]
+                for grid in grids for kv in kv_modes
+                for preset in model_presets(config, exp, "meshsim")]
     raise ValueError(f"experiment {exp_id}: unknown kind {kind!r}")
 
 

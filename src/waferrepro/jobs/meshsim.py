@@ -248,7 +248,7 @@ def run_kv_capacity(model: str, cores: str, kv: str, hw: Hardware,
     lay = DecodeLayout(a, px, py, hw.acc_bits // 8)
     mem = memory_summary(hw, a, lay, 0, presets.kv_mode(kv, preset))
     record = base_record(
-        f"meshsim/kv_capacity/{model}/{cores}/kv{kv}",
+        f"meshsim/kv_capacity/{model}/{cores}/kv{kv}_{preset}",
         {"system": DECODE_SYSTEM[kv], "module": "Decode", "shape": None, "cores": cores,
          "gpus": None, "model": model, "input_len": None, "output_len": None,
          "preset": preset, "params": {"kv_mode": kv, "schedule": {
