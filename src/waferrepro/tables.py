@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import records
+from .published import WAFER_BACKENDS, matches, ratio_band
 
 COLUMNS = ["id", "system", "backend", "model", "shape", "cores", "gpus", "input_len",
            "output_len", "metric", "value", "unit", "source", "note"]
@@ -51,7 +52,6 @@ def reference_rows(table_id: str, reference_csv: str | os.PathLike | None) -> pd
 
 
 ENERGY_METRICS = ("energy_j", "prefill_energy_j", "decode_energy_j")
-WAFER_BACKENDS = ("meshsim", "sdk-sim", "wse2", "wse3")
 
 
 def energy_ratio_rows(table_id: str, rows: list[dict]) -> list[dict]:
@@ -74,6 +74,7 @@ def energy_ratio_rows(table_id: str, rows: list[dict]) -> list[dict]:
                 "shape": w["shape"], "cores": w["cores"], "gpus": g["gpus"],
                 "input_len": w["input_len"], "output_len": w["output_len"],
                 "metric": "energy_ratio", "value": g["value"] / w["value"], "unit": "ratio",
+                "preset": w.get("preset"),
                 # A ratio with a simulated side is simulated.
                 "source": "simulated" if w["source"] == "simulated" else "measured",
                 "note": f"GPU {g['metric']} ({g['source']}, {g['backend']}) / wafer "
@@ -82,41 +83,23 @@ def energy_ratio_rows(table_id: str, rows: list[dict]) -> list[dict]:
 
 
 def paper_ratio_rows(table_id: str, rows: list[dict], paper: pd.DataFrame) -> list[dict]:
-    """Reproduced / published, for every reproduced value whose system, workload and metric
-    the paper reports (the paper's grid may be unstated: any of ours is compared, and named;
-    where it states one, only that grid)."""
+    """Reproduced / published for every reproduced row that matches a published value
+    (waferrepro.published: the rule the scorecard uses too)."""
     out = []
     for ref in paper.to_dict("records"):
         for r in rows:
-            same = (r["system"] == ref["system"] and r["metric"] == ref["metric"]
-                    and r["unit"] == ref["unit"] and r["source"] in ("simulated", "measured")
-                    and all(_same(r[c], ref[c]) for c in ("model", "shape", "input_len",
-                                                          "output_len"))
-                    and (_missing(ref["cores"]) or _same(r["cores"], ref["cores"])))
-            if same and r["value"] is not None and ref["value"]:
-                out.append({**{c: r[c] for c in COLUMNS},
-                            "metric": f"{r['metric']}_vs_paper", "value": r["value"] / ref["value"],
-                            "unit": "ratio", **_band_ratio(r, ref["value"]),
-                            "note": f"reproduced ({r['source']}, {r['backend']}, cores "
-                                    f"{r['cores']}) / paper ({ref['backend']}): "
-                                    f"{r['value']:.4g} / {ref['value']:.4g}"})
+            if not (matches(ref, r) and ref["value"]):
+                continue
+            band = ratio_band(r, ref["value"])
+            out.append({**{c: r.get(c) for c in COLUMNS + ["preset"]},
+                        "metric": f"{r['metric']}_vs_paper", "value": r["value"] / ref["value"],
+                        "unit": "ratio", **({"low": band[0], "high": band[1]} if band else {}),
+                        "note": f"reproduced ({r['source']}, {r['backend']}, cores "
+                                f"{r['cores']}) / paper ({ref['backend']}): "
+                                f"{r['value']:.4g} / {ref['value']:.4g}"
+                                + ("" if r["system"] == ref["system"] else
+                                   f"; {r['system']} stands in for {ref['system']}")})
     return out
-
-
-def _band_ratio(row: dict, published: float) -> dict:
-    """The band of a reproduced / published ratio, where the reproduced value has one."""
-    if row.get("low") is None or pd.isna(row.get("low")):
-        return {}
-    return {"low": row["low"] / published, "high": row["high"] / published}
-
-
-def _missing(v) -> bool:
-    return v is None or (isinstance(v, float) and pd.isna(v))
-
-
-def _same(a, b) -> bool:
-    return (_missing(a) and _missing(b)) or (not _missing(a) and not _missing(b) and
-                                             str(a) == str(b).removesuffix(".0"))
 
 
 def build(table_id: str, record_paths, reference_csv=None, metrics=None) -> pd.DataFrame:

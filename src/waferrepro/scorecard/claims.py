@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from .verdicts import norm as _norm
+from ..published import WAFER_BACKENDS
+from ..published import norm as _norm
 
 VALUED = ("simulated", "measured")
 
@@ -74,7 +75,6 @@ def _why_missing(table: pd.DataFrame | None, table_id: str, selectors: list[dict
         for note in rows[rows["source"] == "skipped"]["note"].dropna().unique()[:2]:
             notes.append(f"skipped: {str(note).removeprefix('skipped: ')}")
         if "backend_contains" in sel:
-            from .verdicts import WAFER_BACKENDS
             others = [b for b in rows[rows["source"].isin(VALUED)]["backend"].unique()
                       if str(b).split(" / ")[0] not in WAFER_BACKENDS]
             if len(others):

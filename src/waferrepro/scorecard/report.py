@@ -12,9 +12,9 @@ import os
 import textwrap
 from pathlib import Path
 
-from .verdicts import HELD_OUT, counts, norm
+from ..published import KEYS, norm
+from .verdicts import DEFAULT_TOLERANCE, HELD_OUT, counts
 
-KEYS = ("model", "shape", "cores", "gpus", "input_len", "output_len")
 # Snakemake's report centers its front page vertically in a narrow column, which clips a page
 # longer than the window at the top; start it at the top and let it use the width.
 LAYOUT = [".. raw:: html", "",
@@ -59,8 +59,8 @@ def front_page(card, figure_png: str | None = None, intro: str = "") -> str:
               f"**{c['pending claims']} pending**",
               f"- Published numbers: **{c['within band']} within band**, "
               f"**{c['outside band']} outside band**, **{c['pending numbers']} pending** "
-              "(band: the reproduced row's low..high where it has one, else ±25% of the "
-              "published value)",
+              "(band: the reproduced row's low..high where it has one, else "
+              f"±{DEFAULT_TOLERANCE:.0%} of the published value)",
               f"- Held out: {HELD_OUT}.",
               "- Simulated numbers come from the meshsim cost model, not from a wafer; "
               "pending rows say what a run needs (a GPU, the Cerebras SDK).",

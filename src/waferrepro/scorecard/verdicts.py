@@ -5,7 +5,8 @@ same system, workload and metric in results/tables/<id>.csv, their ratio reprodu
 and a verdict: `within band` / `outside band`, or `pending` with what the run lacks. The band is
 the reproduced row's own uncertainty band (`low`, `high` columns, where a table has them: the
 published value must lie inside it), else DEFAULT_TOLERANCE around the published value.
-Claims (results/reference/claims.yaml): `holds` / `fails` / `pending` (src/waferrepro/claims.py).
+Claims (results/reference/claims.yaml): `holds` / `fails` / `pending`
+(src/waferrepro/scorecard/claims.py).
 A `skipped` row never gives a verdict.
 
     waferrepro scorecard [--tables results/tables] [--strict]
@@ -15,6 +16,17 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from ..published import (
+    GPU_STANDINS,
+    KEYS,
+    WAFER_BACKENDS,
+    device,
+    keys_match,
+    matches,
+    norm,
+    ratio_band,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,20 +45,9 @@ SCORECARD_ID = "scorecard"  # results/tables/scorecard.csv: not a harness table
 HELD_OUT = ("Tables 2, 3 and 4 (end-to-end, prefill and decode TPR) are held out for a blind "
             "test of the cost model, and so are the TPR rows of Tables 7 and 8 (they repeat "
             "Tables 3 and 4)")
-KEYS = ("model", "shape", "cores", "gpus", "input_len", "output_len")
-# Tables 7 and 8: the paper's GPU side is SGLang; the harness measures GPU energy with vLLM
-# (SGLang's benchmark gives no energy window), so vLLM stands in for it in energy ratios.
-GPU_STANDINS = {"SGLang": ("SGLang", "vLLM")}
-WAFER_BACKENDS = ("meshsim", "sdk-sim", "wse2", "wse3")
 COLUMNS = ["kind", "table", "item", "location", "system", "model", "shape", "cores", "gpus",
            "input_len", "output_len", "metric", "unit", "published", "reproduced", "backend",
            "source", "ratio", "low", "high", "band", "verdict", "detail"]
-
-
-def norm(v) -> str:
-    """A table cell as text for comparison: empty for a missing value, '8' for 8.0."""
-    text = "" if v is None else str(v)
-    return "" if text in ("nan", "NaN", "<NA>", "None") else text.removesuffix(".0")
 
 
 def load_published(path: str | Path = PUBLISHED_CSV) -> pd.DataFrame:
@@ -78,40 +79,11 @@ def _prefer_preset(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def _device(backend: str) -> str:
-    """The GPU model a published backend names ('cuda:A100 / wse2' -> 'a100'), else ''."""
-    gpu = str(backend).split(" / ")[0]
-    return gpu.removeprefix("cuda:").lower() if gpu.startswith("cuda:") else ""
-
-
-def _system_matches(pub, rep_system: str) -> bool:
-    if rep_system == pub.system:
-        return True
-    if pub.metric != "energy_ratio" or "/" not in pub.system or "/" not in str(rep_system):
-        return False
-    p_gpu, p_wafer = pub.system.split("/", 1)
-    r_gpu, r_wafer = str(rep_system).split("/", 1)
-    return p_wafer == r_wafer and r_gpu in GPU_STANDINS.get(p_gpu, (p_gpu,))
-
-
-def _backend_matches(pub, rep_backend: str) -> bool:
-    device = _device(pub.backend)
-    if device:
-        return device in str(rep_backend).split(" / ")[0].lower()
-    return str(rep_backend).split(" / ")[-1] in WAFER_BACKENDS
-
-
-def _keys_match(pub, rep, keys=KEYS) -> bool:
-    """Where the paper states a workload field, ours must equal it; unstated: any of ours."""
-    return all(norm(getattr(pub, k)) in ("", norm(getattr(rep, k))) for k in keys)
-
-
 def _band(pub, rep) -> tuple[float | None, float | None, str, bool]:
-    low = getattr(rep, "low", None)
-    high = getattr(rep, "high", None)
-    if norm(low) and norm(high):
-        low, high = float(low), float(high)
-        return low, high, "reproduced row's low..high", low <= pub.value <= high
+    band = ratio_band(rep, pub.value)
+    if band:  # the published value lies in the row's low..high
+        return float(rep.low), float(rep.high), "reproduced row's low..high", \
+            band[0] <= 1 <= band[1]
     ratio = rep.value / pub.value
     tol = DEFAULT_TOLERANCE
     return (None, None, f"default +-{tol:.0%}", 1 - tol <= ratio <= 1 + tol)
@@ -126,11 +98,11 @@ def _pending_reason(pub, table: pd.DataFrame | None) -> str:
     same = [r for r in table.itertuples() if r.system in systems and r.source != "paper"]
     skipped = list(dict.fromkeys(  # a skipped run may not know its GPU count
         str(r.note).removeprefix("skipped: ") for r in same if r.source == "skipped"
-        and _keys_match(pub, r, ("model", "shape", "input_len"))
+        and keys_match(pub, r, ("model", "shape", "input_len"))
         and (not norm(r.gpus) or norm(r.gpus) == norm(pub.gpus))))
-    device = _device(pub.backend)
-    if device:
-        needs = f"needs a GPU run on an {device.upper()}" + (
+    gpu = device(pub.backend)
+    if gpu:
+        needs = f"needs a GPU run on an {gpu.upper()}" + (
             " with NVML energy" if pub.metric == "energy_ratio" else "")
         if skipped:
             return f"{needs}; this run: skipped: {skipped[0]}"
@@ -161,11 +133,7 @@ def number_rows(published: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> lis
                 "item": f"{pub.system} {pub.metric}", "metric": pub.metric, "unit": pub.unit,
                 "published": pub.value, "system": pub.system,
                 **{k: norm(getattr(pub, k)) for k in KEYS}}
-        reps = [] if table is None else [
-            r for r in table.itertuples()
-            if r.source in ("simulated", "measured") and norm(r.value)
-            and r.metric == pub.metric and r.unit == pub.unit and _system_matches(pub, r.system)
-            and _backend_matches(pub, r.backend) and _keys_match(pub, r)]
+        reps = [] if table is None else [r for r in table.itertuples() if matches(pub, r)]
         if not reps:
             out.append({**base, "verdict": "pending", "detail": _pending_reason(pub, table)})
             continue
