@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..host import group_size
+from ..meshsim.comm import TREE_ROOTS
 
 RAMP = "RAMP"
 _STEP = {"EAST": (1, 0), "WEST": (-1, 0), "SOUTH": (0, 1), "NORTH": (0, -1)}
@@ -262,7 +263,6 @@ def ring_transfer(table: RouteTable, tiles, axis: str, prefix: str, lines=None,
 
 
 # ------------------------------------------------------- two-level line tree + broadcast
-TREE_ROOTS = ("edge", "middle")  # the forms of meshsim.comm.TREE_ROOTS
 
 
 @dataclass(frozen=True)
@@ -322,7 +322,7 @@ def tree_role(q: int, p: int, group: int, root: str = "edge") -> TreeRole:
     r = head_position(h, p, group, root)
     n_heads = -(-p // group)
     hr = _root_offset(n_heads, root)
-    top = head_position(hr, p, group, root)
+    top = line_root(p, group, root)
     seg = h - 1 if q < r and h > 0 else h if q > r and h + 1 < n_heads else None
     through = sign = None
     if seg is not None:  # the level-2 flow between heads seg and seg + 1 crosses q's router
