@@ -75,9 +75,10 @@ class Timeline:
         return b["matmul"] + b["elementwise"]
 
     @property
-    def comm_total(self) -> float:
-        """All communication cycles, hidden or not."""
-        return sum(float(s.comm) * s.repeat for s in self.steps)
+    def comm_hidden(self) -> float:
+        """Communication cycles overlapped by compute (double-buffered steps only)."""
+        return sum(min(float(s.comm), float(s.compute)) * s.repeat
+                   for s in self.steps if s.overlap)
 
     @property
     def comm_exposed(self) -> float:

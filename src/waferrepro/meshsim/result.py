@@ -33,7 +33,7 @@ class KernelRun:
             "cycles": (cycles, "cycles"),
             "compute_cycles": (tl.compute, "cycles"),
             "comm_cycles": (tl.comm_exposed, "cycles"),
-            "comm_hidden_cycles": (tl.comm_total - tl.comm_exposed, "cycles"),
+            "comm_hidden_cycles": (tl.comm_hidden, "cycles"),
             "latency_ms": (cycles / hw.clock_hz * 1e3, "ms"),
             "compute_efficiency": (tl.compute / cycles if cycles else 0.0, "fraction"),
             # Exposed (not overlapped) communication cycles / total cycles (Fig. 10).
