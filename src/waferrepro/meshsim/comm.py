@@ -201,8 +201,13 @@ def all_reduce(fab: Fabric, data, axis: str, elems: int, levels: int = 2, op: st
     data, cycles, used = tree_reduce(fab, data, axis, elems, levels, op, bits, root)
     at = tree_root(fab.line_length(axis), levels, root)
     data, bcast = broadcast(fab, data, axis, at, elems, bits)
-    switch = Cost(fixed=fab.hw.route_switch_cycles) if fab.line_length(axis) > 1 else ZERO
-    return data, cycles + switch + bcast, used
+    return data, cycles + route_switch(fab, axis) + bcast, used
+
+
+def route_switch(fab: Fabric, axis: str) -> Cost:
+    """Turning a line's routes from the reduce to the broadcast (line_tree.csl does it in
+    every kernel that all-reduces); none on a line of one."""
+    return Cost(fixed=fab.hw.route_switch_cycles) if fab.line_length(axis) > 1 else ZERO
 
 
 def shear(fab: Fabric, data, axis: str, amounts, elems: int, interleaved: bool,

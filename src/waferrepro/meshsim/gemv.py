@@ -20,7 +20,7 @@ import numpy as np
 
 from ..hardware import Hardware
 from ..host import from_tiles, pad2d, to_tiles
-from .comm import broadcast, tree_reduce
+from .comm import broadcast, route_switch, tree_reduce
 from .comm import tree_root as root_of
 from .fabric import Fabric, PlanError
 from .precision import mac
@@ -56,7 +56,7 @@ def run_gemv(hw: Hardware, shape, px: int, py: int, inputs=None, *, tree_levels:
     root = root_of(py, tree_levels, tree_root)
     partial, cycles = broadcast(fab, partial, "y", root, nt, bits=hw.acc_bits)
     fab.use_colors("broadcast", 1)
-    fab.timeline.add("broadcast", comm=cycles)
+    fab.timeline.add("broadcast", comm=route_switch(fab, "y") + cycles)
 
     output = None
     if partial is not None:
