@@ -291,3 +291,28 @@ def test_sdk_params_cli_takes_the_schedule_preset(capsys):
             == "width:5,height:3,kt:22,nt:13,group:2,tree_middle:1,packed:1")
     assert cli.main(base) == 0  # the default preset, full-model: edge roots, unpacked
     assert capsys.readouterr().out.strip().endswith(",nt:13,group:2,tree_middle:0,packed:0")
+
+
+def test_e2e_from_parts_with_a_skipped_part_is_a_skipped_record(tmp_path):
+    """A part recorded as skipped (source 'skipped', as every skipped record is marked) gives
+    a skipped end-to-end record naming it, not a KeyError (issue 12)."""
+    from waferrepro import records
+    from waferrepro.jobs.sdk import (
+        record_from_parts_e2e,
+        record_from_sdk_decode,
+        record_from_sdk_prefill,
+    )
+
+    pre = record_from_sdk_prefill(_launcher_json(tmp_path / "p.json", 50_000), "tiny-llama",
+                                  "4x4", 7, "sdk-sim", WSE2, "cs_python run.py ...")
+    dec = record_from_sdk_decode([_launcher_json(tmp_path / "s.json", 20_000)], [4],
+                                 "tiny-llama", "4x3", 7, 4, "shift", "sdk-sim", WSE2)
+    reason = "per-core memory exceeded on wse2: needs 60000 bytes, available 49152 bytes"
+    dec.update(source="skipped", mode="skipped", metrics=[], note=f"skipped: {reason}",
+               check={"performed": False, "passed": None, "reason": reason})
+    paths = [str(records.write(rec, tmp_path / name))
+             for name, rec in (("pre.json", pre), ("dec.json", dec))]
+    e2e = records.validate(record_from_parts_e2e(*paths, "tiny-llama", "4x4", "4x3", 7, 4,
+                                                 "sdk-sim", WSE2))
+    assert e2e["source"] == "skipped" and e2e["metrics"] == [] and e2e["backend"] == "sdk-sim"
+    assert dec["job"] in e2e["note"] and reason in e2e["note"]
