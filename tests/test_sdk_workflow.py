@@ -129,7 +129,7 @@ def test_decode_compiles_once_and_runs_one_step_per_cost_group(snakemake_cmd, re
     assert res.returncode == 0, out[-3000:]
     counts = _job_counts(out)
     # 4 output tokens after 7 on 3 rows: contexts 7..10 -> busiest row 3, 3, 4, 4 tokens,
-    # shifting or not: 4 groups of one step (llm.decode_step_plan), one compile (cap 4).
+    # shifting or not: 4 groups of one step (model_metrics.decode_step_plan), one compile (cap 4).
     from waferrepro.meshsim.decode_layout import DecodeLayout
     from waferrepro.model_metrics import decode_step_plan
     from waferrepro.models import arch

@@ -179,7 +179,9 @@ def model_presets(config: dict, exp: dict, backend: str) -> list:
     config's `schedule_preset`; on the SDK backends the kernels are what they are (None)."""
     if backend != "meshsim":
         return [None]
-    return list(exp.get("presets") or [config.get("schedule_preset", "full-model")])
+    from .presets import DEFAULT_PRESET
+
+    return list(exp.get("presets") or [config.get("schedule_preset", DEFAULT_PRESET)])
 
 
 def _wafer_jobs(config: dict, exp_id: str, backend: str) -> list:

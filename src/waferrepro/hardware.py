@@ -8,8 +8,8 @@ published result.
 
 Compute follows the core's datapath: a step's cycles come from the instruction it would use
 (ACCUMULATE: @fmach for fp16 accumulation, @fmachs for fp32; the schedule preset picks one and
-the cost model, the numeric check and the CSL follow it), its SIMD width (SDK CSL appendix),
-the SRAM ports that feed it, and a start-up cost per DSD operation.
+the cost model and the numeric check follow it; the CSL kernels have the fp16 form only), its
+SIMD width (SDK CSL appendix), the SRAM ports that feed it, and a start-up cost per DSD operation.
 """
 
 from __future__ import annotations

@@ -72,6 +72,11 @@ def read(path: str | os.PathLike) -> dict:
     return validate(record, str(path))
 
 
+# The raw (not derived) metrics of a whole-model decode or prefill record, on every backend.
+MODEL_RAW_METRICS = frozenset({"cycles_per_layer", "cycles", "bytes_per_core",
+                               "bytes_per_core_whole_model"})
+
+
 def metrics_list(metrics: dict[str, tuple[float, str]], raw: set[str]) -> list[dict]:
     """Turn {metric: (value, unit)} into the record's list, marking which are raw."""
     return [{"metric": k, "value": float(v), "unit": u, "kind": "raw" if k in raw else "derived"}

@@ -15,7 +15,7 @@
     waferrepro backend auto
 
 Subcommands by topic: `meshsim` (the simulator's jobs), `baselines`, `sdk` (with the
-appliance group), `outputs` (tables, figures, backend), `scorecard`.
+appliance group), `outputs` (tables, figures, hardware sweeps, backend), `scorecard`.
 """
 
 from __future__ import annotations

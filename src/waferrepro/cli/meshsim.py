@@ -10,9 +10,6 @@ from .common import hardware, hardware_args, write
 def _cmd_run(args) -> int:
     from ..jobs.meshsim import run_meshsim
 
-    if args.backend != "meshsim":
-        from ..sdk.backends import resolve
-        resolve(args.backend)  # raises with what is missing and where to get it
     return write(run_meshsim(args.system, args.shape, args.cores, hardware(args), args.mode,
                              args.seed, args.preset), args.out)
 
@@ -51,7 +48,8 @@ def register(sub) -> None:
     run.add_argument("--system", required=True)
     run.add_argument("--shape", required=True, help="MxKxN")
     run.add_argument("--cores", required=True, help="WxH core grid")
-    run.add_argument("--backend", default="meshsim")
+    # Only meshsim runs here; the SDK backends' records come from `waferrepro sdk record`.
+    run.add_argument("--backend", choices=["meshsim"], default="meshsim")
     hardware_args(run)
     run.add_argument("--mode", choices=["functional", "cycle-model"], default="functional")
     run.add_argument("--seed", type=int, default=0)

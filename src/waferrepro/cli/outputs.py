@@ -1,4 +1,5 @@
-"""Subcommands that turn records into outputs (tables, figures) or say what would run."""
+"""Subcommands that turn records into outputs (tables, figures), run hardware sweeps, or say
+what would run."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from ..meshsim.cost import CAUSES
 from ..meshsim.fabric import PlanError
 from ..presets import DEFAULT_PRESET
 from ..records import (
+    MODEL_RAW_METRICS,
     base_record,
     finish,
     mark_skipped,
@@ -156,8 +157,7 @@ def run_decode(model: str, cores: str, input_len: int, output_len: int, kv: str,
         {**model_what(DECODE_SYSTEM[kv], "Decode", model, cores, input_len, output_len,
                       kv_mode=kv, tree_levels=2, seed=seed), "preset": preset},
         hw, cores, lambda h: decode_metrics(h, a, px, py, input_len, output_len, kv_run),
-        {"cycles_per_layer", "cycles", "bytes_per_core", "bytes_per_core_whole_model"}
-        | BREAKDOWN_METRICS, check)
+        MODEL_RAW_METRICS | BREAKDOWN_METRICS, check)
 
 
 def check_prefill_functional(hw: Hardware, a, p: int, tokens: int, seed: int = 0,
@@ -197,8 +197,7 @@ def run_prefill(model: str, cores: str, input_len: int, hw: Hardware, mode: str,
         {**model_what("WaferLLM", "Prefill", model, cores, input_len, None, seed=seed),
          "preset": preset}, hw, cores,
         lambda h: prefill_metrics(h, a, p, input_len, causal=causal),
-        {"cycles_per_layer", "cycles", "bytes_per_core", "bytes_per_core_whole_model"}
-        | BREAKDOWN_METRICS, check)
+        MODEL_RAW_METRICS | BREAKDOWN_METRICS, check)
 
 
 def run_end_to_end(model: str, prefill_cores: str, decode_cores: str, input_len: int,

@@ -9,6 +9,7 @@ from .. import meshsim, records
 from ..experiments import parse_dims, square_grid
 from ..hardware import Hardware
 from ..records import (
+    MODEL_RAW_METRICS,
     base_record,
     finish,
     mark_skipped,
@@ -92,8 +93,8 @@ def record_from_sdk_decode(steps: list[str], counts: list[int], model: str, core
                            input_len: int, output_len: int, kv: str, backend: str,
                            hw: Hardware) -> dict:
     """The decode run record from the CSL Decode kernel's steps: one launcher result per
-    group of steps of equal cost (llm.decode_step_plan), weighted by the group's size, then
-    the same metrics as meshsim's (llm.decode_metrics_from_cycles)."""
+    group of steps of equal cost (model_metrics.decode_step_plan), weighted by the group's size,
+    then the same metrics as meshsim's (model_metrics.decode_metrics_from_cycles)."""
     from ..experiments import DECODE_SYSTEM
     from ..meshsim.decode_layout import DecodeLayout
     from ..model_metrics import decode_metrics_from_cycles
@@ -116,8 +117,7 @@ def record_from_sdk_decode(steps: list[str], counts: list[int], model: str, core
                  step_counts=list(counts), step_timing=[r.get("timing") for r in results])
     record = base_record(job, what, hw)
     record.update(_sdk_labels(backend),
-                  metrics=metrics_list(metrics, {"cycles_per_layer", "cycles", "bytes_per_core",
-                                                 "bytes_per_core_whole_model"}),
+                  metrics=metrics_list(metrics, MODEL_RAW_METRICS),
                   check={"performed": True, **worst},
                   note=f"{_sdk_name(backend)}: CSL Decode kernel, one step per group of "
                        f"equal-cost steps ({len(steps)}), cycles from per-core <time> stamps; "
@@ -128,7 +128,7 @@ def record_from_sdk_decode(steps: list[str], counts: list[int], model: str, core
 def record_from_sdk_prefill(result_json: str, model: str, cores: str, input_len: int,
                             backend: str, hw: Hardware, command: str) -> dict:
     """The prefill run record from the CSL Prefill kernel's one-layer run: its cycles
-    through the same metrics as meshsim's (llm.prefill_metrics)."""
+    through the same metrics as meshsim's (model_metrics.prefill_metrics)."""
     from ..model_metrics import prefill_metrics
     from ..models import arch
 
@@ -142,8 +142,7 @@ def record_from_sdk_prefill(result_json: str, model: str, cores: str, input_len:
                  command=command, timing=res.get("timing"))
     record = base_record(job, what, hw)
     record.update(_sdk_labels(backend),
-                  metrics=metrics_list(metrics, {"cycles_per_layer", "cycles", "bytes_per_core",
-                                                 "bytes_per_core_whole_model"}),
+                  metrics=metrics_list(metrics, MODEL_RAW_METRICS),
                   check={"performed": True, **res["check"]},
                   note=f"{_sdk_name(backend)}: CSL Prefill kernel (one layer), cycles from "
                        f"per-core <time> stamps, {sdk_timing.describe(res.get('timing'))}; "
@@ -155,7 +154,7 @@ def record_from_parts_e2e(prefill_record: str, decode_record: str, model: str,
                           prefill_cores: str, decode_cores: str, input_len: int,
                           output_len: int, backend: str, hw: Hardware) -> dict:
     """The end-to-end record (Table 2) from a prefill and a decode record of the same backend
-    (the CSL kernels' on the SDK backends): llm.combine_end_to_end, as meshsim's e2e."""
+    (the CSL kernels' on the SDK backends): model_metrics.combine_end_to_end, as meshsim's e2e."""
     from ..model_metrics import combine_end_to_end
 
     started = time.perf_counter()

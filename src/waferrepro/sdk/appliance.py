@@ -42,7 +42,8 @@ def _client():
 
 def host_bundle(dest: str) -> str:
     """A zip of the harness's Python modules, importable with zipimport: what the launchers
-    import on a worker (sdk_launch, host, and for Decode meshsim's packing; numpy only)."""
+    import on a worker (sdk.launch, host, and for Decode and Prefill meshsim's packing; numpy
+    only)."""
     pkg = Path(__file__).resolve().parent.parent  # the waferrepro package
     with zipfile.ZipFile(dest, "w") as zf:
         for path in sorted(pkg.rglob("*.py")):

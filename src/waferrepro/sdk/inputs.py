@@ -1,7 +1,7 @@
 """What the Decode and Prefill launchers copy into each core, built with meshsim's own
 packing.
 
-Every array is indexed (row, column, ...) by physical core, as `sdk_launch.Session.put`
+Every array is indexed (row, column, ...) by physical core, as `sdk.launch.Session.put`
 expects. The weights, cache layout, RoPE tables, head map and cache moves come from
 `meshsim.decode` (pack_weights, pack_kv_cache, rope_tables, head_of_kv_position, kv_moves),
 and Prefill's from `meshsim.prefill` (pack_weights, rope_tables), so the device gets exactly
@@ -45,7 +45,7 @@ def decode_inputs(a: Arch, px: int, py: int, context: int, mode: str, seed: int 
     """(per-core arrays by symbol, expected output [hidden]) for decoding token `context`,
     with room for `cap` tokens per core (the kernel's; at least what this step needs).
 
-    The same draws as runner.check_decode_functional: weights from `seed`, tokens from
+    The same draws as jobs.meshsim.check_decode_functional: weights from `seed`, tokens from
     `seed + 1`.
     """
     lay = DecodeLayout(a, px, py)
@@ -95,7 +95,7 @@ def prefill_params(a: Arch, p: int, tokens: int) -> dict:
 
 def prefill_inputs(a: Arch, p: int, tokens: int, seed: int = 0):
     """(per-core arrays by symbol, expected output [tokens, hidden]) for one layer over a
-    `tokens`-long prompt: the draws of runner.check_prefill_functional (weights from `seed`,
+    `tokens`-long prompt: the draws of jobs.meshsim.check_prefill_functional (weights from `seed`,
     the prompt's hidden states from `seed + 1`), packed by meshsim.prefill's own functions."""
     lay = PrefillLayout(a, p, tokens)
     w = random_weights(a, seed)

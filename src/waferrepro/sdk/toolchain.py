@@ -1,4 +1,5 @@
-"""Host side of the Cerebras SDK backends: kernel parameters, command lines, timestamps.
+"""Host side of the Cerebras SDK backends: kernel parameters, staging, command lines (the
+kernels' timestamps are decoded by `timing`).
 
 Shared with the simulator where it can be: tiling and pre-skew come from `host.py` (the same
 code meshsim's tests exercise). What needs the SDK itself (compiling with `cslc`, running with
@@ -117,8 +118,3 @@ def run_command(launcher: str, out_dir: str, target: str, cmaddr: str | None = N
         cmd += ["--cmaddr", cmaddr]
     return cmd
 
-
-# ------------------------------------------------------------------------------ timestamps
-# Decoded by waferrepro.sdk.timing.run_statistics (per-run cycles, mean and max).
-def cycles_to_seconds(cycles: float, clock_hz: float) -> float:
-    return cycles / clock_hz
