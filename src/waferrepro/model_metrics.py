@@ -55,6 +55,14 @@ def decode_cycles_per_layer(hw: Hardware, a: Arch, px: int, py: int, input_len: 
     return total / output_len, first_fabric, lay, causes
 
 
+def wafer_fit(hw: Hardware, a: Arch) -> dict:
+    """Whether the model's fp16 weights fit one wafer's SRAM, and how many wafers they need."""
+    wafer_bytes = hw.fabric_width * hw.fabric_height * hw.sram_bytes_per_core
+    model_bytes = a.params * BYTES
+    return {"model_bytes": model_bytes, "fits_one_wafer": model_bytes <= wafer_bytes,
+            "wafers_needed": -(-model_bytes // wafer_bytes)}
+
+
 def memory_summary(hw: Hardware, a: Arch, lay: DecodeLayout, context: int, mode: str) -> dict:
     """Bytes per core and fit, for one layer and for the whole model, at a context length.
     Every number comes from the decode plan's own buffers (DecodeLayout.buffers)."""
@@ -62,16 +70,12 @@ def memory_summary(hw: Hardware, a: Arch, lay: DecodeLayout, context: int, mode:
     sram = hw.sram_bytes_per_core
     one_layer = lay.bytes_per_core(tokens_on_busiest)
     whole = lay.bytes_per_core(tokens_on_busiest, a.layers)
-    wafer_cores = hw.fabric_width * hw.fabric_height
-    model_bytes = a.params * BYTES
     return {
         "bytes_per_core_one_layer": one_layer,
         "bytes_per_core_whole_model": whole,
         "fits_grid_one_layer": one_layer <= sram,
         "fits_grid_whole_model": whole <= sram,
-        "model_bytes": model_bytes,
-        "fits_one_wafer": model_bytes <= wafer_cores * sram,
-        "wafers_needed": -(-model_bytes // (wafer_cores * sram)),
+        **wafer_fit(hw, a),
         "kv_bytes_per_token_per_core": lay.kv_elems_per_token() * BYTES,
         # Longest context (prompt + generated) whose decode plan fits with one layer on the
         # grid (the per-layer view of the paper's Table 5) and with all layers resident: the
@@ -125,12 +129,8 @@ def prefill_metrics(hw: Hardware, a: Arch, p: int, input_len: int,
     cycles = fab.timeline.total if cycles is None else cycles
     ttft_s = cycles * a.layers / hw.clock_hz
     whole = a.layers * PrefillBytes.weights(fab) + PrefillBytes.buffers(fab)
-    wafer_cores = hw.fabric_width * hw.fabric_height
     mem = {"bytes_per_core_whole_model": whole,
-           "fits_grid_whole_model": whole <= hw.sram_bytes_per_core,
-           "model_bytes": a.params * BYTES,
-           "fits_one_wafer": a.params * BYTES <= wafer_cores * hw.sram_bytes_per_core,
-           "wafers_needed": -(-a.params * BYTES // (wafer_cores * hw.sram_bytes_per_core))}
+           "fits_grid_whole_model": whole <= hw.sram_bytes_per_core, **wafer_fit(hw, a)}
     metrics = {
         "cycles_per_layer": (cycles, "cycles"),
         "cycles": (cycles * a.layers, "cycles"),
