@@ -1,10 +1,9 @@
 """Uncertainty bands: the cost model at its assumptions' bounds brackets every headline value."""
 
-from dataclasses import replace
 
 from waferrepro import tables
 from waferrepro.bands import HEADLINE, corners
-from waferrepro.hardware import ASSUMPTION_BOUNDS, WSE2
+from waferrepro.hardware import ASSUMPTION_BOUNDS, WSE2, get_hardware
 from waferrepro.jobs.meshsim import run_decode, run_meshsim
 
 
@@ -36,5 +35,15 @@ def test_corners_sweep_assumptions_not_user_overrides():
     for field, (low, high, _) in ASSUMPTION_BOUNDS["wse2"].items():
         assert {getattr(fast, field), getattr(slow, field)} == {low, high}
     assert fast.clock_hz == 1.1e9 and slow.clock_hz == 0.85e9
-    mine = replace(WSE2, ramp_latency_cycles=3.0)
+    mine = get_hardware("wse2", {"ramp_latency_cycles": 3.0})  # as hardware_overrides does
     assert all(h.ramp_latency_cycles == 3.0 for h in corners(mine).values())
+
+
+def test_bands_never_vary_a_field_the_user_set_even_at_its_nominal_value():
+    from waferrepro.bands import corners
+    from waferrepro.hardware import WSE2, get_hardware
+
+    pinned = get_hardware("wse2", {"dsd_startup_cycles": WSE2.dsd_startup_cycles})
+    for corner in corners(pinned).values():
+        assert corner.dsd_startup_cycles == WSE2.dsd_startup_cycles
+    assert {c.dsd_startup_cycles for c in corners(WSE2).values()} != {WSE2.dsd_startup_cycles}

@@ -93,3 +93,15 @@ def test_records_name_the_accumulate_instruction():
     assert "@fmach: fp16 accumulate" in rec["note"]
     rec = run_meshsim("MeshGEMV", "1x512x512", "8x8", WSE2, "cycle-model", preset="full-model")
     assert "@fmachs: fp32 accumulate" in rec["note"]
+
+
+def test_a_user_override_wins_even_at_the_nominal_value():
+    """fp32 and one fp16 per wavelet are WSE-2's nominal values; set by the user, the
+    paper-kernels preset must keep them (it used to compare with the nominal, and lost them)."""
+    from waferrepro import presets
+    from waferrepro.hardware import get_hardware
+
+    hw = presets.hardware(get_hardware("wse2", {"accumulate": "fp32", "fp16_per_wavelet": 1}),
+                          "paper-kernels")
+    assert (hw.accumulate, hw.fp16_per_wavelet) == ("fp32", 1)
+    assert "user_set" not in hw.as_dict()  # records carry hardware facts only

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable
 
-from .hardware import ASSUMPTION_BOUNDS, HARDWARE, HIGHER_IS_FASTER, Hardware
+from .hardware import ASSUMPTION_BOUNDS, HIGHER_IS_FASTER, Hardware
 
 # The metrics that carry a band: latency, throughput, efficiency and energy (time x power).
 HEADLINE = {"latency_ms", "tflops", "compute_efficiency", "utilization", "energy_j",
@@ -22,10 +22,9 @@ HEADLINE = {"latency_ms", "tflops", "compute_efficiency", "utilization", "energy
 
 def corners(hw: Hardware) -> dict[str, Hardware]:
     """{"fast": ..., "slow": ...}: every assumption the user did not override at a bound."""
-    base = HARDWARE.get(hw.name)
     fast, slow = {}, {}
     for field, (low, high, _why) in ASSUMPTION_BOUNDS.get(hw.name, {}).items():
-        if base is not None and getattr(hw, field) != getattr(base, field):
+        if field in hw.user_set:
             continue  # set by hardware_overrides: the user's value, not an assumption
         up = field in HIGHER_IS_FASTER
         fast[field], slow[field] = (high, low) if up else (low, high)

@@ -14,7 +14,7 @@ SIMD width (SDK CSL appendix), the SRAM ports that feed it, and a start-up cost 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 # Device fabric dimensions (SDK docs, `--fabric-dims`): WSE-2 757x996, WSE-3 762x1172
 # (--arch=wse3). The one place these live: the SDK commands and the usable fabric below use them.
@@ -79,6 +79,9 @@ class Hardware:
     clock_source: str
     system_power_w: float
     system_power_source: str
+    # The fields the user set through hardware_overrides (get_hardware): their data, which
+    # presets keep and bands and sweeps never vary, even where it equals the nominal value.
+    user_set: frozenset = field(default=frozenset(), compare=False, repr=False)
 
     @property
     def peak_flops_per_core_per_cycle(self) -> float:
@@ -120,7 +123,9 @@ class Hardware:
         return f"{self.sram_bytes_per_core / 1024:g} KB/core"
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        out.pop("user_set")
+        return out
 
 
 WSE2 = Hardware(
@@ -238,7 +243,7 @@ ASSUMPTION_BOUNDS = {
 HIGHER_IS_FASTER = {"simd_fmacs", "sram_read_bits_per_cycle", "sram_write_bits_per_cycle",
                     "clock_hz"}
 
-_FIELDS = {f.name for f in fields(Hardware)}
+_FIELDS = {f.name for f in fields(Hardware)} - {"user_set"}
 
 
 def get_hardware(name: str, overrides: dict | None = None) -> Hardware:
@@ -252,4 +257,4 @@ def get_hardware(name: str, overrides: dict | None = None) -> Hardware:
     if unknown:
         raise ValueError(f"unknown hardware override(s) {unknown}; known: {sorted(_FIELDS)}")
     overrides.pop("name", None)
-    return replace(hw, **overrides) if overrides else hw
+    return replace(hw, **overrides, user_set=frozenset(overrides)) if overrides else hw

@@ -42,7 +42,7 @@ from __future__ import annotations
 from dataclasses import replace
 from functools import partial
 
-from .hardware import HARDWARE, Hardware
+from .hardware import Hardware
 from .models import Arch
 
 PRESETS = {
@@ -99,10 +99,8 @@ def causal(preset: str) -> bool:
 def hardware(hw: Hardware, preset: str) -> Hardware:
     """The hardware description with the preset's wavelet packing and accumulate precision,
     except a field the user set through hardware_overrides (theirs wins)."""
-    base = HARDWARE.get(hw.name)
     opts = options(preset)
-    return replace(hw, **{k: opts[k] for k in HARDWARE_OPTIONS
-                          if base is None or getattr(hw, k) == getattr(base, k)})
+    return replace(hw, **{k: opts[k] for k in HARDWARE_OPTIONS if k not in hw.user_set})
 
 
 def note(hw: Hardware) -> str:

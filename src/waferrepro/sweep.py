@@ -32,7 +32,7 @@ import numpy as np
 
 from . import presets
 from .experiments import DecodeJob, KernelJob, PrefillJob, parse_dims, square_grid
-from .hardware import ASSUMPTION_BOUNDS, HARDWARE, Hardware
+from .hardware import ASSUMPTION_BOUNDS, Hardware
 from .meshsim.fabric import PlanError
 
 # The headline metric of each kind of job (what sensitivity and what-if report).
@@ -239,9 +239,7 @@ def sweep(variants: Sequence[Hardware], jobs: Iterable, preset: str,
 def assumptions(hw: Hardware) -> dict[str, tuple]:
     """The assumptions of `hw` that a sweep varies: ASSUMPTION_BOUNDS of its kind, less the
     fields a user set through hardware_overrides (their data, not an assumption; as bands)."""
-    base = HARDWARE.get(hw.name)
-    return {f: b for f, b in ASSUMPTION_BOUNDS.get(hw.name, {}).items()
-            if base is None or getattr(hw, f) == getattr(base, f)}
+    return {f: b for f, b in ASSUMPTION_BOUNDS.get(hw.name, {}).items() if f not in hw.user_set}
 
 
 def _typed(hw: Hardware, field: str, value):
