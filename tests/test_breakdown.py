@@ -66,16 +66,15 @@ def test_overlapped_step_charges_exposed_transfer_as_wait():
 
 
 def test_every_hardware_field_is_in_the_config_schema_and_assumptions_bound_it():
-    from dataclasses import fields
     from pathlib import Path
 
     import yaml
 
-    from waferrepro.hardware import ASSUMPTION_BOUNDS, HARDWARE
+    from waferrepro.hardware import ASSUMPTION_BOUNDS, FIELDS, HARDWARE
     root = Path(__file__).resolve().parents[1]
     schema = yaml.safe_load((root / "src/waferrepro/schemas/config.schema.yaml").read_text())
     overridable = set(schema["properties"]["hardware_overrides"]["properties"])
-    assert {f.name for f in fields(HARDWARE["wse2"])} - {"name"} == overridable
+    assert FIELDS - {"name"} == overridable
     for name, hw in HARDWARE.items():
         for field, (low, high, why) in ASSUMPTION_BOUNDS[name].items():
             assert low <= getattr(hw, field) <= high and low < high and why, (name, field)

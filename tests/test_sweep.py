@@ -64,7 +64,7 @@ def test_one_at_a_time_covers_every_assumption_and_keeps_overrides():
     for v, c in zip(variants[1:], columns[1:], strict=True):
         low, high, _ = hardware.ASSUMPTION_BOUNDS["wse2"][c["parameter"]]
         assert getattr(v, c["parameter"]) == (low if c["bound"] == "low" else high)
-        others = {f: getattr(v, f) for f in hardware._FIELDS if f != c["parameter"]}
+        others = {f: getattr(v, f) for f in hardware.FIELDS if f != c["parameter"]}
         assert others == {f: getattr(WSE2, f) for f in others}
     user = get_hardware("wse2", {"dsd_startup_cycles": 7})
     _, columns = sweep.one_at_a_time(user)

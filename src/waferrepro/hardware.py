@@ -243,7 +243,8 @@ ASSUMPTION_BOUNDS = {
 HIGHER_IS_FASTER = {"simd_fmacs", "sram_read_bits_per_cycle", "sram_write_bits_per_cycle",
                     "clock_hz"}
 
-_FIELDS = {f.name for f in fields(Hardware)} - {"user_set"}
+# The hardware facts (every field but the bookkeeping user_set).
+FIELDS = {f.name for f in fields(Hardware)} - {"user_set"}
 
 
 def get_hardware(name: str, overrides: dict | None = None) -> Hardware:
@@ -253,8 +254,8 @@ def get_hardware(name: str, overrides: dict | None = None) -> Hardware:
     except KeyError:
         raise ValueError(f"unknown hardware {name!r}; known: {sorted(HARDWARE)}") from None
     overrides = dict(overrides or {})
-    unknown = sorted(set(overrides) - _FIELDS - {"name"})
+    unknown = sorted(set(overrides) - FIELDS - {"name"})
     if unknown:
-        raise ValueError(f"unknown hardware override(s) {unknown}; known: {sorted(_FIELDS)}")
+        raise ValueError(f"unknown hardware override(s) {unknown}; known: {sorted(FIELDS)}")
     overrides.pop("name", None)
     return replace(hw, **overrides, user_set=frozenset(overrides)) if overrides else hw
