@@ -7,7 +7,7 @@
 from waferrepro.sdk import workflow as sdkflow  # noqa: E402
 
 KERNELS_DIR = sdkflow.kernels_dir(workflow.basedir)
-SDK_BACKENDS = sdkflow.SDK_BACKENDS
+SDK_BACKENDS = sdkflow.SDK_BACKEND_PATTERN
 
 
 

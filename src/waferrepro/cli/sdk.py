@@ -94,7 +94,9 @@ def _cmd_appliance_run(args) -> int:
 
 def _record_args(p) -> None:
     """What the SDK record builders take: the backend, the output, the hardware."""
-    p.add_argument("--backend", choices=["sdk-sim", "wse2", "wse3"], required=True)
+    from ..sdk.backends import SDK_BACKENDS
+
+    p.add_argument("--backend", choices=SDK_BACKENDS, required=True)
     p.add_argument("--out", required=True)
     hardware_args(p)
 

@@ -22,7 +22,9 @@ WSE2_ONLY = {"Prefill", "Decode"}
 SDK_MODES = ("direct", "appliance")
 # Which SDK releases the CSL targets (kernels/README.md, "SDK versions"): 1.x syntax, as the
 # authors' kernels (MeshInfra/WaferLLM: SDK 1.2 on WSE-2, 1.4 on WSE-3).
-SDK_TARGET = (
+# Where the CSL kernels run: the SDK simulator or a wafer.
+SDK_BACKENDS = ("sdk-sim", "wse2", "wse3")
+SDK_RELEASES = (
     "The CSL kernels target Cerebras SDK 1.x (written against the 1.4 docs, as the authors' "
     "kernels: SDK 1.2 on WSE-2, 1.4 on WSE-3). On SDK 2.x they will not compile as they are: "
     "`comptime_struct` parameters (memcpy params, roles) changed form, WSE-2 queue binding "
@@ -69,11 +71,11 @@ def resolve(requested: str, mode: str = "direct") -> str:
         requested = "sdk-sim" if sdk_found else "meshsim"
     if requested == "meshsim":
         return requested
-    if requested in ("sdk-sim", "wse2", "wse3"):
+    if requested in SDK_BACKENDS:
         if not sdk_found:
             raise BackendUnavailable(
                 f"backend {requested!r} ({mode} mode) needs the Cerebras SDK, but "
-                f"{', '.join(missing)} not found. {SDK_HELP} {SDK_TARGET}")
+                f"{', '.join(missing)} not found. {SDK_HELP} {SDK_RELEASES}")
         return requested
     raise BackendUnavailable(f"unknown backend {requested!r}")
 
@@ -92,4 +94,4 @@ def check_systems(backend: str, systems, arch: str = "wse2") -> None:
         raise BackendUnavailable(
             f"backend {backend!r} on WSE-3: the CSL of {', '.join(wse2_only)} targets WSE-2 "
             f"(their layouts refuse --arch=wse3 at compile time; kernels/README.md); use "
-            f"`hardware: wse2` with sdk-sim or wse2. {SDK_TARGET}")
+            f"`hardware: wse2` with sdk-sim or wse2. {SDK_RELEASES}")

@@ -14,12 +14,13 @@ from glob import glob
 from ..experiments import parse_dims, square_grid
 from ..models import arch
 from . import toolchain
-from .backends import find_sdk_tool
+from .backends import SDK_BACKENDS, find_sdk_tool
 from .timing import runs_for
 
 # The SDK backends and where their kernels run.
-SDK_TARGET = {"sdk-sim": "simulator", "wse2": "device", "wse3": "device"}
-SDK_BACKENDS = "|".join(SDK_TARGET)
+SDK_TARGET = {backend: "simulator" if backend == "sdk-sim" else "device"
+              for backend in SDK_BACKENDS}
+SDK_BACKEND_PATTERN = "|".join(SDK_BACKENDS)  # a Snakemake wildcard constraint
 
 
 def kernel_sources(kernels_dir: str, module: str) -> list[str]:
