@@ -162,6 +162,24 @@ def test_decode_program_logic_on_launcher_inputs_matches_reference(px, py, conte
     assert check.passed, check
 
 
+@pytest.mark.parametrize("px,py,context", [(4, 3, 7), (2, 4, 9), (3, 5, 0)])
+def test_decode_program_under_paper_kernels_runs_the_authors_layer(px, py, context):
+    # paper-kernels: one head of hidden width and the static cache (presets): no row passes
+    # a token down, the new one is written on the row that grows (t mod py)
+    a = arch("tiny-llama")
+    params = decode_params(a, px, py, context, "shift", preset="paper-kernels")
+    assert (params["heads"], params["rep"]) == (1, 1)
+    sym, expected = decode_inputs(a, px, py, context, "shift", seed=3, cap=params["cap"],
+                                  preset="paper-kernels")
+    state = sym["state"][:, 0]
+    assert state[:, 1].sum() == 0 and state[:, 2].sum() == 0  # nothing dropped or taken
+    assert state[:, 3].tolist() == [int(r == context % py) for r in range(py)]
+    out = emulate(sym, params)
+    got = out[:, px - 1].reshape(-1)[: a.hidden]
+    check = compare(got, expected, rtol=2e-2, atol=1e-3)
+    assert check.passed, check
+
+
 def test_decode_inputs_cache_moves_keep_rows_balanced():
     a = arch("tiny-llama")
     sym, _ = decode_inputs(a, 2, 4, 9, "shift")

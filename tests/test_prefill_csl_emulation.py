@@ -48,9 +48,9 @@ def all_reduce_x(buf, op=np.sum):  # line_tree.all_reduce along a row
 
 
 def emulate(sym, prm, mutation=None):
-    P, lt, dt, cq, ckv, ft, rep, heads, kvh, hd, tokens = (
+    P, lt, dt, cq, ckv, ft, rep, heads, kvh, hd, tokens, causal = (
         prm[k] for k in ("P", "lt", "dt", "cq", "ckv", "ft", "rep", "heads", "kvh", "hd",
-                         "tokens"))
+                         "tokens", "causal"))
     W = cq + 2 * ckv
     g = Grid(P)
     f = lambda name: np.array(sym[name], dtype=np.float64).reshape(P, P, -1)  # noqa: E731
@@ -141,7 +141,8 @@ def emulate(sym, prm, mutation=None):
     qpos = g.lrow[..., None] * lt + np.arange(lt)  # (P, P, lt)
     key_block = g.lcol if mutation == "key block +lcol" else (P - g.lcol) % P
     kpos = key_block[..., None] * lt + np.arange(lt)
-    masked = (kpos[:, :, None, :] > qpos[..., None]) | (kpos[:, :, None, :] >= tokens)
+    masked = ((kpos[:, :, None, :] > qpos[..., None]) & bool(causal)) | (
+        kpos[:, :, None, :] >= tokens)
     scores = np.where(masked[:, :, None], LOWEST, scores * consts[..., 2, None, None, None])
     hmax = all_reduce_x(np.where(masked[:, :, None], LOWEST, scores).max(-1), np.max)
     # phase 7: softmax_exp_sum
@@ -195,6 +196,22 @@ def test_prefill_program_logic_on_launcher_inputs_matches_reference(model, p, to
     got = unpack_activations(emulate(sym, prefill_params(a, p, tokens)), a, tokens)
     check = compare(got, expected, rtol=2e-2, atol=1e-3)
     assert check.passed, check
+
+
+@pytest.mark.parametrize("model,p,tokens", [("tiny-llama", 4, 16), ("tiny-llama", 3, 10)])
+def test_prefill_program_under_paper_kernels_runs_the_authors_layer(model, p, tokens):
+    # paper-kernels: one head of hidden width, no causal mask (presets); the kernel's params
+    # and the launcher's inputs and reference follow the preset (sdk.inputs)
+    a = _arch(model)
+    prm = prefill_params(a, p, tokens, preset="paper-kernels")
+    assert (prm["heads"], prm["kvh"], prm["hd"], prm["causal"]) == (1, 1, a.hidden, 0)
+    sym, expected = prefill_inputs(a, p, tokens, seed=2, preset="paper-kernels")
+    got = unpack_activations(emulate(sym, prm), a, tokens)
+    check = compare(got, expected, rtol=2e-2, atol=1e-3)
+    assert check.passed, check
+    # the same kernel with the mask on gives another layer: the switch is live
+    masked = unpack_activations(emulate(sym, {**prm, "causal": 1}), a, tokens)
+    assert not compare(masked, expected, rtol=2e-2, atol=1e-3).passed
 
 
 @pytest.mark.parametrize("mutation", ["block without lrow", "partial not added",

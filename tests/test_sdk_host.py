@@ -223,14 +223,75 @@ def test_decode_record_weights_step_cycles_by_group_size(tmp_path):
                                7, 4, "shift", "wse2", WSE2)
 
 
-def _launcher_json(path, cycles, passed=True):
+def _launcher_json(path, cycles, passed=True, preset=None):
     import json
 
-    path.write_text(json.dumps({
-        "cycles": cycles, "rows_agree": None, "width": 4, "height": 4, "params": {},
-        "check": {"passed": passed, "max_abs_err": 0.01, "max_rel_err": 0.003,
-                  "rtol": 0.02, "atol": 0.001, "reference": "numpy float64"}}))
+    doc = {"cycles": cycles, "rows_agree": None, "width": 4, "height": 4, "params": {},
+           "check": {"passed": passed, "max_abs_err": 0.01, "max_rel_err": 0.003,
+                     "rtol": 0.02, "atol": 0.001, "reference": "numpy float64"}}
+    if preset:
+        doc["preset"] = preset
+    path.write_text(json.dumps(doc))
     return str(path)
+
+
+def test_sdk_model_records_follow_the_launchers_preset(tmp_path):
+    # The Decode / Prefill launchers build the preset's layer (sdk.inputs); their records
+    # compute memory and metrics on that layer, say the preset, and refuse mixed parts.
+    from waferrepro import records
+    from waferrepro.jobs.sdk import (
+        record_from_parts_e2e,
+        record_from_sdk_decode,
+        record_from_sdk_prefill,
+    )
+    from waferrepro.model_metrics import prefill_metrics
+    from waferrepro.models import arch
+    from waferrepro.presets import attention_arch
+
+    pre = record_from_sdk_prefill(_launcher_json(tmp_path / "p.json", 50_000,
+                                                 preset="paper-kernels"),
+                                  "tiny-llama", "4x4", 7, "sdk-sim", WSE2, "")
+    assert pre["what"]["preset"] == "paper-kernels"
+    one_head, _ = prefill_metrics(WSE2, attention_arch(arch("tiny-llama"), "paper-kernels"),
+                                  4, 7, causal=False)
+    model, _ = prefill_metrics(WSE2, arch("tiny-llama"), 4, 7)
+    m = {x["metric"]: x["value"] for x in pre["metrics"]}
+    assert m["bytes_per_core"] == one_head["bytes_per_core"][0] != model["bytes_per_core"][0]
+    steps = [_launcher_json(tmp_path / f"s{i}.json", 20_000, preset=preset)
+             for i, preset in enumerate(["paper-kernels", "full-model"])]
+    with pytest.raises(ValueError, match="different presets"):
+        record_from_sdk_decode(steps, [2, 2], "tiny-llama", "4x3", 7, 4, "shift", "sdk-sim",
+                               WSE2)
+    dec = record_from_sdk_decode(steps[1:], [4], "tiny-llama", "4x3", 7, 4, "shift", "sdk-sim",
+                                 WSE2)
+    assert dec["what"]["preset"] == "full-model"
+    paths = []
+    for name, rec in (("pre.json", pre), ("dec.json", dec)):
+        records.write(rec, tmp_path / name)
+        paths.append(str(tmp_path / name))
+    with pytest.raises(ValueError, match="different presets"):
+        record_from_parts_e2e(*paths, "tiny-llama", "4x4", "4x3", 7, 4, "sdk-sim", WSE2)
+
+
+def test_sdk_params_cli_gives_decode_and_prefill_the_presets_layer(capsys):
+    base = ["sdk", "params", "--model", "tiny-llama"]
+    pre = [*base, "--system", "Prefill", "--cores", "4x4", "--input-len", "16"]
+    assert cli.main([*pre, "--preset", "paper-kernels"]) == 0
+    out = dict(kv.split(":") for kv in capsys.readouterr().out.strip().split(","))
+    assert (out["heads"], out["kvh"], out["causal"]) == ("1", "1", "0")
+    assert cli.main(pre) == 0
+    out = dict(kv.split(":") for kv in capsys.readouterr().out.strip().split(","))
+    assert out["causal"] == "1" and int(out["heads"]) == arch_heads("tiny-llama")
+    dec = [*base, "--system", "Decode", "--cores", "4x3", "--context", "7"]
+    assert cli.main([*dec, "--preset", "paper-kernels"]) == 0
+    out = dict(kv.split(":") for kv in capsys.readouterr().out.strip().split(","))
+    assert (out["heads"], out["rep"]) == ("1", "1")
+
+
+def arch_heads(model):
+    from waferrepro.models import arch
+
+    return arch(model).heads
 
 
 def test_prefill_record_and_e2e_from_sdk_parts(tmp_path):

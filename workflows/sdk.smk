@@ -12,7 +12,8 @@ SDK_BACKENDS = sdkflow.SDK_BACKEND_PATTERN
 
 
 # The config's schedule_preset picks the kernel forms of meshsim's twin (MeshGEMV: the tree's
-# roots, `tree_middle` in the params; sdk.toolchain.kernel_params): a new preset recompiles.
+# roots, `tree_middle` in the params; sdk.toolchain.kernel_params; Decode and Prefill: the
+# layer the preset runs, sdk.inputs): a new preset recompiles (its params differ).
 rule compile_csl:
     input:
         lambda wc: sdkflow.kernel_sources(KERNELS_DIR, wc.system),
@@ -116,7 +117,7 @@ rule run_csl_decode_step:
             wc.backend,
             str(input),
             ["--model", wc.model, "--context", wc.context, "--kv", wc.kv]
-            + ["--seed", str(config["seed"])],
+            + ["--seed", str(config["seed"]), "--preset", config["schedule_preset"]],
         ),
         code=CODE,
     threads: 1
@@ -132,7 +133,13 @@ rule run_csl_decode_step:
 rule record_csl_decode:
     input:
         lambda wc: sdkflow.decode_step_paths(
-            wc.backend, wc.model, wc.cores, int(wc.input_len), int(wc.output_len), wc.kv
+            wc.backend,
+            wc.model,
+            wc.cores,
+            int(wc.input_len),
+            int(wc.output_len),
+            wc.kv,
+            config["schedule_preset"],
         ),
     output:
         "results/records/{backend}/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}.json",
@@ -146,7 +153,12 @@ rule record_csl_decode:
         kv="shift|concat",
     params:
         counts=lambda wc: sdkflow.decode_step_counts(
-            wc.model, wc.cores, int(wc.input_len), int(wc.output_len), wc.kv
+            wc.model,
+            wc.cores,
+            int(wc.input_len),
+            int(wc.output_len),
+            wc.kv,
+            config["schedule_preset"],
         ),
         hardware=HARDWARE_ARGS,
         code=CODE,
@@ -205,7 +217,8 @@ rule run_csl_prefill:
             config,
             wc.backend,
             str(input),
-            ["--model", wc.model, "--input-len", wc.input_len, "--seed", str(config["seed"])],
+            ["--model", wc.model, "--input-len", wc.input_len, "--seed", str(config["seed"])]
+            + ["--preset", config["schedule_preset"]],
         ),
         hardware=HARDWARE_ARGS,
         code=CODE,

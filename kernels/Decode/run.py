@@ -25,18 +25,19 @@ def main() -> int:
     p.add_argument("--model", required=True)
     p.add_argument("--context", type=int, required=True, help="tokens already cached")
     p.add_argument("--kv", choices=["shift", "concat"], default="shift")
+    sdk_launch.add_preset_argument(p)
     args = p.parse_args()
     params = sdk_launch.compile_params(args.name)
     a = arch(args.model)
     width, height = params["width"], params["height"]
-    needed = decode_params(a, width, height, args.context, args.kv)
+    needed = decode_params(a, width, height, args.context, args.kv, preset=args.preset)
     if {**params, "cap": 0} != {**needed, "cap": 0} or params["cap"] < needed["cap"]:
         print(f"compiled for {params}, but this step needs {needed} (cap at least)",
               file=sys.stderr)
         return 2
 
     symbols, expected = decode_inputs(a, width, height, args.context, args.kv, args.seed,
-                                      cap=params["cap"])
+                                      cap=params["cap"], preset=args.preset)
     run = sdk_launch.Session(args.name, args.cmaddr, width, height)
     for name, tiles in symbols.items():
         run.put(name, tiles)
@@ -48,9 +49,9 @@ def main() -> int:
     # last column, as meshsim does.
     got = out[:, width - 1].reshape(-1)[: a.hidden].astype(np.float64)
     agree = bool((out == out[:, width - 1:width]).all())
-    shape = f"{args.model} context {args.context} kv {args.kv}"
+    shape = f"{args.model} context {args.context} kv {args.kv} ({args.preset})"
     return sdk_launch.finish(args.out_json, "Decode", shape, got, expected, timing, width,
-                             height, params, agree)
+                             height, params, agree, preset=args.preset)
 
 
 if __name__ == "__main__":

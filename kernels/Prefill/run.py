@@ -24,16 +24,17 @@ def main() -> int:
     p = sdk_launch.parser("Prefill", shape=False)
     p.add_argument("--model", required=True)
     p.add_argument("--input-len", type=int, required=True, help="prompt tokens")
+    sdk_launch.add_preset_argument(p)
     args = p.parse_args()
     params = sdk_launch.compile_params(args.name)
     a = arch(args.model)
-    needed = prefill_params(a, params["P"], args.input_len)
+    needed = prefill_params(a, params["P"], args.input_len, preset=args.preset)
     if params != needed:
         print(f"compiled for {params}, but this prompt needs {needed}", file=sys.stderr)
         return 2
 
     P, lt, dt = params["P"], params["lt"], params["dt"]
-    symbols, expected = prefill_inputs(a, P, args.input_len, args.seed)
+    symbols, expected = prefill_inputs(a, P, args.input_len, args.seed, preset=args.preset)
     run = sdk_launch.Session(args.name, args.cmaddr, P, P)
     for name, tiles in symbols.items():
         run.put(name, tiles)
@@ -45,8 +46,9 @@ def main() -> int:
     run.stop()
 
     got = unpack_activations(x, a, args.input_len)
-    return sdk_launch.finish(args.out_json, "Prefill", f"{args.model} prompt {args.input_len}",
-                             got, expected, timing, P, P, params)
+    return sdk_launch.finish(args.out_json, "Prefill",
+                             f"{args.model} prompt {args.input_len} ({args.preset})", got,
+                             expected, timing, P, P, params, preset=args.preset)
 
 
 if __name__ == "__main__":

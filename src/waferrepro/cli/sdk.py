@@ -59,11 +59,13 @@ def _cmd_params(args) -> int:
         from ..sdk.inputs import decode_params, prefill_params
 
         if args.system == "Decode":
-            params = decode_params(arch(args.model), px, py, args.context, args.kv)
+            params = decode_params(arch(args.model), px, py, args.context, args.kv,
+                                   preset=args.preset)
         else:
             from ..experiments import square_grid
 
-            params = prefill_params(arch(args.model), square_grid(args.cores), args.input_len)
+            params = prefill_params(arch(args.model), square_grid(args.cores), args.input_len,
+                                    preset=args.preset)
     else:
         from ..sdk.toolchain import kernel_params
 
@@ -165,7 +167,8 @@ def register(sub) -> None:
     pp.add_argument("--kv", choices=["shift", "concat"], default="shift")
     pp.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET,
                     help="schedule preset: the kernel forms its meshsim twin runs (MeshGEMV: "
-                    "paper-kernels -> middle tree roots, full-model -> edge)")
+                    "paper-kernels -> middle tree roots, full-model -> edge; Decode, Prefill: "
+                    "the preset's attention heads, KV cache and mask)")
     pp.set_defaults(func=_cmd_params)
 
     app = group(sub, "appliance", "compile and run a staged kernel on a Wafer-Scale Cluster "

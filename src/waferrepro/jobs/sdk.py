@@ -89,6 +89,17 @@ def _launcher_result(path: str, what: str) -> dict:
     return res
 
 
+def _launcher_preset(results: list[dict], job: str) -> str:
+    """The schedule preset the Decode / Prefill launchers built their layer for (older
+    results without one: the default); steps of one record must agree."""
+    from ..presets import DEFAULT_PRESET
+
+    found = {r.get("preset", DEFAULT_PRESET) for r in results}
+    if len(found) != 1:
+        raise ValueError(f"{job}: step results were run under different presets {sorted(found)}")
+    return found.pop()
+
+
 def record_from_sdk_decode(steps: list[str], counts: list[int], model: str, cores: str,
                            input_len: int, output_len: int, kv: str, backend: str,
                            hw: Hardware) -> dict:
@@ -99,6 +110,7 @@ def record_from_sdk_decode(steps: list[str], counts: list[int], model: str, core
     from ..meshsim.decode_layout import DecodeLayout
     from ..model_metrics import decode_metrics_from_cycles
     from ..models import arch
+    from ..sdk.inputs import decode_layer_run
 
     started = time.perf_counter()
     if len(steps) != len(counts) or sum(counts) != output_len:
@@ -107,14 +119,16 @@ def record_from_sdk_decode(steps: list[str], counts: list[int], model: str, core
     job = f"{backend}/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}"
     results = [_launcher_result(path, f"{job} step {path}") for path in steps]
     cycles = sum(r["cycles"] * n for r, n in zip(results, counts, strict=True)) / output_len
-    a = arch(model)
+    preset = _launcher_preset(results, job)
+    a, kv_run = decode_layer_run(arch(model), kv, preset)
     px, py = parse_dims(cores, 2, "core grid")
     metrics, _ = decode_metrics_from_cycles(hw, a, DecodeLayout(a, px, py), cycles, input_len,
-                                            output_len, kv)
+                                            output_len, kv_run)
     worst = max((r["check"] for r in results), key=lambda c: c["max_rel_err"])
     what = model_what(DECODE_SYSTEM[kv], "Decode", model, cores, input_len, output_len, kv_mode=kv,
                  **model_method(hw), step_cycles=[r["cycles"] for r in results],
                  step_counts=list(counts), step_timing=[r.get("timing") for r in results])
+    what["preset"] = preset
     record = base_record(job, what, hw)
     record.update(_sdk_labels(backend),
                   metrics=metrics_list(metrics, MODEL_RAW_METRICS),
@@ -131,15 +145,18 @@ def record_from_sdk_prefill(result_json: str, model: str, cores: str, input_len:
     through the same metrics as meshsim's (model_metrics.prefill_metrics)."""
     from ..model_metrics import prefill_metrics
     from ..models import arch
+    from ..presets import attention_arch, causal
 
     started = time.perf_counter()
     job = f"{backend}/prefill/{model}/{cores}/in{input_len}"
     res = _launcher_result(result_json, job)
-    a = arch(model)
+    preset = _launcher_preset([res], job)
+    a = attention_arch(arch(model), preset)
     metrics, _ = prefill_metrics(hw, a, square_grid(cores), input_len,
-                                 cycles=float(res["cycles"]))
+                                 cycles=float(res["cycles"]), causal=causal(preset))
     what = model_what("WaferLLM", "Prefill", model, cores, input_len, None, **model_method(hw),
                  command=command, timing=res.get("timing"))
+    what["preset"] = preset
     record = base_record(job, what, hw)
     record.update(_sdk_labels(backend),
                   metrics=metrics_list(metrics, MODEL_RAW_METRICS),
@@ -165,11 +182,16 @@ def record_from_parts_e2e(prefill_record: str, decode_record: str, model: str,
         if part["backend"] != backend:
             raise ValueError(f"{part['job']}: backend {part['backend']}; expected a {backend} "
                              "run")
+    part_presets = {part["what"].get("preset") for part in parts}
+    if len(part_presets) != 1:
+        raise ValueError(f"prefill and decode records were run under different presets "
+                         f"{sorted(map(str, part_presets))}")
     cores = f"{prefill_cores}+{decode_cores}"
     job = f"{backend}/e2e/{model}/p{prefill_cores}_d{decode_cores}/in{input_len}_out{output_len}"
     what = model_what("WaferLLM", "Prefill+Decode", model, cores, input_len, output_len,
                  prefill_cores=prefill_cores, decode_cores=decode_cores, **model_method(hw),
                  parts=[part["job"] for part in parts])
+    what["preset"] = part_presets.pop()
     skipped = [part for part in parts if part["source"] == "skipped"]
     if skipped:  # no time for a part, so none for the whole: skipped, with the part's reason
         record = base_record(job, what, hw)

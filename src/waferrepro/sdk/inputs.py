@@ -26,13 +26,24 @@ from ..meshsim.prefill_layout import PrefillLayout, pack_activations
 from ..meshsim.prefill_layout import pack_weights as pack_prefill_weights
 from ..meshsim.prefill_layout import rope_tables as prefill_rope_tables
 from ..models import Arch
+from ..presets import DEFAULT_PRESET, attention_arch, causal, kv_mode
 from ..reference_layer import layer, random_weights
 
 
+def decode_layer_run(a: Arch, mode: str, preset: str = DEFAULT_PRESET) -> tuple[Arch, str]:
+    """The layer and cache mode the Decode kernel runs for a model and an experiment's kv mode
+    under `preset`, as meshsim's Decode job (jobs.meshsim.run_decode): the preset's attention
+    heads (one head: the whole hidden dimension) and kv_cache (the experiment's "shift" runs
+    as "static" under paper-kernels)."""
+    return attention_arch(a, preset), kv_mode(mode, preset)
+
+
 def decode_params(a: Arch, px: int, py: int, context: int, mode: str,
-                  cap: int | None = None) -> dict:
+                  cap: int | None = None, preset: str = DEFAULT_PRESET) -> dict:
     """The Decode kernel's --params (kernels/Decode/layout.csl) for one step after `context`
-    tokens; cap (tokens a core can hold) defaults to the busiest row's after the append."""
+    tokens of model `a` under `preset`; cap (tokens a core can hold) defaults to the busiest
+    row's after the append."""
+    a, mode = decode_layer_run(a, mode, preset)
     lay = DecodeLayout(a, px, py)
     cap = cap or int(lay.rows_tokens(context + 1, mode).max())
     return {"width": px, "height": py, "dy": lay.dy, "cq": lay.cq, "ckv": lay.ckv,
@@ -41,15 +52,17 @@ def decode_params(a: Arch, px: int, py: int, context: int, mode: str,
 
 
 def decode_inputs(a: Arch, px: int, py: int, context: int, mode: str, seed: int = 0,
-                  cap: int | None = None):
-    """(per-core arrays by symbol, expected output [hidden]) for decoding token `context`,
-    with room for `cap` tokens per core (the kernel's; at least what this step needs).
+                  cap: int | None = None, preset: str = DEFAULT_PRESET):
+    """(per-core arrays by symbol, expected output [hidden]) for decoding token `context`
+    of model `a` under `preset` (decode_layer_run), with room for `cap` tokens per core (the
+    kernel's; at least what this step needs).
 
     The same draws as jobs.meshsim.check_decode_functional: weights from `seed`, tokens from
     `seed + 1`.
     """
+    cap = cap or decode_params(a, px, py, context, mode, preset=preset)["cap"]
+    a, mode = decode_layer_run(a, mode, preset)
     lay = DecodeLayout(a, px, py)
-    cap = cap or decode_params(a, px, py, context, mode)["cap"]
     w = random_weights(a, seed)
     x = np.random.default_rng(seed + 1).standard_normal((context + 1, a.hidden))
     x = x.astype(np.float16)
@@ -84,23 +97,29 @@ def decode_inputs(a: Arch, px: int, py: int, context: int, mode: str, seed: int 
     return symbols, full[context]
 
 
-def prefill_params(a: Arch, p: int, tokens: int) -> dict:
+def prefill_params(a: Arch, p: int, tokens: int, preset: str = DEFAULT_PRESET) -> dict:
     """The Prefill kernel's --params (kernels/Prefill/layout.csl) for a `tokens`-long prompt
-    on a p x p grid."""
+    of model `a` on a p x p grid under `preset`: its attention heads (presets.attention_arch)
+    and whether keys after the query are masked (`causal`), as meshsim's Prefill job."""
+    a = attention_arch(a, preset)
     lay = PrefillLayout(a, p, tokens)
     return {"P": p, "lt": lay.lt, "dt": lay.dt, "cq": lay.cq, "ckv": lay.ckv, "ft": lay.ft,
             "rep": lay.rep, "heads": a.heads, "kvh": a.kv_heads, "hd": a.head_dim,
-            "tokens": tokens, "gx": group_size(p, 2)}
+            "tokens": tokens, "gx": group_size(p, 2), "causal": int(causal(preset))}
 
 
-def prefill_inputs(a: Arch, p: int, tokens: int, seed: int = 0):
-    """(per-core arrays by symbol, expected output [tokens, hidden]) for one layer over a
-    `tokens`-long prompt: the draws of jobs.meshsim.check_prefill_functional (weights from `seed`,
-    the prompt's hidden states from `seed + 1`), packed by meshsim.prefill's own functions."""
+def prefill_inputs(a: Arch, p: int, tokens: int, seed: int = 0,
+                   preset: str = DEFAULT_PRESET):
+    """(per-core arrays by symbol, expected output [tokens, hidden]) for one layer of model `a`
+    under `preset` over a `tokens`-long prompt: the draws of
+    jobs.meshsim.check_prefill_functional (weights from `seed`, the prompt's hidden states
+    from `seed + 1`), packed by meshsim.prefill's own functions; the reference masked as the
+    preset says."""
+    a = attention_arch(a, preset)
     lay = PrefillLayout(a, p, tokens)
     w = random_weights(a, seed)
     x = np.random.default_rng(seed + 1).standard_normal((tokens, a.hidden)).astype(np.float16)
-    ref, _, _ = layer(x, w, a, np.arange(tokens))
+    ref, _, _ = layer(x, w, a, np.arange(tokens), causal=causal(preset))
     packed = pack_prefill_weights(lay, w)
     cos, sin = prefill_rope_tables(lay)
     f16 = lambda t: np.ascontiguousarray(t, dtype=np.float16)  # noqa: E731

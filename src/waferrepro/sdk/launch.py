@@ -50,6 +50,16 @@ def parser(module: str, shape: bool = True) -> argparse.ArgumentParser:
     return p
 
 
+def add_preset_argument(p: argparse.ArgumentParser) -> None:
+    """--preset for the Decode and Prefill launchers: the schedule preset whose layer
+    (attention heads, KV cache, mask) the kernel was compiled for and the inputs are built
+    for (waferrepro.sdk.inputs)."""
+    from ..presets import DEFAULT_PRESET, PRESETS
+
+    p.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET,
+                   help="schedule preset (as the compile's)")
+
+
 def compile_params(name: str) -> dict:
     """The --params a kernel was compiled with (cslc writes them to out.json)."""
     return {k: int(v) for k, v in json.loads(Path(name, "out.json").read_text())["params"].items()}
@@ -129,9 +139,12 @@ def check_then_time(session: Session, read, warmup: int, repeats: int, recheck: 
 
 
 def finish(out_json: str, module: str, shape: str, actual, reference, timing: dict,
-           width: int, height: int, params: dict, rows_agree: bool | None = None) -> int:
+           width: int, height: int, params: dict, rows_agree: bool | None = None,
+           preset: str | None = None) -> int:
     """Check, write the result document, print one line; exit status 1 on a mismatch."""
     doc = result_document(actual, reference, timing, width, height, params, rows_agree)
+    if preset:  # the schedule preset whose layer the inputs were built for (Decode, Prefill)
+        doc["preset"] = preset
     Path(out_json).write_text(json.dumps(doc, indent=2))
     ok = (doc["check"]["passed"] and rows_agree is not False
           and timing.get("rerun_identical") is not False)

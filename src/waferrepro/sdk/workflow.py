@@ -72,19 +72,23 @@ def kernel_compile_cmd(config: dict, kernels_dir: str, backend: str, system: str
                        f"results/build/{backend}/{system}/{shape}/{cores}")
 
 
-def decode_plan(model: str, cores: str, input_len: int, output_len: int, kv: str):
+def decode_plan(model: str, cores: str, input_len: int, output_len: int, kv: str,
+                preset: str):
     """(cache capacity, [(context, steps it stands for), ...]): one kernel step per group of
-    equal-cost decode steps (model_metrics.decode_step_plan, what meshsim simulates too)."""
+    equal-cost decode steps (model_metrics.decode_step_plan, what meshsim simulates too) of
+    the layer and cache mode the preset runs (sdk.inputs.decode_layer_run)."""
     from ..meshsim.decode_layout import DecodeLayout
     from ..model_metrics import decode_step_plan
+    from .inputs import decode_layer_run
 
     px, py = parse_dims(cores, 2, "core grid")
-    return decode_step_plan(DecodeLayout(arch(model), px, py), input_len, output_len, kv)
+    a, kv_run = decode_layer_run(arch(model), kv, preset)
+    return decode_step_plan(DecodeLayout(a, px, py), input_len, output_len, kv_run)
 
 
 def decode_step_paths(backend: str, model: str, cores: str, input_len: int, output_len: int,
-                      kv: str) -> list[str]:
-    cap, plan = decode_plan(model, cores, input_len, output_len, kv)
+                      kv: str, preset: str) -> list[str]:
+    cap, plan = decode_plan(model, cores, input_len, output_len, kv, preset)
     return [f"results/steps/{backend}/decode/{model}/{cores}/cap{cap}/ctx{t}_kv{kv}.json"
             for t, _ in plan]
 
@@ -94,7 +98,8 @@ def decode_compile_cmd(config: dict, kernels_dir: str, backend: str, model: str,
     from .inputs import decode_params
 
     px, py = parse_dims(cores, 2, "core grid")
-    params = decode_params(arch(model), px, py, 0, "shift", cap=cap)
+    params = decode_params(arch(model), px, py, 0, "shift", cap=cap,
+                           preset=config["schedule_preset"])
     return compile_cmd(config, kernels_dir, backend, cores, "Decode", params,
                        f"results/build/{backend}/Decode/{model}/{cores}/cap{cap}")
 
@@ -103,7 +108,8 @@ def prefill_compile_cmd(config: dict, kernels_dir: str, backend: str, model: str
                         input_len: int) -> str:
     from .inputs import prefill_params
 
-    params = prefill_params(arch(model), square_grid(cores), input_len)
+    params = prefill_params(arch(model), square_grid(cores), input_len,
+                            preset=config["schedule_preset"])
     return compile_cmd(config, kernels_dir, backend, cores, "Prefill", params,
                        f"results/build/{backend}/Prefill/{model}/{cores}/in{input_len}")
 
@@ -113,7 +119,7 @@ def kernels_dir(basedir: str) -> str:
 
 
 def decode_step_counts(model: str, cores: str, input_len: int, output_len: int,
-                       kv: str) -> str:
+                       kv: str, preset: str) -> str:
     """How many decode steps each kernel step stands for, as `--counts` takes them."""
-    _, plan = decode_plan(model, cores, input_len, output_len, kv)
+    _, plan = decode_plan(model, cores, input_len, output_len, kv, preset)
     return " ".join(str(n) for _, n in plan)
