@@ -56,6 +56,29 @@ def test_fast_sweep_is_the_plain_cycle_model():
     assert both["value"].tolist() == cached["value"].tolist()
 
 
+def test_meshsim_fast_path_folds_steps_and_memoizes_only_while_on():
+    # meshsim.fastpath: on, a MeshGEMM loop keeps fewer steps with the same total and
+    # breakdown and fills the memo; off (after the block, or in functional mode) nothing folds.
+    from waferrepro import meshsim
+    from waferrepro.meshsim import fastpath
+
+    def run(functional=False):
+        return meshsim.simulate("MeshGEMM", (64, 64, 64), 8, 8, WSE2,
+                                functional).run.fabric.timeline
+
+    plain = run()
+    with fastpath.enabled() as memo:
+        fast = run()
+        assert memo  # the ring shifts' costs were memoized
+        memo.clear()
+        run(functional=True)
+        assert not memo  # data moved: nothing memoized
+    assert len(fast.steps) < len(plain.steps)
+    assert fast.total == pytest.approx(plain.total, rel=1e-12)
+    assert fast.breakdown() == pytest.approx(plain.breakdown(), rel=1e-12)
+    assert not fastpath.coalescing() and len(run().steps) == len(plain.steps)
+
+
 def test_one_at_a_time_covers_every_assumption_and_keeps_overrides():
     variants, columns = sweep.one_at_a_time(WSE2)
     assert columns[0]["parameter"] == "nominal" and variants[0] == WSE2

@@ -20,6 +20,7 @@ of its own. Their record paths end in `_<preset>.json`. Kernel jobs run the conf
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 GEMV_SYSTEMS = ("MeshGEMV", "chain-GEMV")
@@ -153,6 +154,13 @@ def square_grid(cores: str) -> int:
     if px != py:
         raise ValueError(f"prefill runs MeshGEMM and needs a square grid, got {cores}")
     return px
+
+
+def grid_side(cores: str) -> float:
+    """The side of a square with as many cores as the grid (figures' x axis, the claims'
+    per-side ratios)."""
+    px, py = parse_dims(cores, 2, "core grid")
+    return math.sqrt(px * py)
 
 
 def grid_str(grid) -> str:

@@ -15,6 +15,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from .experiments import grid_side  # noqa: E402
+
 SYSTEM_COLORS = {"MeshGEMM": "tab:blue", "SUMMA": "tab:orange", "Cannon": "tab:green",
                  "MeshGEMV": "tab:blue", "chain-GEMV": "tab:red"}
 
@@ -25,8 +27,7 @@ def _provenance_label(table: pd.DataFrame) -> str:
 
 
 def _grid_side(cores: str) -> int:
-    w, h = (int(v) for v in cores.split("x"))
-    return int(round((w * h) ** 0.5))
+    return round(grid_side(cores))
 
 
 def _wide(table: pd.DataFrame) -> pd.DataFrame:

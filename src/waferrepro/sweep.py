@@ -6,24 +6,16 @@ variant with the same functions the records use (meshsim.simulate, model_metrics
 sweep's value at the nominal hardware is the record's value. A plan that does not fit a
 variant (PlanError: SRAM, routes, grid) gives a missing value with the reason, never a number.
 
-Speed (`fast_schedules`): a cycle-model run spends most of its time recomputing the same
-communication costs (a MeshGEMM loop asks for the same ring shift's cost p times) and keeping
-p identical steps. During a sweep, the pure cost functions of meshsim.comm are memoized on
-their arguments within one evaluation (one hardware), and a step identical to the step before
-it (or the one before: loops that alternate two steps) is counted in that step's `repeat`
-instead of appended (the same total, breakdown and cycles per label, up to float rounding of
-a sum vs a product; nothing reads the steps' order). The first variant of every job is also
-evaluated without them and must agree (to 1e-9), so a change in meshsim that this misses fails
-loudly instead of skewing a sweep. Jobs are spread over `workers` processes (one per worker, never
-one per variant).
+Speed: each job's variants run with meshsim's fast path on (meshsim.fastpath: pure cost
+functions memoized within one evaluation, identical consecutive steps folded into one step's
+repeat). The first variant of every job is also evaluated without it and must agree (to
+1e-9), so a change in meshsim that breaks it fails loudly instead of skewing a sweep. Jobs
+are spread over `workers` processes (one per worker, never one per variant).
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import math
-import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from typing import Iterable, Sequence
@@ -33,14 +25,12 @@ import numpy as np
 from . import presets
 from .experiments import DecodeJob, KernelJob, PrefillJob, parse_dims, square_grid
 from .hardware import ASSUMPTION_BOUNDS, Hardware
+from .meshsim import fastpath
 from .meshsim.fabric import PlanError
 
 # The headline metric of each kind of job (what sensitivity and what-if report).
 HEADLINE = {"kernel": ("latency_ms",), "decode": ("decode_tpr_tokens_per_s",),
             "prefill": ("prefill_tpr_tokens_per_s",)}
-# meshsim.comm's cost functions that are pure in (hardware, grid, arguments) when no data
-# moves (cycle-model mode): memoized during a sweep.
-MEMOIZED = ("_flows_cost", "ring_shift", "tree_reduce")
 
 
 def kind_of(job) -> str:
@@ -77,85 +67,6 @@ def evaluate(job, hw: Hardware, preset: str) -> dict[str, tuple[float, str]]:
                            causal=presets.causal(preset))[0]
 
 
-# --- the fast path ----------------------------------------------------------------------------
-
-def _key(value):
-    if isinstance(value, np.ndarray):
-        return (value.dtype.str, value.shape, value.tobytes())
-    return value
-
-
-def _memo(fn, cache: dict):
-    @functools.wraps(fn)
-    def cached(fab, *args, **kwargs):
-        if fab.functional:  # data moves: not a pure cost
-            return fn(fab, *args, **kwargs)
-        # The cache is cleared after every evaluation, whose fabrics share one hardware.
-        key = (fn.__name__, id(fab.hw), fab.px, fab.py, tuple(_key(a) for a in args),
-               tuple(sorted((k, _key(v)) for k, v in kwargs.items())))
-        try:
-            return cache[key]
-        except KeyError:
-            out = cache[key] = fn(fab, *args, **kwargs)
-            return out
-    return cached
-
-
-def _coalescing(add):
-    """Timeline.add that folds a step identical to one of the last two (a loop's steps, or a
-    loop alternating two kinds of step) into that step's repeat count."""
-    from .meshsim.cost import Cost
-
-    def same(step_cost, arg, cause):
-        if not isinstance(arg, Cost):
-            if not arg:
-                return not step_cost.parts
-            arg = Cost.of(arg, cause)
-        return float(step_cost) == float(arg) and step_cost.parts == arg.parts
-
-    @functools.wraps(add)
-    def coalesced(self, label, compute=0.0, comm=0.0, overlap=False, repeat=1):
-        if repeat > 0:
-            for last in self.steps[-2:]:
-                if (last.label == label and last.overlap == overlap
-                        and bool(last.comm.parts) == bool(comm)
-                        and same(last.compute, compute, "matmul")
-                        and same(last.comm, comm, "transfer")):
-                    last.repeat += repeat
-                    return
-        add(self, label, compute, comm, overlap, repeat)
-    return coalesced
-
-
-@contextlib.contextmanager
-def fast_schedules():
-    """Memoize MEMOIZED in every meshsim module that refers to them and coalesce identical
-    consecutive steps; yields the memo (a dict: clear it after each evaluation). Restores
-    the originals on exit."""
-    from .meshsim import comm
-    from .meshsim.fabric import Timeline
-
-    cache: dict = {}
-    swaps = [(Timeline, "add", Timeline.add)]
-    Timeline.add = _coalescing(Timeline.add)
-    for name in MEMOIZED:
-        original = getattr(comm, name, None)
-        if original is None:
-            continue  # renamed in meshsim: that part runs uncached
-        wrapper = _memo(original, cache)
-        for module in [m for n, m in list(sys.modules.items())
-                       if n.startswith("waferrepro.meshsim") and m is not None]:
-            for attr, value in list(vars(module).items()):
-                if value is original:
-                    swaps.append((module, attr, original))
-                    setattr(module, attr, wrapper)
-    try:
-        yield cache
-    finally:
-        for owner, attr, original in reversed(swaps):
-            setattr(owner, attr, original)
-
-
 # --- sweeps -----------------------------------------------------------------------------------
 
 def _job_columns(job) -> dict:
@@ -183,14 +94,14 @@ def _sweep_job(job, variants: Sequence[Hardware], preset: str, metrics: Sequence
     if not cache:
         return [_values(job, hw, preset, metrics) for hw in variants]
     out = []
-    with fast_schedules() as memo:
+    with fastpath.enabled() as memo:
         for hw in variants:
             out.append(_values(job, hw, preset, metrics))
             memo.clear()  # the next variant's hardware differs: nothing to reuse
     if variants and not _agree(out[0], _values(job, variants[0], preset, metrics)):
         raise RuntimeError(f"the sweep's fast path disagrees with the plain cycle model for "
-                           f"{job} ({out[0]} vs the plain run): meshsim changed; update "
-                           "sweep.fast_schedules")
+                           f"{job} ({out[0]} vs the plain run): a cost function marked "
+                           "meshsim.fastpath.pure_cost is not pure")
     return out
 
 

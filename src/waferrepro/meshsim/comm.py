@@ -22,11 +22,13 @@ import numpy as np
 from ..host import group_size, logical_index, ring_order
 from .cost import ZERO, Cost
 from .fabric import Fabric
+from .fastpath import pure_cost
 from .precision import sum_along
 
 _AXIS = {"y": 0, "x": 1}
 
 
+@pure_cost
 def _flows_cost(fab: Fabric, src: np.ndarray, dst: np.ndarray, elems: int,
                 bits: int = 16) -> Cost:
     """Cycles for simultaneous point-to-point flows src[f] -> dst[f] along one line."""
@@ -67,6 +69,7 @@ def permute(fab: Fabric, data, axis: str, dest: np.ndarray, elems: int, bits: in
     return moved, cycles
 
 
+@pure_cost
 def ring_shift(fab: Fabric, data, axis: str, elems: int, interleaved: bool, bits: int = 16):
     """Shift tiles one step backwards around a logical ring (ring index l -> l-1).
 
@@ -149,6 +152,7 @@ def tree_root(p: int, levels: int, root: str = "edge") -> int:
     return group_root(plan[-1][0], root) if plan else 0
 
 
+@pure_cost
 def tree_reduce(fab: Fabric, data, axis: str, elems: int, levels: int, op: str = "sum",
                 bits: int | None = None, root: str = "edge"):
     """Sum (or, with op="max", take the maximum of) the tiles of each line into its tree's

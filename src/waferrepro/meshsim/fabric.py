@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 
 from ..hardware import Hardware
+from . import fastpath
 from .cost import CAUSES, ZERO, Cost
 
 
@@ -61,8 +62,23 @@ class Timeline:
             repeat: int = 1) -> None:
         if repeat > 0:
             fixed = self.step_fixed + (self.comm_fixed if comm else ZERO)
-            self.steps.append(Step(label, Cost.of(compute, "matmul"), Cost.of(comm, "transfer"),
-                                   overlap, repeat, fixed))
+            step = Step(label, Cost.of(compute, "matmul"), Cost.of(comm, "transfer"), overlap,
+                        repeat, fixed)
+            if not (fastpath.coalescing() and self._fold(step)):
+                self.steps.append(step)
+
+    def _fold(self, step: Step) -> bool:
+        """Fold `step` into an identical one of the last two (fastpath: sweeps only)."""
+        def same(a: Cost, b: Cost) -> bool:
+            return float(a) == float(b) and a.parts == b.parts
+
+        for last in self.steps[-2:]:
+            if (last.label == step.label and last.overlap == step.overlap
+                    and same(last.compute, step.compute) and same(last.comm, step.comm)
+                    and same(last.fixed, step.fixed)):
+                last.repeat += step.repeat
+                return True
+        return False
 
     @property
     def total(self) -> float:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from ..experiments import grid_side
 from ..published import WAFER_BACKENDS
 from ..published import norm as _norm
 
@@ -48,11 +49,6 @@ def select(table: pd.DataFrame, selector: dict) -> pd.DataFrame:
 
 def valued(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
     return rows[(rows["metric"] == metric) & rows["source"].isin(VALUED) & rows["value"].notna()]
-
-
-def grid_side(cores: str) -> float:
-    w, h = (int(v) for v in str(cores).split("x"))
-    return math.sqrt(w * h)
 
 
 def _bounds(check: dict) -> tuple[float, float]:
