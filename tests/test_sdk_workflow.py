@@ -142,6 +142,27 @@ def test_decode_compiles_once_and_runs_one_step_per_cost_group(snakemake_cmd, re
     assert "waferrepro sdk decode-record --steps" in out
 
 
+def test_decode_and_prefill_compile_and_run_the_presets_layer(snakemake_cmd, repo, tmp_path,
+                                                              fake_sdk):
+    # paper-kernels: one head of hidden width (heads 1, rep 1), the static cache's step plan,
+    # no causal mask; the launchers build the same layer (--preset)
+    from waferrepro.meshsim.decode_layout import DecodeLayout
+    from waferrepro.model_metrics import decode_step_plan
+    from waferrepro.models import arch
+    from waferrepro.presets import attention_arch
+
+    config = PREFILL + "schedule_preset: paper-kernels\n"
+    res = _dry(snakemake_cmd, repo, tmp_path, fake_sdk, "sdk-sim", config)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    one_head = attention_arch(arch("tiny-llama"), "paper-kernels")
+    cap, plan = decode_step_plan(DecodeLayout(one_head, 4, 3), 7, 4, "static")
+    assert _job_counts(out)["run_csl_decode_step"] == len(plan)
+    assert f"rep:1,heads:1,cap:{cap}," in out
+    assert "heads:1,kvh:1,hd:128,tokens:16,gx:2,causal:0" in out
+    assert out.count("--preset paper-kernels") >= len(plan) + 2  # every decode step, prefills
+
+
 PREFILL = CONFIG + """  table3:
     kind: prefill
     models: [tiny-llama]
