@@ -13,13 +13,13 @@ from waferrepro.sdk import toolchain as sdk
 def test_kernel_params_follow_the_simulator_tiles():
     assert sdk.kernel_params("MeshGEMV", (1, 16384, 16384), 720, 720) == {
         "width": 720, "height": 720, "kt": 23, "nt": 23, "group": 27, "tree_middle": 0,
-        "packed": 0}
+        "packed": 0, "acc32": 1}
     # the tree's form follows the schedule preset (its meshsim twin's tree_root)
     for preset, middle in (("paper-kernels", 1), ("full-model", 0)):
         assert sdk.kernel_params("MeshGEMV", (1, 64, 64), 4, 4,
                                  preset=preset)["tree_middle"] == middle
     assert sdk.kernel_params("MeshGEMM", (2048, 1000, 300), 8, 8) == {
-        "P": 8, "Mt": 256, "Kt": 125, "Nt": 38, "packed": 0}
+        "P": 8, "Mt": 256, "Kt": 125, "Nt": 38, "packed": 0, "acc32": 1}
     with pytest.raises(ValueError, match="square"):
         sdk.kernel_params("MeshGEMM", (64, 64, 64), 8, 4)
 
@@ -44,6 +44,30 @@ def test_packed_follows_the_presets_fp16_per_wavelet():
     dsd_limits.check("MeshGEMM", {**gemm, "packed": 0})
     with pytest.raises(ValueError, match="ring extent A_WIRE = 32768"):
         dsd_limits.check("MeshGEMM", {**gemm, "packed": 1})
+
+
+def test_acc32_follows_the_presets_accumulate():
+    from waferrepro.presets import PRESETS, options
+    from waferrepro.sdk import dsd_limits
+
+    for preset in PRESETS:  # one source of truth: presets.options
+        acc32 = int(options(preset)["accumulate"] == "fp32")
+        gemv = sdk.kernel_params("MeshGEMV", (1, 64, 64), 4, 4, preset)
+        gemm = sdk.kernel_params("MeshGEMM", (64, 64, 64), 4, 4, preset)
+        assert gemv["acc32"] == gemm["acc32"] == acc32
+    assert sdk.kernel_params("MeshGEMV", (1, 64, 64), 4, 4, "full-model")["acc32"] == 1
+    assert sdk.kernel_params("MeshGEMM", (64, 64, 64), 4, 4, "paper-kernels")["acc32"] == 0
+    # f32 partial sums are never packed: MeshGEMV's tree extent is nt itself (no pad) ...
+    edge = {"width": 1, "height": 1, "kt": 1, "nt": 32767, "group": 1, "tree_middle": 0,
+            "packed": 1}
+    dsd_limits.check("MeshGEMV", {**edge, "acc32": 1})
+    with pytest.raises(ValueError, match="NT_WIRE = 32768"):
+        dsd_limits.check("MeshGEMV", {**edge, "acc32": 0})
+    # ... and an f32 C's row offsets count 16-bit words, two per element
+    gemm = {"P": 2, "Mt": 3, "Kt": 1, "Nt": 10000, "packed": 0}
+    dsd_limits.check("MeshGEMM", {**gemm, "acc32": 0})  # (Mt-1)*Nt = 20000
+    with pytest.raises(ValueError, match=r"c_dsd offset 2\*\(Mt-1\)\*Nt words \(f32 C\) = 40000"):
+        dsd_limits.check("MeshGEMM", {**gemm, "acc32": 1})
 
 
 def test_compile_command_simulator_and_device():
@@ -142,6 +166,19 @@ def test_memcpy_16bit_words_carry_fp16_in_the_low_half():
     np.testing.assert_array_equal(words_to_f16(words | 0xABCD0000, (3, 4, 5)), tiles)
 
 
+def test_memcpy_32bit_words_carry_one_f32_each_and_the_check_follows_acc32():
+    from waferrepro.check import tolerance
+    from waferrepro.sdk.launch import accumulate_check, words_to_f32
+
+    vals = np.random.default_rng(2).standard_normal((2, 3, 4)).astype(np.float32)
+    words = vals.view(np.uint32).ravel()
+    np.testing.assert_array_equal(words_to_f32(words, (2, 3, 4)), vals)
+    fp32 = accumulate_check({"acc32": 1}, 4096)
+    assert fp32["rtol"] == tolerance("fp32", 4096)["rtol"] and "@fmachs" in fp32["reference"]
+    fp16 = accumulate_check({"acc32": 0}, 4096)
+    assert fp16["rtol"] == tolerance("fp16", 4096)["rtol"] and "@fmach)" in fp16["reference"]
+
+
 def test_result_document_checks_and_records_what_it_compared():
     from waferrepro.sdk.launch import result_document
 
@@ -153,6 +190,11 @@ def test_result_document_checks_and_records_what_it_compared():
     assert good["timing"]["cycles_per_run"] == [117, 130]
     assert "fp16" in good["check"]["reference"]
     assert not result_document(ref + 1.0, ref, timing, 2, 2, {}, None)["check"]["passed"]
+    # MeshGEMM / MeshGEMV pass their accumulate's check (launch.accumulate_check)
+    fp32 = {"rtol": 1e-3, "atol": 1e-6, "reference": "fp32 accumulate"}
+    doc = result_document(ref + 1e-3, ref, timing, 2, 2, {}, None, fp32)
+    assert doc["check"]["passed"] and doc["check"]["reference"] == "fp32 accumulate"
+    assert not result_document(ref + 1e-2, ref, timing, 2, 2, {}, None, fp32)["check"]["passed"]
 
 
 def test_appliance_commands_and_missing_client(monkeypatch, capsys):
@@ -348,9 +390,15 @@ def test_sdk_params_cli_takes_the_schedule_preset(capsys):
     assert cli.main([*base, "--preset", "paper-kernels"]) == 0
     # middle roots, two fp16 per wavelet (the kernel pads its odd nt = 13 vector itself)
     assert (capsys.readouterr().out.strip()
-            == "width:5,height:3,kt:22,nt:13,group:2,tree_middle:1,packed:1")
-    assert cli.main(base) == 0  # the default preset, full-model: edge roots, unpacked
-    assert capsys.readouterr().out.strip().endswith(",nt:13,group:2,tree_middle:0,packed:0")
+            == "width:5,height:3,kt:22,nt:13,group:2,tree_middle:1,packed:1,acc32:0")
+    assert cli.main(base) == 0  # the default preset, full-model: edge roots, unpacked, fp32
+    assert capsys.readouterr().out.strip().endswith(
+        ",nt:13,group:2,tree_middle:0,packed:0,acc32:1")
+    assert cli.main([*base, "--preset", "full-model"]) == 0
+    assert capsys.readouterr().out.strip().endswith(",packed:0,acc32:1")
+    gemm = ["sdk", "params", "--system", "MeshGEMM", "--cores", "4x4", "--shape", "64x64x64"]
+    assert cli.main([*gemm, "--preset", "full-model"]) == 0
+    assert capsys.readouterr().out.strip() == "P:4,Mt:16,Kt:16,Nt:16,packed:0,acc32:1"
 
 
 def test_e2e_from_parts_with_a_skipped_part_is_a_skipped_record(tmp_path):

@@ -71,11 +71,11 @@ def test_sdk_sim_dag_compiles_once_per_parameter_set(snakemake_cmd, repo, tmp_pa
     assert counts["compile_csl"] == 5 and counts["run_csl"] == 5
     assert "waferrepro sdk stage --kernels" in out and "--system MeshGEMM" in out
     assert "/src/layout.csl --fabric-dims=11,6" in out  # 4x4 MeshGEMM + memcpy halo
-    assert "--params=P:4,Mt:16,Kt:16,Nt:16,packed:0" in out
+    assert "--params=P:4,Mt:16,Kt:16,Nt:16,packed:0,acc32:1" in out
     assert f"{fake_sdk}/cslc --arch=wse2 " in out
     assert "--fabric-dims=15,6 --fabric-offsets=4,1" in out  # 8x4 grid + memcpy halo
     # no schedule_preset in the config: full-model (the schema's default), edge tree roots
-    assert "--params=width:8,height:4,kt:128,nt:64,group:2,tree_middle:0,packed:0 " in out
+    assert "--params=width:8,height:4,kt:128,nt:64,group:2,tree_middle:0,packed:0,acc32:1 " in out
     assert "--memcpy --channels=1" in out
     assert f"{fake_sdk}/cs_python" in out and "--cmaddr" not in out
     assert "--warmup 1 --repeats 5" in out  # the authors' simulator counts (sdk_timing)
@@ -86,15 +86,16 @@ def test_meshgemv_compiles_the_tree_form_of_the_schedule_preset(snakemake_cmd, r
                                                                 fake_sdk, preset, middle):
     # The CSL twin of meshsim's MeshGEMV under the preset: middle roots for paper-kernels
     # (presets.PRESETS tree_root), edge roots for full-model; paper-kernels also packs two
-    # fp16 per wavelet (fp16_per_wavelet), in both kernels.
+    # fp16 per wavelet (fp16_per_wavelet) and accumulates in fp16 (acc32:0), in both kernels.
     res = _dry(snakemake_cmd, repo, tmp_path, fake_sdk, "sdk-sim",
                CONFIG + f"schedule_preset: {preset}\n")
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
-    tail = f"group:2,tree_middle:{middle},packed:{middle} "  # paper-kernels packs too
+    forms = f"packed:{middle},acc32:{1 - middle} "  # paper-kernels packs, accumulates in fp16
+    tail = f"group:2,tree_middle:{middle},{forms}"
     assert f"--params=width:8,height:4,kt:128,nt:64,{tail}" in out
     assert f"--params=width:4,height:4,kt:128,nt:128,{tail}" in out
-    assert f"--params=P:4,Mt:16,Kt:16,Nt:16,packed:{middle} " in out
+    assert f"--params=P:4,Mt:16,Kt:16,Nt:16,{forms}" in out
 
 
 def test_wafer_dag_uses_device_fabric_and_cmaddr(snakemake_cmd, repo, tmp_path, fake_sdk):

@@ -3,8 +3,10 @@
 
 Tiles A and B, pre-skews them and places them on the interleaved rings with the harness's
 own host code (waferrepro.host.pack_cannon: the function meshsim's MeshGEMM runs on), runs,
-reads C and the timestamps back, unpacks (host.unpack_cannon), checks against NumPy and
-writes the JSON `waferrepro sdk record` reads (waferrepro.sdk.launch). NOT RUN HERE: no SDK.
+reads C (f32 under `acc32`, the fp32-accumulate form, else fp16) and the timestamps back,
+unpacks (host.unpack_cannon), checks against NumPy with meshsim's tolerance for that
+accumulate and writes the JSON `waferrepro sdk record` reads (waferrepro.sdk.launch). NOT RUN
+HERE: no SDK.
 """
 
 import sys
@@ -34,13 +36,14 @@ def main() -> int:
     run.put("A", a_tiles)
     run.put("B", b_tiles)
     c_tiles, timing = sdk_launch.check_then_time(
-        run, lambda: run.get_f16("C", mt * nt).reshape(p, p, mt, nt), args.warmup,
+        run, lambda: run.get_acc("C", mt * nt, params).reshape(p, p, mt, nt), args.warmup,
         args.repeats)
     run.stop()
 
     c = unpack_cannon(c_tiles, m, n, interleaved=True).astype(np.float64)
     return sdk_launch.finish(args.out_json, "MeshGEMM", args.shape, c,
-                             a.astype(np.float64) @ b.astype(np.float64), timing, p, p, params)
+                             a.astype(np.float64) @ b.astype(np.float64), timing, p, p, params,
+                             check=sdk_launch.accumulate_check(params, k))
 
 
 if __name__ == "__main__":

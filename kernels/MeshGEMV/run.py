@@ -2,8 +2,9 @@
 """Launcher for MeshGEMV on the SDK simulator, a wafer, or an appliance worker (cs_python).
 
 Packs W and x with the harness's own host code (waferrepro.host, the functions meshsim's
-tests exercise), runs, reads y and the timestamps back, checks y against NumPy and writes
-the JSON `waferrepro sdk record` reads (waferrepro.sdk.launch). NOT RUN HERE: no SDK.
+tests exercise), runs, reads y (f32 under `acc32`, the fp32-accumulate form, else fp16) and
+the timestamps back, checks y against NumPy with meshsim's tolerance for that accumulate and
+writes the JSON `waferrepro sdk record` reads (waferrepro.sdk.launch). NOT RUN HERE: no SDK.
 """
 
 import sys
@@ -32,7 +33,7 @@ def main() -> int:
     run = sdk_launch.Session(args.name, args.cmaddr, width, height)
     run.put("W", to_tiles(w, height, width))                # (height, width, kt, nt)
     run.put("x", np.broadcast_to(x_rows[:, None, :], (height, width, kt)))
-    y_tiles, timing = sdk_launch.check_then_time(run, lambda: run.get_f16("y", nt),
+    y_tiles, timing = sdk_launch.check_then_time(run, lambda: run.get_acc("y", nt, params),
                                                  args.warmup, args.repeats)
     run.stop()
 
@@ -41,7 +42,7 @@ def main() -> int:
     rows_agree = bool((y_tiles == y_tiles[height - 1][None]).all())
     return sdk_launch.finish(args.out_json, "MeshGEMV", args.shape, y[None, :],
                              x.astype(np.float64) @ w, timing, width, height, params,
-                             rows_agree)
+                             rows_agree, sdk_launch.accumulate_check(params, k))
 
 
 if __name__ == "__main__":

@@ -3,10 +3,10 @@
 Tiles stay float32 arrays; under fp16 accumulation every accumulator value is rounded to
 float16 as the hardware would store it (fp32 accumulation leaves float32's own rounding).
 Granularity emulated, against the hardware's rounding after every FMAC:
-- GEMM and GEMV kernels (`mac`): per FMAC. The CSL's @fmach streams c[m, :] += a[m, k] * b[k, :]
-  one k at a time; we do the same and round c after each k. The product of two fp16 values is
-  exact in float32, so this is one rounding per FMAC, as a fused multiply-add (up to rare
-  double-rounding ties, float32 then float16).
+- GEMM and GEMV kernels (`mac`): per FMAC. The CSL's @fmach (@fmachs under fp32) streams
+  c[m, :] += a[m, k] * b[k, :] one k at a time; we do the same and round c after each k. The
+  product of two fp16 values is exact in float32, so this is one rounding per FMAC, as a fused
+  multiply-add (up to rare double-rounding ties, float32 then float16).
   Prefill's plain GEMMs go through the same `mac`.
 - Per-head products (prefill's scores and P x V: gemm.py's loops with a `head_mac`) and
   decode's local products: coarser, the accumulator is rounded after each step's local

@@ -12,6 +12,13 @@ whole wavelets: the kernels pad an odd transfer buffer by one element (MeshGEMM'
 B_WIRE, MeshGEMV's NT_WIRE), so the lengths checked here are those padded ones (`wire`); an
 unpadded odd length is refused by the library's comptime asserts (common/ring_shift.csl,
 common/line_tree.csl) and by their Python twin (sdk.routes.to_wavelets).
+
+fp32 accumulate (`acc32`: MeshGEMM's C and MeshGEMV's y f32, kernels' @fmachs): DSD extents,
+fabric ones too, count f32 elements (a fabric extent is a number of wavelets, one f32 each:
+CSL docs, "Data Structure Descriptors"), and MeshGEMV's f32 partial sums are never packed, so
+its tree extent is nt unpadded. Offsets are kept in 16-bit words (`@increment_dsd_offset`
+converts its element count with the element type "into number of words", same page), so an
+f32 offset counts two per element here: the stricter reading of the i16 offset limit.
 """
 
 from __future__ import annotations
@@ -32,6 +39,17 @@ def wire(n: int, p: dict) -> int:
     return n + n % 2 if p.get("packed", 0) else n
 
 
+def acc_words(p: dict) -> int:
+    """16-bit words per accumulator element: 2 for f32 (`acc32`), 1 for fp16."""
+    return 2 if p.get("acc32", 0) else 1
+
+
+def tree_wire(n: int, p: dict) -> int:
+    """Elements MeshGEMV's tree moves per transfer of n partial sums: f32 ones (`acc32`) one
+    per wavelet, unpadded; fp16 ones as any fp16 transfer (`wire`)."""
+    return n if p.get("acc32", 0) else wire(n, p)
+
+
 def _meshgemm(p: dict) -> list[tuple[str, str, int]]:
     mt, kt, nt = p["Mt"], p["Kt"], p["Nt"]
     return [("c_row, b_row length Nt", "length", nt),
@@ -39,12 +57,13 @@ def _meshgemm(p: dict) -> list[tuple[str, str, int]]:
             ("a_all / ring extent A_WIRE", "length", wire(mt * kt, p)),
             ("b_all / ring extent B_WIRE", "length", wire(kt * nt, p)),
             ("b_dsd offset (Kt-1)*Nt", "offset", (kt - 1) * nt),
-            ("c_dsd offset (Mt-1)*Nt", "offset", (mt - 1) * nt)]
+            ("c_dsd offset 2*(Mt-1)*Nt words (f32 C)" if p.get("acc32", 0)
+             else "c_dsd offset (Mt-1)*Nt", "offset", acc_words(p) * (mt - 1) * nt)]
 
 
 def _meshgemv(p: dict) -> list[tuple[str, str, int]]:
     kt, nt = p["kt"], p["nt"]
-    return [("y_dsd / tree extent NT_WIRE", "length", wire(nt, p)),
+    return [("y_dsd / tree extent NT_WIRE", "length", tree_wire(nt, p)),
             ("W size kt*nt", "size", kt * nt),
             ("row_dsd offset (kt-1)*nt", "offset", (kt - 1) * nt)]
 

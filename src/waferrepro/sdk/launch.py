@@ -16,12 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..check import compare
+from ..check import compare, tolerance
+from ..hardware import ACCUMULATE
 from .timing import STAMP_WORDS, run_statistics
 
-# The CSL kernels accumulate in fp16 (@fmach, as meshsim's paper-kernels preset) and also keep
-# activations in fp16 between phases, which meshsim does not model: a looser fixed bound than
-# check.tolerance's, written into every result document.
+# Decode and Prefill accumulate in fp16 (@fmach, as meshsim's paper-kernels preset) and also
+# keep activations in fp16 between phases, which meshsim does not model: a looser fixed bound
+# than check.tolerance's, written into their result documents. MeshGEMM and MeshGEMV, one
+# reduction each, are checked as meshsim checks its twin (accumulate_check).
 DEVICE_RTOL = 2e-2
 DEVICE_ATOL = 1e-3
 DEVICE_REFERENCE = "numpy float64; device accumulates in fp16"
@@ -34,6 +36,20 @@ def f16_to_words(tiles: np.ndarray) -> np.ndarray:
 
 def words_to_f16(words: np.ndarray, shape) -> np.ndarray:
     return (np.asarray(words) & 0xFFFF).astype(np.uint16).view(np.float16).reshape(shape)
+
+
+def words_to_f32(words: np.ndarray, shape) -> np.ndarray:
+    """memcpy's 32-bit mode: one f32 per word (an f32 accumulator read back as it is held)."""
+    return np.ascontiguousarray(words, dtype=np.uint32).view(np.float32).reshape(shape)
+
+
+def accumulate_check(params: dict, k: int) -> dict:
+    """How a MeshGEMM / MeshGEMV result is checked: with the tolerance meshsim's check uses for
+    the kernel's accumulate precision (`acc32` in its compile parameters; check.tolerance over
+    reductions of K terms), naming what the device did."""
+    acc = "fp32" if params.get("acc32", 0) else "fp16"
+    return {**tolerance(acc, k),
+            "reference": f"numpy float64; device accumulates in {acc} (@{ACCUMULATE[acc]['mac']})"}
 
 
 def parser(module: str, shape: bool = True) -> argparse.ArgumentParser:
@@ -105,6 +121,17 @@ class Session:
         self._copy("d2h", symbol, words, per_core, 16)
         return words_to_f16(words, (self.height, self.width, per_core))
 
+    def get_f32(self, symbol: str, per_core: int) -> np.ndarray:
+        words = np.zeros(self.height * self.width * per_core, dtype=np.uint32)
+        self._copy("d2h", symbol, words, per_core, 32)
+        return words_to_f32(words, (self.height, self.width, per_core))
+
+    def get_acc(self, symbol: str, per_core: int, params: dict) -> np.ndarray:
+        """An accumulator as the kernel holds it: f32 under `acc32`, else fp16."""
+        if params.get("acc32", 0):
+            return self.get_f32(symbol, per_core)
+        return self.get_f16(symbol, per_core)
+
     def run(self, warmup: int, repeats: int) -> dict:
         """One launch of the kernel: align the counters (arm, then sync: every core posts its
         receive before (0,0) sends; common/sync_timer.csl), then `warmup` untimed and
@@ -140,10 +167,12 @@ def check_then_time(session: Session, read, warmup: int, repeats: int, recheck: 
 
 def finish(out_json: str, module: str, shape: str, actual, reference, timing: dict,
            width: int, height: int, params: dict, rows_agree: bool | None = None,
-           preset: str | None = None) -> int:
-    """Check, write the result document, print one line; exit status 1 on a mismatch."""
-    doc = result_document(actual, reference, timing, width, height, params, rows_agree)
-    if preset:  # the schedule preset whose layer the inputs were built for (Decode, Prefill)
+           check: dict | None = None, preset: str | None = None) -> int:
+    """Check, write the result document, print one line; exit status 1 on a mismatch.
+    `check`: rtol, atol and reference name (accumulate_check); the fixed device bound if None.
+    `preset`: the schedule preset whose layer the inputs were built for (Decode, Prefill)."""
+    doc = result_document(actual, reference, timing, width, height, params, rows_agree, check)
+    if preset:
         doc["preset"] = preset
     Path(out_json).write_text(json.dumps(doc, indent=2))
     ok = (doc["check"]["passed"] and rows_agree is not False
@@ -156,12 +185,13 @@ def finish(out_json: str, module: str, shape: str, actual, reference, timing: di
 
 
 def result_document(actual, reference, timing: dict, width: int, height: int, params: dict,
-                    rows_agree: bool | None) -> dict:
+                    rows_agree: bool | None, check: dict | None = None) -> dict:
     """What `waferrepro sdk record` reads: `cycles` is the mean over the timed runs (the
     headline), `timing` keeps the max and every run (waferrepro.sdk.timing.run_statistics).
     rows_agree: for kernels that leave a result on every row (MeshGEMV's broadcast), whether
-    all rows hold the same one; None otherwise."""
-    check = compare(actual, reference, rtol=DEVICE_RTOL, atol=DEVICE_ATOL,
-                    reference_name=DEVICE_REFERENCE)
+    all rows hold the same one; None otherwise. check: as in `finish`."""
+    how = check or {"rtol": DEVICE_RTOL, "atol": DEVICE_ATOL, "reference": DEVICE_REFERENCE}
+    check = compare(actual, reference, rtol=how["rtol"], atol=how["atol"],
+                    reference_name=how["reference"])
     return {"cycles": float(timing["cycles_mean"]), "timing": timing, "check": check.as_dict(),
             "rows_agree": rows_agree, "width": width, "height": height, "params": params}

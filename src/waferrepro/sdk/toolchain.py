@@ -33,16 +33,25 @@ def packed_fabric(preset: str) -> bool:
     return options(preset)["fp16_per_wavelet"] == 2
 
 
+def fp32_accumulate(preset: str) -> bool:
+    """Whether the preset accumulates in fp32 (presets' `accumulate`): MeshGEMV's and MeshGEMM's
+    accumulators are then f32 and their MACs @fmachs, MeshGEMV's partial sums travel as f32 one
+    per wavelet (the `acc32` parameter), as meshsim charges that preset."""
+    return options(preset)["accumulate"] == "fp32"
+
+
 def kernel_params(module: str, shape: tuple[int, int, int], px: int, py: int,
                   preset: str = DEFAULT_PRESET) -> dict:
     """The `--params` of a kernel module for a shape on a px x py grid (names as in its
     layout.csl). Tile sizes are those of the simulator's twin (the host pads to even division);
     the schedule preset picks the forms its twin runs (MeshGEMV: the tree's roots; both:
     `packed`, two fp16 per wavelet, the kernels then padding an odd transfer buffer by one
-    element so every transfer is ceil(n/2) whole wavelets, as meshsim charges it).
+    element so every transfer is ceil(n/2) whole wavelets, as meshsim charges it; `acc32`, the
+    accumulate precision: 1 fp32 (@fmachs, f32 accumulators and partial sums), 0 fp16).
     """
     m, k, n = shape
     packed = packed_fabric(preset)
+    acc32 = int(fp32_accumulate(preset))
     if module == "MeshGEMV":
         if m != 1:
             raise ValueError(f"MeshGEMV is a GEMV: M must be 1, got {m}")
@@ -50,12 +59,13 @@ def kernel_params(module: str, shape: tuple[int, int, int], px: int, py: int,
         # as the preset puts them (tree_middle: 1 middle, 0 edge)
         middle = options(preset)["tree_root"] == "middle"
         return {"width": px, "height": py, "kt": math.ceil(k / py), "nt": math.ceil(n / px),
-                "group": group_size(py, 2), "tree_middle": int(middle), "packed": int(packed)}
+                "group": group_size(py, 2), "tree_middle": int(middle), "packed": int(packed),
+                "acc32": acc32}
     if module == "MeshGEMM":
         if px != py:
             raise ValueError(f"MeshGEMM needs a square grid, got {px}x{py}")
         return {"P": px, "Mt": math.ceil(m / px), "Kt": math.ceil(k / px),
-                "Nt": math.ceil(n / px), "packed": int(packed)}
+                "Nt": math.ceil(n / px), "packed": int(packed), "acc32": acc32}
     raise ValueError(f"no CSL parameters for module {module!r} yet")
 
 
