@@ -371,6 +371,32 @@ def kernel_constants(text, p):
     return env
 
 
+@pytest.mark.parametrize("preset", ["full-model", "paper-kernels"])
+@pytest.mark.parametrize("model,px,py,context", [
+    ("tiny-llama", 4, 3, 7), ("tiny-llama", 3, 5, 10), ("llama3-8b", 720, 720, 4096),
+    ("llama2-13b", 375, 375, 4096), ("qwen2-72b", 480, 480, 4096)])
+def test_program_memory_is_what_meshsim_plans(model, px, py, context, preset):
+    # Every array pe_program.csl declares (sizes from its own constant expressions, with the
+    # kernel's params; f16 and i16 one 2-byte word an element, f32 two) against meshsim's
+    # DecodeLayout at the kernel's fp16 accumulate: the plan that decides whether a grid fits
+    # 48 KB, and Table 5's capacity, is the kernel's, pads included. Left out: the DSD
+    # placeholder `scratch` and the timer's stamps (time_buf), a few words.
+    from waferrepro.meshsim.decode_layout import DecodeLayout
+    from waferrepro.sdk.inputs import decode_layer_run
+
+    text = PROGRAM.read_text()
+    p = decode_params(arch(model), px, py, context, "shift", preset=preset)
+    env = kernel_constants(text, p)
+    words = {"f16": 1, "i16": 1, "f32": 2}
+    arrays = re.findall(r"^var (\w+) = @zeros\(\[([^\]]+)\](\w+)\);", text, re.M)
+    assert {kind for _, _, kind in arrays} == set(words) | {"u16"}
+    total = sum(eval(size, {}, env) * words[kind]  # noqa: S307 - the kernel's own arithmetic
+                for name, size, kind in arrays if name not in ("scratch", "time_buf"))
+    a, _ = decode_layer_run(arch(model), "shift", preset)
+    lay = DecodeLayout(a, px, py, packed=bool(p["packed"]))
+    assert total == sum(lay.buffers(p["cap"]).values())
+
+
 def test_decode_inputs_cache_moves_keep_rows_balanced():
     a = arch("tiny-llama")
     sym, _ = decode_inputs(a, 2, 4, 9, "shift")
