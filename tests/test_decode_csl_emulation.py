@@ -3,62 +3,189 @@ inputs its launcher sends (waferrepro.sdk.inputs): the index formulas of
 kernels/Decode/pe_program.csl (RoPE pairs, grouped queries, head map, cache moves, masked
 softmax) and the host's data layout must give the reference layer's output.
 
-This is no substitute for compiling it: it checks the program's logic and the host layout,
-not the CSL spelling. Each function names the CSL function it transcribes; keep them in step.
+Communication moves wavelets on the traced routes (waferrepro.sdk.routes): every all-reduce is
+line_tree.csl's (edge roots: chains into the line's root, its broadcast back) on the y and x
+tree colors, and the KV shift is neighbour_shift.csl's, one token one row south. Packed (the
+kernel's `packed`, the preset's two fp16 per wavelet) each vector travels as pairs
+(routes.to_wavelets / from_wavelets); the kernel's buffers carry their own pad element
+(SS_WIRE, HEADS_WIRE, SCORES_WIRE, DY_WIRE: zero, reduced with the rest, never read), so a
+transfer never adds one: a kernel without the pads (odd lengths) is refused, and a pair read
+the wrong way round gives a wrong layer.
+
+This is no substitute for compiling it: it checks the program's logic, its routes and the host
+layout, not the CSL spelling. Each function names the CSL function it transcribes; keep them
+in step.
 """
+
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from waferrepro.check import compare
+from waferrepro.host import group_size
 from waferrepro.models import arch
+from waferrepro.sdk import routes as cr
 from waferrepro.sdk.inputs import decode_inputs, decode_params
+
+LOWEST = -65504.0  # fp16's lowest: softmax_scale_and_max's start
+PROGRAM = Path(__file__).resolve().parents[1] / "kernels" / "Decode" / "pe_program.csl"
+
+
+def wire_lengths(p, pad=True):
+    """pe_program.csl's SS_WIRE, HEADS_WIRE, SCORES_WIRE, DY_WIRE: packed, an odd all-reduced
+    length gets one pad element (`pad=False`: a kernel without them)."""
+    def wire(n):
+        return n + n % 2 if p["packed"] and pad else n
+
+    return {"ss": wire(1), "heads": wire(p["heads"]), "scores": wire(p["heads"] * p["cap"]),
+            "dy": wire(p["dy"])}
 
 
 class Core:
-    """One core's memory, as pe_program.csl declares it (f32 here; the device uses f16)."""
+    """One core's memory, as pe_program.csl declares it (f64 here; the device uses f16)."""
 
-    def __init__(self, sym, i, j, p):
+    def __init__(self, sym, i, j, p, wire):
         for name, arr in sym.items():
             kind = np.int64 if name in ("head_of", "state") else np.float64
             setattr(self, name, np.array(arr[i, j], dtype=kind).reshape(-1))
         self.h = np.zeros(p["dy"])
+        self.qkv = np.zeros(p["cq"] + 2 * p["ckv"])
+        self.o, self.gu = np.zeros(p["cq"]), np.zeros(2 * p["cf"])
+        self.ss = np.zeros(wire["ss"])
+        self.scores = np.zeros(wire["scores"])
+        self.hmax, self.hsum = np.zeros(wire["heads"]), np.zeros(wire["heads"])
+        self.attn, self.down = np.zeros(wire["dy"]), np.zeros(wire["dy"])
         self.n = 0
 
 
-def emulate(sym, p):
+class Fabric:
+    """The kernel's routes (y tree, x tree, KV shift on one table: no color configured twice
+    on a router) and how values cross them: `per_wavelet` fp16 to a wavelet, `swap` reading a
+    pair's halves the wrong way round."""
+
+    def __init__(self, px, py, per_wavelet=1, swap=False):
+        self.px, self.py, self.per_wavelet, self.swap = px, py, per_wavelet, swap
+        self.table = cr.RouteTable(px, py)
+        cr.tree_routes(self.table, "y", prefix="Y", root="edge")  # layout.csl: middle false
+        cr.tree_routes(self.table, "x", prefix="X", root="edge")
+        cr.neighbour_routes(self.table)
+
+    def wire(self, v):
+        """One vector onto the fabric and off it again; no pad is added (pad=False): the
+        kernel's buffers hold theirs."""
+        sent = cr.to_wavelets(v[None, None], self.per_wavelet, pad=False)
+        return cr.from_wavelets(sent, v.shape, self.swap)[0, 0]
+
+    def all_reduce(self, vec, axis, op):
+        """line_tree.all_reduce on every line along `axis` of vec[y, x, :]: each chain member,
+        from the chain's far end inward, sends its vector combined with what arrived
+        (`relay`); a root combines what arrives (`absorb`); the line's root broadcasts."""
+        prefix = axis.upper()
+        p = self.py if axis == "y" else self.px
+        n_lines = self.px if axis == "y" else self.py
+        g = group_size(p, 2)
+        roles = [cr.tree_role(q, p, g, "edge") for q in range(p)]
+        top = cr.line_root(p, g, "edge")
+        v = (vec if axis == "y" else vec.transpose(1, 0, 2)).copy()  # [position, line, :]
+
+        def core(q, line):  # (x, y) of position q on a line
+            return (line, q) if axis == "y" else (q, line)
+
+        def position(x, y):
+            return y if axis == "y" else x
+
+        for level in ("l1", "l2"):
+            members = [q for q in range(p) if level == "l1" or roles[q].l1_root]
+
+            def chain_root(q, level=level):
+                return cr.head_position(q // g, p, g, "edge") if level == "l1" else top
+
+            incoming = {}  # (position, side it arrives from) -> the stream, per line
+            for q in sorted(members, key=lambda q: abs(q - chain_root(q)), reverse=True):
+                role = roles[q]
+                reads = {s: getattr(role, f"{level}_from_{name}")
+                         for s, name in (("-", "minus"), ("+", "plus"))}
+                assert {s for s in "-+" if (q, s) in incoming} == {s for s in "-+" if reads[s]}
+                out = v[q]
+                for s in "-+":
+                    if reads[s]:
+                        out = op(out, incoming.pop((q, s)))
+                send = role.l1_send if level == "l1" else role.l2_send
+                if send is None:  # the chain's root keeps the combination
+                    v[q] = out
+                    continue
+                for line in range(n_lines):
+                    dx, dy = cr.deliver(self.table, *core(q, line), prefix + send)
+                    dq = position(dx, dy)
+                    assert core(dq, line) == (dx, dy)
+                    incoming.setdefault((dq, "-" if dq > q else "+"),
+                                        np.zeros_like(v[0]))[line] = self.wire(out[line])
+            assert not incoming  # every stream was read
+        if p > 1:
+            for line in range(n_lines):
+                got = cr.trace(self.table, *core(top, line), prefix + "bcast")
+                assert set(got) == {core(q, line) for q in range(p) if q != top}
+                for dest in got:
+                    v[position(*dest), line] = self.wire(v[top, line])
+        return v if axis == "y" else v.transpose(1, 0, 2)
+
+    def neighbour_shift(self, cores):
+        """neighbour_shift.shift: rows that drop send their oldest token south on their send
+        color, rows that take read it from the north."""
+        for i in range(self.py):
+            can_send, _, send, _ = cr.neighbour_role(i, self.py)
+            for j in range(self.px):
+                if cores[i][j].state[1] and can_send:
+                    dx, dy = cr.deliver(self.table, j, i, send)
+                    dest = cores[dy][dx]
+                    assert cr.neighbour_role(dy, self.py)[3] == send and dest.state[2]
+                    dest.moved_in = self.wire(cores[i][j].moved_out)
+        for row in cores:
+            for c in row:
+                assert not c.state[2] or hasattr(c, "moved_in"), "a row takes what nobody sent"
+
+
+def emulate(sym, p, pad=True, swap=False, per_wavelet=None):
+    """The program on every core of the grid; `pad=False`: without the pad elements,
+    `swap`: pairs read the wrong way round (the device would not notice a pad turned
+    nonzero, only the wrong layer: so, swapped, the pads are not checked here),
+    `per_wavelet`: override the kernel's `packed`."""
     py, px = sym["x"].shape[:2]
     dy, cq, ckv, cf, rep, heads, cap = (p[k] for k in
                                         ("dy", "cq", "ckv", "cf", "rep", "heads", "cap"))
     W = cq + 2 * ckv
-    cores = [[Core(sym, i, j, p) for j in range(px)] for i in range(py)]
+    wire = wire_lengths(p, pad)
+    fabric = Fabric(px, py, per_wavelet or (2 if p["packed"] else 1), swap)
+    cores = [[Core(sym, i, j, p, wire) for j in range(px)] for i in range(py)]
     everyone = [c for row in cores for c in row]
 
-    def all_reduce(name, axis, length, op=np.sum):  # line_tree.all_reduce
-        lines = ([[cores[i][j] for i in range(py)] for j in range(px)] if axis == "y"
-                 else [cores[i] for i in range(py)])
-        for line in lines:
-            combined = op(np.stack([getattr(c, name)[:length] for c in line]), axis=0)
-            for c in line:
-                getattr(c, name)[:length] = combined
+    def all_reduce(name, axis, length, used, op=np.add):  # line_tree.all_reduce(buf, length)
+        grid = np.stack([[getattr(c, name)[:length] for c in row] for row in cores])
+        grid = fabric.all_reduce(grid, axis, op)
+        for i, row in enumerate(cores):
+            for j, c in enumerate(row):
+                getattr(c, name)[:length] = grid[i, j]
+                assert swap or not getattr(c, name)[used:].any(), f"{name}'s pad is not zero"
 
-    def gemv(c, out, vec, w, rows, cols):  # gemv
-        setattr(c, out, getattr(c, vec)[:rows] @ getattr(c, w).reshape(rows, cols))
+    def gemv(c, out, vec, w, rows, cols):  # gemv: writes the first cols, never a pad
+        getattr(c, out)[:cols] = getattr(c, vec)[:rows] @ getattr(c, w).reshape(rows, cols)
 
-    def rms_local(c):
-        c.ss = np.array([np.sum(c.x ** 2)])
+    def rms_local(c, v):
+        c.ss[0] = np.sum(v ** 2)
 
-    def rms_apply(c, gain):
+    def rms_apply(c, v, gain):
         scale = 1.0 / np.sqrt(c.ss[0] * c.consts[0] + c.consts[1])
-        c.h = c.x * scale * getattr(c, gain)
+        c.h = v * scale * getattr(c, gain)
 
-    for c in everyone:  # start
-        rms_local(c)
-    all_reduce("ss", "y", 1)
+    for c in everyone:  # run
+        rms_local(c, c.x)
+    all_reduce("ss", "y", wire["ss"], 1)
     for c in everyone:  # phase 1
-        rms_apply(c, "norm1")
+        rms_apply(c, c.x, "norm1")
         gemv(c, "qkv", "h", "wqkv", dy, W)
-    all_reduce("qkv", "y", W)
+    all_reduce("qkv", "y", W, W)
     for c in everyone:  # phase 2: bias_and_rope, then kv_start's outgoing token
         c.qkv = c.qkv + c.bqkv
 
@@ -74,12 +201,7 @@ def emulate(sym, p):
         c.n = c.state[0]
         c.kcache, c.vcache = c.kcache.reshape(cap, ckv), c.vcache.reshape(cap, ckv)
         c.moved_out = np.concatenate([c.kcache[0], c.vcache[0]])
-    for i in range(py):  # neighbour_shift: rows that drop send south, rows that take receive
-        for j in range(px):
-            c = cores[i][j]
-            if c.state[2]:
-                assert cores[i - 1][j].state[1], "a row takes a token nobody sends"
-                c.moved_in = cores[i - 1][j].moved_out
+    fabric.neighbour_shift(cores)
     for c in everyone:  # phase 3: kv_update, scores_local
         def append_token(src, k_at, v_at):
             c.kcache[c.n], c.vcache[c.n] = src[k_at:k_at + ckv], src[v_at:v_at + ckv]
@@ -92,57 +214,61 @@ def emulate(sym, p):
             append_token(c.moved_in, 0, ckv)
         if c.state[3]:
             append_token(c.qkv, cq, cq + ckv)
-        c.scores = np.zeros(heads * cap)  # one FMAC over the n tokens per (feature, head)
+        c.scores[:] = 0.0  # SCORES_WIRE: the pad too; one FMAC per (feature, head)
         kflat, toks = c.kcache.reshape(-1), np.arange(c.n)
         for e in range(ckv):
             kcol = kflat[e + ckv * toks]  # cache_col
             g = c.head_of[e]
             for r in range(rep):
                 c.scores[(g * rep + r) * cap + toks] += kcol * c.qkv[e * rep + r]
-    all_reduce("scores", "x", heads * cap)
-    for c in everyone:  # phase 4: softmax_scale_and_max
-        c.hmax = np.full(heads, -65504.0)
+    all_reduce("scores", "x", wire["scores"], heads * cap)
+    for c in everyone:  # phase 4: softmax_scale_and_max (hmax[heads], the pad, untouched)
         for hd in range(heads):
             s = c.scores[hd * cap: hd * cap + c.n] * c.consts[2]
             c.scores[hd * cap: hd * cap + c.n] = s
-            if c.n:
-                c.hmax[hd] = max(c.hmax[hd], s.max())
-    all_reduce("hmax", "y", heads, np.max)
-    for c in everyone:  # phase 5: softmax_exp_and_sum
-        c.hsum = np.zeros(heads)
+            c.hmax[hd] = max(LOWEST, s.max()) if c.n else LOWEST
+    all_reduce("hmax", "y", wire["heads"], heads, np.maximum)
+    for c in everyone:  # phase 5: softmax_exp_and_sum (reads hmax[:heads] only)
         for hd in range(heads):
             e = np.exp(c.scores[hd * cap: hd * cap + c.n] - c.hmax[hd])
             c.scores[hd * cap: hd * cap + c.n] = e
             c.hsum[hd] = e.sum()
-    all_reduce("hsum", "y", heads)
+    all_reduce("hsum", "y", wire["heads"], heads)
     for c in everyone:  # phase 6: attend_local
         for hd in range(heads):
             c.scores[hd * cap: hd * cap + c.n] *= 1.0 / c.hsum[hd]
-        c.o = np.zeros(cq)  # one FMAC over the rep grouped heads per (token, feature)
+        c.o[:] = 0.0  # one FMAC over the rep grouped heads per (token, feature)
         lanes = np.arange(rep)
         for t in range(c.n):
             for e in range(ckv):
                 g = c.head_of[e]
                 pvec = c.scores[g * rep * cap + t + cap * lanes]  # head_col
                 c.o[e * rep + lanes] += pvec * c.vcache[t, e]
-    all_reduce("o", "y", cq)
+    all_reduce("o", "y", cq, cq)
     for c in everyone:  # phase 7
         gemv(c, "attn", "o", "wo", cq, dy)
-    all_reduce("attn", "x", dy)
+    all_reduce("attn", "x", wire["dy"], dy)
     for c in everyone:  # phase 8
-        c.x = c.x + c.attn
-        rms_local(c)
-    all_reduce("ss", "y", 1)
+        c.xr = c.x + c.attn[:dy]
+        rms_local(c, c.xr)
+    all_reduce("ss", "y", wire["ss"], 1)
     for c in everyone:  # phase 9
-        rms_apply(c, "norm2")
+        rms_apply(c, c.xr, "norm2")
         gemv(c, "gu", "h", "wgu", dy, 2 * cf)
-    all_reduce("gu", "y", 2 * cf)
+    all_reduce("gu", "y", 2 * cf, 2 * cf)
     for c in everyone:  # phase 10: silu_times_up
         g = c.gu[:cf].copy()
         c.gu[:cf] = g / (1.0 + np.exp(-g)) * c.gu[cf:]
         gemv(c, "down", "gu", "wd", cf, dy)
-    all_reduce("down", "x", dy)
-    return np.stack([[c.x + c.down for c in row] for row in cores])  # (py, px, dy)
+    all_reduce("down", "x", wire["dy"], dy)
+    return np.stack([[c.xr + c.down[:dy] for c in row] for row in cores])  # (py, px, dy)
+
+
+def run_and_check(a, params, sym, expected, **mutation):
+    out = emulate(sym, params, **mutation)
+    px = params["width"]
+    got = out[:, px - 1].reshape(-1)[: a.hidden]
+    return out, compare(got, expected, rtol=2e-2, atol=1e-3)
 
 
 @pytest.mark.parametrize("px,py,context,mode,extra_cap", [
@@ -153,31 +279,122 @@ def test_decode_program_logic_on_launcher_inputs_matches_reference(px, py, conte
     # extra_cap: a kernel compiled for a later step of the same run holds more tokens per core
     a = arch("tiny-llama")
     params = decode_params(a, px, py, context, mode)
+    assert params["packed"] == 0  # full-model: one fp16 per wavelet
     params["cap"] += extra_cap
     sym, expected = decode_inputs(a, px, py, context, mode, seed=3, cap=params["cap"])
-    out = emulate(sym, params)
+    out, check = run_and_check(a, params, sym, expected)
     assert np.allclose(out, out[:, :1]), "every column must hold the same output"
-    got = out[:, px - 1].reshape(-1)[: a.hidden]
-    check = compare(got, expected, rtol=2e-2, atol=1e-3)
     assert check.passed, check
 
 
-@pytest.mark.parametrize("px,py,context", [(4, 3, 7), (2, 4, 9), (3, 5, 0)])
+@pytest.mark.parametrize("px,py,context", [(4, 3, 7), (2, 4, 9), (3, 5, 0), (5, 3, 4),
+                                           (1, 1, 2)])
 def test_decode_program_under_paper_kernels_runs_the_authors_layer(px, py, context):
     # paper-kernels: one head of hidden width and the static cache (presets): no row passes
-    # a token down, the new one is written on the row that grows (t mod py)
+    # a token down, the new one is written on the row that grows (t mod py); two fp16 per
+    # wavelet, every all-reduce on its padded length
     a = arch("tiny-llama")
     params = decode_params(a, px, py, context, "shift", preset="paper-kernels")
-    assert (params["heads"], params["rep"]) == (1, 1)
+    assert (params["heads"], params["rep"], params["packed"]) == (1, 1, 1)
     sym, expected = decode_inputs(a, px, py, context, "shift", seed=3, cap=params["cap"],
                                   preset="paper-kernels")
     state = sym["state"][:, 0]
     assert state[:, 1].sum() == 0 and state[:, 2].sum() == 0  # nothing dropped or taken
     assert state[:, 3].tolist() == [int(r == context % py) for r in range(py)]
-    out = emulate(sym, params)
-    got = out[:, px - 1].reshape(-1)[: a.hidden]
-    check = compare(got, expected, rtol=2e-2, atol=1e-3)
+    out, check = run_and_check(a, params, sym, expected)
+    assert np.allclose(out, out[:, :1]), "every column must hold the same output"
     assert check.passed, check
+
+
+def test_paper_kernels_smoke_grid_needs_every_pad():
+    # tiny-llama on 4x3 under paper-kernels: ss (1), heads (1), heads*cap (3) and dy (43)
+    # are all odd, so each of the four pads is exercised by the test above
+    p = decode_params(arch("tiny-llama"), 4, 3, 7, "shift", preset="paper-kernels")
+    assert (p["heads"] * p["cap"]) % 2 == p["dy"] % 2 == 1
+    assert wire_lengths(p) == {"ss": 2, "heads": 2, "scores": p["cap"] + 1, "dy": p["dy"] + 1}
+    assert wire_lengths({**p, "packed": 0}) == {"ss": 1, "heads": 1, "scores": p["cap"],
+                                                "dy": p["dy"]}
+
+
+@pytest.mark.parametrize("context", [7, 8])
+def test_packed_kv_shift_moves_the_token_as_pairs(context):
+    # no preset packs a shifting cache (paper-kernels keeps it static), but the kernel's
+    # packed KV shift must move a token intact: the full-model layer with packed = 1
+    a = arch("tiny-llama")
+    params = {**decode_params(a, 4, 3, context, "shift"), "packed": 1}
+    sym, expected = decode_inputs(a, 4, 3, context, "shift", seed=3, cap=params["cap"])
+    assert sym["state"][:, 0, 1].any()  # some row drops its oldest token
+    _, check = run_and_check(a, params, sym, expected)
+    assert check.passed, check
+    _, swapped = run_and_check(a, params, sym, expected, swap=True)
+    assert not swapped.passed
+
+
+@pytest.mark.parametrize("px,py,context", [(4, 3, 7), (3, 5, 4)])
+def test_packed_mutations_are_caught(px, py, context):
+    a = arch("tiny-llama")
+    params = decode_params(a, px, py, context, "shift", preset="paper-kernels")
+    sym, expected = decode_inputs(a, px, py, context, "shift", seed=3, cap=params["cap"],
+                                  preset="paper-kernels")
+    with pytest.raises(ValueError, match="two fp16 per wavelet: the length must be even"):
+        emulate(sym, params, pad=False)  # a kernel that reduces ss's single value
+    _, swapped = run_and_check(a, params, sym, expected, swap=True)
+    assert not swapped.passed
+    # without packing the same kernel needs no pads (full-model's wire lengths)
+    _, unpacked = run_and_check(a, {**params, "packed": 0}, sym, expected)
+    assert unpacked.passed, unpacked
+
+
+def test_program_declares_the_padded_lengths_the_emulation_reduces():
+    # The wire lengths above are pe_program.csl's own constants (evaluated with its params)
+    # and every all_reduce call passes one of them or an even length.
+    text = PROGRAM.read_text()
+    calls = re.findall(r"tree\.all_reduce\((\w+)_p, ([^,]+), (true|false)\)", text)
+    assert {buf: n for buf, n, _ in calls} == {
+        "ss": "SS_WIRE", "qkv": "W", "scores": "SCORES_WIRE", "hmax": "HEADS_WIRE",
+        "hsum": "HEADS_WIRE", "o": "cq", "attn": "DY_WIRE", "gu": "2 * cf",
+        "down": "DY_WIRE"}
+    for preset in ("full-model", "paper-kernels"):
+        p = decode_params(arch("tiny-llama"), 4, 3, 7, "shift", preset=preset)
+        env = kernel_constants(text, p)
+        assert {k: env[f"{k.upper()}_WIRE"] for k in ("ss", "heads", "scores", "dy")} == \
+            wire_lengths(p)
+
+
+def kernel_constants(text, p):
+    """pe_program.csl's `const X: i16 = ...;` evaluated with the kernel's params (CSL's
+    `if (c) a else b` read as Python's)."""
+    env = {**p, "packed": bool(p["packed"]), "max2": max}
+    for name, expr in re.findall(r"^const (\w+): i16 = ([^;]+);", text, re.M):
+        expr = re.sub(r"^if \((\w+)\) (.+) else (.+)$", r"(\2) if \1 else (\3)", expr.strip())
+        env[name] = eval(expr, {}, env)  # noqa: S307 - the kernel's own arithmetic
+    return env
+
+
+@pytest.mark.parametrize("preset", ["full-model", "paper-kernels"])
+@pytest.mark.parametrize("model,px,py,context", [
+    ("tiny-llama", 4, 3, 7), ("tiny-llama", 3, 5, 10), ("llama3-8b", 720, 720, 4096),
+    ("llama2-13b", 375, 375, 4096), ("qwen2-72b", 480, 480, 4096)])
+def test_program_memory_is_what_meshsim_plans(model, px, py, context, preset):
+    # Every array pe_program.csl declares (sizes from its own constant expressions, with the
+    # kernel's params; f16 and i16 one 2-byte word an element, f32 two) against meshsim's
+    # DecodeLayout at the kernel's fp16 accumulate: the plan that decides whether a grid fits
+    # 48 KB, and Table 5's capacity, is the kernel's, pads included. Left out: the DSD
+    # placeholder `scratch` and the timer's stamps (time_buf), a few words.
+    from waferrepro.meshsim.decode_layout import DecodeLayout
+    from waferrepro.sdk.inputs import decode_layer_run
+
+    text = PROGRAM.read_text()
+    p = decode_params(arch(model), px, py, context, "shift", preset=preset)
+    env = kernel_constants(text, p)
+    words = {"f16": 1, "i16": 1, "f32": 2}
+    arrays = re.findall(r"^var (\w+) = @zeros\(\[([^\]]+)\](\w+)\);", text, re.M)
+    assert {kind for _, _, kind in arrays} == set(words) | {"u16"}
+    total = sum(eval(size, {}, env) * words[kind]  # noqa: S307 - the kernel's own arithmetic
+                for name, size, kind in arrays if name not in ("scratch", "time_buf"))
+    a, _ = decode_layer_run(arch(model), "shift", preset)
+    lay = DecodeLayout(a, px, py, packed=bool(p["packed"]))
+    assert total == sum(lay.buffers(p["cap"]).values())
 
 
 def test_decode_inputs_cache_moves_keep_rows_balanced():

@@ -24,7 +24,8 @@ def test_sdk_smoke_models_fit():
     a = arch("tiny-llama")
     dsd_limits.check("Prefill", prefill_params(a, 4, 16))
     for kv in ("shift", "concat"):
-        dsd_limits.check("Decode", decode_params(a, 4, 3, 7, kv))
+        for preset in ("full-model", "paper-kernels"):
+            dsd_limits.check("Decode", decode_params(a, 4, 3, 7, kv, preset=preset))
 
 
 def test_paper_size_prefill_on_4x4_is_refused_naming_the_limit():
@@ -47,6 +48,11 @@ def test_each_limit_is_enforced_at_its_boundary():
     dsd_limits.check("Decode", {**dec, "cap": 127})
     with pytest.raises(ValueError, match="head_col stride cap = 128 > 127"):
         dsd_limits.check("Decode", {**dec, "cap": 128})
+    # packed, the scores all-reduce runs on SCORES_WIRE (heads*cap padded to even)
+    odd = {**dec, "heads": 1057, "cap": 31}  # heads*cap = 32767
+    dsd_limits.check("Decode", {**odd, "packed": 0})
+    with pytest.raises(ValueError, match=r"X_MAX = max\(SCORES_WIRE, DY_WIRE\) = 32768 > 32767"):
+        dsd_limits.check("Decode", {**odd, "packed": 1})
 
 
 def test_sdk_params_refuses_what_the_kernel_cannot_encode(capsys):

@@ -327,7 +327,10 @@ def test_sdk_params_cli_gives_decode_and_prefill_the_presets_layer(capsys):
     dec = [*base, "--system", "Decode", "--cores", "4x3", "--context", "7"]
     assert cli.main([*dec, "--preset", "paper-kernels"]) == 0
     out = dict(kv.split(":") for kv in capsys.readouterr().out.strip().split(","))
-    assert (out["heads"], out["rep"]) == ("1", "1")
+    assert (out["heads"], out["rep"], out["packed"]) == ("1", "1", "1")
+    assert cli.main(dec) == 0  # full-model: one fp16 per wavelet
+    out = dict(kv.split(":") for kv in capsys.readouterr().out.strip().split(","))
+    assert out["packed"] == "0" and int(out["heads"]) == arch_heads("tiny-llama")
 
 
 def arch_heads(model):

@@ -42,7 +42,7 @@ def decode_cycles_per_layer(hw: Hardware, a: Arch, px: int, py: int, input_len: 
                             output_len: int, mode: str, tree_levels: int = 2):
     """Mean cycles of one layer's decode step over the output tokens, exactly: steps whose
     cost is the same are simulated once (cycle model) and counted."""
-    lay = DecodeLayout(a, px, py, hw.acc_bits // 8)
+    lay = DecodeLayout.on(hw, a, px, py)
     cap, plan = decode_step_plan(lay, input_len, output_len, mode)
     total, first_fabric, causes = 0.0, None, {}
     for t, count in plan:
@@ -79,7 +79,7 @@ def memory_summary(hw: Hardware, a: Arch, lay: DecodeLayout, context: int, mode:
         "kv_bytes_per_token_per_core": lay.kv_elems_per_token() * BYTES,
         # Longest context (prompt + generated) whose decode plan fits with one layer on the
         # grid (the per-layer view of the paper's Table 5) and with all layers resident: the
-        # K/V and the per-token scores/probabilities buffers both grow with it.
+        # K/V and the per-token scores (probabilities in place) both grow with it.
         "max_context_one_layer": lay.max_context(sram, mode),
         "max_context_whole_model": lay.max_context(sram, mode, a.layers),
     }

@@ -244,7 +244,7 @@ def run_kv_capacity(model: str, cores: str, kv: str, hw: Hardware,
     hw = presets.hardware(hw, preset)
     a = presets.attention_arch(arch(model), preset)
     px, py = parse_dims(cores, 2, "core grid")
-    lay = DecodeLayout(a, px, py, hw.acc_bits // 8)
+    lay = DecodeLayout.on(hw, a, px, py)
     mem = memory_summary(hw, a, lay, 0, presets.kv_mode(kv, preset))
     record = base_record(
         f"meshsim/kv_capacity/{model}/{cores}/kv{kv}_{preset}",
@@ -263,8 +263,8 @@ def run_kv_capacity(model: str, cores: str, kv: str, hw: Hardware,
                          "reason": "memory model only: no data computed"},
                   note=f"memory model on the {cores} grid (the paper does not print Table "
                   "5's grid: see config/config.yaml, table5): tokens (prompt + generated) whose "
-                  f"decode plan fits in {hw.sram_label}, K/V and the per-token scores/"
-                  "probabilities beside one layer's weights and buffers (max_decode_len_tokens), "
-                  "and beside all layers' (..._whole_model; 0 when the weights alone do not "
-                  "fit)")
+                  f"decode plan (the CSL Decode kernel's buffers) fits in {hw.sram_label}, "
+                  "K/V and the per-token scores (probabilities in place) beside one layer's "
+                  "weights and buffers (max_decode_len_tokens), and beside all layers' "
+                  "(..._whole_model; 0 when the weights alone do not fit)")
     return finish(record, hw, cores, started)

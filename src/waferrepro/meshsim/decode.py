@@ -94,7 +94,7 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
     """
     if mode not in KV_MODES:
         raise ValueError(f"kv mode must be one of {KV_MODES}, got {mode!r}")
-    lay = DecodeLayout(a, px, py, hw.acc_bits // 8)
+    lay = DecodeLayout.on(hw, a, px, py)
     functional = weights is not None
     fab = Fabric(hw, px, py, functional=functional)
     T = int(cache.counts.sum())

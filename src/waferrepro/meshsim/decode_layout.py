@@ -16,6 +16,9 @@ from .fabric import PlanError
 
 KV_MODES = ("shift", "static", "concat")
 BYTES = 2  # fp16 per element (weights, KV cache, activations)
+# The kernel's fixed tables in 2-byte words: state (4 i16) and consts (3 f32); its per-feature
+# ones (RoPE cos|sin, head_of) are counted with ckv.
+TABLE_WORDS = 4 + 3 * 2
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,18 @@ class DecodeLayout:
     py: int
     # Bytes of an accumulator value (hw.acc_bits // 8); the CSL kernels' fp16 by default.
     acc_bytes: int = BYTES
+    # Two fp16 per wavelet (fp16_per_wavelet = 2): the kernel pads each odd all-reduced
+    # buffer by one element (kernels/Decode/pe_program.csl's *_WIRE).
+    packed: bool = False
+
+    @classmethod
+    def on(cls, hw, a: Arch, px: int, py: int) -> DecodeLayout:
+        """The plan on hardware `hw` (a Hardware): its accumulate width and wavelet packing."""
+        return cls(a, px, py, hw.acc_bits // 8, hw.fp16_per_wavelet == 2)
+
+    def wire(self, n: int) -> int:
+        """Elements of an all-reduced buffer of n values: packed, padded to even."""
+        return n + n % 2 if self.packed else n
 
     @property
     def rep(self) -> int:
@@ -58,19 +73,31 @@ class DecodeLayout:
         counts[:extra] += 1  # the extra tokens sit on the first rows, so a new token at row 0
         return counts        # moves at most one token across each row boundary
 
+    # Every buffer below is one kernels/Decode/pe_program.csl declares (held to it by
+    # tests/test_decode_csl_emulation.py): the all-reduces stream through the line trees
+    # (no receive buffers), the scores turn into probabilities in place.
     def weight_elems_per_core(self) -> int:
-        qkv = self.dy * (self.cq + 2 * self.ckv) + (self.cq + 2 * self.ckv) * self.a.qkv_bias
-        return qkv + self.cq * self.dy + self.dy * 2 * self.cf + self.cf * self.dy + 2 * self.dy
+        """wqkv, the qkv bias (if the model has one), wo, gate|up, down, the norms' gains."""
+        w = self.cq + 2 * self.ckv
+        return (self.dy * w + w * self.a.qkv_bias + self.cq * self.dy + self.dy * 2 * self.cf
+                + self.cf * self.dy + 2 * self.dy)
 
     def activation_elems_per_core(self, cap: int) -> int:
-        """fp16 activations: x, h, residual; the probabilities."""
-        return 3 * self.dy + self.a.heads * max(cap, 1)
+        """fp16 values that are not partial sums: x, h, the residual stream and the output;
+        the softmax max; the shifted token out and in; RoPE cos|sin, the head map and the
+        other per-step tables (in 2-byte words); the kernel's bias vector when the model has
+        none (zeros, one for all layers)."""
+        return (4 * self.dy + self.wire(self.a.heads) + 2 * 2 * self.ckv
+                + 2 * self.ckv + self.ckv + TABLE_WORDS
+                + (self.cq + 2 * self.ckv) * (1 - self.a.qkv_bias))
 
     def accumulator_elems_per_core(self, cap: int) -> int:
-        """Partial sums, at the accumulate width: qkv and its receive buffer; the scores; o
-        and its buffer; gate|up and its buffer; the O / down outputs and their buffer."""
-        return (2 * (self.cq + 2 * self.ckv) + self.a.heads * max(cap, 1) + 2 * self.cq
-                + 2 * 2 * self.cf + 2 * self.dy)
+        """All-reduced partial sums, at the accumulate width, each on its padded length: q|k|v;
+        the scores (the probabilities after softmax, in place); the softmax sum; o; gate|up;
+        the O and down outputs; the sum of squares."""
+        return (self.cq + 2 * self.ckv + self.wire(self.a.heads * max(cap, 1))
+                + self.wire(self.a.heads) + self.cq + 2 * self.cf + 2 * self.wire(self.dy)
+                + self.wire(1))
 
     def kv_elems_per_token(self) -> int:
         return 2 * self.ckv
@@ -83,7 +110,7 @@ class DecodeLayout:
                 layers * self.weight_elems_per_core(),
                 "KV cache": layers * cap * self.kv_elems_per_token(),
                 "activations": self.activation_elems_per_core(cap),
-                "accumulators and receive buffers": self.accumulator_elems_per_core(cap)}
+                "accumulators (all-reduced partial sums)": self.accumulator_elems_per_core(cap)}
 
     def buffer_bytes(self, cap: int, layers: int = 1) -> dict[str, int]:
         """`buffers` in bytes: accumulators at acc_bytes, the rest fp16."""
@@ -96,7 +123,8 @@ class DecodeLayout:
     def max_tokens_per_core(self, sram_bytes: int, layers: int = 1) -> int:
         """Most cached tokens one core can hold beside the plan's other buffers (0: the plan
         does not fit even without a cache). Every per-token buffer counts: K and V and the
-        scores/probabilities, so `decode_layer` accepts this cap and refuses one more."""
+        scores (probabilities in place), so `decode_layer` accepts this cap and refuses one
+        more."""
         if self.bytes_per_core(1, layers) > sram_bytes:
             return 0
         lo, hi = 1, 2  # bytes grow with cap: find the largest cap that fits by doubling + bisection

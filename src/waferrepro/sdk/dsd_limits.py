@@ -9,7 +9,8 @@ DSD or constant there); a parameter set that does not fit is refused with the li
 
 Packed fabric DSDs (`packed`: two fp16 per 32-bit wavelet, the authors' `simd_mode`) move
 whole wavelets: the kernels pad an odd transfer buffer by one element (MeshGEMM's A_WIRE and
-B_WIRE, MeshGEMV's NT_WIRE), so the lengths checked here are those padded ones (`wire`); an
+B_WIRE, MeshGEMV's NT_WIRE, Decode's SS_WIRE, HEADS_WIRE, SCORES_WIRE and DY_WIRE), so the
+lengths checked here are those padded ones (`wire`); an
 unpadded odd length is refused by the library's comptime asserts (common/ring_shift.csl,
 common/line_tree.csl) and by their Python twin (sdk.routes.to_wavelets).
 
@@ -74,8 +75,10 @@ def _decode(p: dict) -> list[tuple[str, str, int]]:
     w = cq + 2 * ckv
     return [("cache_col stride ckv", "stride", ckv),
             ("head_col stride cap", "stride", cap),
-            ("scores length heads*cap (X_MAX)", "length", heads * cap),
-            ("Y_MAX length max(W, heads, cq, 2cf)", "length", max(w, heads, cq, 2 * cf)),
+            ("scores / xtree extent X_MAX = max(SCORES_WIRE, DY_WIRE)", "length",
+             max(wire(heads * cap, p), wire(dy, p))),
+            ("ytree extent Y_MAX = max(W, HEADS_WIRE, cq, 2cf)", "length",
+             max(w, wire(heads, p), cq, 2 * cf)),
             ("gemv row offset (dy-1)*W", "offset", (dy - 1) * w),
             ("gemv row offset (dy-1)*2cf", "offset", (dy - 1) * 2 * cf),
             ("gemv row offset (cq-1)*dy, (cf-1)*dy", "offset", (max(cq, cf) - 1) * dy),

@@ -28,6 +28,7 @@ from ..meshsim.prefill_layout import rope_tables as prefill_rope_tables
 from ..models import Arch
 from ..presets import DEFAULT_PRESET, attention_arch, causal, kv_mode
 from ..reference_layer import layer, random_weights
+from .toolchain import packed_fabric
 
 
 def decode_layer_run(a: Arch, mode: str, preset: str = DEFAULT_PRESET) -> tuple[Arch, str]:
@@ -42,13 +43,16 @@ def decode_params(a: Arch, px: int, py: int, context: int, mode: str,
                   cap: int | None = None, preset: str = DEFAULT_PRESET) -> dict:
     """The Decode kernel's --params (kernels/Decode/layout.csl) for one step after `context`
     tokens of model `a` under `preset`; cap (tokens a core can hold) defaults to the busiest
-    row's after the append."""
+    row's after the append. `packed` (two fp16 per wavelet, toolchain.packed_fabric): the
+    all-reduces and the KV shift move ceil(n/2) wavelets, as meshsim's Decode charges them
+    under the preset (its partial sums are fp16 wherever the preset packs)."""
     a, mode = decode_layer_run(a, mode, preset)
     lay = DecodeLayout(a, px, py)
     cap = cap or int(lay.rows_tokens(context + 1, mode).max())
     return {"width": px, "height": py, "dy": lay.dy, "cq": lay.cq, "ckv": lay.ckv,
             "cf": lay.cf, "rep": lay.rep, "heads": a.heads, "cap": cap,
-            "gy": group_size(py, 2), "gx": group_size(px, 2)}
+            "gy": group_size(py, 2), "gx": group_size(px, 2),
+            "packed": int(packed_fabric(preset))}
 
 
 def decode_inputs(a: Arch, px: int, py: int, context: int, mode: str, seed: int = 0,
