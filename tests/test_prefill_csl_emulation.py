@@ -47,14 +47,34 @@ def all_reduce_x(buf, op=np.sum):  # line_tree.all_reduce along a row
     return np.broadcast_to(op(buf, axis=1, keepdims=True), buf.shape).copy()
 
 
-def emulate(sym, prm, mutation=None):
+def widest_weight(prm):  # pe_program.csl's W_MAX: wbuf, the weights' shared receive buffer
+    dt, cq, ckv, ft = prm["dt"], prm["cq"], prm["ckv"], prm["ft"]
+    return max(dt * (cq + 2 * ckv), cq * dt, dt * 2 * ft, ft * dt)
+
+
+def initial_state(sym, prm):
+    """Each core's memory as the launcher leaves it before the first run: the symbols it
+    writes, and the program's buffers that carry data from one run to the next if the
+    program lets them (xr, the residual stream; wbuf, the weights' other buffer)."""
+    P = prm["P"]
+    st = {name: np.array(v, dtype=np.float64).reshape(P, P, -1) for name, v in sym.items()}
+    st["xr"] = np.zeros_like(st["x"])
+    st["wbuf"] = np.zeros((P, P, widest_weight(prm)))
+    return st
+
+
+def emulate(st, prm, mutation=None):
+    """One run of the program on the core state `st` (updated in place, as the cores'
+    memory: the next run starts from what this one leaves). Returns the layer's output
+    (the exported `out`, natural layout)."""
     P, lt, dt, cq, ckv, ft, rep, heads, kvh, hd, tokens, causal = (
         prm[k] for k in ("P", "lt", "dt", "cq", "ckv", "ft", "rep", "heads", "kvh", "hd",
                          "tokens", "causal"))
     W = cq + 2 * ckv
     g = Grid(P)
-    f = lambda name: np.array(sym[name], dtype=np.float64).reshape(P, P, -1)  # noqa: E731
+    f = lambda name: st[name]  # noqa: E731
     x, consts = f("x"), f("consts")
+    res = "x" if mutation == "residual into x" else "xr"  # where the residual stream goes
     cells = [(i, j) for i in range(P) for j in range(P)]
 
     def head_of(b, e):
@@ -66,38 +86,75 @@ def emulate(sym, prm, mutation=None):
             return (g.lcol[i, j] + step) % P
         return (g.lrow[i, j] + g.lcol[i, j] + step) % P
 
-    def rms_local():
-        return (x.reshape(P, P, lt, dt) ** 2).sum(-1)
+    def rms_local(src):
+        return (src.reshape(P, P, lt, dt) ** 2).sum(-1)
 
-    def rms_apply(ss, gain):
+    def rms_apply(src, ss, gain):
         scale = 1.0 / np.sqrt(ss * consts[..., :1] + consts[..., 1:2])  # (P, P, lt)
-        return (x.reshape(P, P, lt, dt) * scale[..., None] * gain[:, :, None, :]).reshape(P, P, -1)
+        return (src.reshape(P, P, lt, dt) * scale[..., None]
+                * gain[:, :, None, :]).reshape(P, P, -1)
 
     def matmul(a, b, m, k, n):  # per core: a[m x k] @ b[k x n]
         return np.einsum("ijmk,ijkn->ijmn", a[..., :m * k].reshape(P, P, m, k),
                          b[..., :k * n].reshape(P, P, k, n)).reshape(P, P, -1)
 
+    class Moving:
+        """The operand moving up the columns (w_cur / w_next). A weight (`home`: its array
+        in the core state) moves between its array and the shared wbuf, as the program's
+        pointers do, and makes a P-th shift back home (w_shifts, weights_home); an
+        activation (K, V) is a plain array, dropped after its loop."""
+
+        def __init__(self, home=None, n=0, data=None):
+            self.home, self.cur, self.nxt, self.n, self.data_ = home, home, "wbuf", n, data
+
+        def data(self):
+            return st[self.cur][..., :self.n] if self.home else self.data_
+
+        def shifts(self, step):  # w_shifts
+            last = self.home is not None and P > 1 and mutation != "no P-th shift"
+            return step < P - 1 or last
+
+        def shift(self):  # yring.shift_len(w_cur, w_next, w_len), then swap_w
+            if self.home is None:
+                self.data_ = g.shift(self.data_, "y")
+                return
+            st[self.nxt][..., :self.n] = g.shift(st[self.cur][..., :self.n], "y")
+            self.cur, self.nxt = self.nxt, self.cur
+
+        def back_home(self):  # weights_home: odd P leaves the tile in wbuf
+            if self.home and P > 1 and P % 2 == 1 and mutation != "no odd-P copy":
+                st[self.home][..., :self.n] = st[self.cur][..., :self.n]
+                self.cur = self.home
+
+    def weight(name):
+        return Moving(home=name, n=st[name].shape[-1])
+
     def stationary(mac, w, plen):  # start_stationary / stationary_step / stationary_joined
         arrived = None
         for step in range(P):
-            prod = mac(w, step)[..., :plen]
+            prod = mac(w.data(), step)[..., :plen]
             if step > 0 and mutation != "partial not added":
                 prod = prod + arrived
+            if w.shifts(step):  # W moves while the product is computed
+                w.shift()
             if step == P - 1:
+                w.back_home()
                 return prod
-            w = g.shift(w, "y")
             arrived = g.shift(prod, "x")
 
     def cannon(mac, a, w, acc):  # start_cannon / cannon_step / arrive
         for step in range(P):
-            acc = mac(a, w, acc, step)
+            acc = mac(a, w.data(), acc, step)
+            if w.shifts(step):
+                w.shift()
             if step == P - 1:
+                w.back_home()
                 return acc
-            a, w = g.shift(a, "x"), g.shift(w, "y")
+            a = g.shift(a, "x")
 
     # phase 0-1: rmsnorm 1, QKV MeshGEMM (activation-stationary)
-    h = rms_apply(all_reduce_x(rms_local()), f("norm1"))
-    qkv = stationary(lambda w, s: matmul(h, w, lt, dt, W), f("wqkv"), lt * W)
+    h = rms_apply(x, all_reduce_x(rms_local(x)), f("norm1"))
+    qkv = stationary(lambda w, s: matmul(h, w, lt, dt, W), weight("wqkv"), lt * W)
     # phase 2: bias_rope_split
     qkv = qkv.reshape(P, P, lt, W) + f("bqkv")[:, :, None, :]
     rope = f("rope").reshape(P, P, 2, lt, ckv)
@@ -136,7 +193,7 @@ def emulate(sym, prm, mutation=None):
                         flat[row] += kcol * q[i, j][a * cq + e * rep + r]
         return acc
 
-    scores = cannon(scores_mac, amov, k, np.zeros((P, P, heads, lt, lt)))
+    scores = cannon(scores_mac, amov, Moving(data=k), np.zeros((P, P, heads, lt, lt)))
     # phase 6: softmax_mask_scale_max
     qpos = g.lrow[..., None] * lt + np.arange(lt)  # (P, P, lt)
     key_block = g.lcol if mutation == "key block +lcol" else (P - g.lcol) % P
@@ -164,19 +221,24 @@ def emulate(sym, prm, mutation=None):
                         out[i, j, ocol] += pcol * vv[i, j][t * ckv + e]
         return out
 
-    o = stationary(pv_mac, v, lt * cq)
-    # phase 9: O MeshGEMM (Cannon), then residual
-    x = x + cannon(lambda a, w, acc, s: acc + matmul(a, w, lt, cq, dt), o, f("wo"),
-                   np.zeros((P, P, lt * dt)))
+    o = stationary(pv_mac, Moving(data=v), lt * cq)
+    # phase 9: O MeshGEMM (Cannon), then residual into xr (x stays the input)
+    st[res] = x + cannon(lambda a, w, acc, s: acc + matmul(a, w, lt, cq, dt), o,
+                         weight("wo"), np.zeros((P, P, lt * dt)))
     # phases 10-11: rmsnorm 2, gate|up (activation-stationary)
-    h = rms_apply(all_reduce_x(rms_local()), f("norm2"))
-    gu = stationary(lambda w, s: matmul(h, w, lt, dt, 2 * ft), f("wgu"), lt * 2 * ft)
+    h = rms_apply(st[res], all_reduce_x(rms_local(st[res])), f("norm2"))
+    gu = stationary(lambda w, s: matmul(h, w, lt, dt, 2 * ft), weight("wgu"), lt * 2 * ft)
     # phase 12: silu_times_up, down MeshGEMM (Cannon); phase 13: residual
     gu = gu.reshape(P, P, lt, 2 * ft)
     act = (gu[..., :ft] / (1 + np.exp(-gu[..., :ft])) * gu[..., ft:]).reshape(P, P, -1)
-    x = x + cannon(lambda a, w, acc, s: acc + matmul(a, w, lt, ft, dt), act, f("wd"),
-                   np.zeros((P, P, lt * dt)))
-    return x.reshape(P, P, lt, dt)
+    st[res] = st[res] + cannon(lambda a, w, acc, s: acc + matmul(a, w, lt, ft, dt), act,
+                               weight("wd"), np.zeros((P, P, lt * dt)))
+    return st[res].reshape(P, P, lt, dt)
+
+
+def run_once(sym, prm, mutation=None):
+    """One run from the launcher's state."""
+    return emulate(initial_state(sym, prm), prm, mutation)
 
 
 CASES = [("tiny-llama", 4, 16), ("tiny-llama", 3, 10), ("tiny-llama", 5, 13),
@@ -193,7 +255,7 @@ def _arch(name):
 def test_prefill_program_logic_on_launcher_inputs_matches_reference(model, p, tokens):
     a = _arch(model)
     sym, expected = prefill_inputs(a, p, tokens, seed=2)
-    got = unpack_activations(emulate(sym, prefill_params(a, p, tokens)), a, tokens)
+    got = unpack_activations(run_once(sym, prefill_params(a, p, tokens)), a, tokens)
     check = compare(got, expected, rtol=2e-2, atol=1e-3)
     assert check.passed, check
 
@@ -206,11 +268,11 @@ def test_prefill_program_under_paper_kernels_runs_the_authors_layer(model, p, to
     prm = prefill_params(a, p, tokens, preset="paper-kernels")
     assert (prm["heads"], prm["kvh"], prm["hd"], prm["causal"]) == (1, 1, a.hidden, 0)
     sym, expected = prefill_inputs(a, p, tokens, seed=2, preset="paper-kernels")
-    got = unpack_activations(emulate(sym, prm), a, tokens)
+    got = unpack_activations(run_once(sym, prm), a, tokens)
     check = compare(got, expected, rtol=2e-2, atol=1e-3)
     assert check.passed, check
     # the same kernel with the mask on gives another layer: the switch is live
-    masked = unpack_activations(emulate(sym, {**prm, "causal": 1}), a, tokens)
+    masked = unpack_activations(run_once(sym, {**prm, "causal": 1}), a, tokens)
     assert not compare(masked, expected, rtol=2e-2, atol=1e-3).passed
 
 
@@ -219,8 +281,64 @@ def test_prefill_program_under_paper_kernels_runs_the_authors_layer(model, p, to
 def test_prefill_emulation_catches_a_wrong_formula(mutation):
     a = arch("tiny-llama")
     sym, expected = prefill_inputs(a, 4, 16)
-    got = unpack_activations(emulate(sym, prefill_params(a, 4, 16), mutation), a, 16)
+    got = unpack_activations(run_once(sym, prefill_params(a, 4, 16), mutation), a, 16)
     assert not compare(got, expected, rtol=2e-2, atol=1e-3).passed
+
+
+def _check(out, a, tokens, expected):
+    return compare(unpack_activations(out, a, tokens), expected, rtol=2e-2, atol=1e-3)
+
+
+@pytest.mark.parametrize("model,p,tokens,preset", [
+    ("tiny-llama", 4, 16, "full-model"), ("tiny-llama", 3, 10, "full-model"),
+    ("tiny-llama", 5, 13, "full-model"), ("tiny-llama", 1, 6, "full-model"),
+    ("tiny-llama", 3, 10, "paper-kernels")])
+def test_prefill_program_runs_again_from_the_state_it_leaves(model, p, tokens, preset):
+    # The launcher checks every launch (warm-up + repeats): two runs in a row on the same
+    # cores must both give the reference, and leave x and every weight as the host wrote them
+    # (even P: the P-th shifts; odd P: the copies out of wbuf too).
+    a = _arch(model)
+    prm = prefill_params(a, p, tokens, preset=preset)
+    sym, expected = prefill_inputs(a, p, tokens, seed=2, preset=preset)
+    st = initial_state(sym, prm)
+    written = {k: st[k].copy() for k in ("x", "wqkv", "wo", "wgu", "wd")}
+    for run in range(2):
+        check = _check(emulate(st, prm), a, tokens, expected)
+        assert check.passed, (run, check)
+        for name, value in written.items():
+            assert np.array_equal(st[name], value), (run, name)
+
+
+# The 4x4 case of a missing P-th shift runs the bias model: tiny-llama's weights left two
+# blocks round (P-2 shifts) only relabel its heads (two blocks a head, same RoPE angles), a
+# symmetry of the layer that a qkv bias breaks (the positive test above compares the weights).
+@pytest.mark.parametrize("mutation,model,p,tokens", [
+    ("no P-th shift", "no-gqa-bias", 4, 12), ("no P-th shift", "tiny-llama", 3, 10),
+    ("no odd-P copy", "tiny-llama", 3, 10), ("no odd-P copy", "tiny-llama", 5, 13),
+    ("residual into x", "tiny-llama", 4, 16)])
+def test_a_program_that_does_not_restore_fails_its_second_run(mutation, model, p, tokens):
+    a = _arch(model)
+    prm = prefill_params(a, p, tokens)
+    sym, expected = prefill_inputs(a, p, tokens)
+    st = initial_state(sym, prm)
+    assert _check(emulate(st, prm, mutation), a, tokens, expected).passed
+    assert not _check(emulate(st, prm, mutation), a, tokens, expected).passed
+
+
+def test_the_launcher_reads_the_exported_output():
+    # run.py reads "out" (and checks every launch); the program exports it and the layout
+    # names it, beside every symbol the launcher writes.
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "kernels" / "Prefill"
+    text = lambda name: (root / name).read_text()  # noqa: E731
+    program = set(re.findall(r'@export_symbol\(\w+, "(\w+)"\)', text("pe_program.csl")))
+    layout = set(re.findall(r'@export_name\("(\w+)", \[\*\]', text("layout.csl")))
+    sym, _ = prefill_inputs(arch("tiny-llama"), 4, 16)
+    assert program == layout and set(sym) | {"out", "time_buf"} == program
+    launcher = text("run.py")
+    assert 'get_f16("out"' in launcher and "recheck" not in launcher
 
 
 @pytest.mark.parametrize("model,p,tokens", [("tiny-llama", 4, 16), ("llama3-8b", 720, 4096),

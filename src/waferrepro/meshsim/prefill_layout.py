@@ -73,7 +73,7 @@ class PrefillLayout:
         widest_weight = max(dt * self.width, cq * dt, dt * 2 * self.ft, self.ft * dt)
         widest_out = max(self.width, 2 * self.ft)
         return (widest_weight  # receive buffer of the moving weight tile
-                + 3 * lt * dt  # x, normalized x, a GEMM's natural output
+                + 4 * lt * dt  # x (only read), residual stream, normalized x, a GEMM output
                 + 3 * lt * widest_out  # activation-stationary: two products, the arriving partial
                 + 2 * lt * max(cq, self.ft)  # Cannon's moving A (double buffer)
                 + 2 * lt * 2 * ckv  # K|V and its receive buffer
