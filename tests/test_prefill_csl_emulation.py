@@ -26,10 +26,13 @@ LOWEST = -65504.0
 
 class Grid:
     """Per-core buffers as (P, P, n) arrays by physical core (row, column), and the rings'
-    traced routes."""
+    traced routes. `per_wavelet`: fp16 per wavelet (the program's `packed`): every transfer
+    travels as wavelets (routes.to_wavelets) without a pad added here, so a length the
+    program sends must already be even (its *_WIRE); `swap` reads each pair's halves the
+    wrong way round (a mutation)."""
 
-    def __init__(self, P):
-        self.P = P
+    def __init__(self, P, per_wavelet=1, swap=False):
+        self.P, self.per_wavelet, self.swap = P, per_wavelet, swap
         self.table = cr.RouteTable(P, P)
         if P > 1:
             cr.ring_routes(self.table, "x", "X")
@@ -40,24 +43,41 @@ class Grid:
 
     def shift(self, buf, axis, lines=None):
         """ring_shift.shift_len on every core (of the lines taking part), on the routes."""
-        return cr.ring_transfer(self.table, buf, axis, axis.upper(), lines)
+        return cr.ring_transfer(self.table, buf, axis, axis.upper(), lines,
+                                per_wavelet=self.per_wavelet, swap=self.swap, pad=False)
+
+    def all_reduce_x(self, buf, op=np.sum):
+        """line_tree.all_reduce along a row (buf: (P, P, n), n the length sent): the vectors
+        travel as wavelets, the combine works on the values."""
+        sent = cr.to_wavelets(buf, self.per_wavelet, pad=False)
+        got = cr.from_wavelets(sent, buf.shape[2:], self.swap)
+        return np.broadcast_to(op(got, axis=1, keepdims=True), got.shape).copy()
 
 
-def all_reduce_x(buf, op=np.sum):  # line_tree.all_reduce along a row
-    return np.broadcast_to(op(buf, axis=1, keepdims=True), buf.shape).copy()
+def wire(n, prm, mutation=None, name=""):
+    """pe_program.csl's `name` (LT_WIRE, ...): packed, an odd length takes one pad element
+    (the mutation "no pad NAME" drops it)."""
+    return n + n % 2 if prm["packed"] and mutation != f"no pad {name}" else n
+
+
+def padded(buf, n):  # the buffer's first n elements sent: its values, then zero pads
+    extra = n - buf.shape[-1]
+    return np.concatenate([buf, np.zeros(buf.shape[:-1] + (extra,))], -1) if extra else buf
 
 
 def widest_weight(prm):  # pe_program.csl's W_MAX: wbuf, the weights' shared receive buffer
     dt, cq, ckv, ft = prm["dt"], prm["cq"], prm["ckv"], prm["ft"]
-    return max(dt * (cq + 2 * ckv), cq * dt, dt * 2 * ft, ft * dt)
+    return max(dt * (cq + 2 * ckv), cq * dt, dt * 2 * ft, wire(ft * dt, prm, name="FD_WIRE"))
 
 
-def initial_state(sym, prm):
+def initial_state(sym, prm, mutation=None):
     """Each core's memory as the launcher leaves it before the first run: the symbols it
-    writes, and the program's buffers that carry data from one run to the next if the
-    program lets them (xr, the residual stream; wbuf, the weights' other buffer)."""
+    writes (down's weight in its FD_WIRE array: a zero pad when packed and odd), and the
+    program's buffers that carry data from one run to the next if the program lets them
+    (xr, the residual stream; wbuf, the weights' other buffer)."""
     P = prm["P"]
     st = {name: np.array(v, dtype=np.float64).reshape(P, P, -1) for name, v in sym.items()}
+    st["wd"] = padded(st["wd"], wire(prm["ft"] * prm["dt"], prm, mutation, "FD_WIRE"))
     st["xr"] = np.zeros_like(st["x"])
     st["wbuf"] = np.zeros((P, P, widest_weight(prm)))
     return st
@@ -71,7 +91,7 @@ def emulate(st, prm, mutation=None):
         prm[k] for k in ("P", "lt", "dt", "cq", "ckv", "ft", "rep", "heads", "kvh", "hd",
                          "tokens", "causal"))
     W = cq + 2 * ckv
-    g = Grid(P)
+    g = Grid(P, 2 if prm["packed"] else 1, swap=mutation == "swapped halves")
     f = lambda name: st[name]  # noqa: E731
     x, consts = f("x"), f("consts")
     res = "x" if mutation == "residual into x" else "xr"  # where the residual stream goes
@@ -86,10 +106,16 @@ def emulate(st, prm, mutation=None):
             return (g.lcol[i, j] + step) % P
         return (g.lrow[i, j] + g.lcol[i, j] + step) % P
 
-    def rms_local(src):
-        return (src.reshape(P, P, lt, dt) ** 2).sum(-1)
+    def rms_local(src):  # into ss (LT_WIRE: the pad stays zero)
+        return padded((src.reshape(P, P, lt, dt) ** 2).sum(-1), wire(lt, prm, mutation, "LT_WIRE"))
+
+    def all_reduce_heads(v, op):  # hmax / hsum (HL_WIRE) through the row tree
+        hl = heads * lt
+        out = g.all_reduce_x(padded(v.reshape(P, P, hl), wire(hl, prm, mutation, "HL_WIRE")), op)
+        return out[..., :hl].reshape(v.shape)
 
     def rms_apply(src, ss, gain):
+        ss = ss[..., :lt]
         scale = 1.0 / np.sqrt(ss * consts[..., :1] + consts[..., 1:2])  # (P, P, lt)
         return (src.reshape(P, P, lt, dt) * scale[..., None]
                 * gain[:, :, None, :]).reshape(P, P, -1)
@@ -153,7 +179,7 @@ def emulate(st, prm, mutation=None):
             a = g.shift(a, "x")
 
     # phase 0-1: rmsnorm 1, QKV MeshGEMM (activation-stationary)
-    h = rms_apply(x, all_reduce_x(rms_local(x)), f("norm1"))
+    h = rms_apply(x, g.all_reduce_x(rms_local(x)), f("norm1"))
     qkv = stationary(lambda w, s: matmul(h, w, lt, dt, W), weight("wqkv"), lt * W)
     # phase 2: bias_rope_split
     qkv = qkv.reshape(P, P, lt, W) + f("bqkv")[:, :, None, :]
@@ -201,10 +227,10 @@ def emulate(st, prm, mutation=None):
     masked = ((kpos[:, :, None, :] > qpos[..., None]) & bool(causal)) | (
         kpos[:, :, None, :] >= tokens)
     scores = np.where(masked[:, :, None], LOWEST, scores * consts[..., 2, None, None, None])
-    hmax = all_reduce_x(np.where(masked[:, :, None], LOWEST, scores).max(-1), np.max)
+    hmax = all_reduce_heads(np.where(masked[:, :, None], LOWEST, scores).max(-1), np.max)
     # phase 7: softmax_exp_sum
     scores = np.where(scores == LOWEST, 0.0, np.exp(scores - hmax[..., None]))
-    hsum = all_reduce_x(scores.sum(-1))
+    hsum = all_reduce_heads(scores.sum(-1), np.sum)
     # phase 8: softmax_normalize, P x V (activation-stationary), pv_mac
     probs = scores / hsum[..., None]
 
@@ -226,11 +252,12 @@ def emulate(st, prm, mutation=None):
     st[res] = x + cannon(lambda a, w, acc, s: acc + matmul(a, w, lt, cq, dt), o,
                          weight("wo"), np.zeros((P, P, lt * dt)))
     # phases 10-11: rmsnorm 2, gate|up (activation-stationary)
-    h = rms_apply(st[res], all_reduce_x(rms_local(st[res])), f("norm2"))
+    h = rms_apply(st[res], g.all_reduce_x(rms_local(st[res])), f("norm2"))
     gu = stationary(lambda w, s: matmul(h, w, lt, dt, 2 * ft), weight("wgu"), lt * 2 * ft)
     # phase 12: silu_times_up, down MeshGEMM (Cannon); phase 13: residual
     gu = gu.reshape(P, P, lt, 2 * ft)
     act = (gu[..., :ft] / (1 + np.exp(-gu[..., :ft])) * gu[..., ft:]).reshape(P, P, -1)
+    act = padded(act, wire(lt * ft, prm, mutation, "LF_WIRE"))  # silu_times_up zeroes a pad
     st[res] = st[res] + cannon(lambda a, w, acc, s: acc + matmul(a, w, lt, ft, dt), act,
                                weight("wd"), np.zeros((P, P, lt * dt)))
     return st[res].reshape(P, P, lt, dt)
@@ -238,7 +265,7 @@ def emulate(st, prm, mutation=None):
 
 def run_once(sym, prm, mutation=None):
     """One run from the launcher's state."""
-    return emulate(initial_state(sym, prm), prm, mutation)
+    return emulate(initial_state(sym, prm, mutation), prm, mutation)
 
 
 CASES = [("tiny-llama", 4, 16), ("tiny-llama", 3, 10), ("tiny-llama", 5, 13),
@@ -248,6 +275,8 @@ CASES = [("tiny-llama", 4, 16), ("tiny-llama", 3, 10), ("tiny-llama", 5, 13),
 def _arch(name):
     if name == "no-gqa-bias":
         return replace(arch("tiny-llama"), kv_heads=4, qkv_bias=True)
+    if name == "odd-ffn":  # on 3x3 with 9 tokens: lt, heads * lt, ft * dt, lt * ft all odd
+        return replace(arch("tiny-llama"), ffn=87)
     return arch(name)
 
 
@@ -292,7 +321,8 @@ def _check(out, a, tokens, expected):
 @pytest.mark.parametrize("model,p,tokens,preset", [
     ("tiny-llama", 4, 16, "full-model"), ("tiny-llama", 3, 10, "full-model"),
     ("tiny-llama", 5, 13, "full-model"), ("tiny-llama", 1, 6, "full-model"),
-    ("tiny-llama", 3, 10, "paper-kernels")])
+    ("tiny-llama", 3, 10, "paper-kernels"), ("odd-ffn", 3, 9, "paper-kernels"),
+    ("tiny-llama", 7, 21, "paper-kernels")])  # 7x7: odd P and all four pads (README's check)
 def test_prefill_program_runs_again_from_the_state_it_leaves(model, p, tokens, preset):
     # The launcher checks every launch (warm-up + repeats): two runs in a row on the same
     # cores must both give the reference, and leave x and every weight as the host wrote them
@@ -325,6 +355,26 @@ def test_a_program_that_does_not_restore_fails_its_second_run(mutation, model, p
     assert not _check(emulate(st, prm, mutation), a, tokens, expected).passed
 
 
+def test_packed_transfers_move_whole_wavelets_with_the_programs_pads():
+    # paper-kernels: every ring shift and row all-reduce moves two fp16 per wavelet, as
+    # meshsim charges it (toolchain.packed_fabric -> params' packed); odd-ffn on 3x3 has an
+    # odd length of each kind (LT_WIRE, HL_WIRE, FD_WIRE, LF_WIRE), which the program pads.
+    a = _arch("odd-ffn")
+    prm = prefill_params(a, 3, 9, preset="paper-kernels")
+    assert prm["packed"] == 1 and prefill_params(a, 3, 9)["packed"] == 0
+    lt, ft, dt = prm["lt"], prm["ft"], prm["dt"]
+    assert lt % 2 == prm["heads"] * lt % 2 == ft * dt % 2 == lt * ft % 2 == 1
+    sym, expected = prefill_inputs(a, 3, 9, seed=2, preset="paper-kernels")
+    assert _check(run_once(sym, prm), a, 9, expected).passed
+    for name in ("LT_WIRE", "HL_WIRE", "FD_WIRE", "LF_WIRE"):  # each pad is needed
+        with pytest.raises(ValueError, match="even"):
+            run_once(sym, prm, f"no pad {name}")
+    # a pair read the wrong way round gives another layer (overflowing on the way)
+    with np.errstate(all="ignore"):
+        swapped = run_once(sym, prm, "swapped halves")
+    assert not _check(swapped, a, 9, expected).passed
+
+
 def test_the_launcher_reads_the_exported_output():
     # run.py reads "out" (and checks every launch); the program exports it and the layout
     # names it, beside every symbol the launcher writes.
@@ -341,26 +391,35 @@ def test_the_launcher_reads_the_exported_output():
     assert 'get_f16("out"' in launcher and "recheck" not in launcher
 
 
-@pytest.mark.parametrize("model,p,tokens", [("tiny-llama", 4, 16), ("llama3-8b", 720, 4096),
-                                            ("qwen2-72b", 480, 4096)])
-def test_program_memory_is_what_meshsim_plans(model, p, tokens):
+@pytest.mark.parametrize("model,p,tokens,preset", [
+    ("tiny-llama", 4, 16, "full-model"), ("llama3-8b", 720, 4096, "full-model"),
+    ("qwen2-72b", 480, 4096, "full-model"), ("llama3-8b", 720, 4096, "paper-kernels"),
+    ("odd-ffn", 3, 9, "paper-kernels"), ("odd-ffn", 3, 9, "full-model")])
+def test_program_memory_is_what_meshsim_plans(model, p, tokens, preset):
     # Every fp16 array pe_program.csl declares (sizes from its own constant expressions,
-    # evaluated with the kernel's params) against meshsim's PrefillLayout: the plan that
-    # decides whether a grid fits 48 KB is the kernel's.
+    # evaluated with the kernel's params) against meshsim's PrefillLayout as prefill_layer
+    # builds it (packed when the preset's hardware moves two fp16 per wavelet): the plan that
+    # decides whether a grid fits 48 KB is the kernel's, pads included.
     import re
     from pathlib import Path
 
+    from waferrepro import presets
+    from waferrepro.hardware import WSE2
     from waferrepro.meshsim.prefill_layout import PrefillLayout
 
     text = (Path(__file__).resolve().parents[1] / "kernels" / "Prefill" / "pe_program.csl"
             ).read_text()
-    env = {**prefill_params(arch(model), p, tokens), "max2": max}
+    env = {**prefill_params(_arch(model), p, tokens, preset=preset), "max2": max}
     for name, expr in re.findall(r"^const (\w+): i16 = ([^;]+);", text, re.M):
+        expr = re.sub(r"^if \((\w+)\) (.+) else (.+)$", r"(\2) if \1 else (\3)", expr)
         env[name] = eval(expr, {}, env)  # noqa: S307 - the kernel's own arithmetic
     arrays = re.findall(r"^var (\w+) = @zeros\(\[([^\]]+)\]f16\);", text, re.M)
     total = sum(eval(size, {}, env) for name, size in arrays if name != "scratch")  # noqa: S307
-    lay = PrefillLayout(arch(model), p, tokens)
+    packed = presets.hardware(WSE2, preset).fp16_per_wavelet == 2
+    lay = PrefillLayout(presets.attention_arch(_arch(model), preset), p, tokens, packed)
     assert total == lay.weight_elems_per_core() + lay.buffer_elems_per_core()
+    if model == "odd-ffn" and packed:  # the four pads are there
+        assert env["FD_WIRE"] == env["ft"] * env["dt"] + 1 and env["LT_WIRE"] == env["lt"] + 1
 
 
 def test_program_phases_follow_the_twins_timeline():

@@ -82,7 +82,7 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
 
     Returns (fabric, output [tokens, hidden] or None).
     """
-    lay = PrefillLayout(a, p, tokens)
+    lay = PrefillLayout(a, p, tokens, packed=hw.fp16_per_wavelet == 2)
     functional = weights is not None
     fab = Fabric(hw, p, p, functional=functional)
     fab.alloc("weights (one layer)", lay.weight_elems_per_core())
