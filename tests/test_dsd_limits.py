@@ -23,6 +23,7 @@ def test_sdk_smoke_kernels_fit(module, shape, grid):
 def test_sdk_smoke_models_fit():
     a = arch("tiny-llama")
     dsd_limits.check("Prefill", prefill_params(a, 4, 16))
+    dsd_limits.check("Prefill", prefill_params(a, 4, 16, preset="paper-kernels"))
     for kv in ("shift", "concat"):
         for preset in ("full-model", "paper-kernels"):
             dsd_limits.check("Decode", decode_params(a, 4, 3, 7, kv, preset=preset))
@@ -53,6 +54,19 @@ def test_each_limit_is_enforced_at_its_boundary():
     dsd_limits.check("Decode", {**odd, "packed": 0})
     with pytest.raises(ValueError, match=r"X_MAX = max\(SCORES_WIRE, DY_WIRE\) = 32768 > 32767"):
         dsd_limits.check("Decode", {**odd, "packed": 1})
+
+
+def test_packed_prefill_is_checked_at_its_padded_lengths():
+    # kernels/Prefill pads its odd lengths when packed (LT_WIRE, HL_WIRE, FD_WIRE, LF_WIRE):
+    # the tree extent HL = heads * lt = 32767 fits unpacked, its wire length 32768 does not.
+    prm = {**prefill_params(arch("tiny-llama"), 4, 16), "heads": 1, "lt": 32767}
+    encoded = {what: value for what, _, value in dsd_limits.encoded("Prefill", prm)}
+    assert encoded["xtree extent HL_WIRE"] == 32767
+    packed = {what: value for what, _, value in
+              dsd_limits.encoded("Prefill", {**prm, "packed": 1})}
+    assert packed["xtree extent HL_WIRE"] == 32768
+    with pytest.raises(ValueError, match="xtree extent HL_WIRE = 32768"):
+        dsd_limits.check("Prefill", {**prm, "packed": 1})
 
 
 def test_sdk_params_refuses_what_the_kernel_cannot_encode(capsys):

@@ -102,3 +102,21 @@ def test_prefill_has_no_transpose_and_no_activation_skew():
     labels = " ".join(fab.timeline.by_label())
     assert "transpose" not in labels and "skew" not in labels
     assert sum("shear" in k for k in fab.timeline.by_label()) == 3
+
+
+@pytest.mark.parametrize("p,tokens", [(4, 16), (5, 23)])
+def test_prefill_twin_charges_the_weights_going_home(p, tokens):
+    # As kernels/Prefill: each weight GEMM shifts its weight in every one of its p steps
+    # (the last beside the last compute), odd p copies each weight out of the shared receive
+    # buffer; the moving activations (K in the scores, V in P x V) stay p-1 shifts.
+    steps = prefill_layer(WSE2, arch("tiny-llama"), p, tokens)[0].timeline.steps
+    labels = [s.label for s in steps]
+    for gemm in ("O MeshGEMM", "down MeshGEMM"):
+        assert f"{gemm}: last step (compute || B home)" in labels
+    assert "scores Cannon: last step (compute)" in labels
+    for gemm in ("QKV MeshGEMM", "gate|up MeshGEMM"):
+        loop = [s for s in steps if s.label == f"{gemm}: step (compute || W and partial shifts)"]
+        # W (dt x width) outweighs the partial (lt x width): the last step moves W too
+        assert len(loop) == p and float(loop[-1].comm) == float(loop[0].comm) > 0
+    copies = [label for label in labels if "weights home (odd p" in label]
+    assert len(copies) == (4 if p % 2 else 0)

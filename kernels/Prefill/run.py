@@ -3,9 +3,9 @@
 
 Builds each core's inputs with waferrepro.sdk.inputs.prefill_inputs (meshsim.prefill's own
 packing: weights placed for their MeshGEMM form, the bias in the row-skewed layout, RoPE
-tables, the prompt's hidden states in the natural layout), runs, reads x back (the layer's
-output, natural layout), checks it against the NumPy reference layer and writes the JSON
-`waferrepro sdk prefill-record` reads. NOT RUN HERE: no SDK.
+tables, the prompt's hidden states in the natural layout), runs, reads `out` back (the
+layer's output, natural layout), checks it against the NumPy reference layer and writes the
+JSON `waferrepro sdk prefill-record` reads. NOT RUN HERE: no SDK.
 """
 
 import sys
@@ -38,14 +38,14 @@ def main() -> int:
     run = sdk_launch.Session(args.name, args.cmaddr, P, P)
     for name, tiles in symbols.items():
         run.put(name, tiles)
-    # Prefill does not restore x and its moving weights between runs (pe_program.csl says
-    # why): the first launch's single run is checked, the timed launch's values are not.
-    x, timing = sdk_launch.check_then_time(
-        run, lambda: run.get_f16("x", lt * dt).reshape(P, P, lt, dt), args.warmup,
-        args.repeats, recheck=False)
+    # Every run starts from the same state (x only read, the weights back home: see
+    # pe_program.csl), so the timed launch's output must equal the checked first one.
+    out, timing = sdk_launch.check_then_time(
+        run, lambda: run.get_f16("out", lt * dt).reshape(P, P, lt, dt), args.warmup,
+        args.repeats)
     run.stop()
 
-    got = unpack_activations(x, a, args.input_len)
+    got = unpack_activations(out, a, args.input_len)
     return sdk_launch.finish(args.out_json, "Prefill",
                              f"{args.model} prompt {args.input_len} ({args.preset})", got,
                              expected, timing, P, P, params, preset=args.preset)

@@ -9,7 +9,9 @@ Options (each changes meshsim's schedule; the layer options also the NumPy refer
   device inside the timed region ("device", the authors' MeshGEMM).
 - last_shift (modelled): MeshGEMM makes p ring shifts per run, the last one (tiles back
   home) overlapping the last step's compute (the authors' mm_compute; our CSL does the same),
-  or p-1 (our first schedule). Only MeshGEMM: Cannon has no kernel to follow.
+  or p-1 (our first schedule). Only MeshGEMM: Cannon has no kernel to follow. Prefill's
+  weight GEMMs make p shifts of their weights under either preset (meshsim.prefill): a
+  layer's weights must be home for the next prompt.
 - fp16_per_wavelet (modelled): fp16 values per 32-bit wavelet, 1 or 2 (the authors' fabric
   DSDs pack two); partial sums travel at the accumulate width (fp16 ones packed the same way,
   fp32 ones one per wavelet).

@@ -168,7 +168,8 @@ def register(sub) -> None:
     pp.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET,
                     help="schedule preset: the kernel forms its meshsim twin runs (MeshGEMV: "
                     "paper-kernels -> middle tree roots, full-model -> edge; Decode, Prefill: "
-                    "the preset's attention heads, KV cache and mask)")
+                    "the preset's attention heads, KV cache and mask; MeshGEMM, MeshGEMV, "
+                    "Prefill: packed, two fp16 per wavelet under paper-kernels)")
     pp.set_defaults(func=_cmd_params)
 
     app = group(sub, "appliance", "compile and run a staged kernel on a Wafer-Scale Cluster "

@@ -55,7 +55,7 @@ def _instruction(fab: Fabric, operand_bits: int) -> str:
 
 def cannon_loop(fab: Fabric, a, b, c, compute: float, a_elems: int, b_elems: int,
                 interleaved: bool, head_mac=None, label: str = "", bits: int = 16,
-                last_shift: bool = False):
+                last_shift: bool = False, last_shift_b: bool = False):
     """Cannon's p steps on pre-skewed operands: accumulate, then shift A along x and B along
     y (ring index l -> l-1), the shifts of step s+1 overlapping the compute of step s.
 
@@ -63,6 +63,8 @@ def cannon_loop(fab: Fabric, a, b, c, compute: float, a_elems: int, b_elems: int
     (its product is rounded once per step, then added: precision.py's layer granularity).
     `last_shift`: the last step shifts too (p shifts, tiles back home; the authors'
     mm_compute and our MeshGEMM CSL), overlapping its compute; else p-1 shifts.
+    `last_shift_b`: the last step shifts B only (B a weight that must be home for the next
+    run, A an activation not needed again: kernels/Prefill's O and down projections).
     """
     p = fab.line_length("x")
     prefix = f"{label}: " if label else ""
@@ -74,8 +76,13 @@ def cannon_loop(fab: Fabric, a, b, c, compute: float, a_elems: int, b_elems: int
                 product = np.zeros_like(c)
                 head_mac(a, b, product, step)
                 c[...] = add(fab.hw, c, rounded(fab.hw, product))
-        if step == p - 1 and not (last_shift and p > 1):
+        if step == p - 1 and not ((last_shift or last_shift_b) and p > 1):
             fab.timeline.add(f"{prefix}last step (compute)", compute=compute)
+            break
+        if step == p - 1 and not last_shift:
+            b, shift_b = ring_shift(fab, b, "y", b_elems, interleaved, bits=bits)
+            fab.timeline.add(f"{prefix}last step (compute || B home)", compute=compute,
+                             comm=shift_b, overlap=True)
             break
         a, shift_a = ring_shift(fab, a, "x", a_elems, interleaved, bits=bits)
         b, shift_b = ring_shift(fab, b, "y", b_elems, interleaved, bits=bits)
@@ -86,7 +93,8 @@ def cannon_loop(fab: Fabric, a, b, c, compute: float, a_elems: int, b_elems: int
 
 
 def stationary_loop(fab: Fabric, a, w, acc, compute: float, w_elems: int, acc_elems: int,
-                    interleaved: bool, head_mac=None, label: str = ""):
+                    interleaved: bool, head_mac=None, label: str = "",
+                    last_shift: bool = False):
     """The activation-stationary form of MeshGEMM: A stays, W moves up the columns and the
     partial outputs move left along the rows (ring index l -> l-1), p steps.
 
@@ -98,6 +106,8 @@ def stationary_loop(fab: Fabric, a, w, acc, compute: float, w_elems: int, acc_el
     in Cannon, plus one addition per step. `acc` holds zeros of the output's shape (and is
     returned filled). `head_mac(a, w, out, step)` replaces `out += a @ w` for per-head kernels.
     Partial outputs travel and are added at the run's accumulate precision.
+    `last_shift`: W shifts in the last step too (p shifts: a weight back home for the next
+    run, as kernels/Prefill), beside the last partial's arrival; else p-1 shifts.
     """
     hw = fab.hw
     p = fab.line_length("x")
@@ -115,9 +125,10 @@ def stationary_loop(fab: Fabric, a, w, acc, compute: float, w_elems: int, acc_el
                 head_mac(a, w, product, step)
                 product = rounded(hw, product)
             acc = product if arrived is None else add(hw, product, arrived)
-        # This step's W shift (none after the last) and the previous step's partial (none
-        # before the first) travel while the product is computed.
-        comm = max(shift_w if step < p - 1 else 0.0, shift_acc if step > 0 else 0.0)
+        # This step's W shift (after the last only with last_shift) and the previous step's
+        # partial (none before the first) travel while the product is computed.
+        w_moves = step < p - 1 or (last_shift and p > 1)
+        comm = max(shift_w if w_moves else 0.0, shift_acc if step > 0 else 0.0)
         fab.timeline.add(f"{prefix}step (compute || W and partial shifts)", compute=compute,
                          comm=comm, overlap=True)
         if step > 0:

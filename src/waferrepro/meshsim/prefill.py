@@ -26,6 +26,12 @@ Per layer (and, phase for phase, kernels/Prefill):
 - O projection, Cannon: its weights are pre-skewed one position back to absorb that offset;
   output N; residual.
 - RMSNorm; gate|up, activation-stationary (R); SiLU x up; down, Cannon (N); residual.
+Every weight ends the layer at home, ready for the next prompt (kernels/Prefill re-runs
+from the same state): each weight GEMM makes p ring shifts of its weight, the last one
+overlapped with the last step's compute (stationary_loop / cannon_loop `last_shift`,
+`last_shift_b`), and for odd p, where the p shifts leave the tile in the shared receive
+buffer, one local copy puts it back. Under both presets: a deployment runs prompt after
+prompt on the same weights, whichever schedule it uses.
 We have not seen the paper's own prefill dataflow at this level of detail: this one is ours,
 transpose-free and skew-free for activations; the K|V shears are charged under their own
 labels (3 (p-1) ring shifts of a thin tile).
@@ -76,7 +82,7 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
 
     Returns (fabric, output [tokens, hidden] or None).
     """
-    lay = PrefillLayout(a, p, tokens)
+    lay = PrefillLayout(a, p, tokens, packed=hw.fp16_per_wavelet == 2)
     functional = weights is not None
     fab = Fabric(hw, p, p, functional=functional)
     fab.alloc("weights (one layer)", lay.weight_elems_per_core())
@@ -102,19 +108,31 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
             return None
         return xv / np.sqrt(ss[..., None] / a.hidden + a.eps) * gain[:, :, None, :]
 
+    def weights_home(w_elems, label):
+        """kernels/Prefill's weights_home: a weight's p shifts alternate between its array
+        and the shared receive buffer, so for odd p the tile ends in the buffer: one local
+        copy (fp16 data; charged as @fmovs, as the V copy below) before the next weight."""
+        if p > 1 and p % 2:
+            tl.add(f"{label}: weights home (odd p: local copy)",
+                   compute=fab.elementwise_cycles(w_elems, instruction="fmovs"))
+
     def stationary(act, w_tiles, k_elems, n_elems, label):
-        """Activation-stationary MeshGEMM: act in N, output in R."""
+        """Activation-stationary MeshGEMM: act in N, output in R; the weight back home."""
         acc = None if act is None else np.zeros((p, p, lt, n_elems), dtype=np.float32)
-        return stationary_loop(fab, act, None if act is None else w_tiles.copy(), acc,
-                               fab.matmul_cycles(lt, k_elems, n_elems), k_elems * n_elems,
-                               lt * n_elems, INTERLEAVED, label=label)
+        out = stationary_loop(fab, act, None if act is None else w_tiles.copy(), acc,
+                              fab.matmul_cycles(lt, k_elems, n_elems), k_elems * n_elems,
+                              lt * n_elems, INTERLEAVED, label=label, last_shift=True)
+        weights_home(k_elems * n_elems, label)
+        return out
 
     def cannon(act, w_tiles, k_elems, n_elems, label):
-        """Cannon MeshGEMM: act in R (moving), output in N."""
+        """Cannon MeshGEMM: act in R (moving), output in N; the weight back home."""
         out = None if act is None else np.zeros((p, p, lt, n_elems), dtype=np.float32)
-        return cannon_loop(fab, act, None if act is None else w_tiles.copy(), out,
-                           fab.matmul_cycles(lt, k_elems, n_elems), lt * k_elems,
-                           k_elems * n_elems, INTERLEAVED, label=label)
+        out = cannon_loop(fab, act, None if act is None else w_tiles.copy(), out,
+                          fab.matmul_cycles(lt, k_elems, n_elems), lt * k_elems,
+                          k_elems * n_elems, INTERLEAVED, label=label, last_shift_b=True)
+        weights_home(k_elems * n_elems, label)
+        return out
 
     xv = None if not functional else pack_activations(lay, x)
 

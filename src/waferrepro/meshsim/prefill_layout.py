@@ -34,6 +34,7 @@ class PrefillLayout:
     a: Arch
     p: int
     tokens: int
+    packed: bool = False  # transfers two fp16 per wavelet: odd lengths take a pad element
 
     @property
     def rep(self) -> int:
@@ -63,30 +64,36 @@ class PrefillLayout:
     def width(self) -> int:  # the fused q|k|v output per block
         return self.cq + 2 * self.ckv
 
+    def wire(self, n: int) -> int:
+        """Elements a buffer sent whole holds: packed, an odd length takes one pad element
+        (kernels/Prefill's *_WIRE; only four lengths can be odd: see pe_program.csl)."""
+        return n + n % 2 if self.packed else n
+
     def weight_elems_per_core(self) -> int:
         return (self.dt * self.width + self.cq * self.dt + self.dt * 2 * self.ft
-                + self.ft * self.dt + 2 * self.dt)
+                + self.wire(self.ft * self.dt) + 2 * self.dt)
 
     def buffer_elems_per_core(self) -> int:
         """kernels/Prefill's buffers, one for one (pe_program.csl's memory section)."""
-        lt, dt, cq, ckv = self.lt, self.dt, self.cq, self.ckv
-        widest_weight = max(dt * self.width, cq * dt, dt * 2 * self.ft, self.ft * dt)
+        lt, dt, cq, ckv, hl = self.lt, self.dt, self.cq, self.ckv, self.a.heads * self.lt
+        widest_weight = max(dt * self.width, cq * dt, dt * 2 * self.ft,
+                            self.wire(self.ft * dt))
         widest_out = max(self.width, 2 * self.ft)
         return (widest_weight  # receive buffer of the moving weight tile
-                + 3 * lt * dt  # x, normalized x, a GEMM's natural output
+                + 4 * lt * dt  # x (only read), residual stream, normalized x, a GEMM output
                 + 3 * lt * widest_out  # activation-stationary: two products, the arriving partial
-                + 2 * lt * max(cq, self.ft)  # Cannon's moving A (double buffer)
+                + 2 * max(lt * cq, self.wire(lt * self.ft))  # Cannon's moving A (x2)
                 + 2 * lt * 2 * ckv  # K|V and its receive buffer
-                + self.a.heads * lt * lt + 2 * self.a.heads * lt  # scores, max, sum
-                + self.width + 2 * lt * ckv + lt)  # bias, RoPE cos|sin, sums of squares
+                + hl * lt + 2 * self.wire(hl)  # scores, max, sum
+                + self.width + 2 * lt * ckv + self.wire(lt))  # bias, RoPE cos|sin, sums of squares
 
     def accumulator_elems_per_core(self) -> int:
         """The part of buffer_elems_per_core holding partial sums (the accumulate width): the
         activation-stationary products and arriving partial, a Cannon GEMM's output, the
         scores, the softmax sums and the sums of squares."""
-        lt = self.lt
+        lt, hl = self.lt, self.a.heads * self.lt
         return (3 * lt * max(self.width, 2 * self.ft) + lt * self.dt
-                + self.a.heads * lt * lt + self.a.heads * lt + lt)
+                + hl * lt + self.wire(hl) + self.wire(lt))
 
 
 @dataclass

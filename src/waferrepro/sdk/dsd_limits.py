@@ -9,10 +9,10 @@ DSD or constant there); a parameter set that does not fit is refused with the li
 
 Packed fabric DSDs (`packed`: two fp16 per 32-bit wavelet, the authors' `simd_mode`) move
 whole wavelets: the kernels pad an odd transfer buffer by one element (MeshGEMM's A_WIRE and
-B_WIRE, MeshGEMV's NT_WIRE, Decode's SS_WIRE, HEADS_WIRE, SCORES_WIRE and DY_WIRE), so the
-lengths checked here are those padded ones (`wire`); an
-unpadded odd length is refused by the library's comptime asserts (common/ring_shift.csl,
-common/line_tree.csl) and by their Python twin (sdk.routes.to_wavelets).
+B_WIRE, MeshGEMV's NT_WIRE, Decode's SS_WIRE, HEADS_WIRE, SCORES_WIRE and DY_WIRE, Prefill's
+*_WIRE), so the lengths checked here are those padded ones (`wire`); an unpadded odd length is
+refused by the library's comptime asserts (common/ring_shift.csl, common/line_tree.csl) and by
+their Python twin (sdk.routes.to_wavelets).
 
 fp32 accumulate (`acc32`: MeshGEMM's C and MeshGEMV's y f32, kernels' @fmachs): DSD extents,
 fabric ones too, count f32 elements (a fabric extent is a number of wavelets, one f32 each:
@@ -93,16 +93,16 @@ def _prefill(p: dict) -> list[tuple[str, str, int]]:
     lt, dt, cq, ckv, ft, heads = p["lt"], p["dt"], p["cq"], p["ckv"], p["ft"], p["heads"]
     w = cq + 2 * ckv
     hl = heads * lt
-    w_max = max(dt * w, cq * dt, dt * 2 * ft, ft * dt)
+    w_max = max(dt * w, cq * dt, dt * 2 * ft, wire(ft * dt, p))
     kv = 2 * lt * ckv
-    x_ext = max(lt * max(w, 2 * ft), lt * max(cq, ft), kv)
+    x_ext = max(lt * max(w, 2 * ft), lt * cq, wire(lt * ft, p), kv)
     return [("feature_col stride ckv", "stride", ckv),
             ("query_col stride cq", "stride", cq),
             ("key_col stride lt", "stride", lt),
             ("scores size HL*lt", "size", hl * lt),
             ("W_MAX size", "size", w_max), ("X_EXT ring extent", "size", x_ext),
             ("Y_EXT ring extent", "size", max(w_max, kv)),
-            ("xtree extent HL", "length", hl),
+            ("xtree extent HL_WIRE", "length", wire(hl, p)),
             ("matmul b_row offset (k-1)*n", "offset", max((dt - 1) * max(w, 2 * ft),
                                                           (max(cq, ft) - 1) * dt)),
             ("scores row offset ((g*rep+r)*lt+a)*lt", "offset", (hl - 1) * lt),

@@ -103,13 +103,15 @@ def decode_inputs(a: Arch, px: int, py: int, context: int, mode: str, seed: int 
 
 def prefill_params(a: Arch, p: int, tokens: int, preset: str = DEFAULT_PRESET) -> dict:
     """The Prefill kernel's --params (kernels/Prefill/layout.csl) for a `tokens`-long prompt
-    of model `a` on a p x p grid under `preset`: its attention heads (presets.attention_arch)
-    and whether keys after the query are masked (`causal`), as meshsim's Prefill job."""
+    of model `a` on a p x p grid under `preset`: its attention heads (presets.attention_arch),
+    whether keys after the query are masked (`causal`), as meshsim's Prefill job, and whether
+    its transfers move two fp16 per wavelet (`packed`, as meshsim charges them)."""
     a = attention_arch(a, preset)
     lay = PrefillLayout(a, p, tokens)
     return {"P": p, "lt": lay.lt, "dt": lay.dt, "cq": lay.cq, "ckv": lay.ckv, "ft": lay.ft,
             "rep": lay.rep, "heads": a.heads, "kvh": a.kv_heads, "hd": a.head_dim,
-            "tokens": tokens, "gx": group_size(p, 2), "causal": int(causal(preset))}
+            "tokens": tokens, "gx": group_size(p, 2), "causal": int(causal(preset)),
+            "packed": int(packed_fabric(preset))}
 
 
 def prefill_inputs(a: Arch, p: int, tokens: int, seed: int = 0,

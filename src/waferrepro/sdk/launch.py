@@ -148,20 +148,17 @@ class Session:
         self.runner.stop()
 
 
-def check_then_time(session: Session, read, warmup: int, repeats: int, recheck: bool = True):
+def check_then_time(session: Session, read, warmup: int, repeats: int):
     """The authors' launch pattern: one launch of a single run whose result is checked, then
-    the timed launch (warm-up + repeats). `read()` fetches the result from the device. With
-    `recheck` (kernels that restore their state between runs), the result after the timed
-    launch must be bit-identical to the first one. Returns (result, timing)."""
+    the timed launch (warm-up + repeats). `read()` fetches the result from the device. Every
+    kernel restores its state between runs, so the result after the timed launch must be
+    bit-identical to the first one (`rerun_identical`). Returns (result, timing)."""
     session.run(0, 1)
     first = read()
     timing = session.run(warmup, repeats)
-    if recheck:
-        again = read()
-        timing["rerun_identical"] = bool(np.array_equal(np.asarray(again).view(np.uint16),
-                                                        np.asarray(first).view(np.uint16)))
-    else:
-        timing["rerun_identical"] = None  # the kernel does not restore its data (Prefill)
+    again = read()
+    timing["rerun_identical"] = bool(np.array_equal(np.asarray(again).view(np.uint16),
+                                                    np.asarray(first).view(np.uint16)))
     return first, timing
 
 
