@@ -265,10 +265,11 @@ def test_decode_record_weights_step_cycles_by_group_size(tmp_path):
                                7, 4, "shift", "wse2", WSE2)
 
 
-def _launcher_json(path, cycles, passed=True, preset=None):
+def _launcher_json(path, cycles, passed=True, preset=None, params=None):
     import json
 
-    doc = {"cycles": cycles, "rows_agree": None, "width": 4, "height": 4, "params": {},
+    doc = {"cycles": cycles, "rows_agree": None, "width": 4, "height": 4,
+           "params": params or {},
            "check": {"passed": passed, "max_abs_err": 0.01, "max_rel_err": 0.003,
                      "rtol": 0.02, "atol": 0.001, "reference": "numpy float64"}}
     if preset:
@@ -289,14 +290,19 @@ def test_sdk_model_records_follow_the_launchers_preset(tmp_path):
     from waferrepro.model_metrics import prefill_metrics
     from waferrepro.models import arch
     from waferrepro.presets import attention_arch
+    from waferrepro.presets import hardware as preset_hardware
 
+    # the kernel as compiled under paper-kernels: packed, fp16 accumulate (no acc32)
     pre = record_from_sdk_prefill(_launcher_json(tmp_path / "p.json", 50_000,
-                                                 preset="paper-kernels"),
+                                                 preset="paper-kernels", params={"packed": 1}),
                                   "tiny-llama", "4x4", 7, "sdk-sim", WSE2, "")
     assert pre["what"]["preset"] == "paper-kernels"
-    one_head, _ = prefill_metrics(WSE2, attention_arch(arch("tiny-llama"), "paper-kernels"),
+    assert pre["hardware"]["accumulate"] == "fp16"  # the kernel's, not WSE2's nominal
+    assert pre["hardware"]["fp16_per_wavelet"] == 2
+    paper_hw = preset_hardware(WSE2, "paper-kernels")
+    one_head, _ = prefill_metrics(paper_hw, attention_arch(arch("tiny-llama"), "paper-kernels"),
                                   4, 7, causal=False)
-    model, _ = prefill_metrics(WSE2, arch("tiny-llama"), 4, 7)
+    model, _ = prefill_metrics(paper_hw, arch("tiny-llama"), 4, 7)
     m = {x["metric"]: x["value"] for x in pre["metrics"]}
     assert m["bytes_per_core"] == one_head["bytes_per_core"][0] != model["bytes_per_core"][0]
     steps = [_launcher_json(tmp_path / f"s{i}.json", 20_000, preset=preset)
@@ -357,8 +363,11 @@ def test_prefill_record_and_e2e_from_sdk_parts(tmp_path):
     m = {x["metric"]: x["value"] for x in pre["metrics"]}
     assert m["cycles_per_layer"] == 50_000 and m["cycles"] == 100_000  # 2 layers
     assert m["ttft_ms"] == pytest.approx(100_000 / WSE2.clock_hz * 1e3)
-    # memory from meshsim's plan, which allocates what the kernel does
-    sim, _ = prefill_metrics(WSE2, arch("tiny-llama"), 4, 7)
+    # memory from meshsim's plan on the hardware as the kernel ran (its params: unpacked,
+    # fp16 accumulate), which allocates what the kernel does
+    from dataclasses import replace
+
+    sim, _ = prefill_metrics(replace(WSE2, accumulate="fp16"), arch("tiny-llama"), 4, 7)
     assert m["bytes_per_core"] == sim["bytes_per_core"][0]
     assert pre["source"] == "simulated" and "CSL Prefill" in pre["note"]
     with pytest.raises(NumericMismatch):
@@ -427,3 +436,23 @@ def test_e2e_from_parts_with_a_skipped_part_is_a_skipped_record(tmp_path):
                                                  "sdk-sim", WSE2))
     assert e2e["source"] == "skipped" and e2e["metrics"] == [] and e2e["backend"] == "sdk-sim"
     assert dec["job"] in e2e["note"] and reason in e2e["note"]
+
+
+def test_hardware_overrides_reach_the_kernel_forms_as_they_reach_meshsim():
+    # twin_hardware: the preset's packing and accumulate unless the config's overrides set
+    # them (presets.hardware); the CSL params follow it, the launchers' layer checks ignore it
+    from waferrepro.hardware import get_hardware
+    from waferrepro.models import arch
+    from waferrepro.sdk import launch
+    from waferrepro.sdk.inputs import decode_params, prefill_params
+
+    hw = get_hardware("wse2", {"fp16_per_wavelet": 2, "accumulate": "fp16"})
+    gemv = sdk.kernel_params("MeshGEMV", (1, 64, 64), 5, 3, preset="full-model", hw=hw)
+    assert (gemv["packed"], gemv["acc32"]) == (1, 0)
+    assert sdk.kernel_params("MeshGEMV", (1, 64, 64), 5, 3, preset="full-model")["packed"] == 0
+    a = arch("tiny-llama")
+    dec = decode_params(a, 4, 3, 7, "shift", preset="full-model", hw=hw)
+    pre = prefill_params(a, 4, 16, preset="full-model", hw=hw)
+    assert dec["packed"] == pre["packed"] == 1
+    plain = decode_params(a, 4, 3, 7, "shift", preset="full-model")
+    assert plain["packed"] == 0 and launch.layer_params(plain) == launch.layer_params(dec)

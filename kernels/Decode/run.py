@@ -31,7 +31,8 @@ def main() -> int:
     a = arch(args.model)
     width, height = params["width"], params["height"]
     needed = decode_params(a, width, height, args.context, args.kv, preset=args.preset)
-    if {**params, "cap": 0} != {**needed, "cap": 0} or params["cap"] < needed["cap"]:
+    layer, needs = sdk_launch.layer_params(params), sdk_launch.layer_params(needed)
+    if {**layer, "cap": 0} != {**needs, "cap": 0} or params["cap"] < needed["cap"]:
         print(f"compiled for {params}, but this step needs {needed} (cap at least)",
               file=sys.stderr)
         return 2

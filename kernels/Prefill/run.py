@@ -29,7 +29,7 @@ def main() -> int:
     params = sdk_launch.compile_params(args.name)
     a = arch(args.model)
     needed = prefill_params(a, params["P"], args.input_len, preset=args.preset)
-    if params != needed:
+    if sdk_launch.layer_params(params) != sdk_launch.layer_params(needed):
         print(f"compiled for {params}, but this prompt needs {needed}", file=sys.stderr)
         return 2
 

@@ -60,17 +60,17 @@ def _cmd_params(args) -> int:
 
         if args.system == "Decode":
             params = decode_params(arch(args.model), px, py, args.context, args.kv,
-                                   preset=args.preset)
+                                   preset=args.preset, hw=hardware(args))
         else:
             from ..experiments import square_grid
 
             params = prefill_params(arch(args.model), square_grid(args.cores), args.input_len,
-                                    preset=args.preset)
+                                    preset=args.preset, hw=hardware(args))
     else:
         from ..sdk.toolchain import kernel_params
 
         params = kernel_params(args.system, parse_dims(args.shape, 3, "shape"), px, py,
-                               preset=args.preset)
+                               preset=args.preset, hw=hardware(args))
     from ..sdk.dsd_limits import check
 
     check(args.system, params)  # refuse what the kernel cannot encode, before cslc
@@ -170,6 +170,7 @@ def register(sub) -> None:
                     "paper-kernels -> middle tree roots, full-model -> edge; Decode, Prefill: "
                     "the preset's attention heads, KV cache and mask; MeshGEMM, MeshGEMV, "
                     "Prefill: packed, two fp16 per wavelet under paper-kernels)")
+    hardware_args(pp)  # overrides of fp16_per_wavelet / accumulate reach the kernel forms
     pp.set_defaults(func=_cmd_params)
 
     app = group(sub, "appliance", "compile and run a staged kernel on a Wafer-Scale Cluster "

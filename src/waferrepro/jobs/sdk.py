@@ -4,6 +4,7 @@ the JSON their launchers write: the same record, metrics and checks as meshsim's
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from .. import meshsim, records
 from ..experiments import parse_dims, square_grid
@@ -29,6 +30,7 @@ def record_from_sdk(result_json: str, system: str, shape: str, cores: str, backe
     what.params.timing; the numeric check)."""
     started = time.perf_counter()
     res = _launcher_result(result_json, f"{system} {shape} on {backend}")
+    hw = _kernel_hardware(hw, res.get("params", {}))
     check = res["check"]
     m, k, n = parse_dims(shape, 3, "shape")
     px, py = parse_dims(cores, 2, "core grid")
@@ -50,6 +52,14 @@ def record_from_sdk(result_json: str, system: str, shape: str, cores: str, backe
                        f"(x+y) hops, {sdk_timing.describe(res.get('timing'))}; converted at "
                        f"{hw.clock_hz / 1e9:g} GHz ({hw.clock_source})")
     return finish(record, hw, cores, started, _sdk_device(backend, hw, cores))
+
+
+def _kernel_hardware(hw: Hardware, params: dict) -> Hardware:
+    """`hw` as the kernel ran on it: its compiled wavelet packing (`packed`) and accumulate
+    (`acc32`; a kernel without it accumulates in fp16), so the record's memory, utilization and
+    named instruction are the kernel's, as meshsim's twin computes them on the same hardware."""
+    return replace(hw, fp16_per_wavelet=2 if params.get("packed") else 1,
+                   accumulate="fp32" if params.get("acc32") else "fp16")
 
 
 def _sdk_name(backend: str) -> str:
@@ -111,7 +121,6 @@ def record_from_sdk_decode(steps: list[str], counts: list[int], model: str, core
     from ..model_metrics import decode_metrics_from_cycles
     from ..models import arch
     from ..sdk.inputs import decode_layer_run
-    from ..sdk.toolchain import packed_fabric
 
     started = time.perf_counter()
     if len(steps) != len(counts) or sum(counts) != output_len:
@@ -123,8 +132,9 @@ def record_from_sdk_decode(steps: list[str], counts: list[int], model: str, core
     preset = _launcher_preset(results, job)
     a, kv_run = decode_layer_run(arch(model), kv, preset)
     px, py = parse_dims(cores, 2, "core grid")
-    # memory: the kernel's own buffers (fp16 partial sums, padded when it packs)
-    lay = DecodeLayout(a, px, py, packed=packed_fabric(preset))
+    # memory: the kernel's own buffers (its accumulate width, padded when it packs)
+    hw = _kernel_hardware(hw, results[0].get("params", {}))
+    lay = DecodeLayout.on(hw, a, px, py)
     metrics, _ = decode_metrics_from_cycles(hw, a, lay, cycles, input_len, output_len, kv_run)
     worst = max((r["check"] for r in results), key=lambda c: c["max_rel_err"])
     what = model_what(DECODE_SYSTEM[kv], "Decode", model, cores, input_len, output_len, kv_mode=kv,
@@ -153,6 +163,7 @@ def record_from_sdk_prefill(result_json: str, model: str, cores: str, input_len:
     job = f"{backend}/prefill/{model}/{cores}/in{input_len}"
     res = _launcher_result(result_json, job)
     preset = _launcher_preset([res], job)
+    hw = _kernel_hardware(hw, res.get("params", {}))
     a = attention_arch(arch(model), preset)
     metrics, _ = prefill_metrics(hw, a, square_grid(cores), input_len,
                                  cycles=float(res["cycles"]), causal=causal(preset))

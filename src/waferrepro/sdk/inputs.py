@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..hardware import Hardware
 from ..host import group_size, pad2d
 from ..meshsim.decode import kv_moves
 from ..meshsim.decode_layout import (
@@ -40,19 +41,22 @@ def decode_layer_run(a: Arch, mode: str, preset: str = DEFAULT_PRESET) -> tuple[
 
 
 def decode_params(a: Arch, px: int, py: int, context: int, mode: str,
-                  cap: int | None = None, preset: str = DEFAULT_PRESET) -> dict:
+                  cap: int | None = None, preset: str = DEFAULT_PRESET,
+                  hw: Hardware | None = None) -> dict:
     """The Decode kernel's --params (kernels/Decode/layout.csl) for one step after `context`
     tokens of model `a` under `preset`; cap (tokens a core can hold) defaults to the busiest
     row's after the append. `packed` (two fp16 per wavelet, toolchain.packed_fabric): the
     all-reduces and the KV shift move ceil(n/2) wavelets, as meshsim's Decode charges them
-    under the preset (its partial sums are fp16 wherever the preset packs)."""
+    under the preset (its partial sums are fp16 wherever the preset packs); `hw`, the
+    config's hardware, whose overrides reach it as they reach meshsim
+    (toolchain.twin_hardware)."""
     a, mode = decode_layer_run(a, mode, preset)
     lay = DecodeLayout(a, px, py)
     cap = cap or int(lay.rows_tokens(context + 1, mode).max())
     return {"width": px, "height": py, "dy": lay.dy, "cq": lay.cq, "ckv": lay.ckv,
             "cf": lay.cf, "rep": lay.rep, "heads": a.heads, "cap": cap,
             "gy": group_size(py, 2), "gx": group_size(px, 2),
-            "packed": int(packed_fabric(preset))}
+            "packed": int(packed_fabric(preset, hw))}
 
 
 def decode_inputs(a: Arch, px: int, py: int, context: int, mode: str, seed: int = 0,
@@ -101,17 +105,19 @@ def decode_inputs(a: Arch, px: int, py: int, context: int, mode: str, seed: int 
     return symbols, full[context]
 
 
-def prefill_params(a: Arch, p: int, tokens: int, preset: str = DEFAULT_PRESET) -> dict:
+def prefill_params(a: Arch, p: int, tokens: int, preset: str = DEFAULT_PRESET,
+                   hw: Hardware | None = None) -> dict:
     """The Prefill kernel's --params (kernels/Prefill/layout.csl) for a `tokens`-long prompt
     of model `a` on a p x p grid under `preset`: its attention heads (presets.attention_arch),
     whether keys after the query are masked (`causal`), as meshsim's Prefill job, and whether
-    its transfers move two fp16 per wavelet (`packed`, as meshsim charges them)."""
+    its transfers move two fp16 per wavelet (`packed`, as meshsim charges them; `hw`: as in
+    decode_params)."""
     a = attention_arch(a, preset)
     lay = PrefillLayout(a, p, tokens)
     return {"P": p, "lt": lay.lt, "dt": lay.dt, "cq": lay.cq, "ckv": lay.ckv, "ft": lay.ft,
             "rep": lay.rep, "heads": a.heads, "kvh": a.kv_heads, "hd": a.head_dim,
             "tokens": tokens, "gx": group_size(p, 2), "causal": int(causal(preset)),
-            "packed": int(packed_fabric(preset))}
+            "packed": int(packed_fabric(preset, hw))}
 
 
 def prefill_inputs(a: Arch, p: int, tokens: int, seed: int = 0,

@@ -76,6 +76,17 @@ def add_preset_argument(p: argparse.ArgumentParser) -> None:
                    help="schedule preset (as the compile's)")
 
 
+# Parameters that pick how a kernel moves and adds values (the twin's hardware: the preset and
+# the config's hardware overrides, sdk.toolchain.twin_hardware), not which layer or inputs it
+# takes: a launcher checks the others against what its job needs.
+DATAPATH_PARAMS = ("packed", "acc32")
+
+
+def layer_params(params: dict) -> dict:
+    """`params` without DATAPATH_PARAMS."""
+    return {k: v for k, v in params.items() if k not in DATAPATH_PARAMS}
+
+
 def compile_params(name: str) -> dict:
     """The --params a kernel was compiled with (cslc writes them to out.json)."""
     return {k: int(v) for k, v in json.loads(Path(name, "out.json").read_text())["params"].items()}

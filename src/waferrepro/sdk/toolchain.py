@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..hardware import DEVICE_FABRIC, FABRIC_OFFSETS, MEMCPY_HALO
+from .. import presets
+from ..hardware import DEVICE_FABRIC, FABRIC_OFFSETS, MEMCPY_HALO, WSE2, Hardware
 from ..host import group_size
 from ..presets import DEFAULT_PRESET, options
 
@@ -27,31 +28,41 @@ class CompileSpec:
     arch: str = "wse2"
 
 
-def packed_fabric(preset: str) -> bool:
-    """Whether the preset sends two fp16 per 32-bit wavelet (presets' `fp16_per_wavelet`):
-    the kernels' fabric DSDs then use a 16-bit SIMD mode and need even lengths."""
-    return options(preset)["fp16_per_wavelet"] == 2
+def twin_hardware(preset: str, hw: Hardware | None = None) -> Hardware:
+    """The hardware meshsim's twin of a kernel runs on under `preset`: `hw` (the config's, with
+    its hardware_overrides) with the preset's wavelet packing and accumulate, except a field
+    the overrides set (presets.hardware). The kernels' `packed` and `acc32` follow it, so the
+    CSL and its twin make the same transfers whatever the config says."""
+    return presets.hardware(hw or WSE2, preset)
 
 
-def fp32_accumulate(preset: str) -> bool:
-    """Whether the preset accumulates in fp32 (presets' `accumulate`): MeshGEMV's and MeshGEMM's
-    accumulators are then f32 and their MACs @fmachs, MeshGEMV's partial sums travel as f32 one
-    per wavelet (the `acc32` parameter), as meshsim charges that preset."""
-    return options(preset)["accumulate"] == "fp32"
+def packed_fabric(preset: str, hw: Hardware | None = None) -> bool:
+    """Whether the twin sends two fp16 per 32-bit wavelet (`fp16_per_wavelet`): the kernels'
+    fabric DSDs then use a 16-bit SIMD mode and need even lengths."""
+    return twin_hardware(preset, hw).fp16_per_wavelet == 2
+
+
+def fp32_accumulate(preset: str, hw: Hardware | None = None) -> bool:
+    """Whether the twin accumulates in fp32 (`accumulate`): the kernels' accumulators are then
+    f32 and their MACs @fmachs, their partial sums travel as f32 one per wavelet (the `acc32`
+    parameter), as meshsim charges it."""
+    return twin_hardware(preset, hw).accumulate == "fp32"
 
 
 def kernel_params(module: str, shape: tuple[int, int, int], px: int, py: int,
-                  preset: str = DEFAULT_PRESET) -> dict:
+                  preset: str = DEFAULT_PRESET, hw: Hardware | None = None) -> dict:
     """The `--params` of a kernel module for a shape on a px x py grid (names as in its
     layout.csl). Tile sizes are those of the simulator's twin (the host pads to even division);
     the schedule preset picks the forms its twin runs (MeshGEMV: the tree's roots; both:
     `packed`, two fp16 per wavelet, the kernels then padding an odd transfer buffer by one
     element so every transfer is ceil(n/2) whole wavelets, as meshsim charges it; `acc32`, the
-    accumulate precision: 1 fp32 (@fmachs, f32 accumulators and partial sums), 0 fp16).
+    accumulate precision: 1 fp32 (@fmachs, f32 accumulators and partial sums), 0 fp16; these
+    two from the twin's hardware, `twin_hardware(preset, hw)`, so a hardware override of
+    fp16_per_wavelet or accumulate reaches the CSL as it reaches meshsim).
     """
     m, k, n = shape
-    packed = packed_fabric(preset)
-    acc32 = int(fp32_accumulate(preset))
+    packed = packed_fabric(preset, hw)
+    acc32 = int(fp32_accumulate(preset, hw))
     if module == "MeshGEMV":
         if m != 1:
             raise ValueError(f"MeshGEMV is a GEMV: M must be 1, got {m}")

@@ -48,6 +48,13 @@ def compile_cmd(config: dict, kernels_dir: str, backend: str, cores: str, module
     return f"{stage} && {compile_}"
 
 
+def config_hardware(config: dict):
+    """The config's hardware with its overrides (what the records are computed on)."""
+    from ..hardware import get_hardware
+
+    return get_hardware(config["hardware"], config.get("hardware_overrides"))
+
+
 def run_cmd(config: dict, backend: str, build: str, launcher_args: list[str]) -> str:
     """Run a compiled kernel's launcher: cs_python (direct) or the cluster's SdkLauncher,
     with the warm-up and timed runs of the config or, where it leaves them out, the authors'."""
@@ -67,7 +74,7 @@ def kernel_compile_cmd(config: dict, kernels_dir: str, backend: str, system: str
                        cores: str) -> str:
     px, py = parse_dims(cores, 2, "core grid")
     params = toolchain.kernel_params(system, parse_dims(shape, 3, "shape"), px, py,
-                                     preset=config["schedule_preset"])
+                                     preset=config["schedule_preset"], hw=config_hardware(config))
     return compile_cmd(config, kernels_dir, backend, cores, system, params,
                        f"results/build/{backend}/{system}/{shape}/{cores}")
 
@@ -99,7 +106,7 @@ def decode_compile_cmd(config: dict, kernels_dir: str, backend: str, model: str,
 
     px, py = parse_dims(cores, 2, "core grid")
     params = decode_params(arch(model), px, py, 0, "shift", cap=cap,
-                           preset=config["schedule_preset"])
+                           preset=config["schedule_preset"], hw=config_hardware(config))
     return compile_cmd(config, kernels_dir, backend, cores, "Decode", params,
                        f"results/build/{backend}/Decode/{model}/{cores}/cap{cap}")
 
@@ -109,7 +116,7 @@ def prefill_compile_cmd(config: dict, kernels_dir: str, backend: str, model: str
     from .inputs import prefill_params
 
     params = prefill_params(arch(model), square_grid(cores), input_len,
-                            preset=config["schedule_preset"])
+                            preset=config["schedule_preset"], hw=config_hardware(config))
     return compile_cmd(config, kernels_dir, backend, cores, "Prefill", params,
                        f"results/build/{backend}/Prefill/{model}/{cores}/in{input_len}")
 
