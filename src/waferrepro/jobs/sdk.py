@@ -111,7 +111,7 @@ def record_from_sdk_decode(steps: list[str], counts: list[int], model: str, core
     from ..model_metrics import decode_metrics_from_cycles
     from ..models import arch
     from ..sdk.inputs import decode_layer_run
-    from ..sdk.toolchain import packed_fabric
+    from ..sdk.toolchain import fp32_accumulate, packed_fabric
 
     started = time.perf_counter()
     if len(steps) != len(counts) or sum(counts) != output_len:
@@ -123,8 +123,10 @@ def record_from_sdk_decode(steps: list[str], counts: list[int], model: str, core
     preset = _launcher_preset(results, job)
     a, kv_run = decode_layer_run(arch(model), kv, preset)
     px, py = parse_dims(cores, 2, "core grid")
-    # memory: the kernel's own buffers (fp16 partial sums, padded when it packs)
-    lay = DecodeLayout(a, px, py, packed=packed_fabric(preset))
+    # memory: the kernel's own buffers (partial sums f32 under its acc32, else fp16 and
+    # padded when it packs)
+    lay = DecodeLayout(a, px, py, acc_bytes=4 if fp32_accumulate(preset) else 2,
+                       packed=packed_fabric(preset))
     metrics, _ = decode_metrics_from_cycles(hw, a, lay, cycles, input_len, output_len, kv_run)
     worst = max((r["check"] for r in results), key=lambda c: c["max_rel_err"])
     what = model_what(DECODE_SYSTEM[kv], "Decode", model, cores, input_len, output_len, kv_mode=kv,
