@@ -12,6 +12,14 @@ kernel's `packed`, the preset's two fp16 per wavelet) each vector travels as pai
 transfer never adds one: a kernel without the pads (odd lengths) is refused, and a pair read
 the wrong way round gives a wrong layer.
 
+Accumulate (the preset's `accumulate`, decode_params' `acc32`): the layer runs in the
+program's own element types (kernel_types): under full-model every partial sum -- ss, qkv,
+scores, hmax, hsum, o, attn, gate|up, down -- is f32, each FMAC (@fmachs) and tree add
+(@fadds) rounded to f32, the trees moving one f32 per wavelet; fp16 elsewhere (h, the cache,
+the residual stream, the probabilities, the output). Partial sums that cancel (+-64 parts)
+are where fp16 loses digits f32 keeps: accumulating them or sending them in fp16 fails the
+fp32 check there.
+
 This is no substitute for compiling it: it checks the program's logic, its routes and the host
 layout, not the CSL spelling. Each function names the CSL function it transcribes; keep them
 in step.
@@ -24,10 +32,11 @@ import numpy as np
 import pytest
 
 from waferrepro import presets
-from waferrepro.check import compare
+from waferrepro.check import compare, tolerance
 from waferrepro.hardware import WSE2
 from waferrepro.host import group_size
 from waferrepro.models import arch
+from waferrepro.sdk import launch
 from waferrepro.sdk import routes as cr
 from waferrepro.sdk.inputs import decode_inputs, decode_params
 
@@ -356,6 +365,8 @@ def emulate(sym, p, pad=True, swap=False, per_wavelet=None, types=None, wire_dty
 
 
 def run_and_check(a, params, sym, expected, **mutation):
+    """The emulated layer against the reference at the launcher's bound
+    (sdk.launch.decode_check)."""
     out = emulate(sym, params, **mutation)
     px = params["width"]
     got = out[:, px - 1].reshape(-1)[: a.hidden]
@@ -376,6 +387,10 @@ def test_decode_program_logic_on_launcher_inputs_matches_reference(px, py, conte
     out, check = run_and_check(a, params, sym, expected)
     assert np.allclose(out, out[:, :1]), "every column must hold the same output"
     assert check.passed, check
+    # in the program's types: f32 partial sums (acc32, full-model), fp16 output
+    assert params["acc32"] == 1 and not tree_packed(params)
+    out, check = run_and_check(a, params, sym, expected, types=kernel_types(params))
+    assert out.dtype == np.float16 and check.passed, check
 
 
 @pytest.mark.parametrize("px,py,context", [(4, 3, 7), (2, 4, 9), (3, 5, 0), (5, 3, 4),
@@ -394,6 +409,10 @@ def test_decode_program_under_paper_kernels_runs_the_authors_layer(px, py, conte
     assert state[:, 3].tolist() == [int(r == context % py) for r in range(py)]
     out, check = run_and_check(a, params, sym, expected)
     assert np.allclose(out, out[:, :1]), "every column must hold the same output"
+    assert check.passed, check
+    # in the program's types: fp16 partial sums (@fmach, @faddh), packed with their pads
+    assert params["acc32"] == 0 and tree_packed(params)
+    _, check = run_and_check(a, params, sym, expected, types=kernel_types(params))
     assert check.passed, check
 
 
@@ -419,6 +438,10 @@ def test_packed_kv_shift_moves_the_token_as_pairs(context):
     assert check.passed, check
     _, swapped = run_and_check(a, params, sym, expected, swap=True)
     assert not swapped.passed
+    # full-model's f32 partial sums stay one per wavelet beside a packed KV shift
+    assert params["acc32"] == 1 and not tree_packed(params)
+    _, typed = run_and_check(a, params, sym, expected, types=kernel_types(params))
+    assert typed.passed, typed
 
 
 @pytest.mark.parametrize("px,py,context", [(4, 3, 7), (3, 5, 4)])
@@ -434,6 +457,10 @@ def test_packed_mutations_are_caught(px, py, context):
     # without packing the same kernel needs no pads (full-model's wire lengths)
     _, unpacked = run_and_check(a, {**params, "packed": 0}, sym, expected)
     assert unpacked.passed, unpacked
+    # f32 partial sums (acc32) never pack: two f32 to a wavelet is refused
+    f32 = {**params, "acc32": 1}
+    with pytest.raises(ValueError, match="a wavelet carries 32 bits"):
+        emulate(sym, f32, per_wavelet=2, types=kernel_types(f32))
 
 
 def test_program_declares_the_padded_lengths_the_emulation_reduces():
@@ -447,9 +474,16 @@ def test_program_declares_the_padded_lengths_the_emulation_reduces():
         "down": "DY_WIRE"}
     for preset in ("full-model", "paper-kernels"):
         p = decode_params(arch("tiny-llama"), 4, 3, 7, "shift", preset=preset)
-        env = kernel_constants(text, p)
-        assert {k: env[f"{k.upper()}_WIRE"] for k in ("ss", "heads", "scores", "dy")} == \
-            wire_lengths(p)
+        for packed in (0, 1):  # packed f32 partial sums (acc32): still unpadded
+            q = {**p, "packed": packed}
+            env = kernel_constants(text, q)
+            assert env["TREE_PACKED"] == tree_packed(q)
+            assert {k: env[f"{k.upper()}_WIRE"] for k in ("ss", "heads", "scores", "dy")} == \
+                wire_lengths(q)
+    # both trees take the program's element type and packing
+    for tree in ("ytree", "xtree"):
+        body = re.search(rf"const {tree} = @import_module\(([^;]+)\);", text).group(1)
+        assert ".packed = TREE_PACKED" in body and ".f32_values = acc32" in body
 
 
 def kernel_constants(text, p):
@@ -500,3 +534,126 @@ def test_decode_inputs_cache_moves_keep_rows_balanced():
     after = state[:, 0] - state[:, 1] + state[:, 2] + state[:, 3]
     assert after.sum() == 10 and after.max() - after.min() <= 1
     assert state[0, 3] == 1 and state[1:, 3].sum() == 0  # the new token lands on row 0
+
+
+def _cancelling(n_parts: int, lanes: int, length: int, offset: float, seed: int = 0):
+    """Partial sums as @fmachs leaves them: random, plus +offset / -offset alternately
+    (n_parts even: the common parts cancel in the sum). Intermediate sums of that size beside
+    a small result are where fp16 (spacing offset * 2^-10) loses digits f32 keeps."""
+    rng = np.random.default_rng(seed)
+    signs = (-1.0) ** np.arange(n_parts)
+    return (rng.standard_normal((n_parts, lanes, length))
+            + offset * signs[:, None, None]).astype(np.float32)
+
+
+@pytest.mark.parametrize("axis,line", [("y", 10), ("y", 40), ("x", 10), ("x", 40)])
+def test_fp32_all_reduces_add_f32_partials_one_per_wavelet(axis, line):
+    # Each of Decode's all-reduces (line_tree on the y or x tree, edge roots) under
+    # full-model: f32 partial sums, one per wavelet, added in f32. Rounding them to fp16 on
+    # the wire or adding them in fp16 (@faddh) fails the fp32 check on cancelling parts.
+    px, py = (3, line) if axis == "y" else (line, 3)
+    params = decode_params(arch("tiny-llama"), px, py, 7, "shift")
+    types = kernel_types(params)
+    assert types["acc"] == np.float32 and not tree_packed(params)
+    parts = _cancelling(line, 3, 24, 64.0, seed=line)  # [position, line, :]
+    vec = parts if axis == "y" else parts.transpose(1, 0, 2)
+    expected = parts.astype(np.float64).sum(axis=0)
+
+    def run(**form):
+        got = Fabric(px, py, **form).all_reduce(vec, axis, np.add)
+        got = got if axis == "y" else got.transpose(1, 0, 2)
+        return compare(got, np.broadcast_to(expected, got.shape), **tolerance("fp32", line))
+
+    f32 = run(acc=np.float32)
+    assert f32.passed and f32.max_rel_err < 1e-5
+    wire16 = run(acc=np.float32, wire_dtype=np.float16)  # partials sent as fp16
+    add16 = run(acc=np.float16)                          # @faddh instead of @fadds
+    for mutant in (wire16, add16):
+        assert not mutant.passed and mutant.max_rel_err > 5e-3  # 5x the fp32 tolerance
+    with pytest.raises(ValueError, match="a wavelet carries 32 bits"):
+        Fabric(px, py, tree_per_wavelet=2, acc=np.float32).all_reduce(vec, axis, np.add)
+    # the softmax max travels on the same f32 tree: exact in f32, not when sent as fp16
+    top = Fabric(px, py, acc=np.float32).all_reduce(vec, axis, np.maximum)
+    assert (top == vec.max(axis=0 if axis == "y" else 1, keepdims=True)).all()
+    top16 = Fabric(px, py, acc=np.float32, wire_dtype=np.float16).all_reduce(vec, axis,
+                                                                            np.maximum)
+    assert not (top16 == top).all()
+
+
+@pytest.mark.parametrize("rows", [64, 256])
+def test_fp32_gemv_accumulates_in_f32(rows):
+    # gemv (and every other FMAC: scores, attention x V) under full-model is @fmachs into
+    # f32; in fp16 (@fmach) the same cancelling rows fail the fp32 check.
+    params = decode_params(arch("tiny-llama"), 4, 3, 7, "shift")
+    w = _cancelling(rows, 1, 40, 64.0, seed=rows)[:, 0].astype(np.float16)
+    h = np.ones(rows, np.float16)
+    expected = h.astype(np.float64) @ w.astype(np.float64)
+    f32 = gemv(h, w, rows, 40, kernel_types(params))
+    f16 = gemv(h, w, rows, 40, {"acc": np.float16, "f16": np.float16})
+    assert f32.dtype == np.float32 and f16.dtype == np.float16
+    assert compare(f32, expected, **tolerance("fp32", rows)).max_rel_err < 1e-5
+    fp16_check = compare(f16, expected, **tolerance("fp32", rows))
+    assert not fp16_check.passed and fp16_check.max_rel_err > 5e-3
+
+
+class HeldDecode(launch.Session):
+    """launch.Session over memory held here instead of an SDK runtime: the launcher's puts
+    are kept as sent; `out` is what the emulated program leaves, read at the width it is
+    held (fp16: a 32-bit read would be refused)."""
+
+    def __init__(self, width, height, params):
+        self.width, self.height, self.params, self.held = width, height, params, {}
+
+    def put(self, symbol, tiles):
+        self.held[symbol] = np.array(tiles)
+
+    def _copy(self, direction, symbol, data, per_core, bits):
+        assert direction == "d2h" and symbol == "out"
+        out = emulate(self.held, self.params, types=kernel_types(self.params))
+        assert bits == 8 * out.dtype.itemsize == 16, f"{bits}-bit read of {out.dtype}"
+        data[...] = launch.f16_to_words(out)
+
+    def run(self, warmup, repeats):
+        return {"cycles_mean": 100.0, "cycles_max": 100, "cycles_per_run": [100] * repeats,
+                "repeats": repeats, "warmup": warmup}
+
+    def stop(self):
+        pass
+
+
+@pytest.mark.parametrize("preset", ["full-model", "paper-kernels"])
+def test_decode_launcher_reads_out_as_held_and_names_its_accumulate(monkeypatch, tmp_path,
+                                                                    preset):
+    import importlib.util
+    import json
+    import sys
+
+    a = arch("tiny-llama")
+    params = decode_params(a, 4, 3, 7, "shift", preset=preset)
+    (tmp_path / "out.json").write_text(json.dumps({"params": {k: str(v)
+                                                              for k, v in params.items()}}))
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the launcher prepends its own paths
+    monkeypatch.setattr(launch, "Session", lambda name, cmaddr, w, h: HeldDecode(w, h, params))
+    monkeypatch.setattr(sys, "argv", ["run.py", "--name", str(tmp_path), "--model", a.name,
+                                      "--context", "7", "--kv", "shift", "--preset", preset,
+                                      "--seed", "3", "--repeats", "2",
+                                      "--out-json", str(tmp_path / "result.json")])
+    spec = importlib.util.spec_from_file_location("launcher_Decode",
+                                                  PROGRAM.parent / "run.py")
+    launcher = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(launcher)
+    assert launcher.main() == 0
+    doc = json.loads((tmp_path / "result.json").read_text())
+    assert doc["check"]["passed"] and doc["rows_agree"] and doc["timing"]["rerun_identical"]
+    acc = "fp32 (@fmachs)" if params["acc32"] else "fp16 (@fmach)"
+    assert f"accumulates in {acc}" in doc["check"]["reference"]
+    assert doc["check"]["rtol"] == launch.DEVICE_RTOL
+
+
+def test_sdk_params_prints_the_accumulate_form(capsys):
+    from waferrepro import cli
+
+    for preset, acc32 in (("full-model", 1), ("paper-kernels", 0)):
+        assert cli.main(["sdk", "params", "--system", "Decode", "--model", "tiny-llama",
+                         "--cores", "4x3", "--context", "7", "--preset", preset]) == 0
+        assert f"acc32:{acc32}" in capsys.readouterr().out.strip().split(",")
