@@ -49,11 +49,29 @@ def test_each_limit_is_enforced_at_its_boundary():
     dsd_limits.check("Decode", {**dec, "cap": 127})
     with pytest.raises(ValueError, match="head_col stride cap = 128 > 127"):
         dsd_limits.check("Decode", {**dec, "cap": 128})
-    # packed, the scores all-reduce runs on SCORES_WIRE (heads*cap padded to even)
-    odd = {**dec, "heads": 1057, "cap": 31}  # heads*cap = 32767
+    # packed fp16 partial sums: the scores all-reduce runs on SCORES_WIRE (heads*cap padded
+    # to even); f32 ones (acc32) travel one per wavelet, unpadded, whatever `packed` says
+    odd = {**dec, "heads": 1057, "cap": 31, "acc32": 0}  # heads*cap = 32767
     dsd_limits.check("Decode", {**odd, "packed": 0})
     with pytest.raises(ValueError, match=r"X_MAX = max\(SCORES_WIRE, DY_WIRE\) = 32768 > 32767"):
         dsd_limits.check("Decode", {**odd, "packed": 1})
+    f32 = dict((what, value) for what, _, value in
+               dsd_limits.encoded("Decode", {**odd, "packed": 1, "acc32": 1}))
+    assert f32["scores / xtree extent X_MAX = max(SCORES_WIRE, DY_WIRE)"] == 32767
+
+
+def test_decode_f32_partial_sums_count_their_offsets_in_words():
+    # Under acc32 scores and o are f32: their row offsets take two 16-bit words an element
+    # (MeshGEMM's C reading), the fp16 probabilities' window one.
+    dec = decode_params(arch("tiny-llama"), 4, 3, 7, "shift")
+    assert dec["acc32"] == 1
+    big = {**dec, "heads": 257, "cap": 100}  # (heads-1)*cap = 25600 fits as fp16, not as f32
+    dsd_limits.check("Decode", {**big, "acc32": 0})
+    with pytest.raises(ValueError, match=r"scores row offset \(heads-1\)\*cap words \(f32\) = "
+                                         r"51200 > 32767"):
+        dsd_limits.check("Decode", big)
+    encoded = {what: value for what, _, value in dsd_limits.encoded("Decode", big)}
+    assert encoded["head_col offset g*rep*cap + t (fp16 probabilities)"] == 257 * 100 - 1
 
 
 def test_packed_prefill_is_checked_at_its_padded_lengths():

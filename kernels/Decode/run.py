@@ -3,8 +3,10 @@
 
 Builds each core's inputs with waferrepro.sdk.inputs.decode_inputs (meshsim's own packing:
 weights, KV cache, RoPE tables, head map, this step's cache moves), runs, reads the output
-and the timestamps back, checks the output against the NumPy reference layer and writes the
-JSON `waferrepro sdk record` reads. NOT RUN HERE: no SDK.
+(`out`: fp16 under either accumulate form; the f32 partial sums of `acc32` stay on the
+device) and the timestamps back, checks the output against the NumPy reference layer
+(sdk.launch.decode_check: the fixed fp16-activation bound, naming the accumulate the kernel
+was compiled for) and writes the JSON `waferrepro sdk record` reads. NOT RUN HERE: no SDK.
 """
 
 import sys
@@ -52,7 +54,8 @@ def main() -> int:
     agree = bool((out == out[:, width - 1:width]).all())
     shape = f"{args.model} context {args.context} kv {args.kv} ({args.preset})"
     return sdk_launch.finish(args.out_json, "Decode", shape, got, expected, timing, width,
-                             height, params, agree, preset=args.preset)
+                             height, params, agree, sdk_launch.decode_check(params),
+                             preset=args.preset)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ published result.
 
 Compute follows the core's datapath: a step's cycles come from the instruction it would use
 (ACCUMULATE: @fmach for fp16 accumulation, @fmachs for fp32; the schedule preset picks one and
-the cost model, the numeric check and the CSL's MeshGEMM and MeshGEMV follow it (their `acc32`);
-the CSL's Decode and Prefill have the fp16 form only), its
+the cost model, the numeric check and the CSL's MeshGEMM, MeshGEMV and Decode follow it (their
+`acc32`); the CSL's Prefill has the fp16 form only), its
 SIMD width (SDK CSL appendix), the SRAM ports that feed it, and a start-up cost per DSD operation.
 """
 
@@ -28,8 +28,8 @@ MEMCPY_HALO = (7, 2)
 # What a core computes, by accumulate precision (fp16 operands either way): the
 # multiply-accumulate, the add of two partial sums, and the accumulator's bits. fp16: @fmach
 # and @faddh, what the authors' public kernels (github MeshInfra/WaferLLM) use, and ours in
-# kernels/ under paper-kernels (Decode and Prefill always); fp32: @fmachs and @fadds, our
-# MeshGEMM and MeshGEMV under full-model. The numeric check rounds accumulators to this width
+# kernels/ under paper-kernels (Prefill always); fp32: @fmachs and @fadds, our MeshGEMM,
+# MeshGEMV and Decode under full-model. The numeric check rounds accumulators to this width
 # (meshsim.precision) and partial sums travel and are stored at it.
 ACCUMULATE = {
     "fp16": {"mac": "fmach", "add": "faddh", "bits": 16},

@@ -17,9 +17,9 @@ Options (each changes meshsim's schedule; the layer options also the NumPy refer
   fp32 ones one per wavelet).
 - accumulate (modelled): the accumulator's precision. "fp16" is @fmach (fp16 multiply, fp16
   accumulate; SIMD 4 on WSE-2, 8 on WSE-3), the only multiply-accumulate in the authors' public
-  kernels (github MeshInfra/WaferLLM, *.csl) and in our Decode and Prefill (kernels/); "fp32" is
+  kernels (github MeshInfra/WaferLLM, *.csl) and in our Prefill (kernels/); "fp32" is
   @fmachs (fp32 accumulate, half the SIMD width), what a complete layer would want for long
-  reductions. Our CSL MeshGEMM and MeshGEMV have both forms (`acc32`, sdk.toolchain).
+  reductions. Our CSL MeshGEMM, MeshGEMV and Decode have both forms (`acc32`, sdk.toolchain).
   Compute, partial-sum transfers and adds, accumulator buffers and the functional numerics
   (meshsim.precision) all follow it; the numeric check's tolerance too (check.tolerance).
 - attention_heads (modelled; Decode and Prefill): "model" runs the model's GQA heads; "one"

@@ -26,10 +26,12 @@ class DecodeLayout:
     a: Arch
     px: int
     py: int
-    # Bytes of an accumulator value (hw.acc_bits // 8); the CSL kernels' fp16 by default.
+    # Bytes of an accumulator value (hw.acc_bits // 8): 2 (fp16) by default, 4 under fp32
+    # accumulate (the CSL kernel's acc32: its partial sums f32).
     acc_bytes: int = BYTES
     # Two fp16 per wavelet (fp16_per_wavelet = 2): the kernel pads each odd all-reduced
-    # buffer by one element (kernels/Decode/pe_program.csl's *_WIRE).
+    # buffer by one element (kernels/Decode/pe_program.csl's *_WIRE) when its partial sums
+    # are fp16; f32 ones travel one per wavelet, unpadded (its TREE_PACKED).
     packed: bool = False
 
     @classmethod
@@ -38,8 +40,9 @@ class DecodeLayout:
         return cls(a, px, py, hw.acc_bits // 8, hw.fp16_per_wavelet == 2)
 
     def wire(self, n: int) -> int:
-        """Elements of an all-reduced buffer of n values: packed, padded to even."""
-        return n + n % 2 if self.packed else n
+        """Elements of an all-reduced buffer of n values: padded to even when the trees pack
+        (fp16 partial sums, two per wavelet)."""
+        return n + n % 2 if self.packed and self.acc_bytes == BYTES else n
 
     @property
     def rep(self) -> int:
@@ -83,20 +86,21 @@ class DecodeLayout:
                 + self.cf * self.dy + 2 * self.dy)
 
     def activation_elems_per_core(self, cap: int) -> int:
-        """fp16 values that are not partial sums: x, h, the residual stream and the output;
-        the softmax max; the shifted token out and in; RoPE cos|sin, the head map and the
-        other per-step tables (in 2-byte words); the kernel's bias vector when the model has
-        none (zeros, one for all layers)."""
-        return (4 * self.dy + self.wire(self.a.heads) + 2 * 2 * self.ckv
+        """fp16 values that are not all-reduced: x, h, the residual stream and the output;
+        the shifted token out and in; RoPE cos|sin, the head map and the other per-step
+        tables (in 2-byte words); the kernel's bias vector when the model has none (zeros,
+        one for all layers)."""
+        return (4 * self.dy + 2 * 2 * self.ckv
                 + 2 * self.ckv + self.ckv + TABLE_WORDS
                 + (self.cq + 2 * self.ckv) * (1 - self.a.qkv_bias))
 
     def accumulator_elems_per_core(self, cap: int) -> int:
-        """All-reduced partial sums, at the accumulate width, each on its padded length: q|k|v;
-        the scores (the probabilities after softmax, in place); the softmax sum; o; gate|up;
-        the O and down outputs; the sum of squares."""
+        """All-reduced values, at the accumulate width (decode.decode_layer all-reduces each at
+        hw.acc_bits), each on its padded length: q|k|v; the scores (the probabilities after
+        softmax, in place); the softmax max and sum; o; gate|up; the O and down outputs; the
+        sum of squares."""
         return (self.cq + 2 * self.ckv + self.wire(self.a.heads * max(cap, 1))
-                + self.wire(self.a.heads) + self.cq + 2 * self.cf + 2 * self.wire(self.dy)
+                + 2 * self.wire(self.a.heads) + self.cq + 2 * self.cf + 2 * self.wire(self.dy)
                 + self.wire(1))
 
     def kv_elems_per_token(self) -> int:

@@ -14,12 +14,13 @@ B_WIRE, MeshGEMV's NT_WIRE, Decode's SS_WIRE, HEADS_WIRE, SCORES_WIRE and DY_WIR
 refused by the library's comptime asserts (common/ring_shift.csl, common/line_tree.csl) and by
 their Python twin (sdk.routes.to_wavelets).
 
-fp32 accumulate (`acc32`: MeshGEMM's C and MeshGEMV's y f32, kernels' @fmachs): DSD extents,
-fabric ones too, count f32 elements (a fabric extent is a number of wavelets, one f32 each:
-CSL docs, "Data Structure Descriptors"), and MeshGEMV's f32 partial sums are never packed, so
-its tree extent is nt unpadded. Offsets are kept in 16-bit words (`@increment_dsd_offset`
-converts its element count with the element type "into number of words", same page), so an
-f32 offset counts two per element here: the stricter reading of the i16 offset limit.
+fp32 accumulate (`acc32`: MeshGEMM's C, MeshGEMV's y and Decode's partial sums f32, kernels'
+@fmachs): DSD extents, fabric ones too, count f32 elements (a fabric extent is a number of
+wavelets, one f32 each: CSL docs, "Data Structure Descriptors"), and f32 partial sums are
+never packed, so MeshGEMV's and Decode's tree extents are unpadded. Offsets are kept in
+16-bit words (`@increment_dsd_offset` converts its element count with the element type "into
+number of words", same page), so an f32 offset counts two per element here: the stricter
+reading of the i16 offset limit.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ def acc_words(p: dict) -> int:
 
 
 def tree_wire(n: int, p: dict) -> int:
-    """Elements MeshGEMV's tree moves per transfer of n partial sums: f32 ones (`acc32`) one
-    per wavelet, unpadded; fp16 ones as any fp16 transfer (`wire`)."""
+    """Elements a tree of partial sums (MeshGEMV's, Decode's) moves per transfer of n: f32 ones
+    (`acc32`) one per wavelet, unpadded; fp16 ones as any fp16 transfer (`wire`)."""
     return n if p.get("acc32", 0) else wire(n, p)
 
 
@@ -73,18 +74,20 @@ def _decode(p: dict) -> list[tuple[str, str, int]]:
     dy, cq, ckv, cf, rep = p["dy"], p["cq"], p["ckv"], p["cf"], p["rep"]
     heads, cap = p["heads"], p["cap"]
     w = cq + 2 * ckv
+    words = acc_words(p)  # scores and o are acc_t: their offsets in 16-bit words
+    f32 = " words (f32)" if p.get("acc32", 0) else ""
     return [("cache_col stride ckv", "stride", ckv),
             ("head_col stride cap", "stride", cap),
             ("scores / xtree extent X_MAX = max(SCORES_WIRE, DY_WIRE)", "length",
-             max(wire(heads * cap, p), wire(dy, p))),
+             max(tree_wire(heads * cap, p), tree_wire(dy, p))),
             ("ytree extent Y_MAX = max(W, HEADS_WIRE, cq, 2cf)", "length",
-             max(w, wire(heads, p), cq, 2 * cf)),
+             max(w, tree_wire(heads, p), cq, 2 * cf)),
             ("gemv row offset (dy-1)*W", "offset", (dy - 1) * w),
             ("gemv row offset (dy-1)*2cf", "offset", (dy - 1) * 2 * cf),
             ("gemv row offset (cq-1)*dy, (cf-1)*dy", "offset", (max(cq, cf) - 1) * dy),
-            ("scores row offset (heads-1)*cap", "offset", (heads - 1) * cap),
-            ("head_col offset g*rep*cap + t", "offset", heads * cap - 1),
-            ("o offset e*rep", "offset", (ckv - 1) * rep),
+            (f"scores row offset (heads-1)*cap{f32}", "offset", words * (heads - 1) * cap),
+            ("head_col offset g*rep*cap + t (fp16 probabilities)", "offset", heads * cap - 1),
+            (f"o offset e*rep{f32}", "offset", words * (ckv - 1) * rep),
             ("wqkv size dy*W", "size", dy * w), ("wgu size dy*2cf", "size", dy * 2 * cf),
             ("kcache size cap*ckv", "size", cap * ckv)]
 

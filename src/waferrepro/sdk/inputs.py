@@ -29,7 +29,7 @@ from ..meshsim.prefill_layout import rope_tables as prefill_rope_tables
 from ..models import Arch
 from ..presets import DEFAULT_PRESET, attention_arch, causal, kv_mode
 from ..reference_layer import layer, random_weights
-from .toolchain import packed_fabric
+from .toolchain import fp32_accumulate, packed_fabric
 
 
 def decode_layer_run(a: Arch, mode: str, preset: str = DEFAULT_PRESET) -> tuple[Arch, str]:
@@ -47,16 +47,18 @@ def decode_params(a: Arch, px: int, py: int, context: int, mode: str,
     tokens of model `a` under `preset`; cap (tokens a core can hold) defaults to the busiest
     row's after the append. `packed` (two fp16 per wavelet, toolchain.packed_fabric): the
     all-reduces and the KV shift move ceil(n/2) wavelets, as meshsim's Decode charges them
-    under the preset (its partial sums are fp16 wherever the preset packs); `hw`, the
-    config's hardware, whose overrides reach it as they reach meshsim
-    (toolchain.twin_hardware)."""
+    under the preset; `acc32` (fp32 accumulate, toolchain.fp32_accumulate): the partial sums
+    are f32 (@fmachs) and their all-reduces move one f32 per wavelet, unpacked, as meshsim
+    charges them at the accumulate width; both from `hw`, the config's hardware, whose
+    overrides reach them as they reach meshsim (toolchain.twin_hardware)."""
     a, mode = decode_layer_run(a, mode, preset)
     lay = DecodeLayout(a, px, py)
     cap = cap or int(lay.rows_tokens(context + 1, mode).max())
     return {"width": px, "height": py, "dy": lay.dy, "cq": lay.cq, "ckv": lay.ckv,
             "cf": lay.cf, "rep": lay.rep, "heads": a.heads, "cap": cap,
             "gy": group_size(py, 2), "gx": group_size(px, 2),
-            "packed": int(packed_fabric(preset, hw))}
+            "packed": int(packed_fabric(preset, hw)),
+            "acc32": int(fp32_accumulate(preset, hw))}
 
 
 def decode_inputs(a: Arch, px: int, py: int, context: int, mode: str, seed: int = 0,
