@@ -28,7 +28,7 @@ from ..meshsim.prefill_layout import rope_tables as prefill_rope_tables
 from ..models import Arch
 from ..presets import DEFAULT_PRESET, attention_arch, causal, kv_mode
 from ..reference_layer import layer, random_weights
-from .toolchain import packed_fabric
+from .toolchain import fp32_accumulate, packed_fabric
 
 
 def decode_layer_run(a: Arch, mode: str, preset: str = DEFAULT_PRESET) -> tuple[Arch, str]:
@@ -104,14 +104,16 @@ def decode_inputs(a: Arch, px: int, py: int, context: int, mode: str, seed: int 
 def prefill_params(a: Arch, p: int, tokens: int, preset: str = DEFAULT_PRESET) -> dict:
     """The Prefill kernel's --params (kernels/Prefill/layout.csl) for a `tokens`-long prompt
     of model `a` on a p x p grid under `preset`: its attention heads (presets.attention_arch),
-    whether keys after the query are masked (`causal`), as meshsim's Prefill job, and whether
-    its transfers move two fp16 per wavelet (`packed`, as meshsim charges them)."""
+    whether keys after the query are masked (`causal`), as meshsim's Prefill job, whether
+    its transfers move two fp16 per wavelet (`packed`, as meshsim charges them) and whether it
+    accumulates in fp32 (`acc32`: @fmachs, f32 accumulators and partial sums, as meshsim's
+    Prefill holds them under the preset's `accumulate`)."""
     a = attention_arch(a, preset)
     lay = PrefillLayout(a, p, tokens)
     return {"P": p, "lt": lay.lt, "dt": lay.dt, "cq": lay.cq, "ckv": lay.ckv, "ft": lay.ft,
             "rep": lay.rep, "heads": a.heads, "kvh": a.kv_heads, "hd": a.head_dim,
             "tokens": tokens, "gx": group_size(p, 2), "causal": int(causal(preset)),
-            "packed": int(packed_fabric(preset))}
+            "packed": int(packed_fabric(preset)), "acc32": int(fp32_accumulate(preset))}
 
 
 def prefill_inputs(a: Arch, p: int, tokens: int, seed: int = 0,
