@@ -117,16 +117,18 @@ def prefill_params(a: Arch, p: int, tokens: int, preset: str = DEFAULT_PRESET) -
 
 
 def prefill_inputs(a: Arch, p: int, tokens: int, seed: int = 0,
-                   preset: str = DEFAULT_PRESET):
+                   preset: str = DEFAULT_PRESET, draws: tuple | None = None):
     """(per-core arrays by symbol, expected output [tokens, hidden]) for one layer of model `a`
     under `preset` over a `tokens`-long prompt: the draws of
     jobs.meshsim.check_prefill_functional (weights from `seed`, the prompt's hidden states
     from `seed + 1`), packed by meshsim.prefill's own functions; the reference masked as the
-    preset says."""
+    preset says. `draws`: (weights, x) to pack instead (inputs a test constructs)."""
     a = attention_arch(a, preset)
     lay = PrefillLayout(a, p, tokens)
-    w = random_weights(a, seed)
-    x = np.random.default_rng(seed + 1).standard_normal((tokens, a.hidden)).astype(np.float16)
+    if draws is None:
+        draws = (random_weights(a, seed), np.random.default_rng(seed + 1).standard_normal(
+            (tokens, a.hidden)).astype(np.float16))
+    w, x = draws
     ref, _, _ = layer(x, w, a, np.arange(tokens), causal=causal(preset))
     packed = pack_prefill_weights(lay, w)
     cos, sin = prefill_rope_tables(lay)

@@ -20,10 +20,10 @@ from ..check import compare, tolerance
 from ..hardware import ACCUMULATE
 from .timing import STAMP_WORDS, run_statistics
 
-# Decode and Prefill accumulate in fp16 (@fmach, as meshsim's paper-kernels preset) and also
-# keep activations in fp16 between phases, which meshsim does not model: a looser fixed bound
-# than check.tolerance's, written into their result documents. MeshGEMM and MeshGEMV, one
-# reduction each, are checked as meshsim checks its twin (accumulate_check).
+# Decode and Prefill keep activations in fp16 between phases, which meshsim does not model,
+# whatever they accumulate in: a looser fixed bound than check.tolerance's, written into their
+# result documents (layer_check names the accumulate). MeshGEMM and MeshGEMV, one reduction
+# each, are checked as meshsim checks its twin (accumulate_check).
 DEVICE_RTOL = 2e-2
 DEVICE_ATOL = 1e-3
 DEVICE_REFERENCE = "numpy float64; device accumulates in fp16"
@@ -50,6 +50,15 @@ def accumulate_check(params: dict, k: int) -> dict:
     acc = "fp32" if params.get("acc32", 0) else "fp16"
     return {**tolerance(acc, k),
             "reference": f"numpy float64; device accumulates in {acc} (@{ACCUMULATE[acc]['mac']})"}
+
+
+def layer_check(params: dict) -> dict:
+    """How a whole layer (Prefill) is checked: the fixed device bound (its fp16 activations
+    between phases dominate either accumulate), naming the accumulate its `acc32` says."""
+    acc = "fp32" if params.get("acc32", 0) else "fp16"
+    return {"rtol": DEVICE_RTOL, "atol": DEVICE_ATOL,
+            "reference": f"numpy float64; device accumulates in {acc} "
+                         f"(@{ACCUMULATE[acc]['mac']}), activations fp16 between phases"}
 
 
 def parser(module: str, shape: bool = True) -> argparse.ArgumentParser:
