@@ -24,6 +24,8 @@ import pytest
 from waferrepro.check import compare
 from waferrepro.meshsim.prefill_layout import unpack_activations
 from waferrepro.models import arch
+from waferrepro.reference_layer import random_weights
+from waferrepro.sdk import launch
 from waferrepro.sdk import routes as cr
 from waferrepro.sdk.inputs import prefill_inputs, prefill_params
 
@@ -423,6 +425,52 @@ def test_packed_transfers_move_whole_wavelets_with_the_programs_pads():
     assert not _check(swapped, a, 9, expected).passed
 
 
+def cancelling_inputs(p=2, tokens=8, big=512.0):
+    """tiny-llama inputs whose q|k|v sums cancel across hidden blocks: feature 0 and its twin
+    in the next block (feature hidden / p) hold the same x and norm, and their q|k|v weight
+    rows are +big and -big (signs drawn). The exact sum never sees them, but every partial
+    sum holds about big * |h| (~1e3): fp16 keeps it to 0.5, f32 to 6e-5."""
+    a = arch("tiny-llama")
+    w = random_weights(a, 3)
+    x = np.random.default_rng(4).standard_normal((tokens, a.hidden)).astype(np.float16)
+    twin = a.hidden // p
+    x[:, twin] = x[:, 0]
+    norm1 = w.norm1.copy()
+    norm1[twin] = norm1[0]
+    rng = np.random.default_rng(5)
+    mats = {}
+    for name in ("wq", "wk", "wv"):
+        m = getattr(w, name).copy()
+        row = (big * rng.choice([-1.0, 1.0], m.shape[1])).astype(np.float16)
+        m[0], m[twin] = row, -row
+        mats[name] = m
+    w = replace(w, norm1=norm1, **mats)
+    return a, prefill_inputs(a, p, tokens, draws=(w, x))
+
+
+def test_full_model_accumulates_and_sends_partials_in_f32():
+    # acc32 (full-model): @fmachs into f32 and f32 partials one per wavelet along the rows.
+    # On inputs whose partial sums are ~1e3 but cancel, the f32 program meets the launcher's
+    # check with a wide margin; accumulating in fp16, or sending the partials as fp16, fails
+    # it (the partials' rounding survives the cancellation).
+    a, (sym, expected) = cancelling_inputs()
+    prm = prefill_params(a, 2, 8)
+    assert prm["acc32"] == 1 and prm["packed"] == 0
+    how = launch.layer_check(prm)
+    assert "fp32 (@fmachs)" in how["reference"]
+
+    def err(mutation=None):
+        got = unpack_activations(run_once(sym, prm, mutation), a, 8)
+        check = compare(got, expected, rtol=how["rtol"], atol=how["atol"])
+        return check.passed, check.max_rel_err
+
+    ok, exact = err()
+    assert ok and exact < 2e-3
+    for mutation in ("fp16 accumulators", "fp16 partials"):
+        ok, lost = err(mutation)
+        assert not ok and lost > 2 * how["rtol"] and lost > 30 * exact, (mutation, lost)
+
+
 def test_the_launcher_reads_the_exported_output():
     # run.py reads "out" (and checks every launch); the program exports it and the layout
     # names it, beside every symbol the launcher writes.
@@ -437,6 +485,11 @@ def test_the_launcher_reads_the_exported_output():
     assert program == layout and set(sym) | {"out", "time_buf"} == program
     launcher = text("run.py")
     assert 'get_f16("out"' in launcher and "recheck" not in launcher
+    # out is fp16 under either accumulate (the accumulators stay on the device); the check
+    # names the compile's accumulate
+    assert "layer_check(params)" in launcher
+    assert all(f'@export_name("{name}", [*]f16' in text("layout.csl")
+               for name in ("out", "x", "wqkv", "wo", "wgu", "wd"))
 
 
 @pytest.mark.parametrize("model,p,tokens,preset", [
