@@ -366,7 +366,7 @@ def emulate(sym, p, pad=True, swap=False, per_wavelet=None, types=None, wire_dty
 
 def run_and_check(a, params, sym, expected, **mutation):
     """The emulated layer against the reference at the launcher's bound
-    (sdk.launch.decode_check)."""
+    (sdk.launch.layer_check)."""
     out = emulate(sym, params, **mutation)
     px = params["width"]
     got = out[:, px - 1].reshape(-1)[: a.hidden]

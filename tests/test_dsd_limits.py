@@ -31,10 +31,13 @@ def test_sdk_smoke_models_fit():
 
 def test_paper_size_prefill_on_4x4_is_refused_naming_the_limit():
     params = prefill_params(arch("llama3-8b"), 4, 4096)
-    assert params["cq"] == 1024
-    refusal = r"query_col stride cq = 1024 > 127 \(mem1d_dsd stride is i8\)"
+    assert params["cq"] == 1024 and params["acc32"] == 1
+    # full-model: query_col walks the f32 P x V output, its stride counted in 16-bit words
+    refusal = r"query_col stride cq words \(f32\) = 2048 > 127 \(mem1d_dsd stride is i8\)"
     with pytest.raises(ValueError, match=refusal):
         dsd_limits.check("Prefill", params)
+    with pytest.raises(ValueError, match=r"query_col stride cq = 1024 > 127"):
+        dsd_limits.check("Prefill", {**params, "acc32": 0})
     spec = sdk.CompileSpec("Prefill", 4, 4, params)
     with pytest.raises(ValueError, match="stride is i8"):
         sdk.compile_command(spec, "simulator", "layout.csl", "out")
@@ -81,10 +84,26 @@ def test_packed_prefill_is_checked_at_its_padded_lengths():
     encoded = {what: value for what, _, value in dsd_limits.encoded("Prefill", prm)}
     assert encoded["xtree extent HL_WIRE"] == 32767
     packed = {what: value for what, _, value in
-              dsd_limits.encoded("Prefill", {**prm, "packed": 1})}
+              dsd_limits.encoded("Prefill", {**prm, "packed": 1, "acc32": 0})}
     assert packed["xtree extent HL_WIRE"] == 32768
     with pytest.raises(ValueError, match="xtree extent HL_WIRE = 32768"):
-        dsd_limits.check("Prefill", {**prm, "packed": 1})
+        dsd_limits.check("Prefill", {**prm, "packed": 1, "acc32": 0})
+    # f32 sums (acc32) travel one per wavelet, never padded (TREE_PACKED)
+    f32 = {what: value for what, _, value in
+           dsd_limits.encoded("Prefill", {**prm, "packed": 1, "acc32": 1})}
+    assert f32["xtree extent HL_WIRE"] == 32767
+
+
+def test_prefill_f32_accumulators_count_their_offsets_in_words():
+    # acc32: the scores, the Cannon output's rows and the P x V output's columns are f32, so
+    # their offsets (and query_col's stride) count two 16-bit words per element
+    prm = prefill_params(arch("tiny-llama"), 4, 16)
+    f16, f32 = ({what.replace(" words (f32)", ""): value for what, _, value in
+                 dsd_limits.encoded("Prefill", {**prm, "acc32": acc})} for acc in (0, 1))
+    for what in ("query_col stride cq", "matmul c_row offset (lt-1)*n",
+                 "scores row offset ((g*rep+r)*lt+a)*lt", "query_col offset e*rep+r"):
+        assert f32[what] == 2 * f16[what] > 0, what
+    assert f32["key_col offset (g*rep+r)*lt*lt + t"] == f16["key_col offset (g*rep+r)*lt*lt + t"]
 
 
 def test_sdk_params_refuses_what_the_kernel_cannot_encode(capsys):

@@ -6,6 +6,12 @@ fresh product, arriving partial, add, send on; Cannon: shift and swap), the shea
 the per-step feature block (lrow + lcol + step) % P, the head map, the causal mask on key
 block -lcol, and the host's layouts must give the reference layer's output.
 
+Values are held in the program's own types: fp16 arrays rounded to fp16 on every write, the
+accumulators (acc_t: f32 under `acc32`, the full-model preset, else fp16) rounded to their
+type after every FMAC and every add; under acc32 the partial sums move along the rows as f32
+one per wavelet and the row all-reduces add f32 (mutations that accumulate or send them in
+fp16 must fail where fp16 visibly loses precision).
+
 No substitute for compiling it: it checks the program's logic, its routes and the host
 layout, not the CSL spelling. Names follow pe_program.csl's functions; keep them in step.
 """
@@ -18,6 +24,8 @@ import pytest
 from waferrepro.check import compare
 from waferrepro.meshsim.prefill_layout import unpack_activations
 from waferrepro.models import arch
+from waferrepro.reference_layer import random_weights
+from waferrepro.sdk import launch
 from waferrepro.sdk import routes as cr
 from waferrepro.sdk.inputs import prefill_inputs, prefill_params
 
@@ -41,17 +49,28 @@ class Grid:
         self.lrow = np.broadcast_to(idx[:, None], (P, P))  # roles.ring_index(py, P)
         self.lcol = np.broadcast_to(idx[None, :], (P, P))  # roles.ring_index(px, P)
 
-    def shift(self, buf, axis, lines=None):
-        """ring_shift.shift_len on every core (of the lines taking part), on the routes."""
+    def shift(self, buf, axis, lines=None, per_wavelet=None):
+        """ring_shift.shift_len on every core (of the lines taking part), on the routes;
+        `per_wavelet` 1: shift_acc's f32 partials, one per wavelet whatever `packed` says."""
+        per_wavelet = per_wavelet or self.per_wavelet
         return cr.ring_transfer(self.table, buf, axis, axis.upper(), lines,
-                                per_wavelet=self.per_wavelet, swap=self.swap, pad=False)
+                                per_wavelet=per_wavelet, swap=self.swap and per_wavelet == 2,
+                                pad=False)
 
-    def all_reduce_x(self, buf, op=np.sum):
+    def all_reduce_x(self, buf, op=np.sum, per_wavelet=None, rounded=None):
         """line_tree.all_reduce along a row (buf: (P, P, n), n the length sent): the vectors
-        travel as wavelets, the combine works on the values."""
-        sent = cr.to_wavelets(buf, self.per_wavelet, pad=False)
-        got = cr.from_wavelets(sent, buf.shape[2:], self.swap)
-        return np.broadcast_to(op(got, axis=1, keepdims=True), got.shape).copy()
+        travel as wavelets (`per_wavelet` 1: f32 values), the chain combines them one add at a
+        time, each rounded to the values' type (`rounded`); a max is exact."""
+        per_wavelet = per_wavelet or self.per_wavelet
+        sent = cr.to_wavelets(buf, per_wavelet, pad=False)
+        got = cr.from_wavelets(sent, buf.shape[2:], self.swap and per_wavelet == 2)
+        if op is np.sum and rounded is not None:
+            total = got[:, :1]
+            for col in range(1, got.shape[1]):
+                total = rounded(total + got[:, col:col + 1])
+        else:
+            total = op(got, axis=1, keepdims=True)
+        return np.broadcast_to(total, got.shape).copy()
 
 
 def wire(n, prm, mutation=None, name=""):
@@ -91,7 +110,22 @@ def emulate(st, prm, mutation=None):
         prm[k] for k in ("P", "lt", "dt", "cq", "ckv", "ft", "rep", "heads", "kvh", "hd",
                          "tokens", "causal"))
     W = cq + 2 * ckv
+    acc32 = bool(prm["acc32"])
     g = Grid(P, 2 if prm["packed"] else 1, swap=mutation == "swapped halves")
+    # acc_t: f32 under acc32 (the mutation "fp16 accumulators" keeps fp16 there); the trees
+    # and the partials move f32 one per wavelet (TREE_PACKED, shift_acc), fp16 as packed
+    acc_t = np.float32 if acc32 and mutation != "fp16 accumulators" else np.float16
+    acc_wavelet = 1 if acc32 else g.per_wavelet
+
+    def ra(v):  # a value stored in an accumulator (acc_t)
+        return np.asarray(v).astype(acc_t).astype(np.float64)
+
+    def f16(v):  # a value stored in an fp16 array
+        return np.asarray(v).astype(np.float16).astype(np.float64)
+
+    def f32(v):  # a scalar computed in f32 (the program's f32 locals)
+        return np.asarray(v).astype(np.float32).astype(np.float64)
+
     f = lambda name: st[name]  # noqa: E731
     x, consts = f("x"), f("consts")
     res = "x" if mutation == "residual into x" else "xr"  # where the residual stream goes
@@ -106,23 +140,34 @@ def emulate(st, prm, mutation=None):
             return (g.lcol[i, j] + step) % P
         return (g.lrow[i, j] + g.lcol[i, j] + step) % P
 
-    def rms_local(src):  # into ss (LT_WIRE: the pad stays zero)
-        return padded((src.reshape(P, P, lt, dt) ** 2).sum(-1), wire(lt, prm, mutation, "LT_WIRE"))
+    def tree_wire(n, name):  # LT_WIRE, HL_WIRE: padded only when the tree is packed
+        return n if acc32 else wire(n, prm, mutation, name)
+
+    def all_reduce(buf, op):  # xtree.all_reduce on acc_t values
+        return g.all_reduce_x(buf, op, acc_wavelet, ra)
+
+    def rms_local(src):  # an f32 sum per token into ss (LT_WIRE: the pad stays zero)
+        return padded(ra(f32((src.reshape(P, P, lt, dt) ** 2).sum(-1))),
+                      tree_wire(lt, "LT_WIRE"))
 
     def all_reduce_heads(v, op):  # hmax / hsum (HL_WIRE) through the row tree
         hl = heads * lt
-        out = g.all_reduce_x(padded(v.reshape(P, P, hl), wire(hl, prm, mutation, "HL_WIRE")), op)
+        out = all_reduce(padded(v.reshape(P, P, hl), tree_wire(hl, "HL_WIRE")), op)
         return out[..., :hl].reshape(v.shape)
 
     def rms_apply(src, ss, gain):
         ss = ss[..., :lt]
-        scale = 1.0 / np.sqrt(ss * consts[..., :1] + consts[..., 1:2])  # (P, P, lt)
-        return (src.reshape(P, P, lt, dt) * scale[..., None]
-                * gain[:, :, None, :]).reshape(P, P, -1)
+        scale = f32(1.0 / np.sqrt(ss * consts[..., :1] + consts[..., 1:2]))  # (P, P, lt)
+        return f16(src.reshape(P, P, lt, dt) * scale[..., None]
+                   * gain[:, :, None, :]).reshape(P, P, -1)
 
-    def matmul(a, b, m, k, n):  # per core: a[m x k] @ b[k x n]
-        return np.einsum("ijmk,ijkn->ijmn", a[..., :m * k].reshape(P, P, m, k),
-                         b[..., :k * n].reshape(P, P, k, n)).reshape(P, P, -1)
+    def matmul(a, b, m, k, n, c=None):  # per core: c (+)= a[m x k] @ b[k x n], one FMAC per k
+        a = a[..., :m * k].reshape(P, P, m, k)
+        b = b[..., :k * n].reshape(P, P, k, n)
+        c = np.zeros((P, P, m, n)) if c is None else c.reshape(P, P, m, n)
+        for kk in range(k):
+            c = ra(c + a[..., :, kk:kk + 1] * b[..., kk:kk + 1, :])
+        return c.reshape(P, P, -1)
 
     class Moving:
         """The operand moving up the columns (w_cur / w_next). A weight (`home`: its array
@@ -160,13 +205,15 @@ def emulate(st, prm, mutation=None):
         for step in range(P):
             prod = mac(w.data(), step)[..., :plen]
             if step > 0 and mutation != "partial not added":
-                prod = prod + arrived
+                prod = ra(prod + arrived)  # @fadds (acc32) / @faddh
             if w.shifts(step):  # W moves while the product is computed
                 w.shift()
             if step == P - 1:
                 w.back_home()
                 return prod
-            arrived = g.shift(prod, "x")
+            arrived = g.shift(prod, "x", per_wavelet=acc_wavelet)  # xring.shift_acc
+            if mutation == "fp16 partials":  # sent as fp16 on the wire
+                arrived = f16(arrived)
 
     def cannon(mac, a, w, acc):  # start_cannon / cannon_step / arrive
         for step in range(P):
@@ -179,20 +226,21 @@ def emulate(st, prm, mutation=None):
             a = g.shift(a, "x")
 
     # phase 0-1: rmsnorm 1, QKV MeshGEMM (activation-stationary)
-    h = rms_apply(x, g.all_reduce_x(rms_local(x)), f("norm1"))
+    h = rms_apply(x, all_reduce(rms_local(x), np.sum), f("norm1"))
     qkv = stationary(lambda w, s: matmul(h, w, lt, dt, W), weight("wqkv"), lt * W)
-    # phase 2: bias_rope_split
-    qkv = qkv.reshape(P, P, lt, W) + f("bqkv")[:, :, None, :]
+    # phase 2: bias_rope_split, in acc_t; the split writes fp16
+    qkv = ra(qkv.reshape(P, P, lt, W) + f("bqkv")[:, :, None, :])
     rope = f("rope").reshape(P, P, 2, lt, ckv)
     for m in range(0, ckv, 2):
         c, s = rope[:, :, 0, :, m], rope[:, :, 1, :, m]
         pairs = [(cq + m, cq + m + 1)] + [(m * rep + r, (m + 1) * rep + r) for r in range(rep)]
         for i0, i1 in pairs:
             a, b = qkv[..., i0].copy(), qkv[..., i1].copy()
-            qkv[..., i0], qkv[..., i1] = a * c - b * s, b * c + a * s
-    amov = qkv[..., :cq].reshape(P, P, -1)
-    kv = np.concatenate([qkv[..., cq:cq + ckv].reshape(P, P, -1),
-                         qkv[..., cq + ckv:].reshape(P, P, -1)], -1)
+            qkv[..., i0] = ra(ra(a * c) - ra(b * s))
+            qkv[..., i1] = ra(ra(b * c) + ra(a * s))
+    amov = f16(qkv[..., :cq].reshape(P, P, -1))
+    kv = f16(np.concatenate([qkv[..., cq:cq + ckv].reshape(P, P, -1),
+                             qkv[..., cq + ckv:].reshape(P, P, -1)], -1))
     # phases 2-4: the three shears (start_shear counts), lines with steps left take part
     shears = (("y", (P - g.lcol[0]) % P), ("x", g.lrow[:, 0]), ("y", g.lcol[0]))
     if mutation == "last shear skipped":
@@ -216,7 +264,7 @@ def emulate(st, prm, mutation=None):
                 for a in range(lt):
                     for r in range(rep):
                         row = ((gg * rep + r) * lt + a) * lt + lanes
-                        flat[row] += kcol * q[i, j][a * cq + e * rep + r]
+                        flat[row] = ra(flat[row] + kcol * q[i, j][a * cq + e * rep + r])
         return acc
 
     scores = cannon(scores_mac, amov, Moving(data=k), np.zeros((P, P, heads, lt, lt)))
@@ -226,13 +274,14 @@ def emulate(st, prm, mutation=None):
     kpos = key_block[..., None] * lt + np.arange(lt)
     masked = ((kpos[:, :, None, :] > qpos[..., None]) & bool(causal)) | (
         kpos[:, :, None, :] >= tokens)
-    scores = np.where(masked[:, :, None], LOWEST, scores * consts[..., 2, None, None, None])
+    scores = np.where(masked[:, :, None], LOWEST,
+                      ra(scores * ra(consts[..., 2, None, None, None])))
     hmax = all_reduce_heads(np.where(masked[:, :, None], LOWEST, scores).max(-1), np.max)
-    # phase 7: softmax_exp_sum
-    scores = np.where(scores == LOWEST, 0.0, np.exp(scores - hmax[..., None]))
-    hsum = all_reduce_heads(scores.sum(-1), np.sum)
-    # phase 8: softmax_normalize, P x V (activation-stationary), pv_mac
-    probs = scores / hsum[..., None]
+    # phase 7: softmax_exp_sum (exp at the accumulate width, an f32 sum per row)
+    scores = np.where(scores == LOWEST, 0.0, ra(np.exp(ra(scores - hmax[..., None]))))
+    hsum = all_reduce_heads(ra(f32(scores.sum(-1))), np.sum)
+    # phase 8: softmax_normalize (fp16 probabilities), P x V (activation-stationary), pv_mac
+    probs = f16(scores * ra(1.0 / hsum)[..., None])
 
     def pv_mac(vv, step):  # one FMAC over lt tokens per (feature, query head, key)
         out = np.zeros((P, P, lt * cq))
@@ -244,22 +293,23 @@ def emulate(st, prm, mutation=None):
                     ocol = e * rep + r + cq * lanes  # query_col
                     for t in range(lt):
                         pcol = pflat[(gg * rep + r) * lt * lt + t + lt * lanes]  # key_col
-                        out[i, j, ocol] += pcol * vv[i, j][t * ckv + e]
+                        out[i, j, ocol] = ra(out[i, j, ocol] + pcol * vv[i, j][t * ckv + e])
         return out
 
-    o = stationary(pv_mac, Moving(data=v), lt * cq)
+    o = f16(stationary(pv_mac, Moving(data=v), lt * cq))  # to fp16: Cannon's moving operand
     # phase 9: O MeshGEMM (Cannon), then residual into xr (x stays the input)
-    st[res] = x + cannon(lambda a, w, acc, s: acc + matmul(a, w, lt, cq, dt), o,
-                         weight("wo"), np.zeros((P, P, lt * dt)))
+    st[res] = f16(x + cannon(lambda a, w, acc, s: matmul(a, w, lt, cq, dt, acc), o,
+                             weight("wo"), np.zeros((P, P, lt * dt))))
     # phases 10-11: rmsnorm 2, gate|up (activation-stationary)
-    h = rms_apply(st[res], g.all_reduce_x(rms_local(st[res])), f("norm2"))
+    h = rms_apply(st[res], all_reduce(rms_local(st[res]), np.sum), f("norm2"))
     gu = stationary(lambda w, s: matmul(h, w, lt, dt, 2 * ft), weight("wgu"), lt * 2 * ft)
-    # phase 12: silu_times_up, down MeshGEMM (Cannon); phase 13: residual
+    # phase 12: silu_times_up (acc_t in, fp16 out), down MeshGEMM (Cannon); phase 13: residual
     gu = gu.reshape(P, P, lt, 2 * ft)
-    act = (gu[..., :ft] / (1 + np.exp(-gu[..., :ft])) * gu[..., ft:]).reshape(P, P, -1)
+    gate = gu[..., :ft]
+    act = f16(gate / ra(1 + ra(np.exp(-gate))) * gu[..., ft:]).reshape(P, P, -1)
     act = padded(act, wire(lt * ft, prm, mutation, "LF_WIRE"))  # silu_times_up zeroes a pad
-    st[res] = st[res] + cannon(lambda a, w, acc, s: acc + matmul(a, w, lt, ft, dt), act,
-                               weight("wd"), np.zeros((P, P, lt * dt)))
+    st[res] = f16(st[res] + cannon(lambda a, w, acc, s: matmul(a, w, lt, ft, dt, acc), act,
+                                   weight("wd"), np.zeros((P, P, lt * dt))))
     return st[res].reshape(P, P, lt, dt)
 
 
@@ -375,6 +425,52 @@ def test_packed_transfers_move_whole_wavelets_with_the_programs_pads():
     assert not _check(swapped, a, 9, expected).passed
 
 
+def cancelling_inputs(p=2, tokens=8, big=512.0):
+    """tiny-llama inputs whose q|k|v sums cancel across hidden blocks: feature 0 and its twin
+    in the next block (feature hidden / p) hold the same x and norm, and their q|k|v weight
+    rows are +big and -big (signs drawn). The exact sum never sees them, but every partial
+    sum holds about big * |h| (~1e3): fp16 keeps it to 0.5, f32 to 6e-5."""
+    a = arch("tiny-llama")
+    w = random_weights(a, 3)
+    x = np.random.default_rng(4).standard_normal((tokens, a.hidden)).astype(np.float16)
+    twin = a.hidden // p
+    x[:, twin] = x[:, 0]
+    norm1 = w.norm1.copy()
+    norm1[twin] = norm1[0]
+    rng = np.random.default_rng(5)
+    mats = {}
+    for name in ("wq", "wk", "wv"):
+        m = getattr(w, name).copy()
+        row = (big * rng.choice([-1.0, 1.0], m.shape[1])).astype(np.float16)
+        m[0], m[twin] = row, -row
+        mats[name] = m
+    w = replace(w, norm1=norm1, **mats)
+    return a, prefill_inputs(a, p, tokens, draws=(w, x))
+
+
+def test_full_model_accumulates_and_sends_partials_in_f32():
+    # acc32 (full-model): @fmachs into f32 and f32 partials one per wavelet along the rows.
+    # On inputs whose partial sums are ~1e3 but cancel, the f32 program meets the launcher's
+    # check with a wide margin; accumulating in fp16, or sending the partials as fp16, fails
+    # it (the partials' rounding survives the cancellation).
+    a, (sym, expected) = cancelling_inputs()
+    prm = prefill_params(a, 2, 8)
+    assert prm["acc32"] == 1 and prm["packed"] == 0
+    how = launch.layer_check(prm)
+    assert "fp32 (@fmachs)" in how["reference"]
+
+    def err(mutation=None):
+        got = unpack_activations(run_once(sym, prm, mutation), a, 8)
+        check = compare(got, expected, rtol=how["rtol"], atol=how["atol"])
+        return check.passed, check.max_rel_err
+
+    ok, exact = err()
+    assert ok and exact < 2e-3
+    for mutation in ("fp16 accumulators", "fp16 partials"):
+        ok, lost = err(mutation)
+        assert not ok and lost > 2 * how["rtol"] and lost > 30 * exact, (mutation, lost)
+
+
 def test_the_launcher_reads_the_exported_output():
     # run.py reads "out" (and checks every launch); the program exports it and the layout
     # names it, beside every symbol the launcher writes.
@@ -389,6 +485,11 @@ def test_the_launcher_reads_the_exported_output():
     assert program == layout and set(sym) | {"out", "time_buf"} == program
     launcher = text("run.py")
     assert 'get_f16("out"' in launcher and "recheck" not in launcher
+    # out is fp16 under either accumulate (the accumulators stay on the device); the check
+    # names the compile's accumulate
+    assert "layer_check(params)" in launcher
+    assert all(f'@export_name("{name}", [*]f16' in text("layout.csl")
+               for name in ("out", "x", "wqkv", "wo", "wgu", "wd"))
 
 
 @pytest.mark.parametrize("model,p,tokens,preset", [
@@ -396,10 +497,12 @@ def test_the_launcher_reads_the_exported_output():
     ("qwen2-72b", 480, 4096, "full-model"), ("llama3-8b", 720, 4096, "paper-kernels"),
     ("odd-ffn", 3, 9, "paper-kernels"), ("odd-ffn", 3, 9, "full-model")])
 def test_program_memory_is_what_meshsim_plans(model, p, tokens, preset):
-    # Every fp16 array pe_program.csl declares (sizes from its own constant expressions,
-    # evaluated with the kernel's params) against meshsim's PrefillLayout as prefill_layer
-    # builds it (packed when the preset's hardware moves two fp16 per wavelet): the plan that
-    # decides whether a grid fits 48 KB is the kernel's, pads included.
+    # Every fp16 and acc_t array pe_program.csl declares (sizes from its own constant
+    # expressions, evaluated with the kernel's params), weighed in bytes (acc_t: 4 under
+    # acc32, else 2), against meshsim's PrefillLayout as prefill_layer builds it and allocates
+    # it (packed when the preset's hardware moves two fp16 per wavelet; its accumulators at
+    # hw.acc_bits): the plan that decides whether a grid fits 48 KB is the kernel's, pads
+    # included. (The 1-element DSD placeholders, scratch*, are not planned.)
     import re
     from pathlib import Path
 
@@ -409,16 +512,26 @@ def test_program_memory_is_what_meshsim_plans(model, p, tokens, preset):
 
     text = (Path(__file__).resolve().parents[1] / "kernels" / "Prefill" / "pe_program.csl"
             ).read_text()
-    env = {**prefill_params(_arch(model), p, tokens, preset=preset), "max2": max}
-    for name, expr in re.findall(r"^const (\w+): i16 = ([^;]+);", text, re.M):
+    prm = prefill_params(_arch(model), p, tokens, preset=preset)
+    env = {**prm, "max2": max}
+    for name, expr in re.findall(r"^const (\w+): (?:i16|bool) = ([^;]+);", text, re.M):
         expr = re.sub(r"^if \((\w+)\) (.+) else (.+)$", r"(\2) if \1 else (\3)", expr)
-        env[name] = eval(expr, {}, env)  # noqa: S307 - the kernel's own arithmetic
-    arrays = re.findall(r"^var (\w+) = @zeros\(\[([^\]]+)\]f16\);", text, re.M)
-    total = sum(eval(size, {}, env) for name, size in arrays if name != "scratch")  # noqa: S307
-    packed = presets.hardware(WSE2, preset).fp16_per_wavelet == 2
-    lay = PrefillLayout(presets.attention_arch(_arch(model), preset), p, tokens, packed)
-    assert total == lay.weight_elems_per_core() + lay.buffer_elems_per_core()
-    if model == "odd-ffn" and packed:  # the four pads are there
+        env[name] = eval(expr.replace("!", "not "), {}, env)  # noqa: S307 - the kernel's own
+    arrays = re.findall(r"^var (\w+) = @zeros\(\[([^\]]+)\](f16|acc_t)\);", text, re.M)
+    acc_bytes = 4 if prm["acc32"] else 2
+    size = {name: eval(n, {}, env) for name, n, _ in arrays}  # noqa: S307
+    kernel = sum(size[name] * (2 if t == "f16" else acc_bytes) for name, _, t in arrays
+                 if not name.startswith("scratch"))
+    hw = presets.hardware(WSE2, preset)
+    assert acc_bytes == hw.acc_bits // 8
+    lay = PrefillLayout(presets.attention_arch(_arch(model), preset), p, tokens,
+                        hw.fp16_per_wavelet == 2, hw.acc_bits == 32)
+    acc = lay.accumulator_elems_per_core()
+    assert kernel == (2 * (lay.weight_elems_per_core() + lay.buffer_elems_per_core() - acc)
+                      + acc_bytes * acc)
+    assert acc == sum(size[name] for name, _, t in arrays
+                      if t == "acc_t" and not name.startswith("scratch"))
+    if model == "odd-ffn" and hw.fp16_per_wavelet == 2:  # the four pads are there
         assert env["FD_WIRE"] == env["ft"] * env["dt"] + 1 and env["LT_WIRE"] == env["lt"] + 1
 
 

@@ -47,14 +47,17 @@ def test_packed_follows_the_presets_fp16_per_wavelet():
 
 
 def test_acc32_follows_the_presets_accumulate():
+    from waferrepro.models import arch
     from waferrepro.presets import PRESETS, options
     from waferrepro.sdk import dsd_limits
+    from waferrepro.sdk.inputs import prefill_params
 
     for preset in PRESETS:  # one source of truth: presets.options
         acc32 = int(options(preset)["accumulate"] == "fp32")
         gemv = sdk.kernel_params("MeshGEMV", (1, 64, 64), 4, 4, preset)
         gemm = sdk.kernel_params("MeshGEMM", (64, 64, 64), 4, 4, preset)
-        assert gemv["acc32"] == gemm["acc32"] == acc32
+        prefill = prefill_params(arch("tiny-llama"), 4, 16, preset=preset)
+        assert gemv["acc32"] == gemm["acc32"] == prefill["acc32"] == acc32
     assert sdk.kernel_params("MeshGEMV", (1, 64, 64), 4, 4, "full-model")["acc32"] == 1
     assert sdk.kernel_params("MeshGEMM", (64, 64, 64), 4, 4, "paper-kernels")["acc32"] == 0
     # f32 partial sums are never packed: MeshGEMV's tree extent is nt itself (no pad) ...
@@ -326,10 +329,11 @@ def test_sdk_params_cli_gives_decode_and_prefill_the_presets_layer(capsys):
     pre = [*base, "--system", "Prefill", "--cores", "4x4", "--input-len", "16"]
     assert cli.main([*pre, "--preset", "paper-kernels"]) == 0
     out = dict(kv.split(":") for kv in capsys.readouterr().out.strip().split(","))
-    assert (out["heads"], out["kvh"], out["causal"]) == ("1", "1", "0")
-    assert cli.main(pre) == 0
+    assert (out["heads"], out["kvh"], out["causal"], out["acc32"]) == ("1", "1", "0", "0")
+    assert cli.main([*pre, "--preset", "full-model"]) == 0  # fp32 accumulate: @fmachs form
     out = dict(kv.split(":") for kv in capsys.readouterr().out.strip().split(","))
     assert out["causal"] == "1" and int(out["heads"]) == arch_heads("tiny-llama")
+    assert (out["acc32"], out["packed"]) == ("1", "0")
     dec = [*base, "--system", "Decode", "--cores", "4x3", "--context", "7"]
     assert cli.main([*dec, "--preset", "paper-kernels"]) == 0
     out = dict(kv.split(":") for kv in capsys.readouterr().out.strip().split(","))

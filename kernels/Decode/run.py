@@ -5,7 +5,7 @@ Builds each core's inputs with waferrepro.sdk.inputs.decode_inputs (meshsim's ow
 weights, KV cache, RoPE tables, head map, this step's cache moves), runs, reads the output
 (`out`: fp16 under either accumulate form; the f32 partial sums of `acc32` stay on the
 device) and the timestamps back, checks the output against the NumPy reference layer
-(sdk.launch.decode_check: the fixed fp16-activation bound, naming the accumulate the kernel
+(sdk.launch.layer_check: the fixed fp16-activation bound, naming the accumulate the kernel
 was compiled for) and writes the JSON `waferrepro sdk record` reads. NOT RUN HERE: no SDK.
 """
 
@@ -54,7 +54,7 @@ def main() -> int:
     agree = bool((out == out[:, width - 1:width]).all())
     shape = f"{args.model} context {args.context} kv {args.kv} ({args.preset})"
     return sdk_launch.finish(args.out_json, "Decode", shape, got, expected, timing, width,
-                             height, params, agree, sdk_launch.decode_check(params),
+                             height, params, agree, sdk_launch.layer_check(params),
                              preset=args.preset)
 
 

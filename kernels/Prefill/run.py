@@ -4,8 +4,10 @@
 Builds each core's inputs with waferrepro.sdk.inputs.prefill_inputs (meshsim.prefill's own
 packing: weights placed for their MeshGEMM form, the bias in the row-skewed layout, RoPE
 tables, the prompt's hidden states in the natural layout), runs, reads `out` back (the
-layer's output, natural layout), checks it against the NumPy reference layer and writes the
-JSON `waferrepro sdk prefill-record` reads. NOT RUN HERE: no SDK.
+layer's output, natural layout: fp16 under either accumulate, the kernel's accumulators never
+leave the device), checks it against the NumPy reference layer (sdk.launch.layer_check: the
+fixed device bound, naming the accumulate of the compile's `acc32`) and writes the JSON
+`waferrepro sdk prefill-record` reads. NOT RUN HERE: no SDK.
 """
 
 import sys
@@ -48,7 +50,8 @@ def main() -> int:
     got = unpack_activations(out, a, args.input_len)
     return sdk_launch.finish(args.out_json, "Prefill",
                              f"{args.model} prompt {args.input_len} ({args.preset})", got,
-                             expected, timing, P, P, params, preset=args.preset)
+                             expected, timing, P, P, params,
+                             check=sdk_launch.layer_check(params), preset=args.preset)
 
 
 if __name__ == "__main__":

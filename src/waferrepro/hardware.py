@@ -8,8 +8,8 @@ published result.
 
 Compute follows the core's datapath: a step's cycles come from the instruction it would use
 (ACCUMULATE: @fmach for fp16 accumulation, @fmachs for fp32; the schedule preset picks one and
-the cost model, the numeric check and the CSL's MeshGEMM, MeshGEMV and Decode follow it (their
-`acc32`); the CSL's Prefill has the fp16 form only), its
+the cost model, the numeric check and the CSL's MeshGEMM, MeshGEMV, Decode and Prefill follow
+it (their `acc32`), its
 SIMD width (SDK CSL appendix), the SRAM ports that feed it, and a start-up cost per DSD operation.
 """
 

@@ -82,7 +82,7 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
 
     Returns (fabric, output [tokens, hidden] or None).
     """
-    lay = PrefillLayout(a, p, tokens, packed=hw.fp16_per_wavelet == 2)
+    lay = PrefillLayout(a, p, tokens, packed=hw.fp16_per_wavelet == 2, acc32=hw.acc_bits == 32)
     functional = weights is not None
     fab = Fabric(hw, p, p, functional=functional)
     fab.alloc("weights (one layer)", lay.weight_elems_per_core())
@@ -209,6 +209,9 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
     o = stationary_loop(fab, probs, v, o, fab.matmul_cycles(lt, lt, cq), lt * ckv,
                         lt * cq, INTERLEAVED, head_mac=pv_mac, label="P x V")
 
+    if hw.acc_bits == 32:  # kernels/Prefill: the f32 output into Cannon's fp16 operand
+        tl.add("P x V: output to fp16",
+               compute=fab.elementwise_cycles(lt * cq, instruction="fmovs"))
     attn = cannon(o, None if not functional else weights.wo, cq, dt, "O MeshGEMM")
     tl.add("residual", compute=fab.elementwise_cycles(lt * dt, 1, 0))
     xv = None if xv is None else xv + attn

@@ -35,6 +35,7 @@ class PrefillLayout:
     p: int
     tokens: int
     packed: bool = False  # transfers two fp16 per wavelet: odd lengths take a pad element
+    acc32: bool = False  # accumulates in fp32: the all-reduced accumulators travel unpacked
 
     @property
     def rep(self) -> int:
@@ -69,6 +70,12 @@ class PrefillLayout:
         (kernels/Prefill's *_WIRE; only four lengths can be odd: see pe_program.csl)."""
         return n + n % 2 if self.packed else n
 
+    def tree_wire(self, n: int) -> int:
+        """Elements of a row all-reduced accumulator (sums of squares, softmax max and sum):
+        f32 ones (acc32) travel one per wavelet and take no pad (pe_program.csl's
+        TREE_PACKED); fp16 ones as any packed transfer (`wire`)."""
+        return n if self.acc32 else self.wire(n)
+
     def weight_elems_per_core(self) -> int:
         return (self.dt * self.width + self.cq * self.dt + self.dt * 2 * self.ft
                 + self.wire(self.ft * self.dt) + 2 * self.dt)
@@ -84,16 +91,18 @@ class PrefillLayout:
                 + 3 * lt * widest_out  # activation-stationary: two products, the arriving partial
                 + 2 * max(lt * cq, self.wire(lt * self.ft))  # Cannon's moving A (x2)
                 + 2 * lt * 2 * ckv  # K|V and its receive buffer
-                + hl * lt + 2 * self.wire(hl)  # scores, max, sum
-                + self.width + 2 * lt * ckv + self.wire(lt))  # bias, RoPE cos|sin, sums of squares
+                + hl * lt + 2 * self.tree_wire(hl)  # scores, max, sum
+                + self.width + 2 * lt * ckv + self.tree_wire(lt))  # bias, RoPE, sums of squares
 
     def accumulator_elems_per_core(self) -> int:
         """The part of buffer_elems_per_core holding partial sums (the accumulate width): the
         activation-stationary products and arriving partial, a Cannon GEMM's output, the
-        scores, the softmax sums and the sums of squares."""
+        scores, their max and sum (the max of accumulate-width scores, all-reduced at that
+        width as prefill_layer charges it) and the sums of squares: kernels/Prefill's acc_t
+        arrays."""
         lt, hl = self.lt, self.a.heads * self.lt
         return (3 * lt * max(self.width, 2 * self.ft) + lt * self.dt
-                + hl * lt + self.wire(hl) + self.wire(lt))
+                + hl * lt + 2 * self.tree_wire(hl) + self.tree_wire(lt))
 
 
 @dataclass

@@ -14,13 +14,14 @@ B_WIRE, MeshGEMV's NT_WIRE, Decode's SS_WIRE, HEADS_WIRE, SCORES_WIRE and DY_WIR
 refused by the library's comptime asserts (common/ring_shift.csl, common/line_tree.csl) and by
 their Python twin (sdk.routes.to_wavelets).
 
-fp32 accumulate (`acc32`: MeshGEMM's C, MeshGEMV's y and Decode's partial sums f32, kernels'
-@fmachs): DSD extents, fabric ones too, count f32 elements (a fabric extent is a number of
-wavelets, one f32 each: CSL docs, "Data Structure Descriptors"), and f32 partial sums are
-never packed, so MeshGEMV's and Decode's tree extents are unpadded. Offsets are kept in
-16-bit words (`@increment_dsd_offset` converts its element count with the element type "into
-number of words", same page), so an f32 offset counts two per element here: the stricter
-reading of the i16 offset limit.
+fp32 accumulate (`acc32`: MeshGEMM's C, MeshGEMV's y, Decode's partial sums and Prefill's
+accumulators f32, kernels' @fmachs): DSD extents, fabric ones too, count f32 elements (a fabric
+extent is a number of wavelets, one f32 each: CSL docs, "Data Structure Descriptors"), and f32
+partial sums are never packed, so MeshGEMV's, Decode's and Prefill's tree extents are
+unpadded. Offsets are kept in 16-bit words (`@increment_dsd_offset` converts its element count
+with the element type "into number of words", same page), so an f32 offset counts two per
+element here: the stricter reading of the i16 offset limit; likewise Prefill's one strided f32
+window (query_col) counts its stride in words.
 """
 
 from __future__ import annotations
@@ -47,8 +48,9 @@ def acc_words(p: dict) -> int:
 
 
 def tree_wire(n: int, p: dict) -> int:
-    """Elements a tree of partial sums (MeshGEMV's, Decode's) moves per transfer of n: f32 ones
-    (`acc32`) one per wavelet, unpadded; fp16 ones as any fp16 transfer (`wire`)."""
+    """Elements a tree of partial sums (MeshGEMV's, Decode's, Prefill's row all-reduces) moves
+    per transfer of n: f32 ones (`acc32`) one per wavelet, unpadded; fp16 ones as any fp16
+    transfer (`wire`)."""
     return n if p.get("acc32", 0) else wire(n, p)
 
 
@@ -99,16 +101,21 @@ def _prefill(p: dict) -> list[tuple[str, str, int]]:
     w_max = max(dt * w, cq * dt, dt * 2 * ft, wire(ft * dt, p))
     kv = 2 * lt * ckv
     x_ext = max(lt * max(w, 2 * ft), lt * cq, wire(lt * ft, p), kv)
+    acc = acc_words(p)  # words per accumulator element (f32 under acc32)
+    f32 = " words (f32)" if p.get("acc32", 0) else ""
     return [("feature_col stride ckv", "stride", ckv),
-            ("query_col stride cq", "stride", cq),
+            (f"query_col stride cq{f32}", "stride", acc * cq),
             ("key_col stride lt", "stride", lt),
             ("scores size HL*lt", "size", hl * lt),
             ("W_MAX size", "size", w_max), ("X_EXT ring extent", "size", x_ext),
             ("Y_EXT ring extent", "size", max(w_max, kv)),
-            ("xtree extent HL_WIRE", "length", wire(hl, p)),
+            ("xtree extent HL_WIRE", "length", tree_wire(hl, p)),
             ("matmul b_row offset (k-1)*n", "offset", max((dt - 1) * max(w, 2 * ft),
                                                           (max(cq, ft) - 1) * dt)),
-            ("scores row offset ((g*rep+r)*lt+a)*lt", "offset", (hl - 1) * lt),
+            (f"matmul c_row offset (lt-1)*n{f32}", "offset",
+             acc * (lt - 1) * max(w, 2 * ft, dt)),
+            (f"scores row offset ((g*rep+r)*lt+a)*lt{f32}", "offset", acc * (hl - 1) * lt),
+            (f"query_col offset e*rep+r{f32}", "offset", acc * (cq - 1)),
             ("key_col offset (g*rep+r)*lt*lt + t", "offset", hl * lt - 1),
             ("V half offset lt*ckv", "offset", lt * ckv)]
 

@@ -111,28 +111,32 @@ def prefill_params(a: Arch, p: int, tokens: int, preset: str = DEFAULT_PRESET,
                    hw: Hardware | None = None) -> dict:
     """The Prefill kernel's --params (kernels/Prefill/layout.csl) for a `tokens`-long prompt
     of model `a` on a p x p grid under `preset`: its attention heads (presets.attention_arch),
-    whether keys after the query are masked (`causal`), as meshsim's Prefill job, and whether
-    its transfers move two fp16 per wavelet (`packed`, as meshsim charges them; `hw`: as in
-    decode_params)."""
+    whether keys after the query are masked (`causal`), as meshsim's Prefill job, whether
+    its transfers move two fp16 per wavelet (`packed`, as meshsim charges them) and whether it
+    accumulates in fp32 (`acc32`: @fmachs, f32 accumulators and partial sums, as meshsim's
+    Prefill holds them under the preset's `accumulate`); `hw`: as in decode_params."""
     a = attention_arch(a, preset)
     lay = PrefillLayout(a, p, tokens)
     return {"P": p, "lt": lay.lt, "dt": lay.dt, "cq": lay.cq, "ckv": lay.ckv, "ft": lay.ft,
             "rep": lay.rep, "heads": a.heads, "kvh": a.kv_heads, "hd": a.head_dim,
             "tokens": tokens, "gx": group_size(p, 2), "causal": int(causal(preset)),
-            "packed": int(packed_fabric(preset, hw))}
+            "packed": int(packed_fabric(preset, hw)),
+            "acc32": int(fp32_accumulate(preset, hw))}
 
 
 def prefill_inputs(a: Arch, p: int, tokens: int, seed: int = 0,
-                   preset: str = DEFAULT_PRESET):
+                   preset: str = DEFAULT_PRESET, draws: tuple | None = None):
     """(per-core arrays by symbol, expected output [tokens, hidden]) for one layer of model `a`
     under `preset` over a `tokens`-long prompt: the draws of
     jobs.meshsim.check_prefill_functional (weights from `seed`, the prompt's hidden states
     from `seed + 1`), packed by meshsim.prefill's own functions; the reference masked as the
-    preset says."""
+    preset says. `draws`: (weights, x) to pack instead (inputs a test constructs)."""
     a = attention_arch(a, preset)
     lay = PrefillLayout(a, p, tokens)
-    w = random_weights(a, seed)
-    x = np.random.default_rng(seed + 1).standard_normal((tokens, a.hidden)).astype(np.float16)
+    if draws is None:
+        draws = (random_weights(a, seed), np.random.default_rng(seed + 1).standard_normal(
+            (tokens, a.hidden)).astype(np.float16))
+    w, x = draws
     ref, _, _ = layer(x, w, a, np.arange(tokens), causal=causal(preset))
     packed = pack_prefill_weights(lay, w)
     cos, sin = prefill_rope_tables(lay)

@@ -20,10 +20,10 @@ from ..check import compare, tolerance
 from ..hardware import ACCUMULATE
 from .timing import STAMP_WORDS, run_statistics
 
-# Decode and Prefill keep activations in fp16 between phases, which meshsim does not model
-# (and Prefill accumulates in fp16, @fmach; Decode as its `acc32` says, decode_check): a
-# looser fixed bound than check.tolerance's, written into their result documents. MeshGEMM
-# and MeshGEMV, one reduction each, are checked as meshsim checks its twin (accumulate_check).
+# Decode and Prefill keep activations in fp16 between phases, which meshsim does not model,
+# whatever they accumulate in: a looser fixed bound than check.tolerance's, written into their
+# result documents (layer_check names the accumulate). MeshGEMM and MeshGEMV, one reduction
+# each, are checked as meshsim checks its twin (accumulate_check).
 DEVICE_RTOL = 2e-2
 DEVICE_ATOL = 1e-3
 DEVICE_REFERENCE = "numpy float64; device accumulates in fp16"
@@ -52,9 +52,9 @@ def accumulate_check(params: dict, k: int) -> dict:
             "reference": f"numpy float64; device accumulates in {acc} (@{ACCUMULATE[acc]['mac']})"}
 
 
-def decode_check(params: dict) -> dict:
-    """How a Decode result is checked: the fixed device bound under either accumulate form
-    (its activations, cache and output are fp16 between phases whatever `acc32` says, which
+def layer_check(params: dict) -> dict:
+    """How a whole layer (Decode, Prefill) is checked: the fixed device bound under either
+    accumulate form (its activations are fp16 between phases whatever `acc32` says, which
     meshsim does not model), naming the accumulate the kernel was compiled for: fp32
     (@fmachs, f32 partial sums) under `acc32`, else fp16."""
     acc = "fp32" if params.get("acc32", 0) else "fp16"
