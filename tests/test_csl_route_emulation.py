@@ -19,9 +19,10 @@ form is asked for must fail that check."""
 
 import numpy as np
 import pytest
+from line_tree_emulation import line_all_reduce
 
 from waferrepro.check import compare, tolerance
-from waferrepro.host import group_size, pack_cannon, pad2d, to_tiles, unpack_cannon
+from waferrepro.host import pack_cannon, pad2d, to_tiles, unpack_cannon
 from waferrepro.meshsim import make_inputs
 from waferrepro.sdk import launch, toolchain
 from waferrepro.sdk import routes as cr
@@ -205,47 +206,8 @@ def column_all_reduce(partial, root: str, drop: str | None = None, per_wavelet: 
     h, w = partial.shape[:2]
     table = cr.RouteTable(w, h)
     cr.tree_routes(table, "y", root=root)
-    g = group_size(h, 2)
-    roles = [cr.tree_role(y, h, g, root) for y in range(h)]
-    top = cr.line_root(h, g, root)
     vec = partial.copy() if acc is None else partial.astype(acc)
-    for level in ("l1", "l2"):
-        members = [y for y in range(h) if level == "l1" or roles[y].l1_root]
-
-        def chain_root(y, level=level):
-            return cr.head_position(y // g, h, g, root) if level == "l1" else top
-
-        incoming = {}  # (row, side it arrives from) -> the stream, per column
-        for y in sorted(members, key=lambda y: abs(y - chain_root(y)), reverse=True):
-            role = roles[y]
-            reads = {s: getattr(role, f"{level}_from_{n}")
-                     for s, n in (("-", "minus"), ("+", "plus"))}
-            # the program reads exactly the sides that stream in, on the colors they use
-            assert {s for s in "-+" if (y, s) in incoming} == {s for s in "-+" if reads[s]}
-            streams = {s: incoming.pop((y, s)) for s in "-+" if reads[s]}
-            send = role.l1_send if level == "l1" else role.l2_send
-            if send is None:  # the chain's root: absorb each side (both: one after the other)
-                for side, stream in streams.items():
-                    if not (drop == side and len(streams) == 2):
-                        vec[y] = add(vec[y], stream)
-                continue
-            out = vec[y]  # the far end: its own vector alone; a relay adds what arrived
-            for stream in streams.values():
-                out = add(out, stream)
-            for x in range(w):
-                dx, dy = cr.deliver(table, x, y, send)
-                side = "-" if dy > y else "+"
-                assert dx == x and getattr(roles[dy], f"{level}_from_"
-                                           f"{'minus' if side == '-' else 'plus'}") == send
-                incoming.setdefault((dy, side), np.zeros_like(vec[0]))[x] = wire(out[x])
-        assert not incoming  # every stream was read
-    if h > 1:
-        for x in range(w):
-            got = cr.trace(table, x, top, "bcast")
-            assert set(got) == {(x, y) for y in range(h) if y != top}
-            for dest in got:
-                vec[dest[1], dest[0]] = wire(vec[top, x])
-    return vec
+    return line_all_reduce(vec, table, "y", root, add, wire, drop=drop)
 
 
 def _gemv_partials(w, h, n=None):

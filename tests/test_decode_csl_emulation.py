@@ -30,11 +30,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from line_tree_emulation import line_all_reduce
 
 from waferrepro import presets
 from waferrepro.check import compare, tolerance
 from waferrepro.hardware import WSE2
-from waferrepro.host import group_size
 from waferrepro.models import arch
 from waferrepro.sdk import launch
 from waferrepro.sdk import routes as cr
@@ -162,56 +162,9 @@ class Fabric:
             out = op(a, b)
             return out if self.acc is None else out.astype(self.acc)
 
-        prefix = axis.upper()
-        p = self.py if axis == "y" else self.px
-        n_lines = self.px if axis == "y" else self.py
-        g = group_size(p, 2)
-        roles = [cr.tree_role(q, p, g, "edge") for q in range(p)]
-        top = cr.line_root(p, g, "edge")
-        v = (vec if axis == "y" else vec.transpose(1, 0, 2)).copy()  # [position, line, :]
-        if self.acc is not None:
-            v = v.astype(self.acc)
-
-        def core(q, line):  # (x, y) of position q on a line
-            return (line, q) if axis == "y" else (q, line)
-
-        def position(x, y):
-            return y if axis == "y" else x
-
-        for level in ("l1", "l2"):
-            members = [q for q in range(p) if level == "l1" or roles[q].l1_root]
-
-            def chain_root(q, level=level):
-                return cr.head_position(q // g, p, g, "edge") if level == "l1" else top
-
-            incoming = {}  # (position, side it arrives from) -> the stream, per line
-            for q in sorted(members, key=lambda q: abs(q - chain_root(q)), reverse=True):
-                role = roles[q]
-                reads = {s: getattr(role, f"{level}_from_{name}")
-                         for s, name in (("-", "minus"), ("+", "plus"))}
-                assert {s for s in "-+" if (q, s) in incoming} == {s for s in "-+" if reads[s]}
-                out = v[q]
-                for s in "-+":
-                    if reads[s]:
-                        out = combine(out, incoming.pop((q, s)))
-                send = role.l1_send if level == "l1" else role.l2_send
-                if send is None:  # the chain's root keeps the combination
-                    v[q] = out
-                    continue
-                for line in range(n_lines):
-                    dx, dy = cr.deliver(self.table, *core(q, line), prefix + send)
-                    dq = position(dx, dy)
-                    assert core(dq, line) == (dx, dy)
-                    incoming.setdefault((dq, "-" if dq > q else "+"),
-                                        np.zeros_like(v[0]))[line] = self.tree_wire(out[line])
-            assert not incoming  # every stream was read
-        if p > 1:
-            for line in range(n_lines):
-                got = cr.trace(self.table, *core(top, line), prefix + "bcast")
-                assert set(got) == {core(q, line) for q in range(p) if q != top}
-                for dest in got:
-                    v[position(*dest), line] = self.tree_wire(v[top, line])
-        return v if axis == "y" else v.transpose(1, 0, 2)
+        v = vec if self.acc is None else vec.astype(self.acc)
+        return line_all_reduce(v, self.table, axis, "edge", combine, self.tree_wire,
+                               prefix=axis.upper())
 
     def neighbour_shift(self, cores):
         """neighbour_shift.shift: rows that drop send their oldest token south on their send
