@@ -9,7 +9,7 @@ from waferrepro.sdk import routes as cr
 
 
 def line_all_reduce(vec, table, axis: str, root: str, combine, wire, prefix: str = "",
-                    drop: str | None = None):
+                    drop: str | None = None, lines=None):
     """all_reduce on every line along `axis` ("y": each column, "x": each row) of
     vec[y, x, ...] (core (x, y)'s vector), on the routes `table` holds for the tree form
     `root` ("edge" or "middle") under color `prefix`: each chain member, from the chain's far
@@ -17,9 +17,13 @@ def line_all_reduce(vec, table, axis: str, root: str, combine, wire, prefix: str
     arrives from each side, one side after the other (`absorb`); the line's root broadcasts.
     `combine(a, b)`: one @faddh / @fadds / max, rounded as the program holds values;
     `wire(v)`: one vector onto the fabric and off it again. `drop` ("-" or "+"): a mutated
-    root that, given two sides, ignores that side's stream. Returns the new vec."""
+    root that, given two sides, ignores that side's stream. `lines`: the lines that run their
+    tree (default all; Decode's rows reduce vectors of their own lengths, one call each): the
+    others send and receive nothing, and only the running lines' results are meaningful.
+    Returns the new vec."""
     p = table.height if axis == "y" else table.width
     n_lines = table.width if axis == "y" else table.height
+    lines = range(n_lines) if lines is None else list(lines)
     g = group_size(p, 2)
     roles = [cr.tree_role(q, p, g, root) for q in range(p)]
     top = cr.line_root(p, g, root)
@@ -53,7 +57,7 @@ def line_all_reduce(vec, table, axis: str, root: str, combine, wire, prefix: str
             if send is None:  # the chain's root keeps the combination
                 v[q] = out
                 continue
-            for line in range(n_lines):
+            for line in lines:
                 dx, dy = cr.deliver(table, *core(q, line), prefix + send)
                 dq = position(dx, dy)
                 side = "-" if dq > q else "+"
@@ -63,7 +67,7 @@ def line_all_reduce(vec, table, axis: str, root: str, combine, wire, prefix: str
                 incoming.setdefault((dq, side), np.zeros_like(v[0]))[line] = wire(out[line])
         assert not incoming  # every stream was read
     if p > 1:
-        for line in range(n_lines):
+        for line in lines:
             got = cr.trace(table, *core(top, line), prefix + "bcast")
             assert set(got) == {core(q, line) for q in range(p) if q != top}
             for dest in got:

@@ -12,6 +12,11 @@ kernel's `packed`, the preset's two fp16 per wavelet) each vector travels as pai
 transfer never adds one: a kernel without the pads (odd lengths) is refused, and a pair read
 the wrong way round gives a wrong layer.
 
+Scores: token-major (scores[t * heads + hd]), and each row's x tree reduces only its own
+n * heads (scores_len), counted on the wire and held to what meshsim's decode_layer charges
+for the step (heads * n_max, the busiest row's): reducing heads * cap fails that, a wrong
+stride in scores_local a wrong layer.
+
 Accumulate (the preset's `accumulate`, decode_params' `acc32`): the layer runs in the
 program's own element types (kernel_types): under full-model every partial sum -- ss, qkv,
 scores, hmax, hsum, o, attn, gate|up, down -- is f32, each FMAC (@fmachs) and tree add
@@ -60,6 +65,14 @@ def wire_lengths(p, pad=True):
 
     return {"ss": wire(1), "heads": wire(p["heads"]), "scores": wire(p["heads"] * p["cap"]),
             "dy": wire(p["dy"])}
+
+
+def scores_len(p, n, pad=True):
+    """pe_program.csl's scores_len(): the scores all-reduce of a row whose cores hold n tokens
+    after the step's cache moves moves n * heads values (padded to even when the trees pack);
+    SCORES_WIRE above is the buffer, for the largest n (cap)."""
+    length = n * p["heads"]
+    return length + length % 2 if tree_packed(p) and pad else length
 
 
 def kernel_types(p):
@@ -131,6 +144,7 @@ class Fabric:
     def __init__(self, px, py, tree_per_wavelet=1, kv_per_wavelet=1, swap=False, acc=None,
                  wire_dtype=None):
         self.px, self.py, self.swap = px, py, swap
+        self.log = None  # a list: every tree transfer's (values, wavelets) is appended to it
         self.tree_per_wavelet, self.kv_per_wavelet = tree_per_wavelet, kv_per_wavelet
         self.acc, self.wire_dtype = acc, wire_dtype or acc
         self.table = cr.RouteTable(px, py)
@@ -150,11 +164,14 @@ class Fabric:
         return cr.from_wavelets(sent, v.shape, self.swap)[0, 0]
 
     def tree_wire(self, v):
+        if self.log is not None:
+            self.log.append((v.size, v.size // self.tree_per_wavelet))
         got = self.wire(v, self.tree_per_wavelet, self.wire_dtype)
         return got if self.acc is None else got.astype(self.acc)
 
-    def all_reduce(self, vec, axis, op):
-        """line_tree.all_reduce on every line along `axis` of vec[y, x, :]: each chain member,
+    def all_reduce(self, vec, axis, op, lines=None):
+        """line_tree.all_reduce on every line along `axis` of vec[y, x, :] (or on `lines`
+        alone: line_all_reduce's): each chain member,
         from the chain's far end inward, sends its vector combined with what arrived
         (`relay`); a root combines what arrives (`absorb`); the line's root broadcasts.
         Every combination is rounded to the tree's element type (`acc`)."""
@@ -164,7 +181,7 @@ class Fabric:
 
         v = vec if self.acc is None else vec.astype(self.acc)
         return line_all_reduce(v, self.table, axis, "edge", combine, self.tree_wire,
-                               prefix=axis.upper())
+                               prefix=axis.upper(), lines=lines)
 
     def neighbour_shift(self, cores):
         """neighbour_shift.shift: rows that drop send their oldest token south on their send
@@ -182,13 +199,17 @@ class Fabric:
                 assert not c.state[2] or hasattr(c, "moved_in"), "a row takes what nobody sent"
 
 
-def emulate(sym, p, pad=True, swap=False, per_wavelet=None, types=None, wire_dtype=None):
+def emulate(sym, p, pad=True, swap=False, per_wavelet=None, types=None, wire_dtype=None,
+            moved=None, scores_length=None, score_stride=None):
     """The program on every core of the grid; `pad=False`: without the pad elements,
     `swap`: pairs read the wrong way round (the device would not notice a pad turned
     nonzero, only the wrong layer: so, swapped, the pads are not checked here),
     `per_wavelet`: override the trees' packing (TREE_PACKED). `types`: the element types
     the program holds (kernel_types(p); default EXACT, float64: the data movement alone);
-    `wire_dtype`: the partial sums' type on the fabric (a mutation: fp16 under acc32)."""
+    `wire_dtype`: the partial sums' type on the fabric (a mutation: fp16 under acc32).
+    `moved`: a dict filled with {row: [(values, wavelets) of each transfer]} of the scores
+    all-reduce. Mutations: `scores_length(n)`, the length a row reduces (default
+    scores_len); `score_stride`, scores_local's stride between tokens (default heads)."""
     types = types or EXACT
     acc, f16 = types["acc"], types["f16"]
     py, px = sym["x"].shape[:2]
@@ -196,18 +217,24 @@ def emulate(sym, p, pad=True, swap=False, per_wavelet=None, types=None, wire_dty
                                         ("dy", "cq", "ckv", "cf", "rep", "heads", "cap"))
     W = cq + 2 * ckv
     wire = wire_lengths(p, pad)
+    scores_length = scores_length or (lambda n: scores_len(p, n, pad))
+    stride = score_stride or heads
     fabric = Fabric(px, py, per_wavelet or (2 if tree_packed(p) else 1),
                     2 if p["packed"] else 1, swap, acc, wire_dtype)
     cores = [[Core(sym, i, j, p, wire, types) for j in range(px)] for i in range(py)]
     everyone = [c for row in cores for c in row]
 
-    def all_reduce(name, axis, length, used, op=np.add):  # line_tree.all_reduce(buf, length)
+    def all_reduce(name, axis, length, used, op=np.add, lines=None):
+        # line_tree.all_reduce(buf, length) on every line, or on `lines` (rows) alone
         grid = np.stack([[getattr(c, name)[:length] for c in row] for row in cores])
-        grid = fabric.all_reduce(grid, axis, op)
+        grid = fabric.all_reduce(grid, axis, op, lines)
         for i, row in enumerate(cores):
+            if lines is not None and i not in lines:
+                continue
             for j, c in enumerate(row):
                 getattr(c, name)[:length] = grid[i, j]
-                assert swap or not getattr(c, name)[used:].any(), f"{name}'s pad is not zero"
+                assert swap or not getattr(c, name)[used:length].any(), \
+                    f"{name}'s pad is not zero"
 
     def rms_local(c, v):
         c.ss[0] = held(np.sum(v.astype(np.float64) ** 2), acc)
@@ -252,45 +279,56 @@ def emulate(sym, p, pad=True, swap=False, per_wavelet=None, types=None, wire_dty
             append_token(c.moved_in, 0, ckv)
         if c.state[3]:
             append_token(c.qkv, cq, cq + ckv)
-        c.scores[:] = 0.0  # SCORES_WIRE: the pad too; one FMAC per (feature, head)
+        if c.n:  # clears what the step reduces (scores_len: its pad too)
+            c.scores[:scores_length(c.n)] = 0.0
         kflat, toks = c.kcache.reshape(-1), np.arange(c.n)
-        for e in range(ckv):
+        for e in range(ckv):  # one FMAC over the n tokens per (feature, head): score_col
             kcol = kflat[e + ckv * toks]  # cache_col
             g = c.head_of[e]
             for r in range(rep):
-                row = (g * rep + r) * cap + toks
-                c.scores[row] = mac(c.scores[row], kcol, held(c.qkv[e * rep + r], f16), acc)
-    all_reduce("scores", "x", wire["scores"], heads * cap)
+                col = toks * stride + g * rep + r
+                c.scores[col] = mac(c.scores[col], kcol, held(c.qkv[e * rep + r], f16), acc)
+    for i, row in enumerate(cores):  # each row's x tree on its own n * heads
+        n = row[0].n
+        assert all(c.n == n for c in row), "a row's cores must agree on the length"
+        length = scores_length(n)
+        if length == 0:
+            continue  # advance activates x_done: nothing to reduce
+        fabric.log = None if moved is None else moved.setdefault(i, [])
+        all_reduce("scores", "x", length, heads * n, lines=[i])
+        fabric.log = None
     for c in everyone:  # phase 4: softmax_scale_and_max (hmax[heads], the pad, untouched)
         for hd in range(heads):
-            s = held(c.scores[hd * cap: hd * cap + c.n] * c.consts[2], acc)
-            c.scores[hd * cap: hd * cap + c.n] = s
+            col = np.arange(c.n) * heads + hd
+            s = held(c.scores[col] * c.consts[2], acc)
+            c.scores[col] = s
             c.hmax[hd] = max(LOWEST, s.max()) if c.n else LOWEST
     all_reduce("hmax", "y", wire["heads"], heads, np.maximum)
     for c in everyone:  # phase 5: softmax_exp_and_sum (reads hmax[:heads] only)
         for hd in range(heads):
-            e = held(np.exp(c.scores[hd * cap: hd * cap + c.n].astype(np.float64)
-                            - float(c.hmax[hd])), acc)
-            c.scores[hd * cap: hd * cap + c.n] = e
+            col = np.arange(c.n) * heads + hd
+            e = held(np.exp(c.scores[col].astype(np.float64) - float(c.hmax[hd])), acc)
+            c.scores[col] = e
             c.hsum[hd] = held(e.astype(np.float64).sum(), acc)
     all_reduce("hsum", "y", wire["heads"], heads)
     for c in everyone:  # phase 6: attend_local
-        # the probabilities: in place, or (acc32) narrowed to fp16 into the first half of
-        # the f32 scores (probs_p), element by element in ascending order as the program
-        # writes them: a wrong order would overwrite f32 values not yet read
+        # one reciprocal a head into hsum, then the probabilities: in place, or (acc32)
+        # narrowed to fp16 into the first half of the f32 scores (probs_p), element by
+        # element in ascending k = t * heads + hd as the program writes them: a wrong order
+        # would overwrite f32 values not yet read
         narrow = acc == np.float32
         probs = c.scores.view(np.float16) if narrow else c.scores
-        for hd in range(heads):
-            inv = 1.0 / float(c.hsum[hd])
-            for t in range(c.n):
-                probs[hd * cap + t] = held(float(c.scores[hd * cap + t]) * inv,
-                                           f16 if narrow else acc)
+        c.hsum[:heads] = held(1.0 / c.hsum[:heads].astype(np.float64), acc)
+        for t in range(c.n):
+            for hd in range(heads):
+                k = t * heads + hd
+                probs[k] = held(float(c.scores[k]) * float(c.hsum[hd]), f16 if narrow else acc)
         c.o[:] = 0.0  # one FMAC over the rep grouped heads per (token, feature)
         lanes = np.arange(rep)
         for t in range(c.n):
             for e in range(ckv):
                 g = c.head_of[e]
-                pvec = probs[g * rep * cap + t + cap * lanes]  # head_col
+                pvec = probs[t * heads + g * rep + lanes]  # pcol: contiguous
                 c.o[e * rep + lanes] = mac(c.o[e * rep + lanes], pvec, c.vcache[t, e], acc)
     all_reduce("o", "y", cq, cq)
     for c in everyone:  # phase 7
@@ -371,12 +409,20 @@ def test_decode_program_under_paper_kernels_runs_the_authors_layer(px, py, conte
 
 def test_paper_kernels_smoke_grid_needs_every_pad():
     # tiny-llama on 4x3 under paper-kernels: ss (1), heads (1), heads*cap (3) and dy (43)
-    # are all odd, so each of the four pads is exercised by the test above
-    p = decode_params(arch("tiny-llama"), 4, 3, 7, "shift", preset="paper-kernels")
+    # are all odd, so each of the four buffers carries a pad; the scores all-reduce of rows
+    # 0 and 1 (3 tokens after the step, one head) uses it, row 2's (2 tokens) does not
+    a = arch("tiny-llama")
+    p = decode_params(a, 4, 3, 7, "shift", preset="paper-kernels")
     assert (p["heads"] * p["cap"]) % 2 == p["dy"] % 2 == 1
     assert wire_lengths(p) == {"ss": 2, "heads": 2, "scores": p["cap"] + 1, "dy": p["dy"] + 1}
     assert wire_lengths({**p, "packed": 0}) == {"ss": 1, "heads": 1, "scores": p["cap"],
                                                 "dy": p["dy"]}
+    state = decode_inputs(a, 4, 3, 7, "shift", cap=p["cap"], preset="paper-kernels")[0][
+        "state"][:, 0]
+    after = (state[:, 0] - state[:, 1] + state[:, 2] + state[:, 3]).tolist()
+    assert after == [3, 3, 2]
+    assert [scores_len(p, n) for n in after] == [4, 4, 2]
+    assert [scores_len({**p, "packed": 0}, n) for n in after] == [3, 3, 2]
 
 
 @pytest.mark.parametrize("context", [7, 8])
@@ -422,9 +468,16 @@ def test_program_declares_the_padded_lengths_the_emulation_reduces():
     text = PROGRAM.read_text()
     calls = re.findall(r"tree\.all_reduce\((\w+)_p, ([^,]+), (true|false)\)", text)
     assert {buf: n for buf, n, _ in calls} == {
-        "ss": "SS_WIRE", "qkv": "W", "scores": "SCORES_WIRE", "hmax": "HEADS_WIRE",
+        "ss": "SS_WIRE", "qkv": "W", "scores": "scores_n", "hmax": "HEADS_WIRE",
         "hsum": "HEADS_WIRE", "o": "cq", "attn": "DY_WIRE", "gu": "2 * cf",
         "down": "DY_WIRE"}
+    # the scores all-reduce's length is this core's n tokens x heads, padded when the tree
+    # packs (the emulation's scores_len), skipped on a row without tokens
+    assert "const scores_n = scores_len();" in text
+    body = re.search(r"fn scores_len\(\) i16 \{(.+?)\n\}", text, re.S).group(1)
+    assert re.sub(r"\s+", " ", body).strip() == (
+        "const len = n * heads; if (TREE_PACKED) { return len + len % 2; } return len;")
+    assert re.search(r"if \(scores_n == 0\) \{\s+@activate\(x_done_id\);", text)
     for preset in ("full-model", "paper-kernels"):
         p = decode_params(arch("tiny-llama"), 4, 3, 7, "shift", preset=preset)
         for packed in (0, 1):  # packed f32 partial sums (acc32): still unpadded
@@ -478,6 +531,107 @@ def test_program_memory_is_what_meshsim_plans(model, px, py, context, preset):
     lay = DecodeLayout.on(hw, a, px, py)  # what meshsim's Decode allocates under the preset
     assert lay.packed == bool(p["packed"])
     assert total == lay.bytes_per_core(p["cap"])
+
+
+def meshsim_scores_charge(monkeypatch, a, params, sym, context, mode, preset):
+    """(values, wavelets) meshsim's decode_layer charges for the step's scores all-reduce:
+    the elems and bits its all_reduce is called with (the first along x; decode.py passes
+    heads * n_max), the wavelets by its Fabric's rule, on the layer and hardware the Decode
+    job runs under `preset`."""
+    from waferrepro.meshsim import decode as meshsim_decode
+    from waferrepro.meshsim.decode_layout import KVCache
+    from waferrepro.sdk.inputs import decode_layer_run
+
+    calls = []
+    real = meshsim_decode.all_reduce
+
+    def recording(fab, data, axis, elems, *args, **kw):
+        bits = kw.get("bits") or fab.hw.acc_bits
+        calls.append((axis, elems, fab.wavelets(elems, bits)))
+        return real(fab, data, axis, elems, *args, **kw)
+
+    monkeypatch.setattr(meshsim_decode, "all_reduce", recording)
+    run_arch, run_mode = decode_layer_run(a, mode, preset)
+    hw = presets.hardware(WSE2, preset)
+    before = np.asarray(sym["state"][:, 0, 0], dtype=np.int64)
+    meshsim_decode.decode_layer(hw, run_arch, params["width"], params["height"],
+                                KVCache(before.copy()), context, run_mode, cap=params["cap"])
+    monkeypatch.setattr(meshsim_decode, "all_reduce", real)
+    scores = [(elems, wavelets) for axis, elems, wavelets in calls if axis == "x"][0]
+    assert scores[0] == run_arch.heads * int(
+        (before + np.asarray(sym["state"][:, 0, 2:].sum(-1)) - sym["state"][:, 0, 1]).max())
+    return scores
+
+
+def assert_scores_moved_as_charged(moved, p, after, charged):
+    """Every transfer of row i's scores all-reduce carries heads * n_i values (padded when
+    packed; none on a row without tokens), and the busiest row's transfers are what meshsim
+    charges for the step: its values (on the kernel's padded length) and its wavelets."""
+    for i, n in enumerate(after):
+        if n == 0:
+            assert i not in moved, f"row {i} holds no tokens but reduced scores"
+            continue
+        assert set(moved[i]) == {(scores_len(p, n), scores_len(p, n)
+                                  // (2 if tree_packed(p) else 1))}, (i, n, set(moved[i]))
+    values, wavelets = charged
+    busiest = max(v for transfers in moved.values() for v, _ in transfers)
+    assert busiest == scores_len(p, values // p["heads"]), (busiest, values)
+    assert max(w for transfers in moved.values() for _, w in transfers) == wavelets
+
+
+@pytest.mark.parametrize("preset", ["full-model", "paper-kernels"])
+@pytest.mark.parametrize("px,py,context,mode,extra_cap", [
+    (4, 3, 7, "shift", 0), (4, 3, 7, "shift", 3), (2, 4, 9, "shift", 2), (3, 5, 0, "shift", 1),
+    (4, 3, 7, "concat", 2), (5, 3, 4, "shift", 0)])
+def test_scores_all_reduce_moves_what_meshsim_charges(monkeypatch, preset, px, py, context,
+                                                      mode, extra_cap):
+    # extra_cap: the kernel the workflow compiles once per run, at its largest cap, running
+    # an earlier step. Each row reduces heads * n (n: its tokens after the cache moves), the
+    # busiest row exactly meshsim's heads * n_max; reducing the whole heads * cap buffer (the
+    # old kernel: a correct layer, more wavelets than the twin charges) fails this.
+    a = arch("tiny-llama")
+    params = decode_params(a, px, py, context, mode, preset=preset)
+    params["cap"] += extra_cap
+    sym, expected = decode_inputs(a, px, py, context, mode, seed=3, cap=params["cap"],
+                                  preset=preset)
+    state = sym["state"][:, 0]
+    after = (state[:, 0] - state[:, 1] + state[:, 2] + state[:, 3]).tolist()
+    charged = meshsim_scores_charge(monkeypatch, a, params, sym, context, mode, preset)
+    for types in (EXACT, kernel_types(params)):
+        moved = {}
+        _, check = run_and_check(a, params, sym, expected, moved=moved, types=types)
+        assert check.passed, check
+        assert_scores_moved_as_charged(moved, params, after, charged)
+    whole, buffer = {}, wire_lengths(params)["scores"]
+    _, check = run_and_check(a, params, sym, expected, moved=whole,
+                             scores_length=lambda n: buffer)
+    assert check.passed, check  # the layer is right: only the wavelets differ
+    if all(scores_len(params, n) == buffer for n in after):
+        return  # every row full (or its pad fills it): the two kernels move the same
+    with pytest.raises(AssertionError):
+        assert_scores_moved_as_charged(whole, params, after, charged)
+
+
+@pytest.mark.parametrize("preset", ["full-model", "paper-kernels"])
+def test_scores_layout_is_token_major(preset):
+    # scores_local writes head hd of token t at t * heads + hd (stride heads); the softmax
+    # and attend_local read it there. Under full-model (4 heads) a stride of 1 or cap gives a
+    # wrong layer; under paper-kernels (one head) stride heads is 1, so token-major and
+    # head-major coincide and only the length changed.
+    a = arch("tiny-llama")
+    params = decode_params(a, 4, 3, 7, "shift", preset=preset)
+    sym, expected = decode_inputs(a, 4, 3, 7, "shift", seed=3, cap=params["cap"],
+                                  preset=preset)
+    _, check = run_and_check(a, params, sym, expected, types=kernel_types(params))
+    assert check.passed, check
+    if params["heads"] == 1:
+        return
+    assert params["heads"] not in (1, params["cap"])
+    for stride in (1, params["cap"]):
+        if (params["cap"] - 1) * stride + params["heads"] > wire_lengths(params)["scores"]:
+            continue  # past the buffer: not a layout the kernel could write
+        _, wrong = run_and_check(a, params, sym, expected, score_stride=stride)
+        assert not wrong.passed, stride
 
 
 def test_decode_inputs_cache_moves_keep_rows_balanced():

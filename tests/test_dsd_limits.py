@@ -49,12 +49,14 @@ def test_each_limit_is_enforced_at_its_boundary():
     with pytest.raises(ValueError, match="y_dsd / tree extent NT_WIRE = 32768"):
         dsd_limits.check("MeshGEMV", {**ok, "nt": 32768})
     dec = decode_params(arch("tiny-llama"), 4, 3, 7, "shift")
-    dsd_limits.check("Decode", {**dec, "cap": 127})
-    with pytest.raises(ValueError, match="head_col stride cap = 128 > 127"):
-        dsd_limits.check("Decode", {**dec, "cap": 128})
-    # packed fp16 partial sums: the scores all-reduce runs on SCORES_WIRE (heads*cap padded
-    # to even); f32 ones (acc32) travel one per wavelet, unpadded, whatever `packed` says
-    odd = {**dec, "heads": 1057, "cap": 31, "acc32": 0}  # heads*cap = 32767
+    # token-major scores: score_col's stride is heads (fp16 partial sums; in words for f32)
+    dsd_limits.check("Decode", {**dec, "heads": 127, "acc32": 0})
+    with pytest.raises(ValueError, match="score_col stride heads = 128 > 127"):
+        dsd_limits.check("Decode", {**dec, "heads": 128, "acc32": 0})
+    # packed fp16 partial sums: the scores buffer and the longest scores all-reduce (a full
+    # row, n = cap) are SCORES_WIRE (heads*cap padded to even); f32 ones (acc32) travel one
+    # per wavelet, unpadded, whatever `packed` says
+    odd = {**dec, "heads": 31, "cap": 1057, "ckv": 2, "acc32": 0}  # heads*cap = 32767
     dsd_limits.check("Decode", {**odd, "packed": 0})
     with pytest.raises(ValueError, match=r"X_MAX = max\(SCORES_WIRE, DY_WIRE\) = 32768 > 32767"):
         dsd_limits.check("Decode", {**odd, "packed": 1})
@@ -64,17 +66,22 @@ def test_each_limit_is_enforced_at_its_boundary():
 
 
 def test_decode_f32_partial_sums_count_their_offsets_in_words():
-    # Under acc32 scores and o are f32: their row offsets take two 16-bit words an element
-    # (MeshGEMM's C reading), the fp16 probabilities' window one.
+    # Under acc32 scores and o are f32: score_col's stride and offset and o's offset take two
+    # 16-bit words an element (MeshGEMM's C, Prefill's query_col reading), the fp16
+    # probabilities' window one.
     dec = decode_params(arch("tiny-llama"), 4, 3, 7, "shift")
     assert dec["acc32"] == 1
-    big = {**dec, "heads": 257, "cap": 100}  # (heads-1)*cap = 25600 fits as fp16, not as f32
-    dsd_limits.check("Decode", {**big, "acc32": 0})
-    with pytest.raises(ValueError, match=r"scores row offset \(heads-1\)\*cap words \(f32\) = "
-                                         r"51200 > 32767"):
-        dsd_limits.check("Decode", big)
-    encoded = {what: value for what, _, value in dsd_limits.encoded("Decode", big)}
-    assert encoded["head_col offset g*rep*cap + t (fp16 probabilities)"] == 257 * 100 - 1
+    f16, f32 = ({what.replace(" words (f32)", ""): value for what, _, value in
+                 dsd_limits.encoded("Decode", {**dec, "acc32": acc})} for acc in (0, 1))
+    for what in ("score_col stride heads", "score_col offset g*rep+r", "o offset e*rep"):
+        assert f32[what] == 2 * f16[what] > 0, what
+    probs = "pcol offset t*heads + g*rep (fp16 probabilities)"
+    assert f32[probs] == f16[probs] == (dec["cap"] - 1) * dec["heads"] + dec["heads"] - dec["rep"]
+    # 64 heads (qwen2-72b's) fit the i8 stride as fp16, not as f32 words
+    wide = {**dec, "heads": 64}
+    dsd_limits.check("Decode", {**wide, "acc32": 0})
+    with pytest.raises(ValueError, match=r"score_col stride heads words \(f32\) = 128 > 127"):
+        dsd_limits.check("Decode", wide)
 
 
 def test_packed_prefill_is_checked_at_its_padded_lengths():

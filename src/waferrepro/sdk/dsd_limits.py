@@ -76,10 +76,12 @@ def _decode(p: dict) -> list[tuple[str, str, int]]:
     dy, cq, ckv, cf, rep = p["dy"], p["cq"], p["ckv"], p["cf"], p["rep"]
     heads, cap = p["heads"], p["cap"]
     w = cq + 2 * ckv
-    words = acc_words(p)  # scores and o are acc_t: their offsets in 16-bit words
+    words = acc_words(p)  # scores and o are acc_t: their offsets and stride in 16-bit words
     f32 = " words (f32)" if p.get("acc32", 0) else ""
+    # The scores are token-major (scores[t*heads + hd]): score_col walks one head's tokens at
+    # stride heads; each step reduces n*heads <= heads*cap of them (scores_len, padded).
     return [("cache_col stride ckv", "stride", ckv),
-            ("head_col stride cap", "stride", cap),
+            (f"score_col stride heads{f32}", "stride", words * heads),
             ("scores / xtree extent X_MAX = max(SCORES_WIRE, DY_WIRE)", "length",
              max(tree_wire(heads * cap, p), tree_wire(dy, p))),
             ("ytree extent Y_MAX = max(W, HEADS_WIRE, cq, 2cf)", "length",
@@ -87,8 +89,9 @@ def _decode(p: dict) -> list[tuple[str, str, int]]:
             ("gemv row offset (dy-1)*W", "offset", (dy - 1) * w),
             ("gemv row offset (dy-1)*2cf", "offset", (dy - 1) * 2 * cf),
             ("gemv row offset (cq-1)*dy, (cf-1)*dy", "offset", (max(cq, cf) - 1) * dy),
-            (f"scores row offset (heads-1)*cap{f32}", "offset", words * (heads - 1) * cap),
-            ("head_col offset g*rep*cap + t (fp16 probabilities)", "offset", heads * cap - 1),
+            (f"score_col offset g*rep+r{f32}", "offset", words * (heads - 1)),
+            ("pcol offset t*heads + g*rep (fp16 probabilities)", "offset",
+             (cap - 1) * heads + heads - rep),
             (f"o offset e*rep{f32}", "offset", words * (ckv - 1) * rep),
             ("wqkv size dy*W", "size", dy * w), ("wgu size dy*2cf", "size", dy * 2 * cf),
             ("kcache size cap*ckv", "size", cap * ckv)]
