@@ -33,6 +33,28 @@ def test_middle_roots_about_halve_the_tree_and_broadcast_hops():
     assert 0.4 < ratio < 0.6
 
 
+def test_decode_follows_the_presets_tree_root():
+    # Decode's all-reduces take the preset's roots (the authors' Decode: every reduction a
+    # two-tree); the record lists the option; the cycle model runs what the record says.
+    from waferrepro.jobs.meshsim import run_decode
+    from waferrepro.model_metrics import decode_metrics
+    from waferrepro.models import arch
+
+    assert "Decode" in presets.APPLIES["tree_root"]
+    assert [presets.tree_root(p) for p in ("paper-kernels", "full-model")] == ["middle", "edge"]
+    hw = presets.hardware(WSE2, "paper-kernels")
+    a = presets.attention_arch(arch("llama3-8b"), "paper-kernels")
+    latency = {root: decode_metrics(hw, a, 360, 360, 256, 4, "static", tree_root=root)[0]
+               ["cycles_latency"][0] for root in ("edge", "middle")}
+    assert 0.4 < latency["middle"] / latency["edge"] < 0.6
+    rec = run_decode("tiny-llama", "7x6", 7, 2, "shift", WSE2, "functional",
+                     preset="paper-kernels")
+    assert rec["what"]["params"]["schedule"]["tree_root"] == "middle"
+    assert rec["check"]["performed"] and rec["check"]["passed"]
+    full = run_decode("tiny-llama", "7x6", 7, 2, "shift", WSE2, "cycle-model")
+    assert full["what"]["params"]["schedule"]["tree_root"] == "edge"
+
+
 def test_device_skew_is_timed_and_packing_halves_fp16_wavelets():
     full = simulate("MeshGEMM", (2048,) * 3, 240, 240, WSE2, False,
                     kernel=presets.kernel("MeshGEMM", "full-model")).run

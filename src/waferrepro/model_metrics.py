@@ -39,15 +39,17 @@ def decode_step_plan(lay: DecodeLayout, input_len: int, output_len: int,
 
 
 def decode_cycles_per_layer(hw: Hardware, a: Arch, px: int, py: int, input_len: int,
-                            output_len: int, mode: str, tree_levels: int = 2):
+                            output_len: int, mode: str, tree_levels: int = 2,
+                            tree_root: str = "edge"):
     """Mean cycles of one layer's decode step over the output tokens, exactly: steps whose
-    cost is the same are simulated once (cycle model) and counted."""
+    cost is the same are simulated once (cycle model) and counted. `tree_root`: the
+    all-reduces' root form (presets.tree_root)."""
     lay = DecodeLayout.on(hw, a, px, py)
     cap, plan = decode_step_plan(lay, input_len, output_len, mode)
     total, first_fabric, causes = 0.0, None, {}
     for t, count in plan:
         fab, _ = decode_layer(hw, a, px, py, KVCache(lay.rows_tokens(t, mode)), t, mode,
-                              tree_levels, cap=cap)
+                              tree_levels, cap=cap, tree_root=tree_root)
         total += fab.timeline.total * count
         for cause, v in fab.timeline.breakdown().items():
             causes[cause] = causes.get(cause, 0.0) + v * count / output_len
@@ -86,10 +88,11 @@ def memory_summary(hw: Hardware, a: Arch, lay: DecodeLayout, context: int, mode:
 
 
 def decode_metrics(hw: Hardware, a: Arch, px: int, py: int, input_len: int, output_len: int,
-                   mode: str, tree_levels: int = 2) -> tuple[dict, dict]:
+                   mode: str, tree_levels: int = 2,
+                   tree_root: str = "edge") -> tuple[dict, dict]:
     """(metrics {name: (value, unit)}, memory summary) of decoding on a px x py grid."""
     cycles, _, lay, causes = decode_cycles_per_layer(hw, a, px, py, input_len, output_len,
-                                                     mode, tree_levels)
+                                                     mode, tree_levels, tree_root)
     metrics, mem = decode_metrics_from_cycles(hw, a, lay, cycles, input_len, output_len, mode)
     return {**metrics, **breakdown_metrics(causes, a.layers)}, mem
 
@@ -161,12 +164,13 @@ class PrefillBytes:
 
 def end_to_end_metrics(hw: Hardware, a: Arch, prefill_p: int, decode_px: int, decode_py: int,
                        input_len: int, output_len: int, kv_mode: str = "shift",
-                       causal: bool = True) -> tuple[dict, dict]:
+                       causal: bool = True, tree_root: str = "edge") -> tuple[dict, dict]:
     """Prefill on its grid, then decode on its own (the paper's Table 2 setup):
     TPR = output tokens / (prefill time + decode time); what this leaves out:
-    placement.E2E_NOTE."""
+    placement.E2E_NOTE. `tree_root`: Decode's all-reduce roots (presets.tree_root)."""
     pre, pre_mem = prefill_metrics(hw, a, prefill_p, input_len, causal=causal)
-    dec, dec_mem = decode_metrics(hw, a, decode_px, decode_py, input_len, output_len, kv_mode)
+    dec, dec_mem = decode_metrics(hw, a, decode_px, decode_py, input_len, output_len, kv_mode,
+                                  tree_root=tree_root)
     metrics = combine_end_to_end(hw, output_len, pre, dec)
     return metrics, {**dec_mem, "fits_grid_whole_model": bool(metrics["fits_grid_whole_model"][0])}
 

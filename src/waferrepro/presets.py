@@ -2,9 +2,12 @@
 public kernels do them (`paper-kernels`) or as our complete layer does (`full-model`).
 
 Options (each changes meshsim's schedule; the layer options also the NumPy reference):
-- tree_root (modelled): MeshGEMV's tree roots at each group's first core ("edge") or in its
-  middle with both sides reducing towards it ("middle", the authors' MeshGEMV; about half the
-  hops). chain-GEMV stays Cerebras's one-way chain either way.
+- tree_root (modelled; MeshGEMV and Decode): the all-reduce trees' roots at each group's
+  first core ("edge") or in its middle with both sides reducing towards it ("middle", the
+  authors' MeshGEMV and Decode: every reduction of their WSE-2 decode.csl is a
+  two_tree_allreduce_*; about half the hops). Decode's y and x all-reduces take it through
+  tree_root(); chain-GEMV stays Cerebras's one-way chain either way; Prefill's row trees
+  stay edge-rooted.
 - skew (modelled): Cannon-family A alignment on the host before timing ("host") or on the
   device inside the timed region ("device", the authors' MeshGEMM).
 - last_shift (modelled): MeshGEMM makes p ring shifts per run, the last one (tiles back
@@ -60,8 +63,9 @@ PRESETS = {
 HARDWARE_OPTIONS = ("fp16_per_wavelet", "accumulate")
 DEFAULT_PRESET = "full-model"
 # Which systems each option applies to (kernel() binds those of meshsim's kernels; the
-# model-level ones are read by the Decode and Prefill jobs through layer_options()).
-APPLIES = {"tree_root": ("MeshGEMV",), "skew": ("MeshGEMM", "Cannon"),
+# model-level ones are read by the Decode and Prefill jobs through attention_arch, kv_mode,
+# causal and tree_root).
+APPLIES = {"tree_root": ("MeshGEMV", "Decode"), "skew": ("MeshGEMM", "Cannon"),
            "last_shift": ("MeshGEMM",), "attention_heads": ("Decode", "Prefill"),
            "causal_mask": ("Prefill",), "kv_cache": ("Decode",)}
 ATTENTION_HEADS = ("model", "one")
@@ -92,6 +96,17 @@ def kv_mode(kv: str, preset: str) -> str:
     if cache not in KV_CACHE:
         raise ValueError(f"kv_cache must be one of {KV_CACHE}, got {cache!r}")
     return cache if kv == "shift" else kv
+
+
+def tree_root(preset: str) -> str:
+    """Where Decode's all-reduce trees put their roots (meshsim.comm.TREE_ROOTS); MeshGEMV
+    gets the same option bound by kernel()."""
+    from .meshsim.comm import TREE_ROOTS
+
+    root = options(preset)["tree_root"]
+    if root not in TREE_ROOTS:
+        raise ValueError(f"tree_root must be one of {TREE_ROOTS}, got {root!r}")
+    return root
 
 
 def causal(preset: str) -> bool:

@@ -62,7 +62,8 @@ def evaluate(job, hw: Hardware, preset: str) -> dict[str, tuple[float, str]]:
     if kind == "decode":
         px, py = parse_dims(job.cores, 2, "core grid")
         return decode_metrics(hw, a, px, py, job.input_len, job.output_len,
-                              presets.kv_mode(job.kv, preset))[0]
+                              presets.kv_mode(job.kv, preset),
+                              tree_root=presets.tree_root(preset))[0]
     return prefill_metrics(hw, a, square_grid(job.cores), job.input_len,
                            causal=presets.causal(preset))[0]
 

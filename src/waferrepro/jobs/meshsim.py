@@ -71,9 +71,10 @@ def layer_reduction_length(a, tokens: int) -> int:
 
 
 def check_decode_functional(hw: Hardware, a, px: int, py: int, context: int, mode: str,
-                            steps: int = 2, seed: int = 0):
+                            steps: int = 2, seed: int = 0, tree_root: str = "edge"):
     """Decode `steps` tokens after a `context`-token prefix on the mesh, with real data, and
-    compare each output with the NumPy reference layer. Raises NumericMismatch on a mismatch."""
+    compare each output with the NumPy reference layer (all-reduce roots: `tree_root`).
+    Raises NumericMismatch on a mismatch."""
     import numpy as np
 
     from ..check import require_close, tolerance
@@ -91,7 +92,7 @@ def check_decode_functional(hw: Hardware, a, px: int, py: int, context: int, mod
     worst = None
     for t in range(context, context + steps):
         _, out = decode_layer(hw, a, px, py, cache, t, mode, weights=packed, x=x[t],
-                              cap=context + steps)
+                              cap=context + steps, tree_root=tree_root)
         result = require_close(out, full[t], f"decode of {a.name} on {px}x{py}, token {t} "
                                f"({hw.accumulate} accumulate)",
                                **tolerance(hw.accumulate, layer_reduction_length(a, t + 1)))
@@ -149,14 +150,17 @@ def run_decode(model: str, cores: str, input_len: int, output_len: int, kv: str,
     from ..models import arch
 
     a, kv_run = presets.attention_arch(arch(model), preset), presets.kv_mode(kv, preset)
+    root = presets.tree_root(preset)
     px, py = parse_dims(cores, 2, "core grid")
     check = None if mode != "functional" else (
-        lambda h: check_decode_functional(h, a, px, py, input_len, kv_run, seed=seed))
+        lambda h: check_decode_functional(h, a, px, py, input_len, kv_run, seed=seed,
+                                          tree_root=root))
     return _model_record(
         f"meshsim/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}_{preset}",
         {**model_what(DECODE_SYSTEM[kv], "Decode", model, cores, input_len, output_len,
                       kv_mode=kv, tree_levels=2, seed=seed), "preset": preset},
-        hw, cores, lambda h: decode_metrics(h, a, px, py, input_len, output_len, kv_run),
+        hw, cores, lambda h: decode_metrics(h, a, px, py, input_len, output_len, kv_run,
+                                            tree_root=root),
         MODEL_RAW_METRICS | BREAKDOWN_METRICS, check)
 
 
@@ -209,10 +213,12 @@ def run_end_to_end(model: str, prefill_cores: str, decode_cores: str, input_len:
 
     a, p = presets.attention_arch(arch(model), preset), square_grid(prefill_cores)
     kv_run, causal = presets.kv_mode("shift", preset), presets.causal(preset)
+    root = presets.tree_root(preset)
     dx, dy = parse_dims(decode_cores, 2, "core grid")
     def both_checks(h):
         pre = check_prefill_functional(h, a, p, input_len, seed, causal)
-        dec = check_decode_functional(h, a, dx, dy, input_len, kv_run, seed=seed)
+        dec = check_decode_functional(h, a, dx, dy, input_len, kv_run, seed=seed,
+                                      tree_root=root)
         return pre if pre.max_rel_err >= dec.max_rel_err else dec
 
     check = both_checks if mode == "functional" else None
@@ -224,7 +230,7 @@ def run_end_to_end(model: str, prefill_cores: str, decode_cores: str, input_len:
                       prefill_cores=prefill_cores, decode_cores=decode_cores, seed=seed),
          "preset": preset},
         hw, cores, lambda h: end_to_end_metrics(h, a, p, dx, dy, input_len, output_len,
-                                                kv_run, causal),
+                                                kv_run, causal, root),
         {"cycles_per_layer", "cycles"}, check)
     return with_e2e_note(record)
 

@@ -5,7 +5,9 @@ row i. GEMVs alternate between the two axes so no vector is ever transposed: a G
 input is along y keeps weight tile (rows: input chunk i, cols: output chunk j) on core (i, j),
 all-reduces its partials along y, and leaves its output along x (chunk j on column j); the
 next GEMV takes that input along x and gives its output along y. The all-reduces are K-level
-trees (the paper: K=2) followed by a broadcast.
+trees (the paper: K=2) followed by a broadcast; `tree_root` puts each group's and line's root
+at its first core ("edge") or in its middle with both sides reducing towards it ("middle":
+the authors' Decode, whose every reduction is a two_tree_allreduce_*).
 
 Attention. K/V features are split over columns (ckv per column, RoPE pairs kept on one core);
 the queries of each KV feature's heads sit on the same core (GQA without copying K/V), and the
@@ -87,8 +89,9 @@ def _rotate(vals, cos, sin):
 
 def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: int,
                  mode: str = "shift", tree_levels: int = 2, weights: HostWeights | None = None,
-                 x=None, cap: int | None = None):
+                 x=None, cap: int | None = None, tree_root: str = "edge"):
     """One decode step of one layer. Functional when `weights`, `x` and cache data are given.
+    `tree_root`: the all-reduce trees' root form (presets.tree_root).
 
     Returns (fabric, output hidden vector [hidden] or None). The cache is updated in place.
     """
@@ -117,7 +120,7 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
         return np.broadcast_to(vec_cols[None, :, :], grid + vec_cols.shape[1:]).copy()
 
     def reduce(data, axis, elems, label, op="sum"):
-        data, cycles, _ = all_reduce(fab, data, axis, elems, tree_levels, op)
+        data, cycles, _ = all_reduce(fab, data, axis, elems, tree_levels, op, root=tree_root)
         tl.add(label, comm=cycles)
         return data
 
