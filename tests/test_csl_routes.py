@@ -229,6 +229,25 @@ def test_csl_ids_stay_clear_of_each_other_and_of_memcpy(module):
     assert len(set(shifts)) == len(shifts), f"{module}: concurrent transfers share a queue id"
 
 
+def test_decode_middle_roots_read_their_second_side_on_a_free_input_queue():
+    # Decode compiles either root form (layout.csl's tree_middle into both tree_role calls).
+    # Each tree shares one queue for its edge-form reads; a middle root's "+" side streams in
+    # while its "-" side is being added, so it needs another input queue: one per tree, clear
+    # of the other tree's, the KV shift's and the sync's inputs and of memcpy's 0 and 1.
+    layout = (KERNELS / "Decode" / "layout.csl").read_text()
+    assert len(re.findall(r"roles\.tree_role\(\w+, \w+, \w+, tree_middle == 1\)", layout)) == 2
+    text = (KERNELS / "Decode" / "pe_program.csl").read_text()
+    trees = [[int(q) for q in g.split(",")] for g in re.findall(r"\[8\]i16\{([^}]*)\}", text)]
+    assert len(trees) == 2
+    plus = []
+    for ids in trees:
+        assert len(set(ids[:6])) == 1 and ids[6] == ids[7] != ids[0]
+        plus.append(ids[6])
+    others = [ids[0] for ids in trees] + _ids(r"\.in_queue = (\d+)", text)
+    assert len(set(plus)) == 2 and not set(plus) & set(others)
+    assert all(2 <= q <= 7 for q in plus)  # WSE-2 input queues 0..7, memcpy's 0 and 1
+
+
 def test_every_kernel_names_its_simulator_twin():
     for layout in KERNELS.glob("*/layout.csl"):
         assert "Simulator twin: waferrepro.meshsim." in layout.read_text(), layout

@@ -4,8 +4,11 @@ kernels/Decode/pe_program.csl (RoPE pairs, grouped queries, head map, cache move
 softmax) and the host's data layout must give the reference layer's output.
 
 Communication moves wavelets on the traced routes (waferrepro.sdk.routes): every all-reduce is
-line_tree.csl's (edge roots: chains into the line's root, its broadcast back) on the y and x
-tree colors, and the KV shift is neighbour_shift.csl's, one token one row south. Packed (the
+line_tree.csl's (chains into the line's root, its broadcast back) on the y and x tree colors,
+in the root form the params compile (`tree_middle`, the preset's tree_root: middle roots under
+paper-kernels, both sides reducing towards them, as the authors' Decode; edge under
+full-model); paper-kernels cases run on lines of 5 and more, where the forms differ, and a
+root dropping a side or edge emulation on middle routes fails, and the KV shift is neighbour_shift.csl's, one token one row south. Packed (the
 kernel's `packed`, the preset's two fp16 per wavelet) each vector travels as pairs
 (routes.to_wavelets / from_wavelets); the kernel's buffers carry their own pad element
 (SS_WIRE, HEADS_WIRE, SCORES_WIRE, DY_WIRE: zero, reduced with the rest, never read), so a
@@ -139,17 +142,21 @@ class Fabric:
     32-bit wavelet (2: fp16 pairs, TREE_PACKED), the KV shift `kv_per_wavelet` fp16;
     `swap` reads a pair's halves the wrong way round. `acc`: the type the trees add in
     (line_tree's elem_t: np.float32 with f32_values, @fadds; np.float16, @faddh; None:
-    float64); `wire_dtype`: the values' type on the fabric (default `acc`)."""
+    float64); `wire_dtype`: the values' type on the fabric (default `acc`). `root`: the trees'
+    form as compiled (layout.csl's tree_middle: routes and program); mutations: `emulate_root`
+    runs the program of another form on those routes, `drop` ("-" or "+") a two-sided root
+    that ignores that side."""
 
     def __init__(self, px, py, tree_per_wavelet=1, kv_per_wavelet=1, swap=False, acc=None,
-                 wire_dtype=None):
+                 wire_dtype=None, root="edge", emulate_root=None, drop=None):
         self.px, self.py, self.swap = px, py, swap
+        self.root, self.emulate_root, self.drop = root, emulate_root or root, drop
         self.log = None  # a list: every tree transfer's (values, wavelets) is appended to it
         self.tree_per_wavelet, self.kv_per_wavelet = tree_per_wavelet, kv_per_wavelet
         self.acc, self.wire_dtype = acc, wire_dtype or acc
         self.table = cr.RouteTable(px, py)
-        cr.tree_routes(self.table, "y", prefix="Y", root="edge")  # layout.csl: middle false
-        cr.tree_routes(self.table, "x", prefix="X", root="edge")
+        cr.tree_routes(self.table, "y", prefix="Y", root=root)  # layout.csl: tree_middle
+        cr.tree_routes(self.table, "x", prefix="X", root=root)
         cr.neighbour_routes(self.table)
 
     def wire(self, v, per_wavelet, dtype=None):
@@ -180,8 +187,8 @@ class Fabric:
             return out if self.acc is None else out.astype(self.acc)
 
         v = vec if self.acc is None else vec.astype(self.acc)
-        return line_all_reduce(v, self.table, axis, "edge", combine, self.tree_wire,
-                               prefix=axis.upper(), lines=lines)
+        return line_all_reduce(v, self.table, axis, self.emulate_root, combine, self.tree_wire,
+                               prefix=axis.upper(), drop=self.drop, lines=lines)
 
     def neighbour_shift(self, cores):
         """neighbour_shift.shift: rows that drop send their oldest token south on their send
@@ -199,8 +206,13 @@ class Fabric:
                 assert not c.state[2] or hasattr(c, "moved_in"), "a row takes what nobody sent"
 
 
+def tree_form(p):
+    """layout.csl's root form: middle when tree_middle is 1."""
+    return "middle" if p["tree_middle"] else "edge"
+
+
 def emulate(sym, p, pad=True, swap=False, per_wavelet=None, types=None, wire_dtype=None,
-            moved=None, scores_length=None, score_stride=None):
+            moved=None, scores_length=None, score_stride=None, emulate_root=None, drop=None):
     """The program on every core of the grid; `pad=False`: without the pad elements,
     `swap`: pairs read the wrong way round (the device would not notice a pad turned
     nonzero, only the wrong layer: so, swapped, the pads are not checked here),
@@ -209,7 +221,8 @@ def emulate(sym, p, pad=True, swap=False, per_wavelet=None, types=None, wire_dty
     `wire_dtype`: the partial sums' type on the fabric (a mutation: fp16 under acc32).
     `moved`: a dict filled with {row: [(values, wavelets) of each transfer]} of the scores
     all-reduce. Mutations: `scores_length(n)`, the length a row reduces (default
-    scores_len); `score_stride`, scores_local's stride between tokens (default heads)."""
+    scores_len); `score_stride`, scores_local's stride between tokens (default heads);
+    `emulate_root`, `drop`: the trees' mutations (Fabric)."""
     types = types or EXACT
     acc, f16 = types["acc"], types["f16"]
     py, px = sym["x"].shape[:2]
@@ -220,7 +233,8 @@ def emulate(sym, p, pad=True, swap=False, per_wavelet=None, types=None, wire_dty
     scores_length = scores_length or (lambda n: scores_len(p, n, pad))
     stride = score_stride or heads
     fabric = Fabric(px, py, per_wavelet or (2 if tree_packed(p) else 1),
-                    2 if p["packed"] else 1, swap, acc, wire_dtype)
+                    2 if p["packed"] else 1, swap, acc, wire_dtype, tree_form(p), emulate_root,
+                    drop)
     cores = [[Core(sym, i, j, p, wire, types) for j in range(px)] for i in range(py)]
     everyone = [c for row in cores for c in row]
 
@@ -372,7 +386,7 @@ def test_decode_program_logic_on_launcher_inputs_matches_reference(px, py, conte
     # extra_cap: a kernel compiled for a later step of the same run holds more tokens per core
     a = arch("tiny-llama")
     params = decode_params(a, px, py, context, mode)
-    assert params["packed"] == 0  # full-model: one fp16 per wavelet
+    assert params["packed"] == params["tree_middle"] == 0  # full-model: fp16 a wavelet, edge
     params["cap"] += extra_cap
     sym, expected = decode_inputs(a, px, py, context, mode, seed=3, cap=params["cap"])
     out, check = run_and_check(a, params, sym, expected)
@@ -385,14 +399,16 @@ def test_decode_program_logic_on_launcher_inputs_matches_reference(px, py, conte
 
 
 @pytest.mark.parametrize("px,py,context", [(4, 3, 7), (2, 4, 9), (3, 5, 0), (5, 3, 4),
-                                           (1, 1, 2)])
+                                           (1, 1, 2), (5, 6, 4), (7, 9, 11)])
 def test_decode_program_under_paper_kernels_runs_the_authors_layer(px, py, context):
     # paper-kernels: one head of hidden width and the static cache (presets): no row passes
     # a token down, the new one is written on the row that grows (t mod py); two fp16 per
-    # wavelet, every all-reduce on its padded length
+    # wavelet, every all-reduce on its padded length; middle tree roots (lines of 5 and more:
+    # two-sided roots; 7x9 at both levels of the column tree)
     a = arch("tiny-llama")
     params = decode_params(a, px, py, context, "shift", preset="paper-kernels")
-    assert (params["heads"], params["rep"], params["packed"]) == (1, 1, 1)
+    assert (params["heads"], params["rep"], params["packed"], params["tree_middle"]) == \
+        (1, 1, 1, 1)
     sym, expected = decode_inputs(a, px, py, context, "shift", seed=3, cap=params["cap"],
                                   preset="paper-kernels")
     state = sym["state"][:, 0]
@@ -405,6 +421,37 @@ def test_decode_program_under_paper_kernels_runs_the_authors_layer(px, py, conte
     assert params["acc32"] == 0 and tree_packed(params)
     _, check = run_and_check(a, params, sym, expected, types=kernel_types(params))
     assert check.passed, check
+
+
+def _two_sided_roots(p):
+    """Positions of a line of p whose middle-form role takes two sides at some level."""
+    from waferrepro.host import group_size
+
+    g = group_size(p, 2)
+    return [q for q in range(p) for r in [cr.tree_role(q, p, g, "middle")]
+            if (r.l1_from_minus and r.l1_from_plus) or (r.l2_from_minus and r.l2_from_plus)]
+
+
+@pytest.mark.parametrize("px,py,context", [(5, 6, 4), (6, 5, 9)])
+def test_middle_root_mutations_are_caught(px, py, context):
+    # The middle-compiled kernel (paper-kernels) on lines where middle and edge differ: the
+    # edge form's program on its routes does not run (its streams are not where it reads),
+    # and a two-sided root that ignores either side gives a wrong layer.
+    a = arch("tiny-llama")
+    params = decode_params(a, px, py, context, "shift", preset="paper-kernels")
+    assert params["tree_middle"] == 1 and _two_sided_roots(px) and _two_sided_roots(py)
+    sym, expected = decode_inputs(a, px, py, context, "shift", seed=3, cap=params["cap"],
+                                  preset="paper-kernels")
+    _, check = run_and_check(a, params, sym, expected)
+    assert check.passed, check
+    with pytest.raises((AssertionError, cr.RouteConflict)):
+        emulate(sym, params, emulate_root="edge")
+    for side in "-+":
+        _, dropped = run_and_check(a, params, sym, expected, drop=side)
+        assert not dropped.passed, side
+    # the edge-compiled kernel (the full-model form) is right on its own routes
+    _, edge = run_and_check(a, {**params, "tree_middle": 0}, sym, expected)
+    assert edge.passed, edge
 
 
 def test_paper_kernels_smoke_grid_needs_every_pad():
@@ -546,6 +593,7 @@ def meshsim_scores_charge(monkeypatch, a, params, sym, context, mode, preset):
     real = meshsim_decode.all_reduce
 
     def recording(fab, data, axis, elems, *args, **kw):
+        assert kw["root"] == tree_form(params)  # meshsim's trees are the kernel's form
         bits = kw.get("bits") or fab.hw.acc_bits
         calls.append((axis, elems, fab.wavelets(elems, bits)))
         return real(fab, data, axis, elems, *args, **kw)
@@ -555,7 +603,8 @@ def meshsim_scores_charge(monkeypatch, a, params, sym, context, mode, preset):
     hw = presets.hardware(WSE2, preset)
     before = np.asarray(sym["state"][:, 0, 0], dtype=np.int64)
     meshsim_decode.decode_layer(hw, run_arch, params["width"], params["height"],
-                                KVCache(before.copy()), context, run_mode, cap=params["cap"])
+                                KVCache(before.copy()), context, run_mode, cap=params["cap"],
+                                tree_root=presets.tree_root(preset))
     monkeypatch.setattr(meshsim_decode, "all_reduce", real)
     scores = [(elems, wavelets) for axis, elems, wavelets in calls if axis == "x"][0]
     assert scores[0] == run_arch.heads * int(
@@ -582,7 +631,7 @@ def assert_scores_moved_as_charged(moved, p, after, charged):
 @pytest.mark.parametrize("preset", ["full-model", "paper-kernels"])
 @pytest.mark.parametrize("px,py,context,mode,extra_cap", [
     (4, 3, 7, "shift", 0), (4, 3, 7, "shift", 3), (2, 4, 9, "shift", 2), (3, 5, 0, "shift", 1),
-    (4, 3, 7, "concat", 2), (5, 3, 4, "shift", 0)])
+    (4, 3, 7, "concat", 2), (5, 3, 4, "shift", 0), (6, 5, 9, "shift", 1)])
 def test_scores_all_reduce_moves_what_meshsim_charges(monkeypatch, preset, px, py, context,
                                                       mode, extra_cap):
     # extra_cap: the kernel the workflow compiles once per run, at its largest cap, running

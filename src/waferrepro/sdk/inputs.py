@@ -27,7 +27,7 @@ from ..meshsim.prefill_layout import PrefillLayout, pack_activations
 from ..meshsim.prefill_layout import pack_weights as pack_prefill_weights
 from ..meshsim.prefill_layout import rope_tables as prefill_rope_tables
 from ..models import Arch
-from ..presets import DEFAULT_PRESET, attention_arch, causal, kv_mode
+from ..presets import DEFAULT_PRESET, attention_arch, causal, kv_mode, tree_root
 from ..reference_layer import layer, random_weights
 from .toolchain import fp32_accumulate, packed_fabric
 
@@ -50,13 +50,16 @@ def decode_params(a: Arch, px: int, py: int, context: int, mode: str,
     under the preset; `acc32` (fp32 accumulate, toolchain.fp32_accumulate): the partial sums
     are f32 (@fmachs) and their all-reduces move one f32 per wavelet, unpacked, as meshsim
     charges them at the accumulate width; both from `hw`, the config's hardware, whose
-    overrides reach them as they reach meshsim (toolchain.twin_hardware)."""
+    overrides reach them as they reach meshsim (toolchain.twin_hardware); `tree_middle`
+    (1 middle, 0 edge): the y and x trees' roots, the preset's tree_root, as meshsim's
+    decode_layer takes it (presets.tree_root)."""
     a, mode = decode_layer_run(a, mode, preset)
     lay = DecodeLayout(a, px, py)
     cap = cap or int(lay.rows_tokens(context + 1, mode).max())
     return {"width": px, "height": py, "dy": lay.dy, "cq": lay.cq, "ckv": lay.ckv,
             "cf": lay.cf, "rep": lay.rep, "heads": a.heads, "cap": cap,
             "gy": group_size(py, 2), "gx": group_size(px, 2),
+            "tree_middle": int(tree_root(preset) == "middle"),
             "packed": int(packed_fabric(preset, hw)),
             "acc32": int(fp32_accumulate(preset, hw))}
 
