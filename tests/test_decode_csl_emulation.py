@@ -8,8 +8,9 @@ line_tree.csl's (chains into the line's root, its broadcast back) on the y and x
 in the root form the params compile (`tree_middle`, the preset's tree_root: middle roots under
 paper-kernels, both sides reducing towards them, as the authors' Decode; edge under
 full-model); paper-kernels cases run on lines of 5 and more, where the forms differ, and a
-root dropping a side or edge emulation on middle routes fails, and the KV shift is neighbour_shift.csl's, one token one row south. Packed (the
-kernel's `packed`, the preset's two fp16 per wavelet) each vector travels as pairs
+root dropping a side or edge emulation on middle routes fails. The KV shift is
+neighbour_shift.csl's, one token one row south. Packed (the kernel's `packed`, the preset's
+two fp16 per wavelet) each vector travels as pairs
 (routes.to_wavelets / from_wavelets); the kernel's buffers carry their own pad element
 (SS_WIRE, HEADS_WIRE, SCORES_WIRE, DY_WIRE: zero, reduced with the rest, never read), so a
 transfer never adds one: a kernel without the pads (odd lengths) is refused, and a pair read
