@@ -30,7 +30,8 @@ PRESETS = sorted(presets.PRESETS)
 CAUSE_FIELDS = [f"cycles_{c}" for c in CAUSES]
 # One layer of two models on two grids each: decode (4096-token prompt, 128 generated, the
 # experiments' "shift" KV mode as the preset runs it; mean over the steps) and prefill
-# (4096-token prompt); heads, mask, KV cache and Decode's tree roots as the preset says.
+# (4096-token prompt); heads, mask, KV cache, Decode's tree roots and Prefill's row trees as
+# the preset says.
 MODEL_CASES = [("decode", model, p) for model in ("llama3-8b", "llama2-13b") for p in (420, 660)]
 MODEL_CASES += [("prefill", model, p) for model in ("llama3-8b", "llama2-13b")
                 for p in (480, 720)]
@@ -58,7 +59,9 @@ def _layers():
                 hw, a, p, p, 4096, 128, presets.kv_mode("shift", preset),
                 tree_root=presets.tree_root(preset))
         else:
-            timeline = prefill_layer(hw, a, p, 4096, causal=presets.causal(preset))[0].timeline
+            levels, root = presets.prefill_row_tree(preset)
+            timeline = prefill_layer(hw, a, p, 4096, tree_levels=levels,
+                                     causal=presets.causal(preset), tree_root=root)[0].timeline
             cycles, causes = timeline.total, timeline.breakdown()
         rows.append({"preset": preset, "phase": phase, "model": model, "cores": f"{p}x{p}",
                      "cycles_per_layer": f"{cycles:.1f}",

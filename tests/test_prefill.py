@@ -14,13 +14,15 @@ from waferrepro.reference_layer import layer, random_weights
 BIG_SRAM = get_hardware("wse2", {"sram_bytes_per_core": 1 << 22})
 
 
-def _run(a, p, tokens, seed=0, hw=WSE2):
+def _run(a, p, tokens, seed=0, hw=WSE2, row_tree=(2, "edge")):
     w = random_weights(a, seed)
     x = np.random.default_rng(seed + 1).standard_normal((tokens, a.hidden)).astype(np.float16)
     ref, _, _ = layer(x, w, a, np.arange(tokens))
-    fab, out = prefill_layer(hw, a, p, tokens, pack_weights(PrefillLayout(a, p, tokens), w), x)
+    levels, root = row_tree
+    fab, out = prefill_layer(hw, a, p, tokens, pack_weights(PrefillLayout(a, p, tokens), w), x,
+                             tree_levels=levels, tree_root=root)
     require_close(out, ref, f"prefill on {p}x{p}")
-    cycle_fab, none = prefill_layer(hw, a, p, tokens)
+    cycle_fab, none = prefill_layer(hw, a, p, tokens, tree_levels=levels, tree_root=root)
     assert none is None and cycle_fab.timeline.total == fab.timeline.total
     return fab
 
@@ -29,6 +31,12 @@ def _run(a, p, tokens, seed=0, hw=WSE2):
                                          (3, 10, BIG_SRAM), (1, 6, BIG_SRAM)])
 def test_prefill_layer_matches_reference(p, tokens, hw):
     _run(arch("tiny-llama"), p, tokens, hw=hw)
+
+
+@pytest.mark.parametrize("p,tokens", [(4, 16), (5, 23)])
+def test_prefill_one_level_middle_row_tree_matches_reference(p, tokens):
+    # the authors' row all-reduce (presets.prefill_row_tree under paper-kernels)
+    _run(arch("tiny-llama"), p, tokens, row_tree=(1, "middle"))
 
 
 def test_prefill_plan_too_big_for_sram():

@@ -55,6 +55,53 @@ def test_decode_follows_the_presets_tree_root():
     assert full["what"]["params"]["schedule"]["tree_root"] == "edge"
 
 
+def test_prefill_row_all_reduces_follow_the_preset():
+    # paper-kernels: one chain per side of the whole row into its middle (the authors'
+    # mv_allreduce_add_x / _max_x); full-model: our two-level edge tree. Only the row
+    # all-reduces' cycles change; the record lists both options; functional runs pass.
+    from waferrepro.jobs.meshsim import run_end_to_end, run_prefill
+    from waferrepro.meshsim.prefill import prefill_layer
+    from waferrepro.models import arch
+
+    assert "Prefill" in presets.APPLIES["tree_root"]
+    assert presets.APPLIES["prefill_row_levels"] == ("Prefill",)
+    assert presets.prefill_row_tree("paper-kernels") == (1, "middle")
+    assert presets.prefill_row_tree("full-model") == (2, "edge")
+    hw = presets.hardware(WSE2, "paper-kernels")
+    a = presets.attention_arch(arch("llama3-8b"), "paper-kernels")
+    labels = {tree: prefill_layer(hw, a, 360, 4096, tree_levels=tree[0], causal=False,
+                                  tree_root=tree[1])[0].timeline.by_label()
+              for tree in ((2, "edge"), (1, "middle"))}
+    changed = {k for k in labels[(2, "edge")] if labels[(2, "edge")][k] != labels[(1, "middle")][k]}
+    assert changed == {"rmsnorm 1: all-reduce (x)", "rmsnorm 2: all-reduce (x)",
+                       "softmax: max all-reduce (x)", "softmax: sum all-reduce (x)"}
+    for preset in ("paper-kernels", "full-model"):
+        rec = run_prefill("tiny-llama", "5x5", 23, presets.hardware(WSE2, preset), "functional",
+                          preset=preset)
+        schedule = rec["what"]["params"]["schedule"]
+        assert (schedule["prefill_row_levels"], schedule["tree_root"]) == \
+            presets.prefill_row_tree(preset)
+        assert rec["check"]["performed"] and rec["check"]["passed"]
+    e2e = run_end_to_end("tiny-llama", "4x4", "4x4", 16, 2, WSE2, "functional",
+                         preset="paper-kernels")
+    assert e2e["check"]["passed"] and e2e["what"]["params"]["schedule"]["prefill_row_levels"] == 1
+
+
+def test_prefill_middle_root_sits_one_off_the_authors_for_even_rows_at_the_same_cost():
+    # meshsim's middle root of an even row is P/2 - 1, the authors' P/2: the mirror image
+    # (sides of P/2 - 1 and P/2 members either way), so the chain's far member, the root's two
+    # receives and the broadcast's reach are the same.
+    from waferrepro.meshsim.comm import tree_plan, tree_root
+
+    for p in (4, 360):
+        assert tree_root(p, 1, "middle") == p // 2 - 1
+        (group,) = tree_plan(p, 1, "middle")[0]
+        r, authors = tree_root(p, 1, "middle"), p // 2
+        assert sorted([r - group[0], group[-1] - r]) == \
+            sorted([authors - group[0], group[-1] - authors])
+    assert tree_root(5, 1, "middle") == 5 // 2  # odd rows: the same core
+
+
 def test_device_skew_is_timed_and_packing_halves_fp16_wavelets():
     full = simulate("MeshGEMM", (2048,) * 3, 240, 240, WSE2, False,
                     kernel=presets.kernel("MeshGEMM", "full-model")).run

@@ -119,15 +119,19 @@ def decode_metrics_from_cycles(hw: Hardware, a: Arch, lay: DecodeLayout, cycles:
 
 
 def prefill_metrics(hw: Hardware, a: Arch, p: int, input_len: int,
-                    cycles: float | None = None, causal: bool = True) -> tuple[dict, dict]:
-    """(metrics, memory summary) of prefilling an `input_len`-token prompt on a p x p grid.
+                    cycles: float | None = None, causal: bool = True,
+                    row_tree: tuple[int, str] = (2, "edge")) -> tuple[dict, dict]:
+    """(metrics, memory summary) of prefilling an `input_len`-token prompt on a p x p grid;
+    `row_tree`: (levels, root) of its row all-reduces (presets.prefill_row_tree).
 
     `cycles`: one layer's, measured by the CSL Prefill kernel; meshsim's when None. The
     memory plan is meshsim's either way (the kernel allocates the same buffers).
     """
     from .meshsim.prefill import prefill_layer
 
-    fab, _ = prefill_layer(hw, a, p, input_len, causal=causal)
+    levels, root = row_tree
+    fab, _ = prefill_layer(hw, a, p, input_len, tree_levels=levels, causal=causal,
+                           tree_root=root)
     measured = cycles
     cycles = fab.timeline.total if cycles is None else cycles
     ttft_s = cycles * a.layers / hw.clock_hz
@@ -164,11 +168,15 @@ class PrefillBytes:
 
 def end_to_end_metrics(hw: Hardware, a: Arch, prefill_p: int, decode_px: int, decode_py: int,
                        input_len: int, output_len: int, kv_mode: str = "shift",
-                       causal: bool = True, tree_root: str = "edge") -> tuple[dict, dict]:
+                       causal: bool = True, tree_root: str = "edge",
+                       prefill_row_levels: int = 2) -> tuple[dict, dict]:
     """Prefill on its grid, then decode on its own (the paper's Table 2 setup):
     TPR = output tokens / (prefill time + decode time); what this leaves out:
-    placement.E2E_NOTE. `tree_root`: Decode's all-reduce roots (presets.tree_root)."""
-    pre, pre_mem = prefill_metrics(hw, a, prefill_p, input_len, causal=causal)
+    placement.E2E_NOTE. `tree_root`: Decode's all-reduce roots and Prefill's row ones
+    (presets.tree_root), `prefill_row_levels`: Prefill's row tree levels
+    (presets.prefill_row_tree)."""
+    pre, pre_mem = prefill_metrics(hw, a, prefill_p, input_len, causal=causal,
+                                   row_tree=(prefill_row_levels, tree_root))
     dec, dec_mem = decode_metrics(hw, a, decode_px, decode_py, input_len, output_len, kv_mode,
                                   tree_root=tree_root)
     metrics = combine_end_to_end(hw, output_len, pre, dec)

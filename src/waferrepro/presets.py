@@ -2,12 +2,18 @@
 public kernels do them (`paper-kernels`) or as our complete layer does (`full-model`).
 
 Options (each changes meshsim's schedule; the layer options also the NumPy reference):
-- tree_root (modelled; MeshGEMV and Decode): the all-reduce trees' roots at each group's
-  first core ("edge") or in its middle with both sides reducing towards it ("middle", the
-  authors' MeshGEMV and Decode: every reduction of their WSE-2 decode.csl is a
-  two_tree_allreduce_*; about half the hops). Decode's y and x all-reduces take it through
-  tree_root(); chain-GEMV stays Cerebras's one-way chain either way; Prefill's row trees
-  stay edge-rooted.
+- tree_root (modelled; MeshGEMV, Decode and Prefill): the all-reduce trees' roots at each
+  group's first core ("edge") or in its middle with both sides reducing towards it
+  ("middle", the authors' MeshGEMV, Decode and Prefill: every reduction of their WSE-2
+  decode.csl is a two_tree_allreduce_*, and their Prefill's row all-reduces chain towards
+  root = P/2 from both sides; about half the hops). Decode's y and x all-reduces take it
+  through tree_root(), Prefill's row all-reduces through prefill_row_tree(); chain-GEMV
+  stays Cerebras's one-way chain either way.
+- prefill_row_levels (modelled; Prefill): the levels of Prefill's row all-reduce trees (RMSNorm
+  sums of squares, softmax max and sum). 1 is the authors' Prefill (WSE-2 comm_pe.csl
+  mv_allreduce_add_x / mv_allreduce_max_x: one chain per side of the whole row into the
+  root, which combines the two sides one after the other, then broadcasts both ways); 2 is
+  our two-level tree (the paper's MeshGEMV form, section 4), which full-model keeps.
 - skew (modelled): Cannon-family A alignment on the host before timing ("host") or on the
   device inside the timed region ("device", the authors' MeshGEMM).
 - last_shift (modelled): MeshGEMM makes p ring shifts per run, the last one (tiles back
@@ -54,18 +60,21 @@ from .models import Arch
 PRESETS = {
     "full-model": {"tree_root": "edge", "skew": "host", "fp16_per_wavelet": 1,
                    "last_shift": False, "accumulate": "fp32",
-                   "attention_heads": "model", "causal_mask": True, "kv_cache": "shift"},
+                   "attention_heads": "model", "causal_mask": True, "kv_cache": "shift",
+                   "prefill_row_levels": 2},
     "paper-kernels": {"tree_root": "middle", "skew": "device", "fp16_per_wavelet": 2,
                       "last_shift": True, "accumulate": "fp16",
-                      "attention_heads": "one", "causal_mask": False, "kv_cache": "static"},
+                      "attention_heads": "one", "causal_mask": False, "kv_cache": "static",
+                      "prefill_row_levels": 1},
 }
 # Options that live on the hardware description (every cost reads them from there).
 HARDWARE_OPTIONS = ("fp16_per_wavelet", "accumulate")
 DEFAULT_PRESET = "full-model"
 # Which systems each option applies to (kernel() binds those of meshsim's kernels; the
 # model-level ones are read by the Decode and Prefill jobs through attention_arch, kv_mode,
-# causal and tree_root).
-APPLIES = {"tree_root": ("MeshGEMV", "Decode"), "skew": ("MeshGEMM", "Cannon"),
+# causal, tree_root and prefill_row_tree).
+APPLIES = {"tree_root": ("MeshGEMV", "Decode", "Prefill"), "prefill_row_levels": ("Prefill",),
+           "skew": ("MeshGEMM", "Cannon"),
            "last_shift": ("MeshGEMM",), "attention_heads": ("Decode", "Prefill"),
            "causal_mask": ("Prefill",), "kv_cache": ("Decode",)}
 ATTENTION_HEADS = ("model", "one")
@@ -99,14 +108,24 @@ def kv_mode(kv: str, preset: str) -> str:
 
 
 def tree_root(preset: str) -> str:
-    """Where Decode's all-reduce trees put their roots (meshsim.comm.TREE_ROOTS); MeshGEMV
-    gets the same option bound by kernel()."""
+    """Where Decode's and Prefill's all-reduce trees put their roots (meshsim.comm.TREE_ROOTS);
+    MeshGEMV gets the same option bound by kernel()."""
     from .meshsim.comm import TREE_ROOTS
 
     root = options(preset)["tree_root"]
     if root not in TREE_ROOTS:
         raise ValueError(f"tree_root must be one of {TREE_ROOTS}, got {root!r}")
     return root
+
+
+def prefill_row_tree(preset: str) -> tuple[int, str]:
+    """(levels, root) of Prefill's row all-reduces: prefill_row_levels and tree_root
+    (paper-kernels: (1, "middle"), the authors' one chain per side into P/2; full-model:
+    (2, "edge"))."""
+    levels = options(preset)["prefill_row_levels"]
+    if levels not in (1, 2):
+        raise ValueError(f"prefill_row_levels must be 1 or 2, got {levels!r}")
+    return levels, tree_root(preset)
 
 
 def causal(preset: str) -> bool:

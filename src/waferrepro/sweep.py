@@ -65,7 +65,8 @@ def evaluate(job, hw: Hardware, preset: str) -> dict[str, tuple[float, str]]:
                               presets.kv_mode(job.kv, preset),
                               tree_root=presets.tree_root(preset))[0]
     return prefill_metrics(hw, a, square_grid(job.cores), job.input_len,
-                           causal=presets.causal(preset))[0]
+                           causal=presets.causal(preset),
+                           row_tree=presets.prefill_row_tree(preset))[0]
 
 
 # --- sweeps -----------------------------------------------------------------------------------

@@ -165,10 +165,10 @@ def run_decode(model: str, cores: str, input_len: int, output_len: int, kv: str,
 
 
 def check_prefill_functional(hw: Hardware, a, p: int, tokens: int, seed: int = 0,
-                             causal: bool = True):
+                             causal: bool = True, row_tree: tuple[int, str] = (2, "edge")):
     """Prefill `tokens` random tokens on the mesh with real data and compare every output row
-    with the NumPy reference layer (masked the same way). Raises NumericMismatch on a
-    mismatch."""
+    with the NumPy reference layer (masked the same way; row all-reduces: `row_tree`, as
+    presets.prefill_row_tree). Raises NumericMismatch on a mismatch."""
     import numpy as np
 
     from ..check import require_close, tolerance
@@ -179,8 +179,9 @@ def check_prefill_functional(hw: Hardware, a, p: int, tokens: int, seed: int = 0
     w = random_weights(a, seed)
     x = np.random.default_rng(seed + 1).standard_normal((tokens, a.hidden)).astype(np.float16)
     ref, _, _ = layer(x, w, a, np.arange(tokens), causal=causal)
+    levels, root = row_tree
     _, out = prefill_layer(hw, a, p, tokens, pack_weights(PrefillLayout(a, p, tokens), w), x,
-                           causal=causal)
+                           tree_levels=levels, causal=causal, tree_root=root)
     return require_close(out, ref, f"prefill of {a.name} on {p}x{p}, {tokens} tokens "
                          f"({hw.accumulate} accumulate, {'causal' if causal else 'no mask'})",
                          **tolerance(hw.accumulate, layer_reduction_length(a, tokens)))
@@ -193,14 +194,14 @@ def run_prefill(model: str, cores: str, input_len: int, hw: Hardware, mode: str,
     from ..models import arch
 
     a, p = presets.attention_arch(arch(model), preset), square_grid(cores)
-    causal = presets.causal(preset)
+    causal, row_tree = presets.causal(preset), presets.prefill_row_tree(preset)
     check = None if mode != "functional" else (
-        lambda h: check_prefill_functional(h, a, p, input_len, seed, causal))
+        lambda h: check_prefill_functional(h, a, p, input_len, seed, causal, row_tree))
     return _model_record(
         f"meshsim/prefill/{model}/{cores}/in{input_len}_{preset}",
         {**model_what("WaferLLM", "Prefill", model, cores, input_len, None, seed=seed),
          "preset": preset}, hw, cores,
-        lambda h: prefill_metrics(h, a, p, input_len, causal=causal),
+        lambda h: prefill_metrics(h, a, p, input_len, causal=causal, row_tree=row_tree),
         MODEL_RAW_METRICS | BREAKDOWN_METRICS, check)
 
 
@@ -214,9 +215,10 @@ def run_end_to_end(model: str, prefill_cores: str, decode_cores: str, input_len:
     a, p = presets.attention_arch(arch(model), preset), square_grid(prefill_cores)
     kv_run, causal = presets.kv_mode("shift", preset), presets.causal(preset)
     root = presets.tree_root(preset)
+    row_tree = presets.prefill_row_tree(preset)
     dx, dy = parse_dims(decode_cores, 2, "core grid")
     def both_checks(h):
-        pre = check_prefill_functional(h, a, p, input_len, seed, causal)
+        pre = check_prefill_functional(h, a, p, input_len, seed, causal, row_tree)
         dec = check_decode_functional(h, a, dx, dy, input_len, kv_run, seed=seed,
                                       tree_root=root)
         return pre if pre.max_rel_err >= dec.max_rel_err else dec
@@ -230,7 +232,7 @@ def run_end_to_end(model: str, prefill_cores: str, decode_cores: str, input_len:
                       prefill_cores=prefill_cores, decode_cores=decode_cores, seed=seed),
          "preset": preset},
         hw, cores, lambda h: end_to_end_metrics(h, a, p, dx, dy, input_len, output_len,
-                                                kv_run, causal, root),
+                                                kv_run, causal, root, row_tree[0]),
         {"cycles_per_layer", "cycles"}, check)
     return with_e2e_note(record)
 

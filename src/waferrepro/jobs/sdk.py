@@ -157,7 +157,7 @@ def record_from_sdk_prefill(result_json: str, model: str, cores: str, input_len:
     through the same metrics as meshsim's (model_metrics.prefill_metrics)."""
     from ..model_metrics import prefill_metrics
     from ..models import arch
-    from ..presets import attention_arch, causal
+    from ..presets import attention_arch, causal, prefill_row_tree
 
     started = time.perf_counter()
     job = f"{backend}/prefill/{model}/{cores}/in{input_len}"
@@ -166,7 +166,8 @@ def record_from_sdk_prefill(result_json: str, model: str, cores: str, input_len:
     hw = _kernel_hardware(hw, res.get("params", {}))
     a = attention_arch(arch(model), preset)
     metrics, _ = prefill_metrics(hw, a, square_grid(cores), input_len,
-                                 cycles=float(res["cycles"]), causal=causal(preset))
+                                 cycles=float(res["cycles"]), causal=causal(preset),
+                                 row_tree=prefill_row_tree(preset))
     what = model_what("WaferLLM", "Prefill", model, cores, input_len, None, **model_method(hw),
                  command=command, timing=res.get("timing"))
     what["preset"] = preset

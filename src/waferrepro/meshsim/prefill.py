@@ -21,6 +21,10 @@ Per layer (and, phase for phase, kernels/Prefill):
   head on each core (operands move as in one folded GEMM; numerics stay per head). Core (i, c)
   ends with S(i, -c): key blocks run backwards along the row.
 - Causal mask and softmax: local, with max and sum all-reduced along x.
+The row all-reduces (RMSNorm's sums of squares, softmax's max and sum) are `tree_levels`-level
+trees with `tree_root` roots (presets.prefill_row_tree): one level rooted in the middle of
+the row is the authors' Prefill (one chain per side into the root, which takes the two sides
+one after the other and broadcasts both ways); two levels rooted at the edge are ours.
 - P x V, activation-stationary: P stays (no per-head tile ever travels), V moves up the
   columns, the partial outputs left; core (i, c) ends with O(i, i + c - 1).
 - O projection, Cannon: its weights are pre-skewed one position back to absorb that offset;
@@ -75,8 +79,9 @@ def _rotate_pairs(vals, cos, sin):
 
 
 def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWeights | None = None,
-                  x=None, tree_levels: int = 2, causal: bool = True):
+                  x=None, tree_levels: int = 2, causal: bool = True, tree_root: str = "edge"):
     """One layer over a `tokens`-long prompt. Functional when weights and x are given.
+    `tree_levels`, `tree_root`: the row all-reduces' tree (presets.prefill_row_tree).
     `causal`: mask keys after the query (false: every query sees the whole prompt, the
     authors' Prefill); the mask is fused into the scale pass, so it costs no cycles.
 
@@ -100,7 +105,7 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
     def rms_norm(xv, gain, label):
         tl.add(f"{label}: local sums of squares", compute=fab.matmul_cycles(lt, dt, 1, "fmacs"))
         ss = None if xv is None else rounded(hw, (xv * xv).sum(-1))  # (p, p, lt)
-        ss, cycles, _ = all_reduce(fab, ss, "x", lt, tree_levels)
+        ss, cycles, _ = all_reduce(fab, ss, "x", lt, tree_levels, root=tree_root)
         tl.add(f"{label}: all-reduce (x)", comm=cycles)
         tl.add(f"{label}: scale", compute=fab.elementwise_cycles(lt * dt, 2, 0)
                + fab.elementwise_cycles(lt, 1, 1))
@@ -184,12 +189,13 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
         masked = ((kpos > qpos) & causal) | (kpos >= tokens)
         scores = np.where(masked, -np.inf, scores / np.sqrt(a.head_dim))
         local = scores.max(-1)
-    gmax, cycles, _ = all_reduce(fab, local, "x", hl, tree_levels, op="max")
+    gmax, cycles, _ = all_reduce(fab, local, "x", hl, tree_levels, op="max",
+                                root=tree_root)
     tl.add("softmax: max all-reduce (x)", comm=cycles)
     tl.add("softmax: exp, local sum", compute=fab.elementwise_cycles(hl * lt, 2, 1))
     e = None if not functional else np.exp(scores - gmax[..., None])
     gsum, cycles, _ = all_reduce(fab, None if e is None else rounded(hw, e.sum(-1)), "x", hl,
-                                 tree_levels)
+                                 tree_levels, root=tree_root)
     tl.add("softmax: sum all-reduce (x)", comm=cycles)
     tl.add("softmax: normalize", compute=fab.elementwise_cycles(hl, 0, 1)
            + fab.elementwise_cycles(hl * lt, 1, 0))
