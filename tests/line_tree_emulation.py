@@ -1,6 +1,7 @@
 """kernels/common/line_tree.csl's all_reduce, emulated on the traced routes (waferrepro.sdk
 .routes): one emulator for the tests that run a program's trees (MeshGEMV's columns in
-test_csl_route_emulation.py, Decode's columns and rows in test_decode_csl_emulation.py)."""
+test_csl_route_emulation.py, Decode's columns and rows in test_decode_csl_emulation.py,
+Prefill's rows in test_prefill_csl_emulation.py)."""
 
 import numpy as np
 
@@ -9,7 +10,7 @@ from waferrepro.sdk import routes as cr
 
 
 def line_all_reduce(vec, table, axis: str, root: str, combine, wire, prefix: str = "",
-                    drop: str | None = None, lines=None):
+                    drop: str | None = None, lines=None, group: int | None = None):
     """all_reduce on every line along `axis` ("y": each column, "x": each row) of
     vec[y, x, ...] (core (x, y)'s vector), on the routes `table` holds for the tree form
     `root` ("edge" or "middle") under color `prefix`: each chain member, from the chain's far
@@ -20,11 +21,12 @@ def line_all_reduce(vec, table, axis: str, root: str, combine, wire, prefix: str
     root that, given two sides, ignores that side's stream. `lines`: the lines that run their
     tree (default all; Decode's rows reduce vectors of their own lengths, one call each): the
     others send and receive nothing, and only the running lines' results are meaningful.
-    Returns the new vec."""
+    `group`: the layout's group size, as routes.tree_routes took it (default two levels;
+    the whole line: one level, Prefill's row tree under paper-kernels). Returns the new vec."""
     p = table.height if axis == "y" else table.width
     n_lines = table.width if axis == "y" else table.height
     lines = range(n_lines) if lines is None else list(lines)
-    g = group_size(p, 2)
+    g = group or group_size(p, 2)
     roles = [cr.tree_role(q, p, g, root) for q in range(p)]
     top = cr.line_root(p, g, root)
     v = (vec if axis == "y" else np.swapaxes(vec, 0, 1)).copy()  # [position, line, ...]

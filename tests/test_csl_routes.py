@@ -134,6 +134,33 @@ def test_line_tree_routes_follow_the_two_level_tree(p, axis, root):
     assert len(table.colors()) <= 5
 
 
+@pytest.mark.parametrize("root", cr.TREE_ROOTS)
+@pytest.mark.parametrize("p", LINE_LENGTHS)
+def test_a_group_of_the_whole_line_is_one_chain_per_side(p, root):
+    # Prefill's row tree under paper-kernels: layout.csl's gx = P (sdk.inputs.prefill_params)
+    # makes one group, one level: every core sends one hop toward the root (the line's
+    # middle for "middle", where meshsim's one-level tree_root puts it), no level-2 flow,
+    # and the root broadcasts both ways; three colors (l1a, l1b, bcast).
+    table = cr.RouteTable(p, 2)
+    cr.tree_routes(table, "x", root=root, group=p)
+    top = tree_root(p, 1, root)
+    assert cr.line_root(p, p, root) == top
+    roles = [cr.tree_role(q, p, p, root) for q in range(p)]
+    assert [q for q, r in enumerate(roles) if r.l1_root or r.is_root] == [top]
+    assert all(r.l2_send is r.l2_from_minus is r.l2_from_plus is r.l2_through is None
+               for r in roles)
+    for q, role in enumerate(roles):
+        if q != top:
+            step = 1 if q < top else -1
+            assert cr.trace(table, q, 1, role.l1_send) == {(q + step, 1): 1}
+    if p > 1:
+        assert cr.trace(table, top, 0, "bcast") == {(q, 0): abs(q - top)
+                                                    for q in range(p) if q != top}
+    two_sided = roles[top].l1_from_minus is not None and roles[top].l1_from_plus is not None
+    assert two_sided == (root == "middle" and p >= 3)
+    assert len(table.colors()) == min(3, 2 * (p > 1) + (p > 2))
+
+
 def test_a_middle_root_needs_its_two_sides_on_different_colors():
     # Both neighbours of a middle root sending on one color: the root's router would get that
     # color twice (once from each side), and one input queue could not tell the streams apart.
@@ -246,6 +273,21 @@ def test_decode_middle_roots_read_their_second_side_on_a_free_input_queue():
     others = [ids[0] for ids in trees] + _ids(r"\.in_queue = (\d+)", text)
     assert len(set(plus)) == 2 and not set(plus) & set(others)
     assert all(2 <= q <= 7 for q in plus)  # WSE-2 input queues 0..7, memcpy's 0 and 1
+
+
+def test_prefill_middle_root_reads_its_minus_side_on_a_free_input_queue():
+    # Prefill compiles either row tree (layout.csl: gx and tree_middle from prefill_params).
+    # The edge form reads only from "+" (the tree's shared queue, 4, as before); a middle
+    # root adds its "-" side while its "+" side streams in, so the "-" reads (queues[1], [3])
+    # take another input queue, clear of the rings', the sync's and memcpy's inputs.
+    layout = (KERNELS / "Prefill" / "layout.csl").read_text()
+    assert re.search(r"roles\.tree_role\(px, P, gx, tree_middle == 1\)", layout)
+    text = (KERNELS / "Prefill" / "pe_program.csl").read_text()
+    (tree,) = [[int(q) for q in g.split(",")] for g in re.findall(r"\[8\]i16\{([^}]*)\}", text)]
+    shared, minus = tree[0], tree[1]
+    assert tree[1] == tree[3] != shared and {tree[i] for i in (0, 2, 4, 5, 6, 7)} == {shared}
+    others = _ids(r"\.in_queue = (\d+)", text)
+    assert minus not in others and 2 <= minus <= 7  # WSE-2 input queues 0..7, memcpy 0, 1
 
 
 def test_every_kernel_names_its_simulator_twin():

@@ -10,7 +10,10 @@ Values are held in the program's own types: fp16 arrays rounded to fp16 on every
 accumulators (acc_t: f32 under `acc32`, the full-model preset, else fp16) rounded to their
 type after every FMAC and every add; under acc32 the partial sums move along the rows as f32
 one per wavelet and the row all-reduces add f32 (mutations that accumulate or send them in
-fp16 must fail where fp16 visibly loses precision).
+fp16 must fail where fp16 visibly loses precision). The row all-reduces run line_tree's
+chains on the traced tree routes in the form the params compile (gx, tree_middle: one chain
+per side into the row's middle under paper-kernels, the authors' form; two levels rooted at
+the edge under full-model), adding in the chains' order.
 
 No substitute for compiling it: it checks the program's logic, its routes and the host
 layout, not the CSL spelling. Names follow pe_program.csl's functions; keep them in step.
@@ -20,8 +23,11 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from line_tree_emulation import line_all_reduce
 
 from waferrepro.check import compare
+from waferrepro.host import group_size
+from waferrepro.meshsim.comm import tree_root
 from waferrepro.meshsim.prefill_layout import unpack_activations
 from waferrepro.models import arch
 from waferrepro.reference_layer import random_weights
@@ -39,12 +45,16 @@ class Grid:
     program sends must already be even (its *_WIRE); `swap` reads each pair's halves the
     wrong way round (a mutation)."""
 
-    def __init__(self, P, per_wavelet=1, swap=False):
+    def __init__(self, P, per_wavelet=1, swap=False, tree_group=None, tree_root="edge",
+                 drop=None):
         self.P, self.per_wavelet, self.swap = P, per_wavelet, swap
+        self.tree_group, self.tree_root, self.drop = tree_group, tree_root, drop
         self.table = cr.RouteTable(P, P)
         if P > 1:
             cr.ring_routes(self.table, "x", "X")
             cr.ring_routes(self.table, "y", "Y")
+        # layout.csl's row tree: roles.tree_role(px, P, gx, tree_middle == 1)
+        cr.tree_routes(self.table, "x", "T", root=tree_root, group=tree_group)
         idx = np.array([cr.ring_index(q, P) for q in range(P)])
         self.lrow = np.broadcast_to(idx[:, None], (P, P))  # roles.ring_index(py, P)
         self.lcol = np.broadcast_to(idx[None, :], (P, P))  # roles.ring_index(px, P)
@@ -58,19 +68,26 @@ class Grid:
                                 pad=False)
 
     def all_reduce_x(self, buf, op=np.sum, per_wavelet=None, rounded=None):
-        """line_tree.all_reduce along a row (buf: (P, P, n), n the length sent): the vectors
-        travel as wavelets (`per_wavelet` 1: f32 values), the chain combines them one add at a
-        time, each rounded to the values' type (`rounded`); a max is exact."""
+        """line_tree.all_reduce along every row (buf: (P, P, n), n the length sent) on the
+        traced tree routes (tests/line_tree_emulation.py): each chain member combines what
+        arrives with its own vector and sends it on, a middle root takes its two sides one
+        after the other (`drop`: a mutated root ignoring one), the root broadcasts. Values
+        travel as wavelets (`per_wavelet` 1: f32 values); every add is rounded to the values'
+        type (`rounded`); a max is exact."""
         per_wavelet = per_wavelet or self.per_wavelet
-        sent = cr.to_wavelets(buf, per_wavelet, pad=False)
-        got = cr.from_wavelets(sent, buf.shape[2:], self.swap and per_wavelet == 2)
-        if op is np.sum and rounded is not None:
-            total = got[:, :1]
-            for col in range(1, got.shape[1]):
-                total = rounded(total + got[:, col:col + 1])
-        else:
-            total = op(got, axis=1, keepdims=True)
-        return np.broadcast_to(total, got.shape).copy()
+
+        def combine(a, b):
+            if op is np.max:
+                return np.maximum(a, b)
+            return a + b if rounded is None else rounded(a + b)
+
+        def wire(v):  # one vector onto the fabric and off it again (no pad added here)
+            sent = cr.to_wavelets(v[None, None], per_wavelet, pad=False)
+            return cr.from_wavelets(sent, v.shape, self.swap and per_wavelet == 2)[0, 0]
+
+        return line_all_reduce(np.asarray(buf, dtype=np.float64), self.table, "x",
+                               self.tree_root, combine, wire, prefix="T", drop=self.drop,
+                               group=self.tree_group)
 
 
 def wire(n, prm, mutation=None, name=""):
@@ -111,7 +128,10 @@ def emulate(st, prm, mutation=None):
                          "tokens", "causal"))
     W = cq + 2 * ckv
     acc32 = bool(prm["acc32"])
-    g = Grid(P, 2 if prm["packed"] else 1, swap=mutation == "swapped halves")
+    drop = mutation[-1] if mutation in ("root drops -", "root drops +") else None
+    g = Grid(P, 2 if prm["packed"] else 1, swap=mutation == "swapped halves",
+             tree_group=prm["gx"], tree_root="middle" if prm["tree_middle"] else "edge",
+             drop=drop)
     # acc_t: f32 under acc32 (the mutation "fp16 accumulators" keeps fp16 there); the trees
     # and the partials move f32 one per wavelet (TREE_PACKED, shift_acc), fp16 as packed
     acc_t = np.float32 if acc32 and mutation != "fp16 accumulators" else np.float16
@@ -362,6 +382,27 @@ def test_prefill_emulation_catches_a_wrong_formula(mutation):
     sym, expected = prefill_inputs(a, 4, 16)
     got = unpack_activations(run_once(sym, prefill_params(a, 4, 16), mutation), a, 16)
     assert not compare(got, expected, rtol=2e-2, atol=1e-3).passed
+
+
+@pytest.mark.parametrize("p,tokens", [(3, 10), (4, 16), (5, 13), (7, 21)])
+def test_paper_kernels_row_all_reduces_are_one_chain_per_side_into_the_middle(p, tokens):
+    # The params compile the authors' row all-reduce (presets.prefill_row_tree): one group of
+    # the whole row (gx = P: one level) rooted in its middle, as meshsim's prefill_layer runs
+    # it; the emulation runs those routes. A root that drops either side's stream fails.
+    a = arch("tiny-llama")
+    prm = prefill_params(a, p, tokens, preset="paper-kernels")
+    assert (prm["gx"], prm["tree_middle"]) == (p, 1)
+    full = prefill_params(a, p, tokens)
+    assert (full["gx"], full["tree_middle"]) == (group_size(p, 2), 0)
+    roles = [cr.tree_role(q, p, prm["gx"], "middle") for q in range(p)]
+    assert [q for q, r in enumerate(roles) if r.l1_root] == \
+        [q for q, r in enumerate(roles) if r.is_root] == [tree_root(p, 1, "middle")]
+    sym, expected = prefill_inputs(a, p, tokens, seed=2, preset="paper-kernels")
+    assert _check(run_once(sym, prm), a, tokens, expected).passed
+    for side in "-+":
+        with np.errstate(over="ignore", invalid="ignore"):  # fp16 sums may overflow then
+            got = run_once(sym, prm, f"root drops {side}")
+        assert not _check(got, a, tokens, expected).passed, side
 
 
 def _check(out, a, tokens, expected):

@@ -160,7 +160,7 @@ def test_decode_and_prefill_compile_and_run_the_presets_layer(snakemake_cmd, rep
     cap, plan = decode_step_plan(DecodeLayout(one_head, 4, 3), 7, 4, "static")
     assert _job_counts(out)["run_csl_decode_step"] == len(plan)
     assert f"rep:1,heads:1,cap:{cap}," in out
-    assert "heads:1,kvh:1,hd:128,tokens:16,gx:2,causal:0" in out
+    assert "heads:1,kvh:1,hd:128,tokens:16,gx:4,tree_middle:1,causal:0" in out
     assert out.count("--preset paper-kernels") >= len(plan) + 2  # every decode step, prefills
 
 

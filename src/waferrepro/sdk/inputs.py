@@ -27,7 +27,14 @@ from ..meshsim.prefill_layout import PrefillLayout, pack_activations
 from ..meshsim.prefill_layout import pack_weights as pack_prefill_weights
 from ..meshsim.prefill_layout import rope_tables as prefill_rope_tables
 from ..models import Arch
-from ..presets import DEFAULT_PRESET, attention_arch, causal, kv_mode, tree_root
+from ..presets import (
+    DEFAULT_PRESET,
+    attention_arch,
+    causal,
+    kv_mode,
+    prefill_row_tree,
+    tree_root,
+)
 from ..reference_layer import layer, random_weights
 from .toolchain import fp32_accumulate, packed_fabric
 
@@ -117,12 +124,17 @@ def prefill_params(a: Arch, p: int, tokens: int, preset: str = DEFAULT_PRESET,
     whether keys after the query are masked (`causal`), as meshsim's Prefill job, whether
     its transfers move two fp16 per wavelet (`packed`, as meshsim charges them) and whether it
     accumulates in fp32 (`acc32`: @fmachs, f32 accumulators and partial sums, as meshsim's
-    Prefill holds them under the preset's `accumulate`); `hw`: as in decode_params."""
+    Prefill holds them under the preset's `accumulate`); `hw`: as in decode_params; the row
+    tree (presets.prefill_row_tree, as meshsim's prefill_layer takes it): `gx` its group size
+    (host.group_size(p, levels): p for one level, one chain per side of the whole row) and
+    `tree_middle` (1 middle, 0 edge) its roots."""
     a = attention_arch(a, preset)
     lay = PrefillLayout(a, p, tokens)
+    levels, root = prefill_row_tree(preset)
     return {"P": p, "lt": lay.lt, "dt": lay.dt, "cq": lay.cq, "ckv": lay.ckv, "ft": lay.ft,
             "rep": lay.rep, "heads": a.heads, "kvh": a.kv_heads, "hd": a.head_dim,
-            "tokens": tokens, "gx": group_size(p, 2), "causal": int(causal(preset)),
+            "tokens": tokens, "gx": group_size(p, levels),
+            "tree_middle": int(root == "middle"), "causal": int(causal(preset)),
             "packed": int(packed_fabric(preset, hw)),
             "acc32": int(fp32_accumulate(preset, hw))}
 

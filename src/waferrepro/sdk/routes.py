@@ -346,12 +346,15 @@ def tree_role(q: int, p: int, group: int, root: str = "edge") -> TreeRole:
 
 
 def tree_routes(table: RouteTable, axis: str = "y", prefix: str = "",
-                root: str = "edge") -> None:
+                root: str = "edge", group: int | None = None) -> None:
     """The line tree's routes (kernels/common/line_tree.csl) for every line along `axis`
-    ("y": each column, "x": each row), with edge or middle roots."""
+    ("y": each column, "x": each row), with edge or middle roots, in groups of `group` (the
+    layout's group size; default host.group_size(p, 2), two levels). A group of the whole
+    line is one level: a single chain per side, no level-2 flow (Prefill's row tree under
+    paper-kernels, its params' gx = P)."""
     p = table.height if axis == "y" else table.width
     lines = table.width if axis == "y" else table.height
-    g = group_size(p, 2)
+    g = group or group_size(p, 2)
     for line in range(lines):
         for q in range(p):
             x, y = (line, q) if axis == "y" else (q, line)
