@@ -562,7 +562,6 @@ def test_program_memory_is_what_meshsim_plans(model, px, py, context, preset):
     # the kernel's, pads included. Left out: the DSD placeholders `scratch` and
     # `acc_scratch` and the timer's stamps (time_buf), a few words.
     from waferrepro.meshsim.decode_layout import DecodeLayout
-    from waferrepro.sdk.inputs import decode_layer_run
 
     text = PROGRAM.read_text()
     p = decode_params(arch(model), px, py, context, "shift", preset=preset)
@@ -575,8 +574,8 @@ def test_program_memory_is_what_meshsim_plans(model, px, py, context, preset):
     total = sum(eval(size, {}, env) * nbytes[kind]  # noqa: S307 - the kernel's own arithmetic
                 for name, size, kind in arrays
                 if name not in ("scratch", "acc_scratch", "time_buf"))
-    a, _ = decode_layer_run(arch(model), "shift", preset)
-    lay = DecodeLayout.on(hw, a, px, py)  # what meshsim's Decode allocates under the preset
+    run = presets.decode_run(arch(model), "shift", preset)
+    lay = DecodeLayout.on(hw, run.arch, px, py)  # what meshsim's Decode allocates
     assert lay.packed == bool(p["packed"])
     assert total == lay.bytes_per_core(p["cap"])
 
@@ -588,7 +587,6 @@ def meshsim_scores_charge(monkeypatch, a, params, sym, context, mode, preset):
     job runs under `preset`."""
     from waferrepro.meshsim import decode as meshsim_decode
     from waferrepro.meshsim.decode_layout import KVCache
-    from waferrepro.sdk.inputs import decode_layer_run
 
     calls = []
     real = meshsim_decode.all_reduce
@@ -600,15 +598,15 @@ def meshsim_scores_charge(monkeypatch, a, params, sym, context, mode, preset):
         return real(fab, data, axis, elems, *args, **kw)
 
     monkeypatch.setattr(meshsim_decode, "all_reduce", recording)
-    run_arch, run_mode = decode_layer_run(a, mode, preset)
+    run = presets.decode_run(a, mode, preset)
     hw = presets.hardware(WSE2, preset)
     before = np.asarray(sym["state"][:, 0, 0], dtype=np.int64)
-    meshsim_decode.decode_layer(hw, run_arch, params["width"], params["height"],
-                                KVCache(before.copy()), context, run_mode, cap=params["cap"],
-                                tree_root=presets.tree_root(preset))
+    meshsim_decode.decode_layer(hw, run.arch, params["width"], params["height"],
+                                KVCache(before.copy()), context, run.kv, cap=params["cap"],
+                                tree_root=run.tree_root)
     monkeypatch.setattr(meshsim_decode, "all_reduce", real)
     scores = [(elems, wavelets) for axis, elems, wavelets in calls if axis == "x"][0]
-    assert scores[0] == run_arch.heads * int(
+    assert scores[0] == run.arch.heads * int(
         (before + np.asarray(sym["state"][:, 0, 2:].sum(-1)) - sym["state"][:, 0, 1]).max())
     return scores
 

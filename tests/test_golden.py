@@ -53,15 +53,16 @@ def _kernels():
 def _layers():
     rows = []
     for preset, (phase, model, p) in ((s, c) for s in PRESETS for c in MODEL_CASES):
-        a, hw = presets.attention_arch(arch(model), preset), presets.hardware(WSE2, preset)
+        hw = presets.hardware(WSE2, preset)
         if phase == "decode":
+            run = presets.decode_run(arch(model), "shift", preset)
             cycles, _, _, causes = decode_cycles_per_layer(
-                hw, a, p, p, 4096, 128, presets.kv_mode("shift", preset),
-                tree_root=presets.tree_root(preset))
+                hw, run.arch, p, p, 4096, 128, run.kv, tree_root=run.tree_root)
         else:
-            levels, root = presets.prefill_row_tree(preset)
-            timeline = prefill_layer(hw, a, p, 4096, tree_levels=levels,
-                                     causal=presets.causal(preset), tree_root=root)[0].timeline
+            run = presets.prefill_run(arch(model), preset)
+            levels, root = run.row_tree
+            timeline = prefill_layer(hw, run.arch, p, 4096, tree_levels=levels,
+                                     causal=run.causal, tree_root=root)[0].timeline
             cycles, causes = timeline.total, timeline.breakdown()
         rows.append({"preset": preset, "phase": phase, "model": model, "cores": f"{p}x{p}",
                      "cycles_per_layer": f"{cycles:.1f}",

@@ -106,9 +106,9 @@ def test_causal_mask_changes_numerics_not_cycles():
 def test_decode_functional_under_both_presets(preset, px, py):
     # 5 and more cores along a line: middle and edge roots differ (paper-kernels: middle)
     hw = presets.hardware(WSE2, preset)
-    a = presets.attention_arch(arch("tiny-llama"), preset)
-    result = check_decode_functional(hw, a, px, py, 7, presets.kv_mode("shift", preset),
-                                     steps=4, tree_root=presets.tree_root(preset))
+    run = presets.decode_run(arch("tiny-llama"), "shift", preset)
+    result = check_decode_functional(hw, run.arch, px, py, 7, run.kv, steps=4,
+                                     tree_root=run.tree_root)
     assert result.passed
 
 
@@ -116,8 +116,9 @@ def test_decode_functional_under_both_presets(preset, px, py):
 @pytest.mark.parametrize("p,tokens", [(4, 16), (5, 13)])
 def test_prefill_functional_under_both_presets(preset, p, tokens):
     hw = presets.hardware(WSE2, preset)
-    a = presets.attention_arch(arch("tiny-llama"), preset)
-    assert check_prefill_functional(hw, a, p, tokens, causal=presets.causal(preset)).passed
+    run = presets.prefill_run(arch("tiny-llama"), preset)
+    assert check_prefill_functional(hw, run.arch, p, tokens, causal=run.causal,
+                                    row_tree=run.row_tree).passed
 
 
 def _prefill_against(ref_arch, kernel_arch, ref_causal, kernel_causal, tokens=16, p=4):

@@ -13,6 +13,7 @@ from .meshsim.decode import decode_layer, kv_moves
 from .meshsim.decode_layout import DecodeLayout, KVCache
 from .meshsim.result import breakdown_metrics
 from .models import Arch
+from .presets import DecodeRun, PrefillRun
 
 BYTES = 2  # fp16
 METHOD_NOTE = ("per-layer cycles x layers (the paper's method); embedding and LM head not "
@@ -166,19 +167,16 @@ class PrefillBytes:
         return fab.bytes_per_core - PrefillBytes.weights(fab)
 
 
-def end_to_end_metrics(hw: Hardware, a: Arch, prefill_p: int, decode_px: int, decode_py: int,
-                       input_len: int, output_len: int, kv_mode: str = "shift",
-                       causal: bool = True, tree_root: str = "edge",
-                       prefill_row_levels: int = 2) -> tuple[dict, dict]:
-    """Prefill on its grid, then decode on its own (the paper's Table 2 setup):
-    TPR = output tokens / (prefill time + decode time); what this leaves out:
-    placement.E2E_NOTE. `tree_root`: Decode's all-reduce roots and Prefill's row ones
-    (presets.tree_root), `prefill_row_levels`: Prefill's row tree levels
-    (presets.prefill_row_tree)."""
-    pre, pre_mem = prefill_metrics(hw, a, prefill_p, input_len, causal=causal,
-                                   row_tree=(prefill_row_levels, tree_root))
-    dec, dec_mem = decode_metrics(hw, a, decode_px, decode_py, input_len, output_len, kv_mode,
-                                  tree_root=tree_root)
+def end_to_end_metrics(hw: Hardware, prefill_p: int, decode_px: int, decode_py: int,
+                       input_len: int, output_len: int, prefill: PrefillRun,
+                       decode: DecodeRun) -> tuple[dict, dict]:
+    """Prefill on its grid, then decode on its own (the paper's Table 2 setup), each layer as
+    its preset runs it (presets.prefill_run, decode_run): TPR = output tokens / (prefill time
+    + decode time); what this leaves out: placement.E2E_NOTE."""
+    pre, pre_mem = prefill_metrics(hw, prefill.arch, prefill_p, input_len,
+                                   causal=prefill.causal, row_tree=prefill.row_tree)
+    dec, dec_mem = decode_metrics(hw, decode.arch, decode_px, decode_py, input_len, output_len,
+                                  decode.kv, tree_root=decode.tree_root)
     metrics = combine_end_to_end(hw, output_len, pre, dec)
     return metrics, {**dec_mem, "fits_grid_whole_model": bool(metrics["fits_grid_whole_model"][0])}
 

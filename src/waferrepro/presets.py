@@ -6,8 +6,8 @@ Options (each changes meshsim's schedule; the layer options also the NumPy refer
   group's first core ("edge") or in its middle with both sides reducing towards it
   ("middle", the authors' MeshGEMV, Decode and Prefill: every reduction of their WSE-2
   decode.csl is a two_tree_allreduce_*, and their Prefill's row all-reduces chain towards
-  root = P/2 from both sides; about half the hops). Decode's y and x all-reduces take it
-  through tree_root(), Prefill's row all-reduces through prefill_row_tree(); chain-GEMV
+  root = P/2 from both sides; about half the hops). Decode's y and x all-reduces and
+  Prefill's row all-reduces take it through decode_run() / prefill_run(); chain-GEMV
   stays Cerebras's one-way chain either way.
 - prefill_row_levels (modelled; Prefill): the levels of Prefill's row all-reduce trees (RMSNorm
   sums of squares, softmax max and sum). 1 is the authors' Prefill (WSE-2 comm_pe.csl
@@ -26,9 +26,9 @@ Options (each changes meshsim's schedule; the layer options also the NumPy refer
   fp32 ones one per wavelet).
 - accumulate (modelled): the accumulator's precision. "fp16" is @fmach (fp16 multiply, fp16
   accumulate; SIMD 4 on WSE-2, 8 on WSE-3), the only multiply-accumulate in the authors' public
-  kernels (github MeshInfra/WaferLLM, *.csl) and in our Prefill (kernels/); "fp32" is
-  @fmachs (fp32 accumulate, half the SIMD width), what a complete layer would want for long
-  reductions. Our CSL MeshGEMM, MeshGEMV and Decode have both forms (`acc32`, sdk.toolchain).
+  kernels (github MeshInfra/WaferLLM, *.csl); "fp32" is @fmachs (fp32 accumulate, half the
+  SIMD width), what a complete layer would want for long reductions. Our four CSL kernels
+  have both forms (`acc32`, sdk.toolchain).
   Compute, partial-sum transfers and adds, accumulator buffers and the functional numerics
   (meshsim.precision) all follow it; the numeric check's tolerance too (check.tolerance).
 - attention_heads (modelled; Decode and Prefill): "model" runs the model's GQA heads; "one"
@@ -51,7 +51,7 @@ Options (each changes meshsim's schedule; the layer options also the NumPy refer
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 
 from .hardware import Hardware
@@ -71,8 +71,8 @@ PRESETS = {
 HARDWARE_OPTIONS = ("fp16_per_wavelet", "accumulate")
 DEFAULT_PRESET = "full-model"
 # Which systems each option applies to (kernel() binds those of meshsim's kernels; the
-# model-level ones are read by the Decode and Prefill jobs through attention_arch, kv_mode,
-# causal, tree_root and prefill_row_tree).
+# model-level ones are read by everything that runs Decode or Prefill through decode_run and
+# prefill_run).
 APPLIES = {"tree_root": ("MeshGEMV", "Decode", "Prefill"), "prefill_row_levels": ("Prefill",),
            "skew": ("MeshGEMM", "Cannon"),
            "last_shift": ("MeshGEMM",), "attention_heads": ("Decode", "Prefill"),
@@ -131,6 +131,32 @@ def prefill_row_tree(preset: str) -> tuple[int, str]:
 def causal(preset: str) -> bool:
     """Whether Prefill masks keys after the query."""
     return bool(options(preset)["causal_mask"])
+
+
+@dataclass(frozen=True)
+class DecodeRun:
+    """The Decode layer a preset runs for a model and an experiment's kv mode: every path
+    that runs or records Decode (meshsim's jobs, sweeps, the CSL's params, inputs and records)
+    takes it from decode_run."""
+    arch: Arch       # attention_arch
+    kv: str          # kv_mode: the experiment's "shift" becomes the preset's kv_cache
+    tree_root: str   # its y and x all-reduces' roots
+
+
+@dataclass(frozen=True)
+class PrefillRun:
+    """The Prefill layer a preset runs for a model (as DecodeRun, from prefill_run)."""
+    arch: Arch
+    causal: bool
+    row_tree: tuple[int, str]  # prefill_row_tree: (levels, root) of its row all-reduces
+
+
+def decode_run(a: Arch, kv: str, preset: str) -> DecodeRun:
+    return DecodeRun(attention_arch(a, preset), kv_mode(kv, preset), tree_root(preset))
+
+
+def prefill_run(a: Arch, preset: str) -> PrefillRun:
+    return PrefillRun(attention_arch(a, preset), causal(preset), prefill_row_tree(preset))
 
 
 def hardware(hw: Hardware, preset: str) -> Hardware:

@@ -58,15 +58,14 @@ def evaluate(job, hw: Hardware, preset: str) -> dict[str, tuple[float, str]]:
         px, py = parse_dims(job.cores, 2, "core grid")
         return meshsim.simulate(job.system, shape, px, py, hw, False,
                                 kernel=presets.kernel(job.system, preset)).run.metrics()
-    a = presets.attention_arch(arch(job.model), preset)
     if kind == "decode":
+        run = presets.decode_run(arch(job.model), job.kv, preset)
         px, py = parse_dims(job.cores, 2, "core grid")
-        return decode_metrics(hw, a, px, py, job.input_len, job.output_len,
-                              presets.kv_mode(job.kv, preset),
-                              tree_root=presets.tree_root(preset))[0]
-    return prefill_metrics(hw, a, square_grid(job.cores), job.input_len,
-                           causal=presets.causal(preset),
-                           row_tree=presets.prefill_row_tree(preset))[0]
+        return decode_metrics(hw, run.arch, px, py, job.input_len, job.output_len, run.kv,
+                              tree_root=run.tree_root)[0]
+    run = presets.prefill_run(arch(job.model), preset)
+    return prefill_metrics(hw, run.arch, square_grid(job.cores), job.input_len,
+                           causal=run.causal, row_tree=run.row_tree)[0]
 
 
 # --- sweeps -----------------------------------------------------------------------------------

@@ -149,18 +149,17 @@ def run_decode(model: str, cores: str, input_len: int, output_len: int, kv: str,
     from ..model_metrics import decode_metrics
     from ..models import arch
 
-    a, kv_run = presets.attention_arch(arch(model), preset), presets.kv_mode(kv, preset)
-    root = presets.tree_root(preset)
+    run = presets.decode_run(arch(model), kv, preset)
     px, py = parse_dims(cores, 2, "core grid")
     check = None if mode != "functional" else (
-        lambda h: check_decode_functional(h, a, px, py, input_len, kv_run, seed=seed,
-                                          tree_root=root))
+        lambda h: check_decode_functional(h, run.arch, px, py, input_len, run.kv, seed=seed,
+                                          tree_root=run.tree_root))
     return _model_record(
         f"meshsim/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}_{preset}",
         {**model_what(DECODE_SYSTEM[kv], "Decode", model, cores, input_len, output_len,
                       kv_mode=kv, tree_levels=2, seed=seed), "preset": preset},
-        hw, cores, lambda h: decode_metrics(h, a, px, py, input_len, output_len, kv_run,
-                                            tree_root=root),
+        hw, cores, lambda h: decode_metrics(h, run.arch, px, py, input_len, output_len,
+                                            run.kv, tree_root=run.tree_root),
         MODEL_RAW_METRICS | BREAKDOWN_METRICS, check)
 
 
@@ -193,15 +192,16 @@ def run_prefill(model: str, cores: str, input_len: int, hw: Hardware, mode: str,
     from ..model_metrics import prefill_metrics
     from ..models import arch
 
-    a, p = presets.attention_arch(arch(model), preset), square_grid(cores)
-    causal, row_tree = presets.causal(preset), presets.prefill_row_tree(preset)
+    run, p = presets.prefill_run(arch(model), preset), square_grid(cores)
     check = None if mode != "functional" else (
-        lambda h: check_prefill_functional(h, a, p, input_len, seed, causal, row_tree))
+        lambda h: check_prefill_functional(h, run.arch, p, input_len, seed, run.causal,
+                                           run.row_tree))
     return _model_record(
         f"meshsim/prefill/{model}/{cores}/in{input_len}_{preset}",
         {**model_what("WaferLLM", "Prefill", model, cores, input_len, None, seed=seed),
          "preset": preset}, hw, cores,
-        lambda h: prefill_metrics(h, a, p, input_len, causal=causal, row_tree=row_tree),
+        lambda h: prefill_metrics(h, run.arch, p, input_len, causal=run.causal,
+                                  row_tree=run.row_tree),
         MODEL_RAW_METRICS | BREAKDOWN_METRICS, check)
 
 
@@ -212,15 +212,14 @@ def run_end_to_end(model: str, prefill_cores: str, decode_cores: str, input_len:
     from ..model_metrics import end_to_end_metrics
     from ..models import arch
 
-    a, p = presets.attention_arch(arch(model), preset), square_grid(prefill_cores)
-    kv_run, causal = presets.kv_mode("shift", preset), presets.causal(preset)
-    root = presets.tree_root(preset)
-    row_tree = presets.prefill_row_tree(preset)
+    pre_run, p = presets.prefill_run(arch(model), preset), square_grid(prefill_cores)
+    dec_run = presets.decode_run(arch(model), "shift", preset)
     dx, dy = parse_dims(decode_cores, 2, "core grid")
     def both_checks(h):
-        pre = check_prefill_functional(h, a, p, input_len, seed, causal, row_tree)
-        dec = check_decode_functional(h, a, dx, dy, input_len, kv_run, seed=seed,
-                                      tree_root=root)
+        pre = check_prefill_functional(h, pre_run.arch, p, input_len, seed, pre_run.causal,
+                                       pre_run.row_tree)
+        dec = check_decode_functional(h, dec_run.arch, dx, dy, input_len, dec_run.kv,
+                                      seed=seed, tree_root=dec_run.tree_root)
         return pre if pre.max_rel_err >= dec.max_rel_err else dec
 
     check = both_checks if mode == "functional" else None
@@ -231,8 +230,8 @@ def run_end_to_end(model: str, prefill_cores: str, decode_cores: str, input_len:
         {**model_what("WaferLLM", "Prefill+Decode", model, cores, input_len, output_len,
                       prefill_cores=prefill_cores, decode_cores=decode_cores, seed=seed),
          "preset": preset},
-        hw, cores, lambda h: end_to_end_metrics(h, a, p, dx, dy, input_len, output_len,
-                                                kv_run, causal, root, row_tree[0]),
+        hw, cores, lambda h: end_to_end_metrics(h, p, dx, dy, input_len, output_len,
+                                                pre_run, dec_run),
         {"cycles_per_layer", "cycles"}, check)
     return with_e2e_note(record)
 

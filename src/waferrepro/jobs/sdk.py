@@ -120,7 +120,7 @@ def record_from_sdk_decode(steps: list[str], counts: list[int], model: str, core
     from ..meshsim.decode_layout import DecodeLayout
     from ..model_metrics import decode_metrics_from_cycles
     from ..models import arch
-    from ..sdk.inputs import decode_layer_run
+    from ..presets import decode_run
 
     started = time.perf_counter()
     if len(steps) != len(counts) or sum(counts) != output_len:
@@ -130,12 +130,13 @@ def record_from_sdk_decode(steps: list[str], counts: list[int], model: str, core
     results = [_launcher_result(path, f"{job} step {path}") for path in steps]
     cycles = sum(r["cycles"] * n for r, n in zip(results, counts, strict=True)) / output_len
     preset = _launcher_preset(results, job)
-    a, kv_run = decode_layer_run(arch(model), kv, preset)
+    run = decode_run(arch(model), kv, preset)
     px, py = parse_dims(cores, 2, "core grid")
     # memory: the kernel's own buffers (its accumulate width, padded when it packs)
     hw = _kernel_hardware(hw, results[0].get("params", {}))
-    lay = DecodeLayout.on(hw, a, px, py)
-    metrics, _ = decode_metrics_from_cycles(hw, a, lay, cycles, input_len, output_len, kv_run)
+    lay = DecodeLayout.on(hw, run.arch, px, py)
+    metrics, _ = decode_metrics_from_cycles(hw, run.arch, lay, cycles, input_len, output_len,
+                                            run.kv)
     worst = max((r["check"] for r in results), key=lambda c: c["max_rel_err"])
     what = model_what(DECODE_SYSTEM[kv], "Decode", model, cores, input_len, output_len, kv_mode=kv,
                  **model_method(hw), step_cycles=[r["cycles"] for r in results],
@@ -157,17 +158,17 @@ def record_from_sdk_prefill(result_json: str, model: str, cores: str, input_len:
     through the same metrics as meshsim's (model_metrics.prefill_metrics)."""
     from ..model_metrics import prefill_metrics
     from ..models import arch
-    from ..presets import attention_arch, causal, prefill_row_tree
+    from ..presets import prefill_run
 
     started = time.perf_counter()
     job = f"{backend}/prefill/{model}/{cores}/in{input_len}"
     res = _launcher_result(result_json, job)
     preset = _launcher_preset([res], job)
     hw = _kernel_hardware(hw, res.get("params", {}))
-    a = attention_arch(arch(model), preset)
-    metrics, _ = prefill_metrics(hw, a, square_grid(cores), input_len,
-                                 cycles=float(res["cycles"]), causal=causal(preset),
-                                 row_tree=prefill_row_tree(preset))
+    run = prefill_run(arch(model), preset)
+    metrics, _ = prefill_metrics(hw, run.arch, square_grid(cores), input_len,
+                                 cycles=float(res["cycles"]), causal=run.causal,
+                                 row_tree=run.row_tree)
     what = model_what("WaferLLM", "Prefill", model, cores, input_len, None, **model_method(hw),
                  command=command, timing=res.get("timing"))
     what["preset"] = preset

@@ -27,24 +27,9 @@ from ..meshsim.prefill_layout import PrefillLayout, pack_activations
 from ..meshsim.prefill_layout import pack_weights as pack_prefill_weights
 from ..meshsim.prefill_layout import rope_tables as prefill_rope_tables
 from ..models import Arch
-from ..presets import (
-    DEFAULT_PRESET,
-    attention_arch,
-    causal,
-    kv_mode,
-    prefill_row_tree,
-    tree_root,
-)
+from ..presets import DEFAULT_PRESET, decode_run, prefill_run
 from ..reference_layer import layer, random_weights
 from .toolchain import fp32_accumulate, packed_fabric
-
-
-def decode_layer_run(a: Arch, mode: str, preset: str = DEFAULT_PRESET) -> tuple[Arch, str]:
-    """The layer and cache mode the Decode kernel runs for a model and an experiment's kv mode
-    under `preset`, as meshsim's Decode job (jobs.meshsim.run_decode): the preset's attention
-    heads (one head: the whole hidden dimension) and kv_cache (the experiment's "shift" runs
-    as "static" under paper-kernels)."""
-    return attention_arch(a, preset), kv_mode(mode, preset)
 
 
 def decode_params(a: Arch, px: int, py: int, context: int, mode: str,
@@ -59,14 +44,16 @@ def decode_params(a: Arch, px: int, py: int, context: int, mode: str,
     charges them at the accumulate width; both from `hw`, the config's hardware, whose
     overrides reach them as they reach meshsim (toolchain.twin_hardware); `tree_middle`
     (1 middle, 0 edge): the y and x trees' roots, the preset's tree_root, as meshsim's
-    decode_layer takes it (presets.tree_root)."""
-    a, mode = decode_layer_run(a, mode, preset)
+    decode_layer takes it. The layer, cache mode and roots: presets.decode_run, as meshsim's
+    Decode job."""
+    run = decode_run(a, mode, preset)
+    a, mode = run.arch, run.kv
     lay = DecodeLayout(a, px, py)
     cap = cap or int(lay.rows_tokens(context + 1, mode).max())
     return {"width": px, "height": py, "dy": lay.dy, "cq": lay.cq, "ckv": lay.ckv,
             "cf": lay.cf, "rep": lay.rep, "heads": a.heads, "cap": cap,
             "gy": group_size(py, 2), "gx": group_size(px, 2),
-            "tree_middle": int(tree_root(preset) == "middle"),
+            "tree_middle": int(run.tree_root == "middle"),
             "packed": int(packed_fabric(preset, hw)),
             "acc32": int(fp32_accumulate(preset, hw))}
 
@@ -74,14 +61,15 @@ def decode_params(a: Arch, px: int, py: int, context: int, mode: str,
 def decode_inputs(a: Arch, px: int, py: int, context: int, mode: str, seed: int = 0,
                   cap: int | None = None, preset: str = DEFAULT_PRESET):
     """(per-core arrays by symbol, expected output [hidden]) for decoding token `context`
-    of model `a` under `preset` (decode_layer_run), with room for `cap` tokens per core (the
+    of model `a` under `preset` (presets.decode_run), with room for `cap` tokens per core (the
     kernel's; at least what this step needs).
 
     The same draws as jobs.meshsim.check_decode_functional: weights from `seed`, tokens from
     `seed + 1`.
     """
     cap = cap or decode_params(a, px, py, context, mode, preset=preset)["cap"]
-    a, mode = decode_layer_run(a, mode, preset)
+    run = decode_run(a, mode, preset)
+    a, mode = run.arch, run.kv
     lay = DecodeLayout(a, px, py)
     w = random_weights(a, seed)
     x = np.random.default_rng(seed + 1).standard_normal((context + 1, a.hidden))
@@ -120,21 +108,22 @@ def decode_inputs(a: Arch, px: int, py: int, context: int, mode: str, seed: int 
 def prefill_params(a: Arch, p: int, tokens: int, preset: str = DEFAULT_PRESET,
                    hw: Hardware | None = None) -> dict:
     """The Prefill kernel's --params (kernels/Prefill/layout.csl) for a `tokens`-long prompt
-    of model `a` on a p x p grid under `preset`: its attention heads (presets.attention_arch),
-    whether keys after the query are masked (`causal`), as meshsim's Prefill job, whether
-    its transfers move two fp16 per wavelet (`packed`, as meshsim charges them) and whether it
-    accumulates in fp32 (`acc32`: @fmachs, f32 accumulators and partial sums, as meshsim's
-    Prefill holds them under the preset's `accumulate`); `hw`: as in decode_params; the row
-    tree (presets.prefill_row_tree, as meshsim's prefill_layer takes it): `gx` its group size
+    of model `a` on a p x p grid under `preset` (the layer: presets.prefill_run, as meshsim's
+    Prefill job): its attention heads; whether keys after the query are masked (`causal`);
+    whether its transfers move two fp16 per wavelet (`packed`, as meshsim charges them);
+    whether it accumulates in fp32 (`acc32`: @fmachs, f32 accumulators and partial sums, as
+    meshsim's Prefill holds them under the preset's `accumulate`); `hw`: as in decode_params;
+    the row tree (as meshsim's prefill_layer takes it): `gx` its group size
     (host.group_size(p, levels): p for one level, one chain per side of the whole row) and
     `tree_middle` (1 middle, 0 edge) its roots."""
-    a = attention_arch(a, preset)
+    run = prefill_run(a, preset)
+    a = run.arch
     lay = PrefillLayout(a, p, tokens)
-    levels, root = prefill_row_tree(preset)
+    levels, root = run.row_tree
     return {"P": p, "lt": lay.lt, "dt": lay.dt, "cq": lay.cq, "ckv": lay.ckv, "ft": lay.ft,
             "rep": lay.rep, "heads": a.heads, "kvh": a.kv_heads, "hd": a.head_dim,
             "tokens": tokens, "gx": group_size(p, levels),
-            "tree_middle": int(root == "middle"), "causal": int(causal(preset)),
+            "tree_middle": int(root == "middle"), "causal": int(run.causal),
             "packed": int(packed_fabric(preset, hw)),
             "acc32": int(fp32_accumulate(preset, hw))}
 
@@ -146,13 +135,14 @@ def prefill_inputs(a: Arch, p: int, tokens: int, seed: int = 0,
     jobs.meshsim.check_prefill_functional (weights from `seed`, the prompt's hidden states
     from `seed + 1`), packed by meshsim.prefill's own functions; the reference masked as the
     preset says. `draws`: (weights, x) to pack instead (inputs a test constructs)."""
-    a = attention_arch(a, preset)
+    run = prefill_run(a, preset)
+    a = run.arch
     lay = PrefillLayout(a, p, tokens)
     if draws is None:
         draws = (random_weights(a, seed), np.random.default_rng(seed + 1).standard_normal(
             (tokens, a.hidden)).astype(np.float16))
     w, x = draws
-    ref, _, _ = layer(x, w, a, np.arange(tokens), causal=causal(preset))
+    ref, _, _ = layer(x, w, a, np.arange(tokens), causal=run.causal)
     packed = pack_prefill_weights(lay, w)
     cos, sin = prefill_rope_tables(lay)
     f16 = lambda t: np.ascontiguousarray(t, dtype=np.float16)  # noqa: E731

@@ -26,7 +26,6 @@ from .timing import STAMP_WORDS, run_statistics
 # each, are checked as meshsim checks its twin (accumulate_check).
 DEVICE_RTOL = 2e-2
 DEVICE_ATOL = 1e-3
-DEVICE_REFERENCE = "numpy float64; device accumulates in fp16"
 
 
 def f16_to_words(tiles: np.ndarray) -> np.ndarray:
@@ -188,7 +187,8 @@ def finish(out_json: str, module: str, shape: str, actual, reference, timing: di
            width: int, height: int, params: dict, rows_agree: bool | None = None,
            check: dict | None = None, preset: str | None = None) -> int:
     """Check, write the result document, print one line; exit status 1 on a mismatch.
-    `check`: rtol, atol and reference name (accumulate_check); the fixed device bound if None.
+    `check`: rtol, atol and reference name (accumulate_check, layer_check); layer_check's if
+    None.
     `preset`: the schedule preset whose layer the inputs were built for (Decode, Prefill)."""
     doc = result_document(actual, reference, timing, width, height, params, rows_agree, check)
     if preset:
@@ -209,7 +209,7 @@ def result_document(actual, reference, timing: dict, width: int, height: int, pa
     headline), `timing` keeps the max and every run (waferrepro.sdk.timing.run_statistics).
     rows_agree: for kernels that leave a result on every row (MeshGEMV's broadcast), whether
     all rows hold the same one; None otherwise. check: as in `finish`."""
-    how = check or {"rtol": DEVICE_RTOL, "atol": DEVICE_ATOL, "reference": DEVICE_REFERENCE}
+    how = check or layer_check(params)
     check = compare(actual, reference, rtol=how["rtol"], atol=how["atol"],
                     reference_name=how["reference"])
     return {"cycles": float(timing["cycles_mean"]), "timing": timing, "check": check.as_dict(),

@@ -83,14 +83,14 @@ def decode_plan(model: str, cores: str, input_len: int, output_len: int, kv: str
                 preset: str):
     """(cache capacity, [(context, steps it stands for), ...]): one kernel step per group of
     equal-cost decode steps (model_metrics.decode_step_plan, what meshsim simulates too) of
-    the layer and cache mode the preset runs (sdk.inputs.decode_layer_run)."""
+    the layer and cache mode the preset runs (presets.decode_run)."""
     from ..meshsim.decode_layout import DecodeLayout
     from ..model_metrics import decode_step_plan
-    from .inputs import decode_layer_run
+    from ..presets import decode_run
 
     px, py = parse_dims(cores, 2, "core grid")
-    a, kv_run = decode_layer_run(arch(model), kv, preset)
-    return decode_step_plan(DecodeLayout(a, px, py), input_len, output_len, kv_run)
+    run = decode_run(arch(model), kv, preset)
+    return decode_step_plan(DecodeLayout(run.arch, px, py), input_len, output_len, run.kv)
 
 
 def decode_step_paths(backend: str, model: str, cores: str, input_len: int, output_len: int,
