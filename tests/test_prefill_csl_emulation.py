@@ -565,8 +565,7 @@ def test_program_memory_is_what_meshsim_plans(model, p, tokens, preset):
                  if not name.startswith("scratch"))
     hw = presets.hardware(WSE2, preset)
     assert acc_bytes == hw.acc_bits // 8
-    lay = PrefillLayout(presets.attention_arch(_arch(model), preset), p, tokens,
-                        hw.fp16_per_wavelet == 2, hw.acc_bits == 32)
+    lay = PrefillLayout.on(hw, presets.attention_arch(_arch(model), preset), p, tokens)
     acc = lay.accumulator_elems_per_core()
     assert kernel == (2 * (lay.weight_elems_per_core() + lay.buffer_elems_per_core() - acc)
                       + acc_bytes * acc)

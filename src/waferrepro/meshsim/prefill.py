@@ -87,7 +87,7 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
 
     Returns (fabric, output [tokens, hidden] or None).
     """
-    lay = PrefillLayout(a, p, tokens, packed=hw.fp16_per_wavelet == 2, acc32=hw.acc_bits == 32)
+    lay = PrefillLayout.on(hw, a, p, tokens)
     functional = weights is not None
     fab = Fabric(hw, p, p, functional=functional)
     fab.alloc("weights (one layer)", lay.weight_elems_per_core())

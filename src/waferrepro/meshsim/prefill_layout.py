@@ -37,6 +37,12 @@ class PrefillLayout:
     packed: bool = False  # transfers two fp16 per wavelet: odd lengths take a pad element
     acc32: bool = False  # accumulates in fp32: the all-reduced accumulators travel unpacked
 
+    @classmethod
+    def on(cls, hw, a: Arch, p: int, tokens: int) -> PrefillLayout:
+        """The plan on hardware `hw` (a Hardware): its wavelet packing and accumulate width
+        (as DecodeLayout.on)."""
+        return cls(a, p, tokens, hw.fp16_per_wavelet == 2, hw.acc_bits == 32)
+
     @property
     def rep(self) -> int:
         return self.a.heads // self.a.kv_heads
