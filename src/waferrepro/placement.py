@@ -47,7 +47,8 @@ def check_coexist(hw: Hardware, regions: dict[str, str]) -> None:
 def check_config(config: dict, hardware: str) -> None:
     """Every e2e setup of a validated config whose experiment says `regions: coexist` fits
     (PlacementError naming the experiment and setup otherwise)."""
-    hw = get_hardware(hardware, config.get("hardware_overrides"))
+    hw = get_hardware(hardware, config.get("hardware_overrides"),
+                      config.get("hardware_profile", "calibrated"))
     for exp_id, exp in config["experiments"].items():
         if exp.get("kind") != "e2e" or exp.get("regions", "sequential") != "coexist":
             continue

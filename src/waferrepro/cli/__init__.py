@@ -13,6 +13,7 @@
     waferrepro table  --id fig10 --out results/tables/fig10.csv REC.json ...
     waferrepro figure --id fig10 --table results/tables/fig10.csv --out a.png a.pdf
     waferrepro backend auto
+    waferrepro calibrate --out calibration.csv --figure calibration.png
 
 Subcommands by topic: `meshsim` (the simulator's jobs), `baselines`, `sdk` (with the
 appliance group), `outputs` (tables, figures, hardware sweeps, backend), `scorecard`.
@@ -23,7 +24,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import baselines, meshsim, outputs, scorecard, sdk
+from . import baselines, calibrate, meshsim, outputs, scorecard, sdk
 from .faults import maybe_fail
 
 
@@ -31,7 +32,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="waferrepro", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for topic in (meshsim, baselines, sdk, outputs, scorecard):
+    for topic in (meshsim, baselines, sdk, outputs, scorecard, calibrate):
         topic.register(sub)
     return p
 

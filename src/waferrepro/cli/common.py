@@ -5,16 +5,20 @@ from __future__ import annotations
 import json
 import sys
 
-from ..hardware import get_hardware
+from ..hardware import DEFAULT_PROFILE, PROFILES, get_hardware
 
 
 def hardware_args(p) -> None:
     p.add_argument("--hardware", default="wse2")
     p.add_argument("--hardware-overrides", default="{}", help="JSON object")
+    p.add_argument("--hardware-profile", choices=PROFILES, default=DEFAULT_PROFILE,
+                   help="construct costs as calibrated on results/reference/training.csv, "
+                        "or nominal (default: %(default)s)")
 
 
 def hardware(args):
-    return get_hardware(args.hardware, json.loads(args.hardware_overrides))
+    return get_hardware(args.hardware, json.loads(args.hardware_overrides),
+                        args.hardware_profile)
 
 
 def write(record: dict, out: str) -> int:
