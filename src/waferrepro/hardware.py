@@ -250,14 +250,27 @@ FIELDS = {f.name for f in fields(Hardware)} - {"user_set"}
 
 
 def get_hardware(name: str, overrides: dict | None = None) -> Hardware:
-    """The named hardware description, with config overrides applied (unknown keys rejected)."""
-    try:
-        hw = HARDWARE[name]
-    except KeyError:
-        raise ValueError(f"unknown hardware {name!r}; known: {sorted(HARDWARE)}") from None
-    overrides = dict(overrides or {})
-    unknown = sorted(set(overrides) - FIELDS - {"name"})
-    if unknown:
-        raise ValueError(f"unknown hardware override(s) {unknown}; known: {sorted(FIELDS)}")
+    """The named hardware description, with config overrides applied, checked by
+    waferrepro.validate (unknown keys, wrong types, non-finite or non-positive values and
+    changes of informational fields are refused, naming the key). A label derived from a value
+    (clock_source, system_power_source) follows an override of that value."""
+    from .validate import hardware_name, hardware_overrides
+
+    hw = HARDWARE[hardware_name(name)]
+    overrides = hardware_overrides(overrides, name)
     overrides.pop("name", None)
-    return replace(hw, **overrides, user_set=frozenset(overrides)) if overrides else hw
+    if not overrides:
+        return hw
+    return replace(hw, **_derived_labels(overrides), **overrides,
+                   user_set=frozenset(overrides))
+
+
+def _derived_labels(overrides: dict) -> dict:
+    """The clock and power labels of overridden values the user gave no label for."""
+    out = {}
+    if "clock_hz" in overrides and "clock_source" not in overrides:
+        out["clock_source"] = f"hardware_overrides: {overrides['clock_hz'] / 1e6:g} MHz"
+    if "system_power_w" in overrides and "system_power_source" not in overrides:
+        out["system_power_source"] = (f"hardware_overrides: "
+                                      f"{overrides['system_power_w'] / 1e3:g} kW")
+    return out
