@@ -200,3 +200,62 @@ def test_snakemake_dry_run_refuses_before_any_job(repo, tmp_path, snakemake_cmd,
     assert res.returncode != 0
     assert words in res.stdout + res.stderr, (res.stdout + res.stderr)[-2000:]
     assert "Traceback" not in res.stdout + res.stderr
+
+
+# Help texts (issue 20, part 5): every option says what it is, its choices and its default.
+
+def _parsers(p, name="waferrepro"):
+    import argparse
+
+    yield name, p
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub, sp in action.choices.items():
+                yield from _parsers(sp, f"{name} {sub}")
+
+
+def test_every_option_has_help_with_choices_and_default():
+    parsers = list(_parsers(cli.parser()))
+    assert len(parsers) > 20
+    for name, p in parsers:
+        text = p.format_help()
+        for action in p._actions:
+            if action.dest in ("help",) or action.__class__.__name__ == "_SubParsersAction":
+                continue
+            assert action.help, f"{name} {action.option_strings or action.dest}: no help"
+            for choice in action.choices or []:
+                assert str(choice) in text, f"{name}: choice {choice} not in its help"
+            optional = action.option_strings and not action.required
+            if optional and action.default not in (None, [], False):
+                assert f"(default: {action.default})" in " ".join(text.split()), \
+                    f"{name} {action.option_strings}: default not shown"
+
+
+def test_cli_preset_default_is_the_config_schema_default(repo):
+    from waferrepro.presets import DEFAULT_PRESET
+
+    schema = yaml.safe_load(
+        (repo / "src/waferrepro/schemas/config.schema.yaml").read_text())
+    assert schema["properties"]["schedule_preset"]["default"] == DEFAULT_PRESET
+    for name, p in _parsers(cli.parser()):
+        for action in p._actions:
+            if action.dest == "preset":
+                assert action.default == DEFAULT_PRESET, name
+
+
+def test_run_help_example_runs_and_is_not_skipped(tmp_path, capsys):
+    import shlex
+
+    from waferrepro.cli.meshsim import RUN_EXAMPLE
+
+    run = dict(_parsers(cli.parser()))["waferrepro run"]
+    assert RUN_EXAMPLE in run.format_help()
+    argv = shlex.split(RUN_EXAMPLE.replace("REC.json", str(tmp_path / "rec.json")))[1:]
+    assert cli.main(argv) == 0
+    err = capsys.readouterr().err
+    assert "skipped" not in err and "check passed" in err
+    from waferrepro import records
+
+    assert records.read(tmp_path / "rec.json")["source"] == "simulated"
+    # and the package's own help names the same example
+    assert RUN_EXAMPLE.split(" --out")[0].split("run ")[1] in cli.parser().format_help()

@@ -10,7 +10,13 @@ from ..hardware import HARDWARE, get_hardware
 
 
 class Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Descriptions and epilogs as written; every option's help ends with its default."""
+    """Descriptions and epilogs as written; every optional option's help ends with its
+    default (required ones and those without a default say none)."""
+
+    def _get_help_string(self, action):
+        if action.required or action.default in (None, [], argparse.SUPPRESS):
+            return action.help
+        return super()._get_help_string(action)
 
 
 class Parser(argparse.ArgumentParser):
