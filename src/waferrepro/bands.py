@@ -14,7 +14,6 @@ Values a user set through `hardware_overrides` are kept, not swept: they are the
 from __future__ import annotations
 
 import math
-
 from dataclasses import replace
 from typing import Callable
 

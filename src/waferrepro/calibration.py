@@ -8,9 +8,9 @@ Method (stated in README, "Ledger, training set, calibration and bands"):
    PIN_TOLERANCE of the largest and moves some prediction by at least MIN_EFFECT over its
    range. The rest stay at nominal and are reported as "not pinned".
 3. Fit: least squares on log(predicted / published) over the pinned candidates, inside their
-   bounds (SciPy least_squares, trust region reflective, soft-L1 loss of scale ROBUST_SCALE). Uncertainty: s^2 (J'J)^-1 at the
-   solution, s^2 = RSS / (n - k). A parameter that ends at a bound is reported as a structure
-   the model misses ("at bound"), never accepted silently.
+   bounds (SciPy least_squares, trust region reflective, soft-L1 loss of scale ROBUST_SCALE).
+   Uncertainty: s^2 (J'J)^-1 at the solution, s^2 = RSS / (n - k). A parameter that ends at
+   a bound is reported as a structure the model misses ("at bound"), never accepted silently.
 4. Leave-one-out: each point refitted without it (from the full fit) and predicted; its
    log error is the LOO error, and their RMS is the calibrated band's half-width.
 

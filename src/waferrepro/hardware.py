@@ -327,19 +327,32 @@ def calibrated(hw: Hardware) -> Hardware:
 
 def get_hardware(name: str, overrides: dict | None = None,
                  profile: str = DEFAULT_PROFILE) -> Hardware:
-    """The named hardware description in `profile` (PROFILES), with config overrides applied
-    on top (unknown keys rejected)."""
-    try:
-        hw = HARDWARE[name]
-    except KeyError:
-        raise ValueError(f"unknown hardware {name!r}; known: {sorted(HARDWARE)}") from None
+    """The named hardware description in `profile` (PROFILES: calibrated, the default where a
+    calibrated profile exists, or nominal), with config overrides applied on top, checked by
+    waferrepro.validate (unknown keys, wrong types, non-finite or non-positive values and
+    changes of informational fields are refused, naming the key). A label derived from a value
+    (clock_source, system_power_source) follows an override of that value."""
+    from .validate import hardware_name, hardware_overrides
+
+    hw = HARDWARE[hardware_name(name)]
     if profile not in PROFILES:
         raise ValueError(f"unknown hardware profile {profile!r}; known: {list(PROFILES)}")
     if profile == "calibrated":
         hw = calibrated(hw)
-    overrides = dict(overrides or {})
-    unknown = sorted(set(overrides) - FIELDS - {"name"})
-    if unknown:
-        raise ValueError(f"unknown hardware override(s) {unknown}; known: {sorted(FIELDS)}")
+    overrides = hardware_overrides(overrides, name)
     overrides.pop("name", None)
-    return replace(hw, **overrides, user_set=frozenset(overrides)) if overrides else hw
+    if not overrides:
+        return hw
+    return replace(hw, **_derived_labels(overrides), **overrides,
+                   user_set=frozenset(overrides))
+
+
+def _derived_labels(overrides: dict) -> dict:
+    """The clock and power labels of overridden values the user gave no label for."""
+    out = {}
+    if "clock_hz" in overrides and "clock_source" not in overrides:
+        out["clock_source"] = f"hardware_overrides: {overrides['clock_hz'] / 1e6:g} MHz"
+    if "system_power_w" in overrides and "system_power_source" not in overrides:
+        out["system_power_source"] = (f"hardware_overrides: "
+                                      f"{overrides['system_power_w'] / 1e3:g} kW")
+    return out

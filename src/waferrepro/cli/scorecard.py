@@ -18,8 +18,9 @@ def register(sub) -> None:
     p = sub.add_parser("scorecard", help="published numbers and claims vs this run, with "
                        "verdicts (counts first, then failing and pending rows)")
     p.add_argument("--tables", default=TABLES_DIR, help="folder of the run's <id>.csv tables")
-    p.add_argument("--published", default=PUBLISHED_CSV)
-    p.add_argument("--claims", default=CLAIMS_YAML)
+    p.add_argument("--published", default=PUBLISHED_CSV, metavar="CSV",
+                   help="published values")
+    p.add_argument("--claims", default=CLAIMS_YAML, metavar="YAML", help="the paper's claims")
     p.add_argument("--out", help="also write the scorecard CSV here")
     p.add_argument("--figure", nargs="*", default=[], help="also draw the figure (png, pdf)")
     p.add_argument("--front-page", help="also write the report's front page (reST) here")

@@ -33,6 +33,7 @@ from ..hardware import Hardware
 from ..host import pad2d
 from ..models import Arch
 from .comm import all_reduce, neighbour_shift
+from .cost import ZERO
 from .decode_layout import (
     KV_MODES,
     DecodeLayout,
@@ -41,10 +42,8 @@ from .decode_layout import (
     head_of_kv_position,
     rope_tables,
 )
-from .cost import ZERO
 from .fabric import Fabric, PlanError
 from .precision import rounded
-
 
 # Scalar operations per element in the authors' Decode (decode.csl, WSE-2 at 2cd13b5), as
 # (arithmetic ops, divisions and square roots: software routines, Fabric.scalar_work):

@@ -16,7 +16,6 @@ from ..hardware import Hardware
 from . import fastpath
 from .cost import CAUSES, ZERO, Cost
 
-
 # Descriptor operations (@set_dsd_base_addr, @load_to_dsr, @increment_dsd_offset,
 # @set_dsd_length: scalar instructions) the authors' WSE-2 code issues around its DSD work,
 # charged as scalar ops under the "authors" loop form (waferrepro.ledger cites the lines):
