@@ -7,6 +7,8 @@ import pytest
 from waferrepro.hardware import FIELDS, WSE2, get_hardware
 from waferrepro.jobs.meshsim import run_decode, run_kv_capacity, run_meshsim, run_prefill
 from waferrepro.validate import (
+    AT_LEAST_ONE,
+    FRACTION,
     INFORMATIONAL,
     LABELS,
     NON_NEGATIVE,
@@ -15,8 +17,9 @@ from waferrepro.validate import (
     ValidationError,
 )
 
-CHOICES = {"accumulate": "fp16", "fp16_per_wavelet": 2}  # the nominal: fp32, 1
-NUMERIC = POSITIVE + POSITIVE_INT + NON_NEGATIVE
+# The nominal: fp32, 1, vector (the presets set them; an override wins).
+CHOICES = {"accumulate": "fp16", "fp16_per_wavelet": 2, "loop_form": "authors"}
+NUMERIC = POSITIVE + POSITIVE_INT + NON_NEGATIVE + AT_LEAST_ONE + FRACTION
 COST_FIELDS = sorted(NUMERIC + tuple(CHOICES))
 
 
@@ -30,6 +33,10 @@ def changed(field):
         return 2
     if field in NON_NEGATIVE:
         return v * 2 + 1
+    if field in AT_LEAST_ONE:
+        return v + 0.5
+    if field in FRACTION:
+        return v / 2
     return int(v) // 2 if field in POSITIVE_INT else v / 2
 
 
@@ -63,7 +70,7 @@ def test_every_field_is_classified():
 
 @pytest.mark.parametrize("field", COST_FIELDS)
 def test_cost_field_changes_the_results(field, nominal):
-    hw = get_hardware("wse2", {field: changed(field)})
+    hw = get_hardware("wse2", {field: changed(field)}, "nominal")
     assert getattr(hw, field) == changed(field)
     assert fingerprint(hw) != nominal, f"{field} changes no metric of any job"
 

@@ -39,7 +39,11 @@ POSITIVE = ("simd_fmach", "simd_fmachs", "simd_faddh", "simd_fadds", "simd_fmovs
             "system_power_w")
 NON_NEGATIVE = ("dsd_startup_cycles", "task_activation_cycles", "sync_cycles",
                 "route_switch_cycles", "hop_latency_cycles", "ramp_latency_cycles",
-                "transcendental_ops")
+                "transcendental_ops", "fabric_dsd_startup_cycles", "map_element_cycles",
+                "scalar_iteration_cycles", "scalar_op_cycles")
+# Bounded: a multiplier of at least 1 and a fraction.
+AT_LEAST_ONE = ("bank_conflict_factor",)
+FRACTION = ("reduce_chain_exposed",)
 # Informational: recorded, read by no cost. The cost model counts 32-bit wavelets (one per
 # link per cycle) and packs fp16_per_wavelet values into one; the colour budget a plan must
 # respect is routable_colors, not the 32 route ids.
@@ -160,7 +164,7 @@ def hardware_overrides(overrides, hardware: str = "wse2",
                        what: str = "hardware_overrides") -> dict:
     """The overrides, checked and normalised (integral floats of integer fields become ints):
     an object of known keys, each of the right type, finite, positive where it must be."""
-    from .hardware import ACCUMULATE, FIELDS, HARDWARE
+    from .hardware import ACCUMULATE, FIELDS, HARDWARE, LOOP_FORMS
 
     hardware_name(hardware)
     base = HARDWARE[hardware]
@@ -196,9 +200,20 @@ def hardware_overrides(overrides, hardware: str = "wse2",
             if value not in FP16_PER_WAVELET:
                 _fail(where, f"{value!r} is not allowed; allowed: 1, 2 (fp16 values per 32-bit "
                              "wavelet)")
+        elif key in AT_LEAST_ONE:
+            value = _number(value, key, what)
+            if value < 1:
+                _fail(where, f"{value!r} is not allowed; give a number >= 1")
+        elif key in FRACTION:
+            value = _number(value, key, what)
+            if not 0 <= value <= 1:
+                _fail(where, f"{value!r} is not allowed; give a number from 0 to 1")
         elif key == "accumulate":
             if value not in ACCUMULATE:
                 _fail(where, f"{value!r} is not allowed; allowed: {', '.join(ACCUMULATE)}")
+        elif key == "loop_form":
+            if value not in LOOP_FORMS:
+                _fail(where, f"{value!r} is not allowed; allowed: {', '.join(LOOP_FORMS)}")
         elif key in INFORMATIONAL:
             if value != getattr(base, key):
                 _fail(where, f"{value!r} is not allowed; {INFORMATIONAL[key]} (nominal "
