@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from waferrepro import presets
-from waferrepro.hardware import WSE2
+from waferrepro.hardware import WSE2, calibrated
 from waferrepro.meshsim import simulate
 from waferrepro.meshsim.cost import CAUSES
 from waferrepro.meshsim.prefill import prefill_layer
@@ -25,8 +25,12 @@ CASES = [(system, shape, p)
                                ("SUMMA", (8192, 8192, 8192)), ("MeshGEMM", (2048, 2048, 2048)),
                                ("MeshGEMV", (1, 16384, 16384)), ("chain-GEMV", (1, 16384, 16384))]
          for p in (240, 720)]
-FIELDS = ["preset", "system", "shape", "cores", "cycles", "compute_cycles", "comm_cycles"]
+FIELDS = ["profile", "preset", "system", "shape", "cores", "cycles", "compute_cycles",
+          "comm_cycles"]
 PRESETS = sorted(presets.PRESETS)
+# The nominal hardware (the cost model's structure) and the committed calibrated profile
+# (src/waferrepro/profiles/: a new calibration shows here too).
+PROFILES = {"nominal": WSE2, "calibrated": calibrated(WSE2)}
 CAUSE_FIELDS = [f"cycles_{c}" for c in CAUSES]
 # One layer of two models on two grids each: decode (4096-token prompt, 128 generated, the
 # experiments' "shift" KV mode as the preset runs it; mean over the steps) and prefill
@@ -39,21 +43,22 @@ MODEL_CASES += [("prefill", model, p) for model in ("llama3-8b", "llama2-13b")
 
 def _kernels():
     rows = []
-    for preset in PRESETS:
-        hw = presets.hardware(WSE2, preset)
+    for profile, preset in ((f, s) for f in PROFILES for s in PRESETS):
+        hw = presets.hardware(PROFILES[profile], preset)
         for system, shape, p in CASES:
             m = simulate(system, shape, p, p, hw, functional=False,
                          kernel=presets.kernel(system, preset)).run.metrics()
-            rows.append({"preset": preset, "system": system, "shape": "x".join(map(str, shape)),
-                         "cores": f"{p}x{p}",
-                         **{k: f"{m[k][0]:.1f}" for k in FIELDS[4:] + CAUSE_FIELDS}})
+            rows.append({"profile": profile, "preset": preset, "system": system,
+                         "shape": "x".join(map(str, shape)), "cores": f"{p}x{p}",
+                         **{k: f"{m[k][0]:.1f}" for k in FIELDS[5:] + CAUSE_FIELDS}})
     return rows
 
 
 def _layers():
     rows = []
-    for preset, (phase, model, p) in ((s, c) for s in PRESETS for c in MODEL_CASES):
-        hw = presets.hardware(WSE2, preset)
+    for profile, preset, (phase, model, p) in ((f, s, c) for f in PROFILES for s in PRESETS
+                                               for c in MODEL_CASES):
+        hw = presets.hardware(PROFILES[profile], preset)
         if phase == "decode":
             run = presets.decode_run(arch(model), "shift", preset)
             cycles, _, _, causes = decode_cycles_per_layer(
@@ -64,7 +69,8 @@ def _layers():
             timeline = prefill_layer(hw, run.arch, p, 4096, tree_levels=levels,
                                      causal=run.causal, tree_root=root)[0].timeline
             cycles, causes = timeline.total, timeline.breakdown()
-        rows.append({"preset": preset, "phase": phase, "model": model, "cores": f"{p}x{p}",
+        rows.append({"profile": profile, "preset": preset, "phase": phase, "model": model,
+                     "cores": f"{p}x{p}",
                      "cycles_per_layer": f"{cycles:.1f}",
                      **{f"cycles_{c}": f"{v:.1f}" for c, v in causes.items()}})
     return rows

@@ -23,9 +23,13 @@ def rows(hw: Hardware, fit: Fit, points: list[training.Point]) -> list[dict]:
     for name in CANDIDATES:
         lo, hi, why = bounds[name]
         if name in fit.values:
-            status = (f"at {fit.at_bound[name]} bound: a structure the model misses"
-                      if name in fit.at_bound else "fitted")
             value, std = fit.values[name], fit.std[name]
+            if name in fit.at_bound:
+                status = f"at {fit.at_bound[name]} bound: a structure the model misses"
+            elif std > 0.5 * (hi - lo):
+                status = "fitted, weakly pinned (one std over half its range)"
+            else:
+                status = "fitted"
         else:
             status, value, std = "not pinned by the data (left at nominal)", getattr(hw, name), None
         out.append({"section": "parameter", "name": name, "value": value, "std": std,
@@ -40,11 +44,13 @@ def rows(hw: Hardware, fit: Fit, points: list[training.Point]) -> list[dict]:
                     "error_left_out": math.expm1(fit.loo[p.id]),
                     "status": "fitted (training point: never counted as agreement)",
                     "note": f"{p.metric} [{p.unit}]; {p.source}"})
-    mean_abs = sum(abs(math.expm1(v)) for v in fit.loo.values()) / len(fit.loo)
+    band = fit.band_ids or list(fit.loo)
+    mean_abs = sum(abs(math.expm1(fit.loo[i])) for i in band) / len(band)
     out.append({"section": "summary", "name": "leave_one_out_rms_log_error",
                 "value": fit.loo_rms, "status": "the calibrated band's half-width (log)",
-                "note": f"{len(points)} points; mean |leave-one-out error| {mean_abs:.1%}; "
-                        f"simulated (meshsim cycle model, paper-kernels preset)"})
+                "note": f"over {len(band)} of {len(points)} points ({', '.join(band)}); mean "
+                        f"|leave-one-out error| {mean_abs:.1%}; simulated (meshsim cycle model, "
+                        f"paper-kernels preset)"})
     return out
 
 
@@ -62,6 +68,7 @@ def figure(table_rows: list[dict], outs: list[Path]) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     pts = [r for r in table_rows if r["section"] == "point"]
     fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
@@ -75,6 +82,8 @@ def figure(table_rows: list[dict], outs: list[Path]) -> None:
     ax.axhline(1.0, color="k", lw=0.8)
     ax.axhspan(0.9, 1.1, color="tab:green", alpha=0.12, label="+-10%")
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.2g"))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xticks(list(x), [r["name"] for r in pts], rotation=45, ha="right", fontsize=8)
     ax.set_ylabel("predicted / published")
     ax.set_title("Calibration on results/reference/training.csv (simulated, meshsim)",
