@@ -16,6 +16,7 @@ def test_numeric_mismatch_fails_the_job(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(meshsim.SYSTEMS, "MeshGEMV", wrong_gemv)
     out = tmp_path / "r.json"
     rc = cli.main(["run", "--system", "MeshGEMV", "--shape", "1x128x128", "--cores", "4x4",
+                   "--preset", "full-model",
                    "--out", str(out)])
     assert rc == 1 and not out.exists()
     assert "differs from the NumPy reference" in capsys.readouterr().err

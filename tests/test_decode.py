@@ -85,7 +85,7 @@ def test_reported_kv_capacity_is_what_decode_layer_accepts(model, grid, mode):
 
     a = arch(model)
     lay = DecodeLayout(a, grid, grid)
-    rec = run_kv_capacity(model, f"{grid}x{grid}", mode, WSE2)
+    rec = run_kv_capacity(model, f"{grid}x{grid}", mode, WSE2, "full-model")
     cap = int(next(m["value"] for m in rec["metrics"] if m["metric"] == "max_decode_len_tokens"))
     assert cap > 0
     # A step at context cap - 1 leaves cap tokens cached: accepted; at cap, refused.

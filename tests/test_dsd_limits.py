@@ -30,7 +30,7 @@ def test_sdk_smoke_models_fit():
 
 
 def test_paper_size_prefill_on_4x4_is_refused_naming_the_limit():
-    params = prefill_params(arch("llama3-8b"), 4, 4096)
+    params = prefill_params(arch("llama3-8b"), 4, 4096, preset="full-model")
     assert params["cq"] == 1024 and params["acc32"] == 1
     # full-model: query_col walks the f32 P x V output, its stride counted in 16-bit words
     refusal = r"query_col stride cq words \(f32\) = 2048 > 127 \(mem1d_dsd stride is i8\)"
@@ -48,7 +48,7 @@ def test_each_limit_is_enforced_at_its_boundary():
     dsd_limits.check("MeshGEMV", ok)
     with pytest.raises(ValueError, match="y_dsd / tree extent NT_WIRE = 32768"):
         dsd_limits.check("MeshGEMV", {**ok, "nt": 32768})
-    dec = decode_params(arch("tiny-llama"), 4, 3, 7, "shift")
+    dec = decode_params(arch("tiny-llama"), 4, 3, 7, "shift", preset="full-model")
     # token-major scores: score_col's stride is heads (fp16 partial sums; in words for f32)
     dsd_limits.check("Decode", {**dec, "heads": 127, "acc32": 0})
     with pytest.raises(ValueError, match="score_col stride heads = 128 > 127"):
@@ -69,7 +69,7 @@ def test_decode_f32_partial_sums_count_their_offsets_in_words():
     # Under acc32 scores and o are f32: score_col's stride and offset and o's offset take two
     # 16-bit words an element (MeshGEMM's C, Prefill's query_col reading), the fp16
     # probabilities' window one.
-    dec = decode_params(arch("tiny-llama"), 4, 3, 7, "shift")
+    dec = decode_params(arch("tiny-llama"), 4, 3, 7, "shift", preset="full-model")
     assert dec["acc32"] == 1
     f16, f32 = ({what.replace(" words (f32)", ""): value for what, _, value in
                  dsd_limits.encoded("Decode", {**dec, "acc32": acc})} for acc in (0, 1))
@@ -87,7 +87,8 @@ def test_decode_f32_partial_sums_count_their_offsets_in_words():
 def test_packed_prefill_is_checked_at_its_padded_lengths():
     # kernels/Prefill pads its odd lengths when packed (LT_WIRE, HL_WIRE, FD_WIRE, LF_WIRE):
     # the tree extent HL = heads * lt = 32767 fits unpacked, its wire length 32768 does not.
-    prm = {**prefill_params(arch("tiny-llama"), 4, 16), "heads": 1, "lt": 32767}
+    prm = {**prefill_params(arch("tiny-llama"), 4, 16, preset="full-model"), "heads": 1,
+           "lt": 32767}
     encoded = {what: value for what, _, value in dsd_limits.encoded("Prefill", prm)}
     assert encoded["xtree extent HL_WIRE"] == 32767
     packed = {what: value for what, _, value in
@@ -104,7 +105,7 @@ def test_packed_prefill_is_checked_at_its_padded_lengths():
 def test_prefill_f32_accumulators_count_their_offsets_in_words():
     # acc32: the scores, the Cannon output's rows and the P x V output's columns are f32, so
     # their offsets (and query_col's stride) count two 16-bit words per element
-    prm = prefill_params(arch("tiny-llama"), 4, 16)
+    prm = prefill_params(arch("tiny-llama"), 4, 16, preset="full-model")
     f16, f32 = ({what.replace(" words (f32)", ""): value for what, _, value in
                  dsd_limits.encoded("Prefill", {**prm, "acc32": acc})} for acc in (0, 1))
     for what in ("query_col stride cq", "matmul c_row offset (lt-1)*n",

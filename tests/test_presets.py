@@ -51,7 +51,8 @@ def test_decode_follows_the_presets_tree_root():
                      preset="paper-kernels")
     assert rec["what"]["params"]["schedule"]["tree_root"] == "middle"
     assert rec["check"]["performed"] and rec["check"]["passed"]
-    full = run_decode("tiny-llama", "7x6", 7, 2, "shift", WSE2, "cycle-model")
+    full = run_decode("tiny-llama", "7x6", 7, 2, "shift", WSE2, "cycle-model",
+                      preset="full-model")
     assert full["what"]["params"]["schedule"]["tree_root"] == "edge"
 
 

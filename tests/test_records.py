@@ -64,3 +64,107 @@ def test_kv_capacity_note_states_the_overridden_sram():
     rec = run_kv_capacity("llama3-8b", "420x420", "shift", hw)
     assert "64 KB/core" in rec["note"] and "48 KB" not in rec["note"]
     assert "48 KB/core" in run_kv_capacity("llama3-8b", "420x420", "shift", WSE2)["note"]
+
+
+# Records are checked when read (issue 20): invariants, the path, the mode written.
+
+def _layout(tmp_path, record, rel="results/records/meshsim/MeshGEMV/1x256x128/4x4.json"):
+    path = tmp_path / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record))
+    return path
+
+
+def test_records_are_written_0644(tmp_path, record):
+    import stat
+
+    path = records.write(record, tmp_path / "r.json")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_record_in_its_job_path_reads_back(tmp_path, record):
+    assert records.read(_layout(tmp_path, record))["what"]["cores"] == "4x4"
+
+
+def test_negative_cycles_are_refused_with_the_redo(tmp_path, record):
+    for m in record["metrics"]:
+        if m["metric"] == "cycles":
+            m["value"] = -5.0
+    path = _layout(tmp_path, record)
+    with pytest.raises(records.RecordError) as exc:
+        records.read(path)
+    message = str(exc.value)
+    assert str(path) in message and "cycles is -5.0" in message
+    assert "delete it and rerun snakemake" in message
+
+
+def test_causes_must_sum_to_the_total(tmp_path, record):
+    for m in record["metrics"]:
+        if m["metric"] == "cycles_matmul":
+            m["value"] += 100
+    with pytest.raises(records.RecordError, match="cycles by cause .* sum to"):
+        records.read(_layout(tmp_path, record))
+
+
+@pytest.mark.parametrize("rel, field", [
+    ("results/records/meshsim/MeshGEMV/1x256x128/8x8.json", "cores"),
+    ("results/records/meshsim/chain-GEMV/1x256x128/4x4.json", "system"),
+    ("results/run1/records/meshsim/MeshGEMV/1x512x128/4x4.json", "shape"),
+])
+def test_what_must_match_the_path(tmp_path, record, rel, field):
+    with pytest.raises(records.RecordError, match=f"what.{field} is .* but the path says"):
+        records.read(_layout(tmp_path, record, rel))
+
+
+def test_model_record_what_matches_its_path(tmp_path):
+    from waferrepro.experiments import DecodeJob
+    from waferrepro.jobs.meshsim import run_decode
+
+    rec = run_decode("tiny-llama", "8x8", 16, 4, "shift", WSE2, "cycle-model",
+                     preset="full-model")
+    good = DecodeJob("meshsim", "tiny-llama", "8x8", 16, 4, "shift", "full-model").path
+    assert records.read(_layout(tmp_path, rec, good))["what"]["input_len"] == 16
+    bad = DecodeJob("meshsim", "tiny-llama", "8x8", 32, 4, "shift", "full-model").path
+    with pytest.raises(records.RecordError, match="what.input_len is 16 but the path says '32'"):
+        records.read(_layout(tmp_path, rec, bad))
+
+
+def test_truncated_record_fails_the_table_and_keeps_the_previous_one(tmp_path, record,
+                                                                     capsys):
+    import os
+
+    from waferrepro import cli
+
+    good = records.write(record, tmp_path / "good.json")
+    csv = tmp_path / "tables" / "fig10.csv"
+    assert cli.main(["table", "--id", "fig10", "--out", str(csv), str(good)]) == 0
+    before = csv.read_bytes()
+    bad = tmp_path / "bad.json"
+    bad.write_text(good.read_text()[:100])  # truncated
+    assert cli.main(["table", "--id", "fig10", "--out", str(csv), str(good), str(bad)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert str(bad) in err and "delete it and rerun snakemake" in err
+    assert csv.read_bytes() == before
+    assert sorted(os.listdir(csv.parent)) == ["fig10.csv"]  # no temp file
+
+
+def test_table_write_failure_leaves_the_old_table_and_no_temp(tmp_path, monkeypatch):
+    import os
+    import stat
+
+    import pandas as pd
+
+    from waferrepro import tables
+
+    out = tmp_path / "t.csv"
+    tables.write_csv(pd.DataFrame({"a": [1]}), out)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
+    before = out.read_bytes()
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError):
+        tables.write_csv(pd.DataFrame({"a": [2]}), out)
+    assert out.read_bytes() == before and os.listdir(tmp_path) == ["t.csv"]

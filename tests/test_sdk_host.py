@@ -11,14 +11,14 @@ from waferrepro.sdk import toolchain as sdk
 
 
 def test_kernel_params_follow_the_simulator_tiles():
-    assert sdk.kernel_params("MeshGEMV", (1, 16384, 16384), 720, 720) == {
+    assert sdk.kernel_params("MeshGEMV", (1, 16384, 16384), 720, 720, "full-model") == {
         "width": 720, "height": 720, "kt": 23, "nt": 23, "group": 27, "tree_middle": 0,
         "packed": 0, "acc32": 1}
     # the tree's form follows the schedule preset (its meshsim twin's tree_root)
     for preset, middle in (("paper-kernels", 1), ("full-model", 0)):
         assert sdk.kernel_params("MeshGEMV", (1, 64, 64), 4, 4,
                                  preset=preset)["tree_middle"] == middle
-    assert sdk.kernel_params("MeshGEMM", (2048, 1000, 300), 8, 8) == {
+    assert sdk.kernel_params("MeshGEMM", (2048, 1000, 300), 8, 8, "full-model") == {
         "P": 8, "Mt": 256, "Kt": 125, "Nt": 38, "packed": 0, "acc32": 1}
     with pytest.raises(ValueError, match="square"):
         sdk.kernel_params("MeshGEMM", (64, 64, 64), 8, 4)
@@ -338,7 +338,7 @@ def test_sdk_params_cli_gives_decode_and_prefill_the_presets_layer(capsys):
     assert cli.main([*dec, "--preset", "paper-kernels"]) == 0
     out = dict(kv.split(":") for kv in capsys.readouterr().out.strip().split(","))
     assert (out["heads"], out["rep"], out["packed"]) == ("1", "1", "1")
-    assert cli.main(dec) == 0  # full-model: one fp16 per wavelet
+    assert cli.main([*dec, "--preset", "full-model"]) == 0  # one fp16 per wavelet
     out = dict(kv.split(":") for kv in capsys.readouterr().out.strip().split(","))
     assert out["packed"] == "0" and int(out["heads"]) == arch_heads("tiny-llama")
 
@@ -361,7 +361,8 @@ def test_prefill_record_and_e2e_from_sdk_parts(tmp_path):
     from waferrepro.model_metrics import prefill_metrics
     from waferrepro.models import arch
 
-    pre = record_from_sdk_prefill(_launcher_json(tmp_path / "p.json", 50_000), "tiny-llama",
+    pre = record_from_sdk_prefill(_launcher_json(tmp_path / "p.json", 50_000,
+                                                 preset="full-model"), "tiny-llama",
                                   "4x4", 7, "sdk-sim", WSE2, "cs_python run.py ...")
     records.validate(pre)
     m = {x["metric"]: x["value"] for x in pre["metrics"]}
@@ -378,7 +379,8 @@ def test_prefill_record_and_e2e_from_sdk_parts(tmp_path):
         record_from_sdk_prefill(_launcher_json(tmp_path / "bad.json", 9, passed=False),
                                 "tiny-llama", "4x4", 7, "wse2", WSE2, "")
 
-    steps = [_launcher_json(tmp_path / f"s{i}.json", 20_000) for i in range(2)]
+    steps = [_launcher_json(tmp_path / f"s{i}.json", 20_000, preset="full-model")
+             for i in range(2)]
     dec = record_from_sdk_decode(steps, [2, 2], "tiny-llama", "4x3", 7, 4, "shift", "sdk-sim",
                                  WSE2)
     paths = []
@@ -392,7 +394,8 @@ def test_prefill_record_and_e2e_from_sdk_parts(tmp_path):
     assert e["latency_ms"] == pytest.approx(m["ttft_ms"] + 4 * d["tpot_ms"])
     assert e["e2e_tpr_tokens_per_s"] == pytest.approx(4 / (e["latency_ms"] / 1e3))
     # the same combination meshsim's e2e uses
-    sim_e2e = run_end_to_end("tiny-llama", "4x4", "4x3", 7, 4, WSE2, "cycle-model")
+    sim_e2e = run_end_to_end("tiny-llama", "4x4", "4x3", 7, 4, WSE2, "cycle-model",
+                             preset="full-model")
     assert {x["metric"] for x in sim_e2e["metrics"]} == set(e)
     with pytest.raises(ValueError, match="not a Decode record"):
         record_from_parts_e2e(paths[0], paths[0], "tiny-llama", "4x4", "4x3", 7, 4, "sdk-sim",
@@ -407,11 +410,15 @@ def test_sdk_params_cli_takes_the_schedule_preset(capsys):
     # middle roots, two fp16 per wavelet (the kernel pads its odd nt = 13 vector itself)
     assert (capsys.readouterr().out.strip()
             == "width:5,height:3,kt:22,nt:13,group:2,tree_middle:1,packed:1,acc32:0")
-    assert cli.main(base) == 0  # the default preset, full-model: edge roots, unpacked, fp32
+    from waferrepro.presets import DEFAULT_PRESET
+
+    assert cli.main(base) == 0  # the default preset: presets.DEFAULT_PRESET, as the config's
+    default = capsys.readouterr().out
+    assert cli.main([*base, "--preset", DEFAULT_PRESET]) == 0
+    assert capsys.readouterr().out == default
+    assert cli.main([*base, "--preset", "full-model"]) == 0  # edge roots, unpacked, fp32
     assert capsys.readouterr().out.strip().endswith(
         ",nt:13,group:2,tree_middle:0,packed:0,acc32:1")
-    assert cli.main([*base, "--preset", "full-model"]) == 0
-    assert capsys.readouterr().out.strip().endswith(",packed:0,acc32:1")
     gemm = ["sdk", "params", "--system", "MeshGEMM", "--cores", "4x4", "--shape", "64x64x64"]
     assert cli.main([*gemm, "--preset", "full-model"]) == 0
     assert capsys.readouterr().out.strip() == "P:4,Mt:16,Kt:16,Nt:16,packed:0,acc32:1"
@@ -427,9 +434,11 @@ def test_e2e_from_parts_with_a_skipped_part_is_a_skipped_record(tmp_path):
         record_from_sdk_prefill,
     )
 
-    pre = record_from_sdk_prefill(_launcher_json(tmp_path / "p.json", 50_000), "tiny-llama",
+    pre = record_from_sdk_prefill(_launcher_json(tmp_path / "p.json", 50_000,
+                                                 preset="full-model"), "tiny-llama",
                                   "4x4", 7, "sdk-sim", WSE2, "cs_python run.py ...")
-    dec = record_from_sdk_decode([_launcher_json(tmp_path / "s.json", 20_000)], [4],
+    dec = record_from_sdk_decode([_launcher_json(tmp_path / "s.json", 20_000,
+                                                 preset="full-model")], [4],
                                  "tiny-llama", "4x3", 7, 4, "shift", "sdk-sim", WSE2)
     reason = "per-core memory exceeded on wse2: needs 60000 bytes, available 49152 bytes"
     dec.update(source="skipped", mode="skipped", metrics=[], note=f"skipped: {reason}",

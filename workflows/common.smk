@@ -160,7 +160,7 @@ def _job(output):
 
 
 HARDWARE_ARGS = (
-    f"--hardware {config['hardware']} "
+    f"--hardware {config['hardware']} --hardware-profile {config['hardware_profile']} "
     f"--hardware-overrides '{json.dumps(config['hardware_overrides'], sort_keys=True)}'"
 )
 # meshsim's schedule preset (src/waferrepro/presets.py), for the meshsim rules.

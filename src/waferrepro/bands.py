@@ -1,14 +1,19 @@
-"""Uncertainty bands of simulated numbers: the cost model rerun at its assumptions' bounds.
+"""Bands of simulated numbers: the calibration's band, and the assumptions' range.
 
-Method (corner sweep): every assumption of the hardware description (hardware.ASSUMPTION_BOUNDS)
-is set to the bound that makes runs faster, then to the bound that makes them slower, and the
-run's cycle model is evaluated at both corners (no data; the same schedule). A headline
-metric's `low` and `high` are the smallest and largest of its nominal and two corner values.
+- Calibrated hardware (hardware.Hardware.calibration set, waferrepro.calibration): a headline
+  metric's `low` and `high` are value x exp(-+w), w the RMS of the calibration's leave-one-out
+  log errors (how far a point the fit did not see was off, on average): the band.
+- The assumptions' range (`range_low`, `range_high`; on nominal hardware also `low`, `high`):
+  every assumption of the hardware description (hardware.ASSUMPTION_BOUNDS) set to the bound
+  that makes runs faster, then to the bound that makes them slower, the run's cycle model
+  evaluated at both corners (no data; the same schedule): the smallest and largest of the
+  value and the two corners. A sensitivity, not a confidence interval: it spans 3-4x.
 Values a user set through `hardware_overrides` are kept, not swept: they are the user's data.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Callable
 
@@ -39,7 +44,12 @@ def add_bands(metrics: list[dict], hw: Hardware,
     if not wanted:
         return metrics
     at = [recompute(h) for h in corners(hw).values()]
+    w = hw.band_log_half_width if hw.calibration else 0.0
     for m in wanted:
         values = [m["value"]] + [float(c[m["metric"]][0]) for c in at if m["metric"] in c]
-        m["low"], m["high"] = min(values), max(values)
+        m["range_low"], m["range_high"] = min(values), max(values)
+        if hw.calibration:
+            m["low"], m["high"] = m["value"] * math.exp(-w), m["value"] * math.exp(w)
+        else:
+            m["low"], m["high"] = m["range_low"], m["range_high"]
     return metrics

@@ -31,6 +31,9 @@ MEMCPY_HALO = (7, 2)
 # kernels/ under paper-kernels (Prefill always); fp32: @fmachs and @fadds, our MeshGEMM,
 # MeshGEMV and Decode under full-model. The numeric check rounds accumulators to this width
 # (meshsim.precision) and partial sums travel and are stored at it.
+# How a kernel's loops issue its operations (Hardware.loop_form).
+LOOP_FORMS = ("vector", "authors")
+
 ACCUMULATE = {
     "fp16": {"mac": "fmach", "add": "faddh", "bits": 16},
     "fp32": {"mac": "fmachs", "add": "fadds", "bits": 32},
@@ -60,6 +63,23 @@ class Hardware:
     task_activation_cycles: float
     sync_cycles: float
     route_switch_cycles: float
+    # Constructs of a CSL program, priced where the kernel issues them (waferrepro.ledger lists
+    # where the authors' kernels do): the set-up of a DSD operation with a fabric operand (a
+    # send or receive: queue and color on top of the memory DSD's set-up); one element of a
+    # `@map` (the call of its callback, whose body's operations are charged on top); one
+    # iteration of a scalar `for` loop (index, branch, descriptor updates) and one scalar
+    # arithmetic operation in its body; and the stall factor of a vector operation whose
+    # operands share an SRAM bank (arrays without `align`, WaferLLM issue #7: IDLE cycles in
+    # MeshGEMM traces that vanish with align(8)), 1 when none.
+    fabric_dsd_startup_cycles: float
+    map_element_cycles: float
+    scalar_iteration_cycles: float
+    scalar_op_cycles: float
+    bank_conflict_factor: float
+    # The fraction of the authors' per-step score reduce chain's relay latency that each
+    # step waits for (meshsim.prefill: 1 as their synchronous code reads, 0 when consecutive
+    # chains pipeline).
+    reduce_chain_exposed: float
     # M: per-core memory.
     sram_bytes_per_core: int
     # L: latencies in cycles.
@@ -73,6 +93,11 @@ class Hardware:
     # Accumulator precision of the program (ACCUMULATE): a schedule choice that the presets
     # set (waferrepro.presets), kept here beside fp16_per_wavelet so every cost follows it.
     accumulate: str
+    # How a kernel's loops issue its operations (LOOP_FORMS), the presets' other choice kept
+    # here for the same reason: "authors" as the authors' WSE-2 kernels write them (@map
+    # callbacks and scalar loops, waferrepro.ledger), "vector" as our schedules (one DSD
+    # operation per vector, the cheapest loop order).
+    loop_form: str
     # Element-wise ops charged per transcendental (exp, rsqrt, reciprocal), which the WSE has
     # no single instruction for.
     transcendental_ops: float
@@ -81,6 +106,12 @@ class Hardware:
     clock_source: str
     system_power_w: float
     system_power_source: str
+    # Where the construct costs came from: "" for the nominal description, else the
+    # calibrated profile's statement ("calibrated on results/reference/training.csv (N
+    # points)", waferrepro.calibration) and its band: a calibrated value's low..high is
+    # value x exp(-+band_log_half_width) (the leave-one-out RMS log error).
+    calibration: str = field(default="", compare=False)
+    band_log_half_width: float = field(default=0.0, compare=False)
     # The fields the user set through hardware_overrides (get_hardware): their data, which
     # presets keep and bands and sweeps never vary, even where it equals the nominal value.
     user_set: frozenset = field(default=frozenset(), compare=False, repr=False)
@@ -103,6 +134,8 @@ class Hardware:
         if self.accumulate not in ACCUMULATE:
             raise ValueError(f"accumulate must be one of {sorted(ACCUMULATE)}, "
                              f"got {self.accumulate!r}")
+        if self.loop_form not in LOOP_FORMS:
+            raise ValueError(f"loop_form must be one of {LOOP_FORMS}, got {self.loop_form!r}")
 
     @property
     def mac_instruction(self) -> str:
@@ -129,6 +162,11 @@ class Hardware:
         out.pop("user_set")
         return out
 
+    @property
+    def profile(self) -> str:
+        """The profile's name: "wse2-calibrated" or "wse2" (nominal)."""
+        return f"{self.name}-calibrated" if self.calibration else self.name
+
 
 WSE2 = Hardware(
     name="wse2",
@@ -148,6 +186,14 @@ WSE2 = Hardware(
     sram_read_bits_per_cycle=128, sram_write_bits_per_cycle=64,
     # Assumptions (no public cycle counts; bounds in ASSUMPTION_BOUNDS).
     dsd_startup_cycles=4, task_activation_cycles=5, sync_cycles=5, route_switch_cycles=3,
+    # Assumptions, the constructs' costs (no public cycle counts; bounds in ASSUMPTION_BOUNDS):
+    # a fabric DSD's set-up as a memory one's; a @map element and a scalar loop iteration a few
+    # instructions each (call/return; index, compare, branch); one scalar fp op per cycle; no
+    # bank-conflict stall (the calibration, waferrepro.calibration, fits those it can pin).
+    fabric_dsd_startup_cycles=4, map_element_cycles=4, scalar_iteration_cycles=4,
+    scalar_op_cycles=1, bank_conflict_factor=1.0,
+    # Assumption: every step waits for its whole chain, as the code reads (bounds 0..1).
+    reduce_chain_exposed=1.0,
     # 48 KB SRAM per core (Cerebras WSE-2 product brief; Hot Chips 34, 2022).
     sram_bytes_per_core=48 * 1024,
     # One cycle per hop: Cerebras SDK examples and WaferLLM's launchers align per-core timestamps
@@ -166,8 +212,10 @@ WSE2 = Hardware(
     # Assumption: fabric DSDs of 16-bit type send one element per 32-bit wavelet (no packing),
     # as in the SDK's GEMV examples. Set to 2 to model packed fp16 transfers.
     fp16_per_wavelet=1,
-    # The default preset's (full-model) accumulate precision; presets.hardware sets it.
+    # The default preset's (full-model) accumulate precision and loop form; presets.hardware
+    # sets them.
     accumulate="fp32",
+    loop_form="vector",
     # Assumption: a transcendental costs about 10 ops (a short polynomial/Newton evaluation in
     # software); no public per-op cycle count for the WSE math library.
     transcendental_ops=10.0,
@@ -231,6 +279,18 @@ _WSE2_BOUNDS = {
     "task_activation_cycles": (1, 20, "hardware task picker; per-task cost not published"),
     "sync_cycles": (0, 20, "joining a step's transfers (completion tasks); not published"),
     "route_switch_cycles": (1, 10, "a router position switch (control wavelet); not published"),
+    "fabric_dsd_startup_cycles": (1, 40, "set-up of a send or receive DSD (queue, color): "
+                                         "not published"),
+    "map_element_cycles": (1, 30, "a @map callback's call and return per element: not "
+                                  "published"),
+    "scalar_iteration_cycles": (1, 30, "a scalar loop's index, compare and branch: not "
+                                       "published"),
+    "scalar_op_cycles": (1, 10, "one scalar fp16/fp32 operation: not published"),
+    "bank_conflict_factor": (1.0, 2.0, "SRAM bank conflicts of unaligned operands (WaferLLM "
+                                       "issue #7); 2: one operand's reads serialized"),
+    "reduce_chain_exposed": (0.0, 1.0, "the authors' score reduce chain is synchronous, but "
+                                       "its root moves every step and rows drift apart: "
+                                       "how much of it pipelines is not measured"),
     "clock_hz": (0.85e9, 1.1e9, "WaferLLM's launchers convert at 1.1 GHz, Cerebras's SDK "
                                 "examples at 850 MHz"),
 }
@@ -245,19 +305,54 @@ ASSUMPTION_BOUNDS = {
 HIGHER_IS_FASTER = {"simd_fmacs", "sram_read_bits_per_cycle", "sram_write_bits_per_cycle",
                     "clock_hz"}
 
-# The hardware facts (every field but the bookkeeping user_set).
-FIELDS = {f.name for f in fields(Hardware)} - {"user_set"}
+# The hardware facts (every field but the bookkeeping).
+FIELDS = {f.name for f in fields(Hardware)} - {"user_set", "calibration",
+                                               "band_log_half_width"}
+# Profiles of a hardware description: its construct costs as calibrated on the training set
+# (waferrepro.calibration; the default where a calibrated profile exists) or nominal.
+PROFILES = ("calibrated", "nominal")
+DEFAULT_PROFILE = "calibrated"
 
 
-def get_hardware(name: str, overrides: dict | None = None) -> Hardware:
-    """The named hardware description, with config overrides applied (unknown keys rejected)."""
-    try:
-        hw = HARDWARE[name]
-    except KeyError:
-        raise ValueError(f"unknown hardware {name!r}; known: {sorted(HARDWARE)}") from None
-    overrides = dict(overrides or {})
-    unknown = sorted(set(overrides) - FIELDS - {"name"})
-    if unknown:
-        raise ValueError(f"unknown hardware override(s) {unknown}; known: {sorted(FIELDS)}")
+def calibrated(hw: Hardware) -> Hardware:
+    """`hw` with its committed calibrated profile's values, or `hw` where it has none."""
+    from .calibration import label, load_profile
+
+    data = load_profile(hw.name)
+    if data is None:
+        return hw
+    return replace(hw, **data["values"], calibration=label(data),
+                   band_log_half_width=float(data["band"]["log_half_width"]))
+
+
+def get_hardware(name: str, overrides: dict | None = None,
+                 profile: str = DEFAULT_PROFILE) -> Hardware:
+    """The named hardware description in `profile` (PROFILES: calibrated, the default where a
+    calibrated profile exists, or nominal), with config overrides applied on top, checked by
+    waferrepro.validate (unknown keys, wrong types, non-finite or non-positive values and
+    changes of informational fields are refused, naming the key). A label derived from a value
+    (clock_source, system_power_source) follows an override of that value."""
+    from .validate import hardware_name, hardware_overrides
+
+    hw = HARDWARE[hardware_name(name)]
+    if profile not in PROFILES:
+        raise ValueError(f"unknown hardware profile {profile!r}; known: {list(PROFILES)}")
+    if profile == "calibrated":
+        hw = calibrated(hw)
+    overrides = hardware_overrides(overrides, name)
     overrides.pop("name", None)
-    return replace(hw, **overrides, user_set=frozenset(overrides)) if overrides else hw
+    if not overrides:
+        return hw
+    return replace(hw, **_derived_labels(overrides), **overrides,
+                   user_set=frozenset(overrides))
+
+
+def _derived_labels(overrides: dict) -> dict:
+    """The clock and power labels of overridden values the user gave no label for."""
+    out = {}
+    if "clock_hz" in overrides and "clock_source" not in overrides:
+        out["clock_source"] = f"hardware_overrides: {overrides['clock_hz'] / 1e6:g} MHz"
+    if "system_power_w" in overrides and "system_power_source" not in overrides:
+        out["system_power_source"] = (f"hardware_overrides: "
+                                      f"{overrides['system_power_w'] / 1e3:g} kW")
+    return out

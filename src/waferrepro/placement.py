@@ -45,9 +45,16 @@ def check_coexist(hw: Hardware, regions: dict[str, str]) -> None:
 
 
 def check_config(config: dict, hardware: str) -> None:
-    """Every e2e setup of a validated config whose experiment says `regions: coexist` fits
+    """The checks of a schema-validated config beyond the schema, before any job: first
+    waferrepro.validate.check_config (the same facts the command line and the jobs check:
+    hardware overrides, grids within the fabric, prefill grids square, ...; ValidationError
+    naming the key), then every e2e setup whose experiment says `regions: coexist` fits
     (PlacementError naming the experiment and setup otherwise)."""
-    hw = get_hardware(hardware, config.get("hardware_overrides"))
+    from .validate import check_config as check_values
+
+    check_values({**config, "hardware": hardware})
+    hw = get_hardware(hardware, config.get("hardware_overrides"),
+                      config.get("hardware_profile", "calibrated"))
     for exp_id, exp in config["experiments"].items():
         if exp.get("kind") != "e2e" or exp.get("regions", "sequential") != "coexist":
             continue

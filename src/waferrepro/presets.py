@@ -40,6 +40,12 @@ Options (each changes meshsim's schedule; the layer options also the NumPy refer
   authors' Prefill). Numerics only: the mask is fused into the scale pass (as in
   kernels/Prefill's softmax_mask_scale_max), so the cycles do not change; keys past the
   prompt (grid padding) are masked either way.
+- loop_form (modelled; every kernel's compute): how the loops issue operations. "authors"
+  prices the authors' WSE-2 code as written (waferrepro.ledger: a GEMM's `for k: @map(...)`
+  of one short @fmach per element of B, a GEMV's @map over its input slice, element-wise
+  work in scalar loops or @maps where they write it); "vector" our schedules' one DSD
+  operation per vector in the cheapest loop order. Both pay the same construct costs
+  (hardware.Hardware: map_element_cycles, scalar_iteration_cycles, ...).
 - kv_cache (modelled; Decode): "shift" (the paper's KV shift: new token on row 0, one token
   per row boundary moves down) or "static" (no per-token KV movement: token t is written on
   row t mod py and stays; the authors' Decode never moves its cache). Static holds the same
@@ -61,14 +67,17 @@ PRESETS = {
     "full-model": {"tree_root": "edge", "skew": "host", "fp16_per_wavelet": 1,
                    "last_shift": False, "accumulate": "fp32",
                    "attention_heads": "model", "causal_mask": True, "kv_cache": "shift",
-                   "prefill_row_levels": 2},
+                   "prefill_row_levels": 2, "loop_form": "vector"},
     "paper-kernels": {"tree_root": "middle", "skew": "device", "fp16_per_wavelet": 2,
                       "last_shift": True, "accumulate": "fp16",
                       "attention_heads": "one", "causal_mask": False, "kv_cache": "static",
-                      "prefill_row_levels": 1},
+                      "prefill_row_levels": 1, "loop_form": "authors"},
 }
 # Options that live on the hardware description (every cost reads them from there).
-HARDWARE_OPTIONS = ("fp16_per_wavelet", "accumulate")
+HARDWARE_OPTIONS = ("fp16_per_wavelet", "accumulate", "loop_form")
+# The one default preset: the command line's --preset, the config schema's schedule_preset
+# (tests/test_cli_validation.py checks they agree) and the Python API's preset arguments.
+# (config/config.yaml sets paper-kernels explicitly.)
 DEFAULT_PRESET = "full-model"
 # Which systems each option applies to (kernel() binds those of meshsim's kernels; the
 # model-level ones are read by everything that runs Decode or Prefill through decode_run and
@@ -167,8 +176,9 @@ def hardware(hw: Hardware, preset: str) -> Hardware:
 
 
 def note(hw: Hardware) -> str:
-    """The accumulate precision a run used, as records say it."""
-    return f"@{hw.mac_instruction}: {hw.accumulate} accumulate"
+    """The accumulate precision and the hardware profile a run used, as records say them."""
+    profile = hw.calibration or "nominal hardware profile"
+    return f"@{hw.mac_instruction}: {hw.accumulate} accumulate; {profile}"
 
 
 def kernel(system: str, preset: str):

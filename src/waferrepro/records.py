@@ -1,6 +1,9 @@
-"""Run records: one JSON file per job, written atomically, validated when read.
+"""Run records: one JSON file per job, written atomically (mode 0644), checked when read.
 
 The schema is `schemas/record.schema.json` (documented field by field there and in README).
+Reading also checks what the schema cannot state (check_invariants): cycles are not negative,
+the cycles by cause add up to the total, and the record's `what` agrees with its path. A record
+that fails is named with the way to redo it (REDO).
 """
 
 from __future__ import annotations
@@ -24,6 +27,15 @@ if TYPE_CHECKING:
 
 class RecordError(ValueError):
     """A record file that is missing, unreadable or does not follow the schema."""
+
+
+# How to redo a bad record (said with every error about a record read back).
+REDO = ("delete it and rerun snakemake, which redoes that job (or rerun the waferrepro "
+        "command that wrote it)")
+# Permissions of a written record (mkstemp makes 0600): readable by all, as any output.
+MODE = 0o644
+# Relative tolerance of the cause breakdown's sum against the total (float rounding).
+SUM_RTOL = 1e-6
 
 
 @lru_cache(maxsize=None)
@@ -51,6 +63,7 @@ def write(record: dict, path: str | os.PathLike) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, MODE)
         with os.fdopen(fd, "w") as fh:
             json.dump(record, fh, indent=2, sort_keys=False)
             fh.write("\n")
@@ -64,12 +77,97 @@ def write(record: dict, path: str | os.PathLike) -> Path:
 
 
 def read(path: str | os.PathLike) -> dict:
+    """A record read back, checked (schema and invariants); RecordError names the file and
+    how to redo it."""
     path = Path(path)
     try:
         record = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise RecordError(f"{path}: cannot read run record: {exc}") from exc
-    return validate(record, str(path))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RecordError(f"{path}: cannot read run record ({exc}); {REDO}") from exc
+    try:
+        validate(record, str(path))
+        check_invariants(record, path)
+    except RecordError as exc:
+        raise RecordError(f"{exc}; {REDO}") from None
+    return record
+
+
+def check_invariants(record: dict, path: str | os.PathLike | None = None) -> None:
+    """What a valid record holds beyond its schema: no negative or non-finite cycles, the
+    cycles_<cause> metrics summing to `cycles` where present, and (when `path` is given) the
+    record's `what` matching the job its path names."""
+    import math
+
+    from .meshsim.cost import CAUSES
+
+    where = str(path) if path is not None else "record"
+    values = {m["metric"]: m["value"] for m in record.get("metrics", [])}
+    for m in record.get("metrics", []):
+        is_cycles = "cycles" in m["metric"] or m.get("unit") == "cycles"
+        if is_cycles and (not math.isfinite(m["value"]) or m["value"] < 0):
+            raise RecordError(f"{where}: metric {m['metric']} is {m['value']}; cycles "
+                                  "must be finite and not negative")
+    causes = [f"cycles_{c}" for c in CAUSES if f"cycles_{c}" in values]
+    if causes and "cycles" in values:
+        total = sum(values[c] for c in causes)
+        if abs(total - values["cycles"]) > SUM_RTOL * max(abs(values["cycles"]), 1.0):
+            raise RecordError(f"{where}: the cycles by cause ({', '.join(causes)}) sum to "
+                              f"{total:g}, not the record's cycles {values['cycles']:g}")
+    if path is not None:
+        for field, (in_path, in_record) in _path_mismatches(record, Path(path)).items():
+            raise RecordError(f"{where}: what.{field} is {in_record!r} but the path says "
+                              f"{in_path!r}")
+
+
+def _job_fields(parts: list[str]) -> dict:
+    """{what field: value} a job path's parts name (experiments' *Job.path, without the
+    results/records/ prefix and .json): ['meshsim', 'MeshGEMV', '1x256x128', '4x4'],
+    ['meshsim', 'decode', 'llama3-8b', '420x420', 'in4096_out128_kvshift_paper-kernels'], ..."""
+    import re
+
+    preset = r"(?:_(?P<preset>[a-z][a-z-]*))?$"
+    if len(parts) < 3:
+        return {}
+    kind = parts[1]
+    if kind in ("decode", "prefill", "kv_capacity", "e2e") and len(parts) == 5:
+        tail = {"decode": r"in(?P<input_len>\d+)_out(?P<output_len>\d+)_kv(?P<kv_mode>[a-z]+)",
+                "prefill": r"in(?P<input_len>\d+)",
+                "kv_capacity": r"kv(?P<kv_mode>[a-z]+)",
+                "e2e": r"in(?P<input_len>\d+)_out(?P<output_len>\d+)"}[kind]
+        match = re.fullmatch(tail + preset, parts[4])
+        fields = {k: v for k, v in (match.groupdict() if match else {}).items() if v}
+        fields["model"] = parts[2]
+        grids = re.fullmatch(r"p(\w+)_d(\w+)", parts[3]) if kind == "e2e" else None
+        fields["cores"] = f"{grids[1]}+{grids[2]}" if grids else parts[3]
+        return fields
+    if parts[0].startswith("baseline-"):
+        return {"shape": parts[2]} if kind == "matmul" and len(parts) == 3 else {}
+    if len(parts) == 4:  # a kernel: backend/system/shape/cores
+        return {"system": parts[1], "shape": parts[2], "cores": parts[3]}
+    return {}
+
+
+def _path_mismatches(record: dict, path: Path) -> dict:
+    """{field: (path's value, record's value)} where the record's `what` contradicts the job
+    its path names. The path names a job from the folder named as the record's job's first
+    part (its backend, e.g. meshsim or baseline-cpu) on; a path without it (a record written
+    anywhere with --out) names none."""
+    job = str(record.get("job", ""))
+    head = job.split("/")[0]
+    parts = list(path.with_suffix("").parts)
+    if not head or head not in parts:
+        return {}
+    start = len(parts) - 1 - parts[::-1].index(head)
+    what = record.get("what", {})
+    params = what.get("params") or {}
+    out = {}
+    for field, value in _job_fields(parts[start:]).items():
+        have = params.get(field) if field == "kv_mode" else what.get(field)
+        if field == "preset" and have is None:
+            continue  # SDK records name no preset
+        if str(have) != value:
+            out[field] = (value, have)
+    return out
 
 
 # The raw (not derived) metrics of a whole-model decode or prefill record, on every backend.

@@ -65,7 +65,8 @@ def _contract(frame, table_id: str, preset: str, note: str):
 
 def sensitivity_table(config: dict, workers: int = 1):
     """One-at-a-time sweep of every assumption over config["sensitivity"]'s jobs."""
-    hw = get_hardware(config["hardware"], config.get("hardware_overrides"))
+    hw = get_hardware(config["hardware"], config.get("hardware_overrides"),
+                      config.get("hardware_profile", "calibrated"))
     preset = config["schedule_preset"]
     variants, columns = one_at_a_time(hw)
     frame = sweep(variants, _jobs(config, config["sensitivity"]), preset, workers=workers,
@@ -85,7 +86,7 @@ def whatif_table(config: dict, workers: int = 1):
     overrides.pop("sram_bytes_per_core", None)  # the swept parameter
     variants, columns = [], []
     for name in spec["hardware"]:
-        base = get_hardware(name, overrides)
+        base = get_hardware(name, overrides, config.get("hardware_profile", "calibrated"))
         for kb in spec["sram_kb"]:
             variants.append(replace(base, sram_bytes_per_core=int(kb * 1024)))
             columns.append({"hardware": name, "parameter": "sram_bytes_per_core",

@@ -1,92 +1,145 @@
 """Subcommands that run on the embedded simulator: a kernel, a model's decode, prefill, end to
-end, and the KV-cache capacity."""
+end, and the KV-cache capacity.
+
+Every option is checked before the job runs (waferrepro.validate, through the job functions:
+the same checks as the config's): a bad value is one line naming the option, exit status 1,
+nothing written."""
 
 from __future__ import annotations
 
+from ..experiments import GEMM_SYSTEMS, GEMV_SYSTEMS
+from ..models import MODELS
 from ..presets import DEFAULT_PRESET, PRESETS
-from .common import hardware, hardware_args, write
+from .common import hardware_args, job_inputs, write
+
+SYSTEMS = sorted(GEMV_SYSTEMS + GEMM_SYSTEMS)
+MODEL_IDS = sorted(MODELS)
+MODES = ["functional", "cycle-model"]
+# An example that runs (the default functional mode, checked against NumPy; not skipped):
+# tests/test_cli_validation.py runs it.
+RUN_EXAMPLE = ("waferrepro run --system MeshGEMV --shape 1x2048x2048 --cores 32x32 "
+               "--out REC.json")
 
 
 def _cmd_run(args) -> int:
     from ..jobs.meshsim import run_meshsim
 
-    return write(run_meshsim(args.system, args.shape, args.cores, hardware(args), args.mode,
+    hw = job_inputs(args)
+    return write(run_meshsim(args.system, args.shape, args.cores, hw, args.mode,
                              args.seed, args.preset), args.out)
 
 
 def _cmd_decode(args) -> int:
     from ..jobs.meshsim import run_decode
 
+    hw = job_inputs(args)
     return write(run_decode(args.model, args.cores, args.input_len, args.output_len, args.kv,
-                            hardware(args), args.mode, args.seed, args.preset), args.out)
+                            hw, args.mode, args.seed, args.preset), args.out)
 
 
 def _cmd_prefill(args) -> int:
     from ..jobs.meshsim import run_prefill
 
-    return write(run_prefill(args.model, args.cores, args.input_len, hardware(args),
+    hw = job_inputs(args)
+    return write(run_prefill(args.model, args.cores, args.input_len, hw,
                              args.mode, args.seed, args.preset), args.out)
 
 
 def _cmd_e2e(args) -> int:
     from ..jobs.meshsim import run_end_to_end
 
+    hw = job_inputs(args)
     return write(run_end_to_end(args.model, args.prefill_cores, args.decode_cores,
-                                args.input_len, args.output_len, hardware(args), args.mode,
+                                args.input_len, args.output_len, hw, args.mode,
                                 args.seed, args.preset), args.out)
 
 
 def _cmd_kv_capacity(args) -> int:
     from ..jobs.meshsim import run_kv_capacity
 
-    return write(run_kv_capacity(args.model, args.cores, args.kv, hardware(args), args.preset),
-                 args.out)
+    hw = job_inputs(args)
+    return write(run_kv_capacity(args.model, args.cores, args.kv, hw, args.preset), args.out)
+
+
+def _preset(p) -> None:
+    p.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET,
+                   help="schedule preset (waferrepro.presets): paper-kernels = the authors' "
+                        "public kernels, full-model = our complete layer")
+
+
+def _out(p) -> None:
+    p.add_argument("--out", required=True, metavar="FILE",
+                   help="run record to write (JSON; its folder is created)")
+
+
+def _seed(p) -> None:
+    p.add_argument("--seed", type=int, default=0, help="seed of the random fp16 inputs")
 
 
 def register(sub) -> None:
-    run = sub.add_parser("run", help="run one kernel job and write its run record")
-    run.add_argument("--system", required=True)
-    run.add_argument("--shape", required=True, help="MxKxN")
-    run.add_argument("--cores", required=True, help="WxH core grid")
+    run = sub.add_parser("run", help="run one kernel job and write its run record",
+                         description="Run one kernel job on meshsim and write its run record.",
+                         epilog=f"example:\n  {RUN_EXAMPLE}")
+    run.add_argument("--system", required=True, choices=SYSTEMS, metavar="SYSTEM",
+                     help=f"kernel; one of {', '.join(SYSTEMS)}")
+    run.add_argument("--shape", required=True, metavar="MxKxN",
+                     help="GEMM/GEMV shape, positive integers (GEMV: M = 1)")
+    run.add_argument("--cores", required=True, metavar="PxQ",
+                     help="core grid, positive integers within the usable fabric")
     # Only meshsim runs here; the SDK backends' records come from `waferrepro sdk record`.
-    run.add_argument("--backend", choices=["meshsim"], default="meshsim")
+    run.add_argument("--backend", choices=["meshsim"], default="meshsim",
+                     help="only meshsim here (the SDK's records: `waferrepro sdk record`)")
     hardware_args(run)
-    run.add_argument("--mode", choices=["functional", "cycle-model"], default="functional")
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET)
-    run.add_argument("--out", required=True)
+    run.add_argument("--mode", choices=MODES, default="functional",
+                     help="functional: data moved and checked against NumPy; cycle-model: "
+                          "the same schedule, no data")
+    _seed(run)
+    _preset(run)
+    _out(run)
     run.set_defaults(func=_cmd_run)
 
     def model_run(name, help_text, func, grids, output_len=True):
         """A whole-model simulation subcommand: model, grid(s), lengths, mode, seed, out."""
-        p = sub.add_parser(name, help=help_text)
-        p.add_argument("--model", required=True)
-        for flag, what in grids:
-            p.add_argument(flag, required=True, help=what)
-        p.add_argument("--input-len", type=int, required=True)
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--model", required=True, choices=MODEL_IDS, metavar="MODEL",
+                       help=f"model id; one of {', '.join(MODEL_IDS)}")
+        for flag, metavar, what in grids:
+            p.add_argument(flag, required=True, metavar=metavar, help=what)
+        p.add_argument("--input-len", type=int, required=True, metavar="N",
+                       help="prompt tokens, an integer >= 1")
         if output_len:
-            p.add_argument("--output-len", type=int, required=True)
-        p.add_argument("--mode", choices=["functional", "cycle-model"], default="cycle-model")
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET)
-        p.add_argument("--out", required=True)
+            p.add_argument("--output-len", type=int, required=True, metavar="N",
+                           help="generated tokens, an integer >= 1")
+        p.add_argument("--mode", choices=MODES, default="cycle-model",
+                       help="functional: data moved and checked against the NumPy layer; "
+                            "cycle-model: the same schedule, no data")
+        _seed(p)
+        _preset(p)
+        _out(p)
         hardware_args(p)
         p.set_defaults(func=func)
         return p
 
+    grid = "core grid PxQ, positive integers within the usable fabric"
+    square = "square core grid PxP within the usable fabric (prefill runs MeshGEMM)"
     decode = model_run("decode", "simulate decoding of a model on a core grid", _cmd_decode,
-                       [("--cores", "WxH core grid")])
-    decode.add_argument("--kv", choices=["shift", "concat"], default="shift")
+                       [("--cores", "PxQ", grid)])
+    decode.add_argument("--kv", choices=["shift", "concat"], default="shift",
+                        help="KV cache: the paper's shift, or the concat baseline")
     model_run("prefill", "simulate prefill of a prompt on a core grid", _cmd_prefill,
-              [("--cores", "PxP core grid")], output_len=False)
+              [("--cores", "PxP", square)], output_len=False)
     model_run("e2e", "prefill on one grid, decode on another (Table 2)", _cmd_e2e,
-              [("--prefill-cores", "PxP"), ("--decode-cores", "WxH")])
+              [("--prefill-cores", "PxP", square), ("--decode-cores", "PxQ", grid)])
 
-    kvcap = sub.add_parser("kv-capacity", help="longest context the KV cache holds (Table 5)")
-    kvcap.add_argument("--model", required=True)
-    kvcap.add_argument("--cores", required=True)
-    kvcap.add_argument("--kv", choices=["shift", "concat"], default="shift")
-    kvcap.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET)
-    kvcap.add_argument("--out", required=True)
+    kvcap = sub.add_parser("kv-capacity", help="longest context the KV cache holds (Table 5)",
+                           description="Longest context the KV cache holds (Table 5), from the "
+                                       "decode plan's memory model.")
+    kvcap.add_argument("--model", required=True, choices=MODEL_IDS, metavar="MODEL",
+                       help=f"model id; one of {', '.join(MODEL_IDS)}")
+    kvcap.add_argument("--cores", required=True, metavar="PxQ", help=grid)
+    kvcap.add_argument("--kv", choices=["shift", "concat"], default="shift",
+                       help="KV cache: the paper's shift, or the concat baseline")
+    _preset(kvcap)
+    _out(kvcap)
     hardware_args(kvcap)
     kvcap.set_defaults(func=_cmd_kv_capacity)

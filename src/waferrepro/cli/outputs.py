@@ -8,7 +8,9 @@ import sys
 
 def _cmd_table(args) -> int:
     from .. import tables
+    from ..validate import out_path
 
+    out_path(args.out, "--out")
     table = tables.build(args.id, args.records, args.reference, metrics=args.metrics)
     table["run"] = args.run
     tables.write_csv(table, args.out)
@@ -27,7 +29,9 @@ def _cmd_sweep(args) -> int:
     import json
 
     from .. import sensitivity, tables
+    from ..validate import out_path
 
+    out_path(args.out, "--out")
     build = {"sensitivity": sensitivity.sensitivity_table, "whatif": sensitivity.whatif_table}
     table = build[args.id](json.loads(args.config), workers=args.workers)
     table["run"] = args.run
@@ -46,31 +50,35 @@ def _cmd_backend(args) -> int:
 def register(sub) -> None:
     table = sub.add_parser("table", help="aggregate run records into a tidy CSV")
     table.add_argument("--metrics", nargs="*", help="keep only these metrics")
-    table.add_argument("--id", required=True)
-    table.add_argument("--out", required=True)
+    table.add_argument("--id", required=True, help="paper id of the table, e.g. fig10")
+    table.add_argument("--out", required=True, metavar="CSV", help="table to write")
     table.add_argument("--reference", help="CSV of published values (results/reference/)")
     table.add_argument("--run", help="the run the table belongs to (its `run` column)")
-    table.add_argument("records", nargs="*")
+    table.add_argument("records", nargs="*", metavar="RECORD", help="run records (JSON)")
     table.set_defaults(func=_cmd_table)
 
     figure = sub.add_parser("figure", help="draw a figure from its table")
-    figure.add_argument("--id", required=True)
-    figure.add_argument("--table", required=True)
-    figure.add_argument("--out", nargs="+", required=True)
+    figure.add_argument("--id", required=True, help="paper id of the figure, e.g. fig10")
+    figure.add_argument("--table", required=True, metavar="CSV", help="its table")
+    figure.add_argument("--out", nargs="+", required=True, metavar="FILE",
+                        help="figure files to draw (.png, .pdf)")
     figure.set_defaults(func=_cmd_figure)
 
     sweep = sub.add_parser("sweep", help="hardware sweep table: sensitivity or whatif "
                            "(simulated, many hardware variants in one process)")
-    sweep.add_argument("--id", required=True, choices=["sensitivity", "whatif"])
+    sweep.add_argument("--id", required=True, choices=["sensitivity", "whatif"],
+                       help="which sweep")
     sweep.add_argument("--config", required=True,
                        help="JSON: hardware, hardware_overrides, schedule_preset, experiments "
                             "and the sensitivity/whatif section")
     sweep.add_argument("--workers", type=int, default=1, help="processes (one per worker)")
     sweep.add_argument("--run", help="the run the table belongs to (its `run` column)")
-    sweep.add_argument("--out", required=True)
+    sweep.add_argument("--out", required=True, metavar="CSV", help="table to write")
     sweep.set_defaults(func=_cmd_sweep)
 
     backend = sub.add_parser("backend", help="print the backend that would run, or why none")
-    backend.add_argument("name", nargs="?", default="auto")
-    backend.add_argument("--mode", choices=["direct", "appliance"], default="direct")
+    backend.add_argument("name", nargs="?", default="auto",
+                         help="backend asked for: meshsim, sdk-sim, wse2, wse3 or auto")
+    backend.add_argument("--mode", choices=["direct", "appliance"], default="direct",
+                         help="SDK mode: a local SDK, or a Wafer-Scale Cluster")
     backend.set_defaults(func=_cmd_backend)

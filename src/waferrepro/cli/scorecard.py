@@ -21,8 +21,9 @@ def register(sub) -> None:
                    "recent run, the one whose tables were written last")
     p.add_argument("--tables", help="read this folder of <id>.csv tables instead "
                    "(default: results/<run>/tables)")
-    p.add_argument("--published", default=PUBLISHED_CSV)
-    p.add_argument("--claims", default=CLAIMS_YAML)
+    p.add_argument("--published", default=PUBLISHED_CSV, metavar="CSV",
+                   help="published values")
+    p.add_argument("--claims", default=CLAIMS_YAML, metavar="YAML", help="the paper's claims")
     p.add_argument("--out", help="also write the scorecard CSV here")
     p.add_argument("--figure", nargs="*", default=[], help="also draw the figure (png, pdf)")
     p.add_argument("--front-page", help="also write the report's front page (reST) here")

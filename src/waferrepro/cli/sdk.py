@@ -98,8 +98,9 @@ def _record_args(p) -> None:
     """What the SDK record builders take: the backend, the output, the hardware."""
     from ..sdk.backends import SDK_BACKENDS
 
-    p.add_argument("--backend", choices=SDK_BACKENDS, required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--backend", choices=SDK_BACKENDS, required=True,
+                   help="the SDK backend the launcher ran on")
+    p.add_argument("--out", required=True, metavar="FILE", help="run record to write (JSON)")
     hardware_args(p)
 
 
@@ -107,10 +108,11 @@ def register(sub) -> None:
     sdk = group(sub, "sdk", "the CSL kernels on the Cerebras SDK: records, staging, parameters")
 
     sr = sdk.add_parser("record", help="run record from a CSL launcher's JSON result")
-    sr.add_argument("--result", required=True)
-    sr.add_argument("--system", required=True)
-    sr.add_argument("--shape", required=True)
-    sr.add_argument("--cores", required=True)
+    sr.add_argument("--result", required=True, metavar="JSON",
+                    help="the launcher's JSON result (run.py --out-json)")
+    sr.add_argument("--system", required=True, help="kernel system, e.g. MeshGEMV")
+    sr.add_argument("--shape", required=True, metavar="MxKxN", help="the kernel's shape")
+    sr.add_argument("--cores", required=True, metavar="PxQ", help="the kernel's core grid")
     sr.add_argument("--command", default="", help="the launcher command, for provenance")
     _record_args(sr)
     sr.set_defaults(func=_cmd_record)
@@ -120,41 +122,47 @@ def register(sub) -> None:
     sd.add_argument("--steps", nargs="+", required=True, help="launcher JSON results")
     sd.add_argument("--counts", nargs="+", type=int, required=True,
                     help="decode steps each result stands for")
-    sd.add_argument("--model", required=True)
-    sd.add_argument("--cores", required=True)
-    sd.add_argument("--input-len", type=int, required=True)
-    sd.add_argument("--output-len", type=int, required=True)
-    sd.add_argument("--kv", choices=["shift", "concat"], required=True)
+    sd.add_argument("--model", required=True, help="registry model id")
+    sd.add_argument("--cores", required=True, metavar="PxQ", help="core grid")
+    sd.add_argument("--input-len", type=int, required=True, metavar="N", help="prompt tokens")
+    sd.add_argument("--output-len", type=int, required=True, metavar="N",
+                    help="generated tokens")
+    sd.add_argument("--kv", choices=["shift", "concat"], required=True, help="KV cache mode")
     _record_args(sd)
     sd.set_defaults(func=_cmd_decode_record)
 
     sp = sdk.add_parser("prefill-record", help="prefill run record from the CSL Prefill "
                         "kernel's launcher result (one layer)")
-    sp.add_argument("--result", required=True)
-    sp.add_argument("--model", required=True)
-    sp.add_argument("--cores", required=True)
-    sp.add_argument("--input-len", type=int, required=True)
+    sp.add_argument("--result", required=True, metavar="JSON",
+                    help="the launcher's JSON result (run.py --out-json)")
+    sp.add_argument("--model", required=True, help="registry model id")
+    sp.add_argument("--cores", required=True, metavar="PxP", help="square core grid")
+    sp.add_argument("--input-len", type=int, required=True, metavar="N", help="prompt tokens")
     sp.add_argument("--command", default="", help="the launcher command, for provenance")
     _record_args(sp)
     sp.set_defaults(func=_cmd_prefill_record)
 
     ep = sdk.add_parser("e2e-from-parts", help="end-to-end record (Table 2) from a prefill "
                         "and a decode record of one backend (the SDK backends' path)")
-    ep.add_argument("--prefill-record", required=True)
-    ep.add_argument("--decode-record", required=True)
-    ep.add_argument("--model", required=True)
-    ep.add_argument("--prefill-cores", required=True)
-    ep.add_argument("--decode-cores", required=True)
-    ep.add_argument("--input-len", type=int, required=True)
-    ep.add_argument("--output-len", type=int, required=True)
+    ep.add_argument("--prefill-record", required=True, metavar="FILE",
+                    help="the prefill run record")
+    ep.add_argument("--decode-record", required=True, metavar="FILE",
+                    help="the decode run record")
+    ep.add_argument("--model", required=True, help="registry model id")
+    ep.add_argument("--prefill-cores", required=True, metavar="PxP", help="prefill grid")
+    ep.add_argument("--decode-cores", required=True, metavar="PxQ", help="decode grid")
+    ep.add_argument("--input-len", type=int, required=True, metavar="N", help="prompt tokens")
+    ep.add_argument("--output-len", type=int, required=True, metavar="N",
+                    help="generated tokens")
     _record_args(ep)
     ep.set_defaults(func=_cmd_e2e_from_parts)
 
     st = sdk.add_parser("stage", help="one folder with a CSL module, kernels/common and "
                         "the launcher's host code: what cslc or appliance mode compiles")
     st.add_argument("--kernels", required=True, help="the repository's kernels/ folder")
-    st.add_argument("--system", required=True)
-    st.add_argument("--out", required=True)
+    st.add_argument("--system", required=True, help="CSL module: MeshGEMV, MeshGEMM, "
+                    "Prefill or Decode")
+    st.add_argument("--out", required=True, metavar="DIR", help="folder to stage into")
     st.set_defaults(func=_cmd_stage)
 
     pp = sdk.add_parser("params", help="a CSL module's cslc --params for a job")
@@ -164,7 +172,8 @@ def register(sub) -> None:
     pp.add_argument("--model", help="registry model (Prefill, Decode)")
     pp.add_argument("--input-len", type=int, default=0, help="prompt tokens (Prefill)")
     pp.add_argument("--context", type=int, default=0, help="tokens already cached (Decode)")
-    pp.add_argument("--kv", choices=["shift", "concat"], default="shift")
+    pp.add_argument("--kv", choices=["shift", "concat"], default="shift",
+                    help="KV cache mode (Decode)")
     pp.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET,
                     help="schedule preset: the kernel forms its meshsim twin runs (MeshGEMV: "
                     "paper-kernels -> middle tree roots, full-model -> edge; Decode, Prefill: "
@@ -179,7 +188,8 @@ def register(sub) -> None:
     ac.add_argument("--app", required=True, help="staged folder (waferrepro sdk stage)")
     ac.add_argument("--options", required=True,
                     help="cslc options as one string: --options='--arch=wse2 ...'")
-    ac.add_argument("--out", required=True)
+    ac.add_argument("--out", required=True, metavar="DIR",
+                    help="folder for the compile artifact (artifact.json)")
     ac.set_defaults(func=_cmd_appliance_compile)
 
     ar = app.add_parser("run", help="run a compiled kernel on the cluster and fetch the "
@@ -189,5 +199,6 @@ def register(sub) -> None:
     ar.add_argument("--launcher-args", required=True,
                     help="the run.py arguments as one string: --launcher-args='--shape ...'")
     ar.add_argument("--simulator", action="store_true", help="the cluster's simulator")
-    ar.add_argument("--out-json", required=True)
+    ar.add_argument("--out-json", required=True, metavar="FILE",
+                    help="where to write the launcher's JSON result")
     ar.set_defaults(func=_cmd_appliance_run)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from .. import meshsim, presets
+from .. import meshsim, presets, validate
 from ..bands import add_bands
 from ..experiments import parse_dims, square_grid
 from ..hardware import Hardware
@@ -27,6 +27,35 @@ from ..records import (
 BREAKDOWN_METRICS = {f"cycles_{cause}" for cause in CAUSES}
 RAW_METRICS = {"cycles", "compute_cycles", "comm_cycles", "comm_hidden_cycles",
                "bytes_per_core", "colors_per_core"} | BREAKDOWN_METRICS
+MODES = ("functional", "cycle-model")
+KV_MODES = ("shift", "concat")
+
+
+def _choice(value, allowed, what: str):
+    if value not in allowed:
+        raise validate.ValidationError(f"{what}: {value!r} is not allowed; allowed: "
+                                       f"{', '.join(allowed)}")
+    return value
+
+
+def check_job(hw: Hardware, preset: str, mode: str | None = None, kv: str | None = None,
+              model: str | None = None, grids: dict | None = None, square: tuple = (),
+              **lengths) -> None:
+    """What every job checks before it runs (waferrepro.validate, the same checks as the
+    command line and the config): the preset, mode and KV mode, the model, each grid (within
+    the usable fabric; those in `square` square) and each length (>= 1). ValidationError
+    names the argument."""
+    validate.preset(preset)
+    if mode is not None:
+        _choice(mode, MODES, "mode")
+    if kv is not None:
+        _choice(kv, KV_MODES, "kv")
+    if model is not None:
+        validate.model(model)
+    for what, g in (grids or {}).items():
+        validate.grid(g, what, hw, square=what in square, why="prefill (MeshGEMM)")
+    for what, n in lengths.items():
+        validate.length(n, what)
 
 
 def run_meshsim(system: str, shape: str, cores: str, hw: Hardware, mode: str,
@@ -35,7 +64,9 @@ def run_meshsim(system: str, shape: str, cores: str, hw: Hardware, mode: str,
 
     A numeric mismatch in functional mode raises NumericMismatch: the job fails, no record.
     """
-    m, k, n = parse_dims(shape, 3, "shape")
+    validate.system(system)
+    check_job(hw, preset, mode, grids={"cores": cores})
+    m, k, n = validate.shape(shape)
     px, py = parse_dims(cores, 2, "core grid")
     started = time.perf_counter()
     hw, kernel = presets.hardware(hw, preset), presets.kernel(system, preset)
@@ -149,6 +180,8 @@ def run_decode(model: str, cores: str, input_len: int, output_len: int, kv: str,
     from ..model_metrics import decode_metrics
     from ..models import arch
 
+    check_job(hw, preset, mode, kv, model, {"cores": cores}, input_len=input_len,
+              output_len=output_len)
     run = presets.decode_run(arch(model), kv, preset)
     px, py = parse_dims(cores, 2, "core grid")
     check = None if mode != "functional" else (
@@ -192,6 +225,8 @@ def run_prefill(model: str, cores: str, input_len: int, hw: Hardware, mode: str,
     from ..model_metrics import prefill_metrics
     from ..models import arch
 
+    check_job(hw, preset, mode, None, model, {"cores": cores}, ("cores",),
+              input_len=input_len)
     run, p = presets.prefill_run(arch(model), preset), square_grid(cores)
     check = None if mode != "functional" else (
         lambda h: check_prefill_functional(h, run.arch, p, input_len, seed, run.causal,
@@ -212,6 +247,9 @@ def run_end_to_end(model: str, prefill_cores: str, decode_cores: str, input_len:
     from ..model_metrics import end_to_end_metrics
     from ..models import arch
 
+    check_job(hw, preset, mode, None, model,
+              {"prefill_cores": prefill_cores, "decode_cores": decode_cores},
+              ("prefill_cores",), input_len=input_len, output_len=output_len)
     pre_run, p = presets.prefill_run(arch(model), preset), square_grid(prefill_cores)
     dec_run = presets.decode_run(arch(model), "shift", preset)
     dx, dy = parse_dims(decode_cores, 2, "core grid")
@@ -247,6 +285,7 @@ def run_kv_capacity(model: str, cores: str, kv: str, hw: Hardware,
     from ..model_metrics import memory_summary
     from ..models import arch
 
+    check_job(hw, preset, None, kv, model, {"cores": cores})
     started = time.perf_counter()
     hw = presets.hardware(hw, preset)
     a = presets.attention_arch(arch(model), preset)

@@ -33,6 +33,7 @@ from ..hardware import Hardware
 from ..host import pad2d
 from ..models import Arch
 from .comm import all_reduce, neighbour_shift
+from .cost import ZERO
 from .decode_layout import (
     KV_MODES,
     DecodeLayout,
@@ -43,6 +44,15 @@ from .decode_layout import (
 )
 from .fabric import Fabric, PlanError
 from .precision import rounded
+
+# Scalar operations per element in the authors' Decode (decode.csl, WSE-2 at 2cd13b5), as
+# (arithmetic ops, divisions and square roots: software routines, Fabric.scalar_work):
+# fast_exp (:234-241) divides by 256, adds 1 and squares twice; z2_silu (:626-631) negates,
+# runs fast_exp, adds 1 and divides; fmulh_norm_func (:228-232) divides by head_dim, adds
+# eps, takes sqrt and a reciprocal.
+FAST_EXP_OPS = (3, 1)
+SILU_SCALAR_OPS = (5, 2)
+NORM_FUNC_OPS = (1, 3)
 
 
 @dataclass(frozen=True)
@@ -124,12 +134,25 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
         tl.add(label, comm=cycles)
         return data
 
+    def gemv(k, widths):
+        """The local GEMV of weights side by side: one under the vector form; one per weight
+        as the authors write them (decode.csl xq/xk/xv_matvec_mult, up/gate_matvec_mult)."""
+        if hw.loop_form != "authors":
+            return fab.matmul_cycles(1, k, sum(widths))
+        return sum((fab.matmul_cycles(1, k, w) for w in widths), ZERO)
+
     def rms_norm(xv, gain, label):
-        tl.add(f"{label}: local sum of squares", compute=fab.matmul_cycles(1, lay.dy, 1, "fmacs"))
+        # The authors square with one @fmulh and sum with one reduction @faddh in a
+        # one-iteration loop (B = 1; rmsnorm_x :297-305).
+        tl.add(f"{label}: local sum of squares",
+               compute=fab.elementwise_cycles(lay.dy, 2, 0) + fab.scalar_loop(1)
+               if hw.loop_form == "authors" else fab.matmul_cycles(1, lay.dy, 1, "fmacs"))
         ss = None if xv is None else rounded(hw, (xv * xv).sum(-1, keepdims=True))
         ss = reduce(ss, "y", 1, f"{label}: all-reduce (y)")
         tl.add(f"{label}: scale", compute=fab.elementwise_cycles(lay.dy, 2, 0)
-               + fab.elementwise_cycles(1, 1, 1))
+               + (fab.scalar_loop(1) + fab.map_elements(1)  # :314 loop, :321 @map
+                  + fab.scalar_ops(fab.scalar_work(*NORM_FUNC_OPS))
+                  if hw.loop_form == "authors" else fab.elementwise_cycles(1, 1, 1)))
         if xv is None:
             return None
         return xv / np.sqrt(ss / a.hidden + a.eps) * along_y(gain)
@@ -141,13 +164,14 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
     # Attention block.
     h = rms_norm(xv, None if not functional else weights.norm1, "rmsnorm 1")
     width = lay.cq + 2 * lay.ckv
-    tl.add("QKV GEMV (local)", compute=fab.matmul_cycles(1, lay.dy, width))
+    tl.add("QKV GEMV (local)", compute=gemv(lay.dy, (lay.cq, lay.ckv, lay.ckv)))
     qkv = None if h is None else rounded(hw, np.einsum("ijd,ijdn->ijn", h, weights.wqkv))
     qkv = reduce(qkv, "y", width, "QKV all-reduce (y)")
     if functional and weights.bqkv is not None:
         qkv = qkv + along_x(weights.bqkv)
     tl.add("bias + RoPE", compute=fab.elementwise_cycles(width, 1, 0)
-           + fab.elementwise_cycles(lay.cq + lay.ckv, 3, 1))
+           + fab.elementwise_cycles(lay.cq + lay.ckv, 3, 1)
+           + (fab.scalar_loop(2) if hw.loop_form == "authors" else ZERO))  # :388, :431
     if functional:
         cos, sin = rope_tables(lay, pos)
         q, k, v = qkv[..., :lay.cq], qkv[..., lay.cq:lay.cq + lay.ckv], qkv[..., lay.cq + lay.ckv:]
@@ -198,7 +222,8 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
     else:
         scores = None
     scores = reduce(scores, "x", a.heads * n_max, "scores all-reduce (x)")
-    tl.add("softmax: local max", compute=fab.elementwise_cycles(a.heads * n_max, 1, 0))
+    tl.add("softmax: local max", compute=fab.elementwise_cycles(a.heads * n_max, 1, 0)
+           + (fab.scalar_loop(1) if hw.loop_form == "authors" else ZERO))  # :484
     if functional:
         valid = np.arange(scores.shape[-1])[None, :] < cache.counts[:, None]  # (py, cap)
         scores = np.where(valid[:, None, None, :], scores / np.sqrt(a.head_dim), -np.inf)
@@ -206,15 +231,28 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
     else:
         local_max = None
     gmax = reduce(local_max, "y", a.heads, "softmax: max all-reduce (y)", op="max")
-    tl.add("softmax: exp and local sum",
-           compute=fab.elementwise_cycles(a.heads * n_max, 2, 1))
+    if hw.loop_form == "authors":
+        # decode.csl softmax_score: a @map of fsubh_func (one @fsubh of the scores per
+        # head), a @map of fast_exp, (1 + x/256)^4 in FAST_EXP_OPS scalar ops per element
+        # (not an exp), then a reduction @faddh for the local sum.
+        n_scores = a.heads * n_max
+        exp_sum = (fab.map_elements(a.heads) + fab.vector_op("faddh", n_max, a.heads,
+                                                             cause="elementwise")
+                   + fab.map_elements(n_scores)
+                   + fab.scalar_ops(n_scores * fab.scalar_work(*FAST_EXP_OPS))
+                   + fab.elementwise_cycles(n_scores, 1, 0) + fab.scalar_loop(1))  # :502
+    else:
+        exp_sum = fab.elementwise_cycles(a.heads * n_max, 2, 1)
+    tl.add("softmax: exp and local sum", compute=exp_sum)
     if functional:
         e = np.exp(scores - gmax[..., None])
         local_sum = rounded(hw, e.sum(-1))
     else:
         local_sum = None
     gsum = reduce(local_sum, "y", a.heads, "softmax: sum all-reduce (y)")
-    tl.add("softmax: normalize", compute=fab.elementwise_cycles(a.heads, 0, 1)
+    tl.add("softmax: normalize",
+           compute=(fab.map_elements(a.heads) + fab.scalar_ops(a.heads * fab.scalar_work(0, 1))
+                    if hw.loop_form == "authors" else fab.elementwise_cycles(a.heads, 0, 1))
            + fab.elementwise_cycles(a.heads * n_max, 1, 0))
     if functional:
         probs = e / gsum[..., None]  # (py, px, heads, cap)
@@ -235,10 +273,17 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
 
     # FFN block.
     h = rms_norm(xv, None if not functional else weights.norm2, "rmsnorm 2")
-    tl.add("gate|up GEMV (local)", compute=fab.matmul_cycles(1, lay.dy, 2 * lay.cf))
+    tl.add("gate|up GEMV (local)", compute=gemv(lay.dy, (lay.cf, lay.cf)))
     gu = None if h is None else rounded(hw, np.einsum("ijd,ijdn->ijn", h, weights.wgu))
     gu = reduce(gu, "y", 2 * lay.cf, "gate|up all-reduce (y)")
-    tl.add("SiLU x up", compute=fab.elementwise_cycles(lay.cf, 3, 1))
+    if hw.loop_form == "authors":
+        # decode.csl z2_silu: a scalar loop of SILU_SCALAR_OPS per iteration over B*d
+        # elements (d, not f: the authors' code, as timed), then z3_mat's @fmulh over f.
+        silu = (fab.scalar_loop(lay.dy, fab.scalar_work(*SILU_SCALAR_OPS))
+                + fab.elementwise_cycles(lay.cf, 1, 0))
+    else:
+        silu = fab.elementwise_cycles(lay.cf, 3, 1)
+    tl.add("SiLU x up", compute=silu)
     act = None if gu is None else (gu[..., :lay.cf] / (1 + np.exp(-gu[..., :lay.cf]))
                                    * gu[..., lay.cf:])
     tl.add("down GEMV (local)", compute=fab.matmul_cycles(1, lay.cf, lay.dy))

@@ -16,6 +16,22 @@ from ..hardware import Hardware
 from . import fastpath
 from .cost import CAUSES, ZERO, Cost
 
+# Descriptor operations (@set_dsd_base_addr, @load_to_dsr, @increment_dsd_offset,
+# @set_dsd_length: scalar instructions) the authors' WSE-2 code issues around its DSD work,
+# charged as scalar ops under the "authors" loop form (waferrepro.ledger cites the lines):
+# - per iteration of the GEMM k loop (meshgemm.csl mm_compute): one set_dsd_base_addr,
+#   three load_to_dsr, two increment_dsd_offset;
+# - per GEMV (decode.csl vecmat_computation): three set_dsd_length and two set_dsd_base_addr
+#   before its one-iteration loop (B = 1), which loads three DSRs, sets a base address and
+#   increments two offsets around its @map;
+# - per element-wise DSD operation: its operands loaded into three DSRs.
+GEMM_DESCRIPTOR_OPS = 6
+GEMV_DESCRIPTOR_OPS = 5
+GEMV_LOOP_DESCRIPTOR_OPS = 6
+# MeshGEMV/WSE-2 meshgemv.csl mv_compute: three @load_to_dsr, then the @map (no loop).
+MESHGEMV_DESCRIPTOR_OPS = 3
+ELEMENTWISE_DESCRIPTOR_OPS = 3
+
 
 class PlanError(ValueError):
     """A kernel plan that the hardware cannot hold (memory, routes, grid size)."""
@@ -59,9 +75,10 @@ class Timeline:
     comm_fixed: Cost = ZERO
 
     def add(self, label: str, compute: float = 0.0, comm: float = 0.0, overlap: bool = False,
-            repeat: int = 1) -> None:
+            repeat: int = 1, tasks: Cost = ZERO) -> None:
+        """A step; `tasks`: task activations its program runs after it (Fabric.tasks)."""
         if repeat > 0:
-            fixed = self.step_fixed + (self.comm_fixed if comm else ZERO)
+            fixed = self.step_fixed + (self.comm_fixed if comm else ZERO) + tasks
             step = Step(label, Cost.of(compute, "matmul"), Cost.of(comm, "transfer"), overlap,
                         repeat, fixed)
             if not (fastpath.coalescing() and self._fold(step)):
@@ -70,7 +87,7 @@ class Timeline:
     def _fold(self, step: Step) -> bool:
         """Fold `step` into an identical one of the last two (fastpath: sweeps only)."""
         def same(a: Cost, b: Cost) -> bool:
-            return float(a) == float(b) and a.parts == b.parts
+            return float(a) == float(b) and a.parts == b.parts and a.ops == b.ops
 
         for last in self.steps[-2:]:
             if (last.label == step.label and last.overlap == step.overlap
@@ -110,6 +127,16 @@ class Timeline:
                 out[cause] += v
         return out
 
+    def ops(self) -> dict[str, float]:
+        """How many of each construct the timeline charged (cost.CONSTRUCTS; a DSD operation
+        as "dsd:<instruction>"), on or off the critical path: what the program issues."""
+        out: dict[str, float] = {}
+        for s in self.steps:
+            for cost in (s.compute, s.comm, s.fixed):
+                for k, v in getattr(cost, "ops", {}).items():
+                    out[k] = out.get(k, 0) + v * s.repeat
+        return out
+
     def by_label(self) -> dict[str, float]:
         out: dict[str, float] = {}
         for s in self.steps:
@@ -130,8 +157,14 @@ class Fabric:
         self.hw = hw
         self.px, self.py = px, py
         self.functional = functional
-        self.timeline = Timeline(step_fixed=Cost(fixed=hw.task_activation_cycles),
-                                 comm_fixed=Cost(fixed=hw.sync_cycles))
+        # Our schedules run each step as a task and join its transfers with a sync; the
+        # authors' kernels pay tasks where they are written (Fabric.tasks: MeshGEMM's and
+        # Prefill's four per GEMM step; Decode and MeshGEMV run none).
+        if hw.loop_form == "authors":
+            self.timeline = Timeline()
+        else:
+            self.timeline = Timeline(step_fixed=Cost(fixed=hw.task_activation_cycles),
+                                     comm_fixed=Cost(fixed=hw.sync_cycles))
         self.buffers: dict[str, int] = {}
         self.colors: dict[str, int] = {}
 
@@ -172,33 +205,132 @@ class Fabric:
     def matmul_cycles(self, m: int, k: int, n: int, instruction: str | None = None) -> Cost:
         """Cycles for a core to compute an [m,k] x [k,n] product (accumulated into its
         output) as DSD operations of `instruction` (default: the run's fp16 multiply-accumulate,
-        @fmach or @fmachs by hw.accumulate): the loop order with the fewest cycles of three,
-        vectors along n (m*k ops), along m (k*n ops) or along k (m*n dot products);
-        each op pays `dsd_startup_cycles` (fixed) and ceil(length / rate) cycles (matmul)."""
+        @fmach or @fmachs by hw.accumulate), in the hardware's loop form:
+        - "vector": the loop order with the fewest cycles of three, vectors along n (m*k ops),
+          along m (k*n ops) or along k (m*n dot products); each op pays `dsd_startup_cycles`
+          (fixed) and ceil(length / rate) cycles (matmul).
+        - "authors": as the authors' WSE-2 kernels issue it (authors_matmul)."""
         hw = self.hw
         instruction = instruction or hw.mac_instruction
+        if hw.loop_form == "authors":
+            return self.authors_matmul(m, k, n, instruction)
         best = None
         for ops, length, instr in ((m * k, n, instruction), (k * n, m, instruction),
                                    (m * n, k, f"{instruction}_dot")):
             if ops <= 0 or length <= 0:
                 continue
             cost = Cost(matmul=ops * math.ceil(length / hw.rate(instr)),
-                        fixed=ops * hw.dsd_startup_cycles)
+                        fixed=ops * hw.dsd_startup_cycles,
+                        ops={f"dsd:{instr}": ops})
             if best is None or cost < best:
                 best = cost
         return best or ZERO
 
+    def vector_op(self, instruction: str, length: int, count: float = 1,
+                  cause: str = "matmul") -> Cost:
+        """`count` DSD operations of `length` elements: set-up (fixed), ceil(length / rate)
+        cycles (`cause`) and, where the operands are unaligned (the authors' arrays), the
+        bank-conflict stall on top (wait: the core idles on SRAM)."""
+        hw = self.hw
+        if count <= 0 or length <= 0:
+            return ZERO
+        run = math.ceil(length / hw.rate(instruction))
+        stall = run * (hw.bank_conflict_factor - 1) if hw.loop_form == "authors" else 0.0
+        return Cost({cause: count * run, "wait": count * stall,
+                     "fixed": count * hw.dsd_startup_cycles},
+                    ops={f"dsd:{instruction}": count})
+
+    def map_elements(self, count: float) -> Cost:
+        """`count` elements of a @map: each calls its callback (the body is charged apart)."""
+        return Cost(fixed=count * self.hw.map_element_cycles, ops={"map_element": count})
+
+    def scalar_loop(self, iterations: float, ops_per_iteration: float = 0.0) -> Cost:
+        """A scalar `for` loop: per iteration its control and `ops_per_iteration` scalar
+        operations (fp arithmetic, descriptor updates)."""
+        hw = self.hw
+        return Cost(fixed=iterations * hw.scalar_iteration_cycles,
+                    elementwise=iterations * ops_per_iteration * hw.scalar_op_cycles,
+                    ops={"scalar_iteration": iterations,
+                         "scalar_op": iterations * ops_per_iteration})
+
+    def row_ops(self, instruction: str, rows: int, length: int) -> Cost:
+        """A scalar loop of `rows` iterations issuing one DSD operation of `length` elements
+        each (the authors' softmax passes: `for i in 0..s: @fmaxh(...)` on DSRs loaded once,
+        ELEMENTWISE_DESCRIPTOR_OPS of them, before the loop)."""
+        return (self.scalar_ops(ELEMENTWISE_DESCRIPTOR_OPS) + self.scalar_loop(rows)
+                + self.vector_op(instruction, length, rows, cause="elementwise"))
+
+    def tasks(self, count: int) -> Cost:
+        """`count` task activations a step of the authors' code runs (the completion tasks
+        of its transfers and the next step's task); none under the vector form, whose
+        timeline charges a task and a sync per step itself."""
+        if self.hw.loop_form != "authors" or count <= 0:
+            return ZERO
+        return Cost(fixed=count * self.hw.task_activation_cycles, ops={"task": count})
+
+    def scalar_work(self, plain: float, transcendental: float = 0.0) -> float:
+        """Scalar operations of `plain` arithmetic ops and `transcendental` ones (exp, sqrt,
+        a division: a software routine of transcendental_ops operations each)."""
+        return plain + transcendental * self.hw.transcendental_ops
+
+    def scalar_ops(self, count: float) -> Cost:
+        """`count` scalar operations outside a loop (descriptor set-up, a scalar result)."""
+        return Cost(elementwise=count * self.hw.scalar_op_cycles, ops={"scalar_op": count})
+
+    def authors_gemv(self, k: int, n: int, instruction: str | None = None,
+                     setup_ops: int = GEMV_DESCRIPTOR_OPS,
+                     loop_ops: int | None = GEMV_LOOP_DESCRIPTOR_OPS) -> Cost:
+        """A GEMV as the authors issue it: `setup_ops` descriptor operations, a one-iteration
+        loop with `loop_ops` of them (Decode's vecmat_computation; None: no loop, as
+        MeshGEMV's mv_compute), and a @map over the k input elements, each an @fmach of
+        length n (the weight row times the input scalar)."""
+        instruction = instruction or self.hw.mac_instruction
+        loop = ZERO if loop_ops is None else self.scalar_loop(1, loop_ops)
+        return (self.scalar_ops(setup_ops) + loop + self.map_elements(k)
+                + self.vector_op(instruction, n, k))
+
+    def authors_matmul(self, m: int, k: int, n: int, instruction: str) -> Cost:
+        """A core's product as the authors' WSE-2 kernels issue it (waferrepro.ledger):
+        - GEMV (m = 1; MeshGEMV, Decode): one @map over the k input elements, each element an
+          @fmach of length n (the weight row times the input scalar).
+        - GEMM (m > 1; MeshGEMM, Prefill): `for kk in 0..k`, with DESCRIPTOR_OPS descriptor
+          updates per iteration, of a @map over B's row (n elements), each element an
+          @fmach of length m (A's column times the element)."""
+        if min(m, k, n) <= 0:
+            return ZERO
+        if m == 1:
+            return self.authors_gemv(k, n, instruction)
+        return (self.scalar_loop(k, GEMM_DESCRIPTOR_OPS) + self.map_elements(k * n)
+                + self.vector_op(instruction, m, k * n))
+
     def elementwise_cycles(self, elems: float, ops_per_elem: float = 1.0,
                            transcendentals_per_elem: float = 0.0,
-                           instruction: str = "fadds") -> Cost:
-        """Cycles for element-wise fp32 work on `elems` values held by one core: one DSD
-        operation per pass over the vector (a transcendental costs `transcendental_ops`)."""
+                           instruction: str = "fadds", authors: str = "vector") -> Cost:
+        """Cycles for element-wise work on `elems` values held by one core. In the "vector"
+        form (and for work the authors also vectorize) one DSD operation per pass over the
+        vector; under the "authors" loop form, where `authors` says they write it so, a
+        scalar loop ("scalar": per element an iteration and its scalar ops) or a @map
+        ("map": per element a callback of scalar ops). A transcendental costs
+        `transcendental_ops` operations."""
         hw = self.hw
         passes = ops_per_elem + transcendentals_per_elem * hw.transcendental_ops
         if elems <= 0 or passes <= 0:
             return ZERO
-        return Cost(elementwise=math.ceil(passes * elems / hw.rate(instruction)),
-                    fixed=math.ceil(passes) * hw.dsd_startup_cycles)
+        form = authors if hw.loop_form == "authors" else "vector"
+        if form == "scalar":
+            return self.scalar_loop(elems, passes)
+        if form == "map":
+            return self.map_elements(elems) + Cost(
+                elementwise=elems * passes * hw.scalar_op_cycles,
+                ops={"scalar_op": elems * passes})
+        if form != "vector":
+            raise ValueError(f"element-wise form must be vector, scalar or map, got {form!r}")
+        dsd = Cost(elementwise=math.ceil(passes * elems / hw.rate(instruction)),
+                   fixed=math.ceil(passes) * hw.dsd_startup_cycles,
+                   ops={f"dsd:{instruction}": math.ceil(passes)})
+        if hw.loop_form == "authors":  # each DSD operation's operands loaded into DSRs
+            return dsd + self.scalar_ops(math.ceil(passes) * ELEMENTWISE_DESCRIPTOR_OPS)
+        return dsd
 
     def wavelets(self, elems: int, bits: int = 16) -> int:
         """32-bit wavelets needed to move `elems` values over one link: 16-bit values
@@ -209,6 +341,6 @@ class Fabric:
         return math.ceil(elems / self.hw.fp16_per_wavelet)
 
     def message_fixed(self) -> Cost:
-        """What a message costs its program besides the wire: the DSD ops that send and
-        receive it."""
-        return Cost(fixed=self.hw.dsd_startup_cycles)
+        """What a message costs its program besides the wire: the set-up of the fabric DSD
+        operations that send and receive it."""
+        return Cost(fixed=self.hw.fabric_dsd_startup_cycles)

@@ -55,7 +55,7 @@ def _instruction(fab: Fabric, operand_bits: int) -> str:
 
 def cannon_loop(fab: Fabric, a, b, c, compute: float, a_elems: int, b_elems: int,
                 interleaved: bool, head_mac=None, label: str = "", bits: int = 16,
-                last_shift: bool = False, last_shift_b: bool = False):
+                last_shift: bool = False, last_shift_b: bool = False, step_tasks: int = 0):
     """Cannon's p steps on pre-skewed operands: accumulate, then shift A along x and B along
     y (ring index l -> l-1), the shifts of step s+1 overlapping the compute of step s.
 
@@ -65,8 +65,10 @@ def cannon_loop(fab: Fabric, a, b, c, compute: float, a_elems: int, b_elems: int
     mm_compute and our MeshGEMM CSL), overlapping its compute; else p-1 shifts.
     `last_shift_b`: the last step shifts B only (B a weight that must be home for the next
     run, A an activation not needed again: kernels/Prefill's O and down projections).
+    `step_tasks`: task activations after each step in the authors' code (Fabric.tasks).
     """
     p = fab.line_length("x")
+    tasks = fab.tasks(step_tasks)
     prefix = f"{label}: " if label else ""
     for step in range(p):
         if c is not None:
@@ -77,24 +79,24 @@ def cannon_loop(fab: Fabric, a, b, c, compute: float, a_elems: int, b_elems: int
                 head_mac(a, b, product, step)
                 c[...] = add(fab.hw, c, rounded(fab.hw, product))
         if step == p - 1 and not ((last_shift or last_shift_b) and p > 1):
-            fab.timeline.add(f"{prefix}last step (compute)", compute=compute)
+            fab.timeline.add(f"{prefix}last step (compute)", compute=compute, tasks=tasks)
             break
         if step == p - 1 and not last_shift:
             b, shift_b = ring_shift(fab, b, "y", b_elems, interleaved, bits=bits)
             fab.timeline.add(f"{prefix}last step (compute || B home)", compute=compute,
-                             comm=shift_b, overlap=True)
+                             comm=shift_b, overlap=True, tasks=tasks)
             break
         a, shift_a = ring_shift(fab, a, "x", a_elems, interleaved, bits=bits)
         b, shift_b = ring_shift(fab, b, "y", b_elems, interleaved, bits=bits)
         # A moves on row links and B on column links, so the two shifts run concurrently.
         fab.timeline.add(f"{prefix}step (compute || shift)", compute=compute,
-                         comm=max(shift_a, shift_b), overlap=True)
+                         comm=max(shift_a, shift_b), overlap=True, tasks=tasks)
     return c
 
 
 def stationary_loop(fab: Fabric, a, w, acc, compute: float, w_elems: int, acc_elems: int,
                     interleaved: bool, head_mac=None, label: str = "",
-                    last_shift: bool = False):
+                    last_shift: bool = False, step_tasks: int = 0):
     """The activation-stationary form of MeshGEMM: A stays, W moves up the columns and the
     partial outputs move left along the rows (ring index l -> l-1), p steps.
 
@@ -108,8 +110,10 @@ def stationary_loop(fab: Fabric, a, w, acc, compute: float, w_elems: int, acc_el
     Partial outputs travel and are added at the run's accumulate precision.
     `last_shift`: W shifts in the last step too (p shifts: a weight back home for the next
     run, as kernels/Prefill), beside the last partial's arrival; else p-1 shifts.
+    `step_tasks`: task activations after each step in the authors' code (Fabric.tasks).
     """
     hw = fab.hw
+    tasks = fab.tasks(step_tasks)
     p = fab.line_length("x")
     prefix = f"{label}: " if label else ""
     add_cycles = fab.elementwise_cycles(acc_elems, 1, 0, instruction=hw.acc_add_instruction)
@@ -130,7 +134,7 @@ def stationary_loop(fab: Fabric, a, w, acc, compute: float, w_elems: int, acc_el
         w_moves = step < p - 1 or (last_shift and p > 1)
         comm = max(shift_w if w_moves else 0.0, shift_acc if step > 0 else 0.0)
         fab.timeline.add(f"{prefix}step (compute || W and partial shifts)", compute=compute,
-                         comm=comm, overlap=True)
+                         comm=comm, overlap=True, tasks=tasks)
         if step > 0:
             fab.timeline.add(f"{prefix}step: add the arrived partial", compute=add_cycles)
         if step < p - 1:
@@ -140,6 +144,10 @@ def stationary_loop(fab: Fabric, a, w, acc, compute: float, w_elems: int, acc_el
 
 
 SKEWS = ("host", "device")
+# Tasks after each step of the authors' GEMMs (MeshGEMM/WSE-2 meshgemm.csl: x_finish,
+# y_finish, jumpcast_finish, next_step; Prefill's X_matmul the same, its score GEMM three).
+GEMM_STEP_TASKS = 4
+SCORE_STEP_TASKS = 3
 
 
 def run_cannon(hw: Hardware, shape, px: int, py: int, inputs=None, *, interleaved: bool,
@@ -175,10 +183,13 @@ def run_cannon(hw: Hardware, shape, px: int, py: int, inputs=None, *, interleave
             a = place(to_tiles(inputs[0].astype(np.float32), p, p), order, order)
         a, cycles = shear(fab, a, "x", np.arange(p), mt * kt, interleaved, operand_bits,
                           both_ways=True)
-        fab.timeline.add("A pre-skew on the device (x)", comm=cycles)
+        # meshgemm.csl left_matrix_shift_callback: P/2 shift rounds, each ending in a task.
+        fab.timeline.add("A pre-skew on the device (x)", comm=cycles,
+                         tasks=fab.tasks(p // 2))
 
     c = cannon_loop(fab, a, b, c, fab.matmul_cycles(mt, kt, nt, _instruction(fab, operand_bits)),
-                    mt * kt, kt * nt, interleaved, bits=operand_bits, last_shift=last_shift)
+                    mt * kt, kt * nt, interleaved, bits=operand_bits, last_shift=last_shift,
+                    step_tasks=GEMM_STEP_TASKS)
     output = None if c is None else unpack_cannon(c, m, n, interleaved)
     return KernelRun(system, (m, k, n), p, p, useful_flops=2.0 * m * k * n, fabric=fab,
                      output=output, params={"interleaved": interleaved, "skew": skew,

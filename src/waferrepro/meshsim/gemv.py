@@ -22,7 +22,7 @@ from ..hardware import Hardware
 from ..host import from_tiles, pad2d, to_tiles
 from .comm import broadcast, route_switch, tree_reduce
 from .comm import tree_root as root_of
-from .fabric import Fabric, PlanError
+from .fabric import MESHGEMV_DESCRIPTOR_OPS, Fabric, PlanError
 from .precision import mac
 from .result import KernelRun
 
@@ -47,7 +47,9 @@ def run_gemv(hw: Hardware, shape, px: int, py: int, inputs=None, *, tree_levels:
         partial = np.zeros((py, px, 1, nt), dtype=np.float32)
         mac(hw, partial, np.broadcast_to(x_tiles[:, None, None, :], (py, px, 1, kt)), w_tiles)
         partial = partial[:, :, 0]
-    fab.timeline.add("local GEMV", compute=fab.matmul_cycles(1, kt, nt))
+    local = (fab.authors_gemv(kt, nt, setup_ops=MESHGEMV_DESCRIPTOR_OPS, loop_ops=None)
+             if hw.loop_form == "authors" else fab.matmul_cycles(1, kt, nt))
+    fab.timeline.add("local GEMV", compute=local)
 
     partial, cycles, levels = tree_reduce(fab, partial, "y", nt, tree_levels, root=tree_root)
     fab.use_colors("reduce (2 per level)", 2 * levels)

@@ -50,9 +50,10 @@ from ..host import (
     ring_order,
 )
 from ..models import Arch
-from .comm import all_reduce, shear
-from .fabric import Fabric
-from .gemm import cannon_loop, stationary_loop
+from .comm import all_reduce, shear, tree_reduce
+from .cost import Cost
+from .fabric import GEMM_DESCRIPTOR_OPS, Fabric
+from .gemm import GEMM_STEP_TASKS, SCORE_STEP_TASKS, cannon_loop, stationary_loop
 from .precision import rounded
 from .prefill_layout import (
     INTERLEAVED,
@@ -103,12 +104,18 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
     lt, dt, cq, ckv, ft, rep, width = lay.lt, lay.dt, lay.cq, lay.ckv, lay.ft, lay.rep, lay.width
 
     def rms_norm(xv, gain, label):
-        tl.add(f"{label}: local sums of squares", compute=fab.matmul_cycles(lt, dt, 1, "fmacs"))
+        # The authors square with @fmulh and sum with d @faddh of length lt (rmsnorm_x).
+        tl.add(f"{label}: local sums of squares",
+               compute=fab.elementwise_cycles(lt * dt, 2, 0) if hw.loop_form == "authors"
+               else fab.matmul_cycles(lt, dt, 1, "fmacs"))
         ss = None if xv is None else rounded(hw, (xv * xv).sum(-1))  # (p, p, lt)
         ss, cycles, _ = all_reduce(fab, ss, "x", lt, tree_levels, root=tree_root)
         tl.add(f"{label}: all-reduce (x)", comm=cycles)
+        # The authors' rsqrt is a scalar loop per token: a division, an add, sqrt_f16 and a
+        # division (prefill.csl rmsnorm_x).
         tl.add(f"{label}: scale", compute=fab.elementwise_cycles(lt * dt, 2, 0)
-               + fab.elementwise_cycles(lt, 1, 1))
+               + (fab.scalar_loop(lt, fab.scalar_work(1, 3)) if hw.loop_form == "authors"
+                  else fab.elementwise_cycles(lt, 1, 1)))
         if xv is None:
             return None
         return xv / np.sqrt(ss[..., None] / a.hidden + a.eps) * gain[:, :, None, :]
@@ -121,21 +128,32 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
             tl.add(f"{label}: weights home (odd p: local copy)",
                    compute=fab.elementwise_cycles(w_elems, instruction="fmovs"))
 
-    def stationary(act, w_tiles, k_elems, n_elems, label):
+    def gemm_compute(k_elems, n_elems, parts):
+        """A step's product, and its tasks: our weights side by side are `parts` GEMMs of
+        p steps each in the authors' Prefill (xq/xk/xv_matmul, z1/z2), so under their loop
+        form each step also pays the other parts' k loops and every part's tasks."""
+        compute = fab.matmul_cycles(lt, k_elems, n_elems)
+        if hw.loop_form == "authors":
+            compute += fab.scalar_loop((parts - 1) * k_elems, GEMM_DESCRIPTOR_OPS)
+        return compute, parts * GEMM_STEP_TASKS
+
+    def stationary(act, w_tiles, k_elems, n_elems, label, parts=1):
         """Activation-stationary MeshGEMM: act in N, output in R; the weight back home."""
         acc = None if act is None else np.zeros((p, p, lt, n_elems), dtype=np.float32)
+        compute, tasks = gemm_compute(k_elems, n_elems, parts)
         out = stationary_loop(fab, act, None if act is None else w_tiles.copy(), acc,
-                              fab.matmul_cycles(lt, k_elems, n_elems), k_elems * n_elems,
-                              lt * n_elems, INTERLEAVED, label=label, last_shift=True)
+                              compute, k_elems * n_elems, lt * n_elems, INTERLEAVED,
+                              label=label, last_shift=True, step_tasks=tasks)
         weights_home(k_elems * n_elems, label)
         return out
 
     def cannon(act, w_tiles, k_elems, n_elems, label):
         """Cannon MeshGEMM: act in R (moving), output in N; the weight back home."""
         out = None if act is None else np.zeros((p, p, lt, n_elems), dtype=np.float32)
+        compute, tasks = gemm_compute(k_elems, n_elems, 1)
         out = cannon_loop(fab, act, None if act is None else w_tiles.copy(), out,
-                          fab.matmul_cycles(lt, k_elems, n_elems), lt * k_elems,
-                          k_elems * n_elems, INTERLEAVED, label=label, last_shift_b=True)
+                          compute, lt * k_elems, k_elems * n_elems, INTERLEAVED, label=label,
+                          last_shift_b=True, step_tasks=tasks)
         weights_home(k_elems * n_elems, label)
         return out
 
@@ -143,7 +161,8 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
 
     # Attention block.
     h = rms_norm(xv, None if not functional else weights.norm1, "rmsnorm 1")
-    qkv = stationary(h, None if not functional else weights.wqkv, dt, width, "QKV MeshGEMM")
+    qkv = stationary(h, None if not functional else weights.wqkv, dt, width, "QKV MeshGEMM",
+                     parts=3)
     tl.add("bias + RoPE", compute=fab.elementwise_cycles(lt * width, 1, 0)
            + fab.elementwise_cycles(lt * (cq + ckv), 3, 1))
     q = kv = None
@@ -174,14 +193,38 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
 
     scores = None if not functional else np.zeros((p, p, a.heads, lt, lt), dtype=np.float32)
     scores = cannon_loop(fab, q, k, scores, fab.matmul_cycles(lt, cq, lt), lt * cq,
-                         lt * ckv, INTERLEAVED, head_mac=scores_mac, label="scores Cannon")
+                         lt * ckv, INTERLEAVED, head_mac=scores_mac, label="scores Cannon",
+                         step_tasks=SCORE_STEP_TASKS)
+    if hw.loop_form == "authors":
+        # The authors' score GEMM reduces its partial products along the row after every
+        # step (comm_pe.csl matmul_T_reduce_add_x: a one-level chain of lt * lt partial
+        # scores into a root that moves with the step, after the step's compute; the
+        # deepest row's chain spans the row). Each step the root takes its wavelets and pays
+        # the chain's set-ups; of the chain's relay latency, the fraction
+        # reduce_chain_exposed waits every step (1: each step waits for its whole chain, as
+        # the synchronous code reads), the rest once (consecutive chains pipeline when rows
+        # drift apart with their moving roots).
+        _, chain, _ = tree_reduce(fab, None, "x", a.heads * lt * lt, 1, root="edge")
+        relay = chain.parts.get("latency", 0.0)
+        exposed = hw.reduce_chain_exposed
+        per_step = Cost({**{k: v for k, v in chain.parts.items() if k != "latency"},
+                         "latency": exposed * relay})
+        tl.add("scores: row reduce per step (authors' matmul_T_reduce_add_x)",
+               comm=per_step, repeat=p)
+        tl.add("scores: row reduce, the pipelined chain's relay latency (once)",
+               comm=Cost(latency=(1 - exposed) * relay))
 
     # Causal mask and softmax along the keys (a row of the grid; key block -c on column c).
     # Masking is a compare in the scale pass (kernels/Prefill: softmax_mask_scale_max): two
     # passes, scale and max, with or without it. Keys past the prompt are masked either way.
     hl = a.heads * lt
+    # The authors' softmax_score (prefill.csl :665-723): one @fmulh scales the scores, then
+    # per pass a scalar loop of s row operations (@fmaxh, @fsubh, @faddh, @fmulh), the exp
+    # a scalar loop over all s*s scores and the reciprocal one over s sums.
+    authors = hw.loop_form == "authors"
     tl.add("softmax: mask, scale, local max" if causal else "softmax: scale, local max",
-           compute=fab.elementwise_cycles(hl * lt, 2, 0))
+           compute=(fab.elementwise_cycles(hl * lt, 1, 0) + fab.row_ops("faddh", hl, lt))
+           if authors else fab.elementwise_cycles(hl * lt, 2, 0))
     local = None
     if functional:
         qpos = (li[..., None] * lt + np.arange(lt))[..., None, :, None]  # (p,p,1,lt,1)
@@ -192,13 +235,18 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
     gmax, cycles, _ = all_reduce(fab, local, "x", hl, tree_levels, op="max",
                                 root=tree_root)
     tl.add("softmax: max all-reduce (x)", comm=cycles)
-    tl.add("softmax: exp, local sum", compute=fab.elementwise_cycles(hl * lt, 2, 1))
+    tl.add("softmax: exp, local sum",
+           compute=(fab.row_ops("faddh", hl, lt) + fab.scalar_loop(hl * lt, fab.scalar_work(0, 1))
+                    + fab.row_ops("faddh", hl, lt))
+           if authors else fab.elementwise_cycles(hl * lt, 2, 1))
     e = None if not functional else np.exp(scores - gmax[..., None])
     gsum, cycles, _ = all_reduce(fab, None if e is None else rounded(hw, e.sum(-1)), "x", hl,
                                  tree_levels, root=tree_root)
     tl.add("softmax: sum all-reduce (x)", comm=cycles)
-    tl.add("softmax: normalize", compute=fab.elementwise_cycles(hl, 0, 1)
-           + fab.elementwise_cycles(hl * lt, 1, 0))
+    tl.add("softmax: normalize",
+           compute=(fab.scalar_loop(hl, fab.scalar_work(0, 1)) + fab.row_ops("faddh", hl, lt))
+           if authors
+           else fab.elementwise_cycles(hl, 0, 1) + fab.elementwise_cycles(hl * lt, 1, 0))
     probs = None if e is None else e / gsum[..., None]  # (p, p, heads, lt, lt)
 
     # P x V, activation-stationary: at step s core (i, c) holds V(-c, i + c + s) and the
@@ -213,7 +261,8 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
            compute=fab.elementwise_cycles(lt * ckv, instruction="fmovs"))
     o = None if not functional else np.zeros((p, p, lt, cq), dtype=np.float32)
     o = stationary_loop(fab, probs, v, o, fab.matmul_cycles(lt, lt, cq), lt * ckv,
-                        lt * cq, INTERLEAVED, head_mac=pv_mac, label="P x V")
+                        lt * cq, INTERLEAVED, head_mac=pv_mac, label="P x V",
+                        step_tasks=GEMM_STEP_TASKS)
 
     if hw.acc_bits == 32:  # kernels/Prefill: the f32 output into Cannon's fp16 operand
         tl.add("P x V: output to fp16",
@@ -224,8 +273,14 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
 
     # FFN block.
     h = rms_norm(xv, None if not functional else weights.norm2, "rmsnorm 2")
-    gu = stationary(h, None if not functional else weights.wgu, dt, 2 * ft, "gate|up MeshGEMM")
-    tl.add("SiLU x up", compute=fab.elementwise_cycles(lt * ft, 3, 1))
+    gu = stationary(h, None if not functional else weights.wgu, dt, 2 * ft, "gate|up MeshGEMM",
+                    parts=2)
+    # The authors' SiLU is a @map of silu_kernel, (1 + exp_f16(-x)) / x: a negation, an exp,
+    # an add and a division per element (prefill.csl :915-921), then z3_comp's @fmulh.
+    tl.add("SiLU x up", compute=(fab.map_elements(lt * ft)
+                                 + fab.scalar_ops(lt * ft * fab.scalar_work(2, 2))
+                                 + fab.elementwise_cycles(lt * ft, 1, 0))
+           if hw.loop_form == "authors" else fab.elementwise_cycles(lt * ft, 3, 1))
     act = None if gu is None else gu[..., :ft] / (1 + np.exp(-gu[..., :ft])) * gu[..., ft:]
     down = cannon(act, None if not functional else weights.wd, ft, dt, "down MeshGEMM")
     tl.add("residual", compute=fab.elementwise_cycles(lt * dt, 1, 0))

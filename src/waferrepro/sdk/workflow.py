@@ -52,7 +52,8 @@ def config_hardware(config: dict):
     """The config's hardware with its overrides (what the records are computed on)."""
     from ..hardware import get_hardware
 
-    return get_hardware(config["hardware"], config.get("hardware_overrides"))
+    return get_hardware(config["hardware"], config.get("hardware_overrides"),
+                      config.get("hardware_profile", "calibrated"))
 
 
 def run_cmd(config: dict, backend: str, build: str, launcher_args: list[str]) -> str:
