@@ -3,8 +3,11 @@
 #   snakemake --cores all fig10      one table or figure (fig9, fig10, table2 ... table8,
 #                                    breakdown, sensitivity, whatif)
 #   snakemake --cores all --configfile config/smoke.yaml   the small smoke run
-# Data flows one way: config -> one run record per job (results/records/) -> tidy tables
-# (results/tables/<id>.csv) -> figures (figures/<id>.png, .pdf).
+#   snakemake --cores all --config run=mine   the same matrix under another run name
+# Every run writes under its own name (config `run:`, else derived: paper, smoke,
+# paper-<hash> with --config overrides; src/waferrepro/runs.py), so runs sit side by side.
+# Data flows one way: config -> one run record per job (results/<run>/records/) -> tidy tables
+# (results/<run>/tables/<id>.csv) -> figures (figures/<run>/<id>.png, .pdf).
 
 from snakemake.utils import min_version
 
@@ -22,7 +25,7 @@ include: "workflows/common.smk"
 
 # The report opens on the scorecard (counts, figure, claims, published beside reproduced) once
 # `snakemake scorecard` has written its front page; before that, on the plain description.
-SCORECARD_FRONT = "results/report/front.rst"
+SCORECARD_FRONT = f"{RUN_DIR}/report/front.rst"
 
 
 report: os.path.abspath(SCORECARD_FRONT) if os.path.exists(SCORECARD_FRONT) else "workflows/report/workflow.rst"
@@ -31,11 +34,12 @@ report: os.path.abspath(SCORECARD_FRONT) if os.path.exists(SCORECARD_FRONT) else
 rule all:
     input:
         all_targets(),
-        "results/tables/scorecard.csv",
+        f"{TABLES}/scorecard.csv",
     default_target: True
     localrule: True
 
 
+include: "workflows/run.smk"
 include: "workflows/meshsim.smk"
 include: "workflows/baselines.smk"
 include: "workflows/sdk.smk"

@@ -10,7 +10,8 @@ nominal hardware profile. The SGEMM is also a training point of the calibration
 (results/reference/training.csv): under the calibrated profile it is fitted, not validated.
 The band (low/high) is the cost model at its assumptions' bounds (waferrepro.bands).
 
-Run: .venv/bin/python benchmarks/validate_cost_model.py [--out results/tables/validation.csv]
+Run: .venv/bin/python benchmarks/validate_cost_model.py [--run paper]
+     [--out results/<run>/tables/validation.csv]
 """
 
 import argparse
@@ -35,7 +36,7 @@ def predict_sgemm(shape, cores: str, profile: str) -> dict:
             "breakdown": run.fabric.timeline.breakdown(), "hw": hw}
 
 
-def main(out: Path) -> pd.DataFrame:
+def main(out: Path, run: str | None = None) -> pd.DataFrame:
     ref = pd.read_csv(ROOT / "results/reference/validation.csv", dtype={"cores": str,
                                                                        "shape": str})
     rows = []
@@ -62,12 +63,16 @@ def main(out: Path) -> pd.DataFrame:
                                  f" {how}"})
     table = pd.concat([pd.DataFrame(rows), ref], ignore_index=True)
     table = table.reindex(columns=tables.OUTPUT_COLUMNS)
+    table["run"] = run
     tables.write_csv(table, out)
     return table
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(ROOT / "results/tables/validation.csv"))
-    table = main(Path(parser.parse_args().out))
+    parser.add_argument("--run", default="paper", help="the run the table belongs to")
+    parser.add_argument("--out", help="default: results/<run>/tables/validation.csv")
+    args = parser.parse_args()
+    out = Path(args.out) if args.out else ROOT / "results" / args.run / "tables/validation.csv"
+    table = main(out, args.run)
     print(table[["system", "metric", "value", "low", "high", "source"]].to_string(index=False))

@@ -24,7 +24,7 @@ def test_kernel_and_decode_records_carry_bands(tmp_path):
     from waferrepro import records
     path = records.write(decode, tmp_path / "d.json")
     table = tables.build("t", [path])
-    assert list(table.columns[-2:]) == ["low", "high"]
+    assert list(table.columns[-3:]) == ["low", "high", "run"]  # run: set by the workflow
     row = table[table["metric"] == "tpot_ms"].iloc[0]
     assert row["low"] < row["value"] < row["high"]
     assert table[table["metric"] == "cycles"][["low", "high"]].isna().all().all()

@@ -30,11 +30,12 @@ def test_floats_without_a_signed_exponent_are_numbers(text, value):
 
 
 def test_clock_override_reaches_the_records(repo, tmp_path, snakemake_cmd):
-    target = "results/records/meshsim/MeshGEMV/1x512x512/4x4.json"
+    target = "results/clock850/records/meshsim/MeshGEMV/1x512x512/4x4.json"
     res = subprocess.run(
         [*snakemake_cmd, "-s", str(repo / "Snakefile"), "--directory", str(tmp_path),
          "--configfile", str(repo / "config/smoke.yaml"), "--cores", "1", target,
-         "--config", "hardware_overrides={clock_hz: 850.0e6}"],  # --config takes what follows
+         "--config", "run=clock850",  # the run's name (else derived: smoke-<hash>)
+         "hardware_overrides={clock_hz: 850.0e6}"],  # --config takes what follows
         capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     record = json.loads((tmp_path / target).read_text())

@@ -33,7 +33,7 @@ SKIP = {
 # Snakemake commands short enough to run for real (the rest run with -n).
 RUN_FULLY = (".venv/bin/snakemake --configfile config/smoke.yaml",)
 # --report needs finished outputs: it is run on those of the smoke run (the paper run is
-# minutes), after it.
+# minutes), after it, and written in the smoke run's folder (results/smoke/, not results/paper/).
 AFTER_SMOKE_RUN = {".venv/bin/snakemake --report": "--configfile config/smoke.yaml"}
 
 
@@ -61,6 +61,7 @@ def _plan(command: str):
         exe, rest = command.split(" ", 1) if " " in command else (command, "")
         for prefix, extra in AFTER_SMOKE_RUN.items():
             if command.startswith(prefix):
+                rest = rest.replace("results/paper/", "results/smoke/")
                 return f"{exe} {extra} {rest}", "on the smoke run's outputs"
         if command.startswith(RUN_FULLY):
             return command, "full run"
@@ -107,7 +108,7 @@ def test_readme_command_runs(command, scratch_repo):
         return subprocess.run(["bash", "-c", line], cwd=scratch_repo, env=env,
                               capture_output=True, text=True, timeout=600)
 
-    smoke_done = (scratch_repo / "results/tables").exists()
+    smoke_done = (scratch_repo / "results/smoke/tables").exists()
     if command.startswith(tuple(AFTER_SMOKE_RUN)) and not smoke_done:
         assert bash(RUN_FULLY[0]).returncode == 0, "the smoke run failed"
     res = bash(run)

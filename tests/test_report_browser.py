@@ -58,17 +58,18 @@ def test_report_opens_on_the_scorecard(repo, tmp_path, snakemake_cmd):
     work = tmp_path / "run"
     try:
         _snakemake(snakemake_cmd, repo, work, "scorecard")
-        terminal = (work / "results/logs/scorecard.log").read_text()
+        terminal = (work / "results/smoke/logs/scorecard.log").read_text()
         claims_line = re.search(r"claims:\s+(\d+) holds, (\d+) fails, (\d+) pending", terminal)
         numbers_line = re.search(r"numbers: (\d+) within band, (\d+) outside band, (\d+) pending",
                                  terminal)
-        _snakemake(snakemake_cmd, repo, work, "--report", "results/report.html")
+        _snakemake(snakemake_cmd, repo, work, "--report", "results/smoke/report.html")
         from selenium.webdriver.common.by import By
 
-        driver.get((work / "results/report.html").as_uri())
+        driver.get((work / "results/smoke/report.html").as_uri())
         body = lambda: driver.find_element(By.TAG_NAME, "body").text  # noqa: E731
         _wait(driver, lambda: "Published numbers:" in body(), "the scorecard summary")
         text = body()
+        assert "WaferLLM reproduction, run smoke: scorecard" in text  # names the run it read
         # The front page and the terminal give the same counts.
         assert "Claims: {} holds, {} fails, {} pending".format(*claims_line.groups()) in text
         assert ("Published numbers: {} within band, {} outside band, {} pending"
@@ -82,8 +83,9 @@ def test_report_opens_on_the_scorecard(repo, tmp_path, snakemake_cmd):
         assert "Published beside reproduced" in text and "Table 6 (table6)" in text
         # The Scorecard category lists the CSV and the figure.
         driver.execute_script("app.showCategory('Scorecard')")
-        _wait(driver, lambda: "results/tables/scorecard.csv" in body(), "the Scorecard category")
-        assert "figures/scorecard.png" in body()
+        _wait(driver, lambda: "results/smoke/tables/scorecard.csv" in body(),
+              "the Scorecard category")
+        assert "figures/smoke/scorecard.png" in body()
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert not errors, errors
     finally:

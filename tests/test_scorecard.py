@@ -1,5 +1,6 @@
 """The scorecard: the published values' file, the claims file, and verdicts on small tables."""
 
+import os
 import re
 import subprocess
 import sys
@@ -94,7 +95,8 @@ def test_number_verdicts_default_band_and_skipped_rows(tmp_path, repo):
     # Tables this run does not have: pending, with the reason.
     t8 = card[(card["kind"] == "number") & (card["table"] == "table8")]
     assert (t8["verdict"] == "pending").all()
-    assert t8["detail"].str.contains("not in this run").all()
+    assert (t8["detail"] == "this run has no table8.csv (not built yet, or not in its "
+                           "config)").all()
 
 
 def test_number_verdict_uses_the_rows_own_band(tmp_path, repo):
@@ -154,7 +156,9 @@ def test_claim_verdicts_on_small_tables(tmp_path, repo):
         for s, v in (("WaferLLM", 40000.0), ("WaferLLM-KVconcat", 100.0))])
     _table6(tmp_path)
     card = scorecard.build(tmp_path, repo / "results/reference/published.csv",
-                           repo / "results/reference/claims.yaml")
+                           repo / "results/reference/claims.yaml", run="small",
+                           configured={"fig9", "fig10", "table5", "table6", "table8"})
+    assert set(card["run"]) == {"small"}
     fig9 = _claim(card, "fig9-meshgemm-efficiency")
     assert fig9["verdict"] == "fails" and "Cannon" in fig9["detail"] and "0.55" in fig9["detail"]
     fig10 = _claim(card, "fig10-meshgemv-speedup")  # geometric mean of 4x and 5x: 4.47
@@ -165,7 +169,9 @@ def test_claim_verdicts_on_small_tables(tmp_path, repo):
     gpu = _claim(card, "table6-gemv-vs-one-a100")
     assert gpu["verdict"] == "pending" and "cuBLAS baseline needs a CUDA GPU" in gpu["detail"]
     e2e = _claim(card, "e2e-vs-best-sglang-cluster")
-    assert e2e["verdict"] == "pending" and "table2 is not in this run" in e2e["detail"]
+    assert e2e["verdict"] == "pending" and "table2 is not in run small's config" in e2e["detail"]
+    t8 = _claim(card, "table8-decode-energy")
+    assert "table8 is in run small's config but not built yet" in t8["detail"]
 
 
 def test_claim_on_measured_a100_rows(tmp_path, repo):
@@ -202,3 +208,57 @@ def test_cli_prints_counts_first_and_strict_exit(tmp_path, repo):
     written = pd.read_csv(tmp_path / "out/scorecard.csv")
     assert set(written["kind"]) == {"claim", "number"}
     assert len(written[written["kind"] == "number"]) >= 28
+
+
+def _cli(repo, cwd, *args):
+    cmd = [sys.executable, "-m", "waferrepro", "scorecard",
+           "--published", str(repo / "results/reference/published.csv"),
+           "--claims", str(repo / "results/reference/claims.yaml"), *args]
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+
+
+def test_cli_without_tables_says_so_in_one_line(tmp_path, repo):
+    """No run yet, or a named run without tables: one line naming the command, exit 1."""
+    none = _cli(repo, tmp_path)
+    assert none.returncode == 1 and none.stdout == ""
+    assert none.stderr.count("\n") == 1
+    assert "no run has tables under results/ yet" in none.stderr
+    assert "`snakemake scorecard`" in none.stderr
+    (tmp_path / "results/smoke/tables").mkdir(parents=True)
+    (tmp_path / "results/smoke/tables/sensitivity.csv").write_text("not read\n")
+    smoke = _cli(repo, tmp_path, "--run", "smoke")
+    assert smoke.returncode == 1 and smoke.stdout == "" and smoke.stderr.count("\n") == 1
+    assert "run smoke has no tables yet (results/smoke/tables)" in smoke.stderr
+    # a run that has started writes its config: the command runs it again
+    (tmp_path / "results/smoke/config.yaml").write_text("run: smoke\n")
+    smoke = _cli(repo, tmp_path, "--run", "smoke")
+    assert "`snakemake --configfile results/smoke/config.yaml scorecard`" in smoke.stderr
+    bad = _cli(repo, tmp_path, "--run", "../x")
+    assert bad.returncode == 1 and "invalid run name" in bad.stderr
+
+
+def test_cli_names_the_run_and_why_a_table_is_missing(tmp_path, repo):
+    for i, run in enumerate(("a", "b")):
+        (tmp_path / f"results/{run}/tables").mkdir(parents=True)
+        _table6(tmp_path / f"results/{run}/tables")
+        os.utime(tmp_path / f"results/{run}/tables/table6.csv", (1e9 + i, 1e9 + i))
+    (tmp_path / "results/b/config.yaml").write_text(
+        yaml.safe_dump({"run": "b", "experiments": {"table6": {}, "table5": {}}}))
+    out = tmp_path / "card.csv"
+    latest = _cli(repo, tmp_path, "--out", str(out))  # b: written last
+    assert latest.returncode == 0, latest.stderr
+    first = latest.stdout.splitlines()[0]
+    assert first.startswith("WaferLLM scorecard of run b (results/b/tables, the most recent "
+                            "run; others: a (--run NAME))")
+    card = pd.read_csv(out)
+    assert set(card["run"]) == {"b"}
+    details = set(card["detail"].astype(str))
+    assert "table5 is in run b's config but not built yet (`snakemake --configfile " \
+           "results/b/config.yaml table5`)" in details
+    assert "table7 is not in run b's config" in details
+    named = _cli(repo, tmp_path, "--run", "a", "--out", str(out))
+    assert named.stdout.startswith("WaferLLM scorecard of run a (results/a/tables)")
+    card = pd.read_csv(out)
+    assert set(card["run"]) == {"a"}  # no config.yaml: missing tables are not guessed at
+    assert "run a has no table5.csv (not built yet, or not in its config)" in \
+        set(card["detail"].astype(str))

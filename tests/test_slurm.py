@@ -16,6 +16,7 @@ from waferrepro import records
 pytestmark = pytest.mark.workflow
 
 SLICE = """\
+run: slice
 backend: meshsim
 experiments:
   fig10:
@@ -29,7 +30,7 @@ experiments:
     grids: [420]
     kv_modes: [shift]
 """
-FAILING = "results/records/meshsim/MeshGEMV/1x512x512/4x4.json"
+FAILING = "results/slice/records/meshsim/MeshGEMV/1x512x512/4x4.json"
 
 
 @pytest.fixture(scope="module")
@@ -65,13 +66,13 @@ def test_slice_runs_through_slurm(slurm, repo, snakemake_cmd, tmp_path):
     work = tmp_path / "run"
     res = _submit(slurm, repo, snakemake_cmd, work)
     assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
-    recs = sorted((work / "results/records").rglob("*.json"))
+    recs = sorted((work / "results/slice/records").rglob("*.json"))
     assert len(recs) == 4  # two simulator jobs, one CPU baseline, one memory-model job
     sources = sorted(records.read(r)["source"] for r in recs)
     assert sources == ["measured", "simulated", "simulated", "simulated"]
-    table = pd.read_csv(work / "results/tables/fig10.csv")
+    table = pd.read_csv(work / "results/slice/tables/fig10.csv")
     assert set(table["system"]) == {"MeshGEMV", "chain-GEMV", "CPU-BLAS"}
-    assert (work / "figures/fig10.png").exists()
+    assert (work / "figures/slice/fig10.png").exists()
     assert "slurm" in (res.stdout + res.stderr).lower()  # really went through the executor
 
 
@@ -81,10 +82,10 @@ def test_failing_job_fails_the_run_and_points_to_its_log(slurm, repo, snakemake_
                   {"WAFERREPRO_FAIL_OUTPUT": FAILING})
     out = res.stdout + res.stderr
     assert res.returncode != 0
-    log = "results/logs/meshsim/MeshGEMV/1x512x512/4x4.log"
+    log = "results/slice/logs/meshsim/MeshGEMV/1x512x512/4x4.log"
     assert log in out
     assert "failure injected" in (work / log).read_text()
     assert not (work / FAILING).exists()
     # The other jobs still finished (keep-going) and left valid records.
-    others = list((work / "results/records").rglob("*.json"))
+    others = list((work / "results/slice/records").rglob("*.json"))
     assert others and all(records.read(r) for r in others)

@@ -1,12 +1,15 @@
 """The Snakemake workflow end to end, on the smoke config, in a scratch run directory."""
 
 import os
+import re
 import signal
 import subprocess
+import sys
 import time
 
 import pandas as pd
 import pytest
+import yaml
 
 from waferrepro import records
 
@@ -63,29 +66,29 @@ def test_smoke_workflow_produces_tables_and_figures(repo, tmp_path, snakemake_cm
     res = _snakemake(snakemake_cmd, repo, work)
     assert res.returncode == 0, res.stderr[-3000:]
     for exp_id in ("fig9", "fig10", "table6", "table4", "table3", "table2"):
-        table = pd.read_csv(work / f"results/tables/{exp_id}.csv")
+        table = pd.read_csv(work / f"results/smoke/tables/{exp_id}.csv")
         sim = table[table["source"] == "simulated"]
         assert len(sim) > 0 and set(sim["backend"]) == {"meshsim"}
         assert sim["note"].str.startswith("functional; numeric check passed").all()
-    table4 = pd.read_csv(work / "results/tables/table4.csv")
+    table4 = pd.read_csv(work / "results/smoke/tables/table4.csv")
     assert set(table4["system"]) == {"WaferLLM", "WaferLLM-KVconcat", "SGLang"}
     sglang = table4[table4["system"] == "SGLang"]  # no CPU build: skipped, never invented
     assert (sglang["source"] == "skipped").all() and sglang["value"].isna().all()
     assert sglang["note"].str.contains("no CPU build").all()
-    table6 = pd.read_csv(work / "results/tables/table6.csv")
+    table6 = pd.read_csv(work / "results/smoke/tables/table6.csv")
     cpu = table6[table6["system"] == "CPU-BLAS"]
     assert (cpu["source"] == "measured").all() and (cpu["backend"] == "cpu").all()
     assert "latency_ms" in set(cpu["metric"])
     cublas = table6[(table6["system"] == "cuBLAS") & (table6["source"] != "paper")]
     assert len(cublas) == 1 and cublas["source"].iloc[0] == "skipped"
-    table5 = pd.read_csv(work / "results/tables/table5.csv")
+    table5 = pd.read_csv(work / "results/smoke/tables/table5.csv")
     cap = table5[(table5["metric"] == "max_decode_len_tokens")
                  & (table5["source"] == "simulated")].set_index(["model", "system"])
     for model in ("tiny-llama", "llama3-8b"):  # KV shift holds 420 (rows) times more context
         shift = cap.loc[(model, "WaferLLM"), "value"]
         concat = cap.loc[(model, "WaferLLM-KVconcat"), "value"]
         assert shift == 420 * concat and concat > 0
-    breakdown = pd.read_csv(work / "results/tables/breakdown.csv")
+    breakdown = pd.read_csv(work / "results/smoke/tables/breakdown.csv")
     sim = breakdown[breakdown["source"] == "simulated"]
     per_run = sim.pivot_table(index=["system", "model", "shape", "cores", "input_len",
                                      "output_len"], columns="metric", values="value",
@@ -94,9 +97,9 @@ def test_smoke_workflow_produces_tables_and_figures(repo, tmp_path, snakemake_cm
     assert len(per_run) > 10
     assert ((causes - per_run["cycles"]).abs() <= 1e-6 * per_run["cycles"]).all()
     for fig in ("fig9", "fig10", "breakdown", "scorecard"):
-        assert (work / f"figures/{fig}.png").stat().st_size > 10_000
-        assert (work / f"figures/{fig}.pdf").read_bytes()[:4] == b"%PDF"
-    recs = list((work / "results/records").rglob("*.json"))
+        assert (work / f"figures/smoke/{fig}.png").stat().st_size > 10_000
+        assert (work / f"figures/smoke/{fig}.pdf").read_bytes()[:4] == b"%PDF"
+    recs = list((work / "results/smoke/records").rglob("*.json"))
     assert recs and all(records.read(r)["provenance"]["git_commit"] for r in recs)
     # The HTML report bundles the tables and figures.
     report = _snakemake(snakemake_cmd, repo, work, "--report", str(work / "report.html"))
@@ -111,14 +114,14 @@ def test_sweep_targets_on_the_smoke_config(repo, tmp_path, snakemake_cmd):
     work = tmp_path / "run"
     res = _snakemake(snakemake_cmd, repo, work, "sensitivity", "whatif")
     assert res.returncode == 0, res.stderr[-3000:]
-    sens = pd.read_csv(work / "results/tables/sensitivity.csv")
+    sens = pd.read_csv(work / "results/smoke/tables/sensitivity.csv")
     assert set(sens["source"]) == {"simulated"} and set(sens["backend"]) == {"meshsim"}
     assert {"parameter", "bound"} <= set(sens.columns)
-    whatif = pd.read_csv(work / "results/tables/whatif.csv")
+    whatif = pd.read_csv(work / "results/smoke/tables/whatif.csv")
     small = whatif[whatif["parameter_value"] == 1024]
     assert (small["source"] == "skipped").all() and small["value"].isna().all()
     for fig in ("sensitivity", "whatif"):
-        assert (work / f"figures/{fig}.pdf").read_bytes()[:4] == b"%PDF"
+        assert (work / f"figures/smoke/{fig}.pdf").read_bytes()[:4] == b"%PDF"
 
 
 def _start_and_kill(snakemake_cmd, repo, work, sig):
@@ -128,7 +131,7 @@ def _start_and_kill(snakemake_cmd, repo, work, sig):
     proc = subprocess.Popen(full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.time() + 120
-    rec_dir = work / "results/records"
+    rec_dir = work / "results/smoke/records"
     while time.time() < deadline and len(list(rec_dir.rglob("*.json"))) < 3:
         time.sleep(0.05)
     os.killpg(proc.pid, sig)
@@ -137,7 +140,7 @@ def _start_and_kill(snakemake_cmd, repo, work, sig):
     assert done_before, "the run was killed before any record was written"
     for path in done_before:
         records.read(path)  # every record present is complete and valid
-    assert not (work / "results/tables/table6.csv").exists(), "killed too late to test"
+    assert not (work / "results/smoke/tables/table6.csv").exists(), "killed too late to test"
     return {p: p.read_bytes() for p in done_before}
 
 
@@ -159,8 +162,8 @@ def _finish_and_check(snakemake_cmd, repo, work, done_before, *extra):
     assert left <= total - len(done_before) + 2, (left, total, len(done_before))
     res = _snakemake(snakemake_cmd, repo, work, *extra)
     assert res.returncode == 0, res.stderr[-3000:]
-    assert (work / "results/tables/table6.csv").exists()
-    for path in (work / "results/records").rglob("*.json"):
+    assert (work / "results/smoke/tables/table6.csv").exists()
+    for path in (work / "results/smoke/records").rglob("*.json"):
         records.read(path)
 
 
@@ -178,3 +181,101 @@ def test_killed_run_resumes_after_unlock(repo, tmp_path, snakemake_cmd):
     unlock = _snakemake(snakemake_cmd, repo, work, "--unlock")
     assert unlock.returncode == 0, unlock.stderr[-2000:]
     _finish_and_check(snakemake_cmd, repo, work, done, "--rerun-incomplete")
+
+
+TINY = """\
+backend: meshsim
+experiments:
+  fig10:
+    systems: [MeshGEMV]
+    sizes: [512]
+    grids: [4]
+  table5:
+    kind: kv_capacity
+    models: [llama3-8b]
+    grids: [360]
+    kv_modes: [concat, shift]
+"""
+CLOCK_850 = "hardware_overrides={clock_hz: 8.5e+8}"
+
+
+def _run_name(output: str) -> str:
+    """The run a Snakemake command planned, from its results/<run>/ paths."""
+    names = set(re.findall(r"results/([A-Za-z0-9._-]+)/(?:config\.yaml|tables/)", output))
+    assert len(names) == 1, names
+    return names.pop()
+
+
+def test_runs_sit_side_by_side(repo, tmp_path, snakemake_cmd):
+    """A default run and an 850 MHz run of the same config keep both sets of records, tables,
+    figures and scorecards, each naming its run; re-running the first has nothing to do."""
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY)
+    work = tmp_path / "run"
+    first = _snakemake(snakemake_cmd, repo, work, "scorecard", config=config)
+    assert first.returncode == 0, first.stderr[-3000:]
+    plan = _snakemake(snakemake_cmd, repo, work, "-n", "--forceall", "--config", CLOCK_850,
+                      config=config)
+    clocked = _run_name(plan.stdout + plan.stderr)
+    assert re.fullmatch(r"tiny-[0-9a-f]{8}", clocked), clocked
+    second = _snakemake(snakemake_cmd, repo, work, "scorecard", "--config", CLOCK_850,
+                        config=config)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert sorted(p.name for p in (work / "results").iterdir()) == sorted(["tiny", clocked])
+    assert sorted(p.name for p in (work / "figures").iterdir()) == sorted(["tiny", clocked])
+
+    def latency(run):
+        table = pd.read_csv(work / f"results/{run}/tables/fig10.csv")
+        assert set(table["run"]) == {run}
+        return table[table["metric"] == "latency_ms"]["value"].iloc[0]
+
+    assert latency(clocked) == pytest.approx(latency("tiny") * 1.1e9 / 8.5e8)
+    for run in ("tiny", clocked):
+        card = pd.read_csv(work / f"results/{run}/tables/scorecard.csv")
+        assert set(card["run"]) == {run}
+        numbers = card[card["kind"] == "number"]
+        assert numbers["verdict"].isin(["within band", "outside band"]).sum() >= 2  # table5
+        assert f"table6 is not in run {run}'s config" in set(numbers["detail"])
+        assert (work / f"figures/{run}/scorecard.png").exists()
+        assert f"run {run}: scorecard" in (work / f"results/{run}/report/front.rst").read_text()
+        saved = yaml.safe_load((work / f"results/{run}/config.yaml").read_text())
+        assert saved["run"] == run
+    # The first run's outputs were not touched: nothing to redo.
+    again = _snakemake(snakemake_cmd, repo, work, "-n", "scorecard", config=config)
+    assert "Nothing to be done" in again.stdout + again.stderr
+    # The run's own config.yaml runs it again under its name.
+    saved = _snakemake(snakemake_cmd, repo, work, "-n", "scorecard",
+                       config=work / f"results/{clocked}/config.yaml")
+    assert "Nothing to be done" in saved.stdout + saved.stderr, saved.stderr[-2000:]
+    # The CLI reads the most recent run by default, and any run by name; both name it.
+    cli = [sys.executable, "-m", "waferrepro", "scorecard",
+           "--published", str(repo / "results/reference/published.csv"),
+           "--claims", str(repo / "results/reference/claims.yaml")]
+    latest = subprocess.run(cli, cwd=work, capture_output=True, text=True)
+    assert latest.returncode == 0, latest.stderr
+    assert latest.stdout.splitlines()[0].startswith(f"WaferLLM scorecard of run {clocked} ")
+    assert "the most recent run; others: tiny" in latest.stdout.splitlines()[0]
+    named = subprocess.run([*cli, "--run", "tiny"], cwd=work, capture_output=True, text=True)
+    assert named.stdout.startswith("WaferLLM scorecard of run tiny "), named.stderr
+
+
+def test_derived_run_name_is_stable_and_differs_with_overrides(repo, tmp_path, snakemake_cmd):
+    def name(*args, config="config/smoke.yaml"):
+        res = _snakemake(snakemake_cmd, repo, tmp_path / "run", "-n", *args, config=config)
+        assert res.returncode == 0, res.stderr[-2000:]
+        return _run_name(res.stdout + res.stderr)
+
+    assert name() == "smoke"
+    assert name(config="config/config.yaml") == "paper"
+    assert name("--config", "seed=0") == "smoke"  # the smoke config's own value: no change
+    clocked = name("--config", CLOCK_850)
+    assert clocked == name("--config", "hardware_overrides={clock_hz: 850.0e6}")  # stable
+    assert re.fullmatch(r"smoke-[0-9a-f]{8}", clocked)
+    assert name("--config", "hardware_overrides={clock_hz: 9.0e8}") not in ("smoke", clocked)
+    assert name("--config", "schedule_preset=paper-kernels") == "smoke-paper-kernels"
+    assert name("--config", "run=mine") == "mine"
+    bad = _snakemake(snakemake_cmd, repo, tmp_path / "run", "-n", "--config", "run=../x")
+    assert bad.returncode != 0
+    assert next(ln for ln in (bad.stdout + bad.stderr).splitlines()
+                if ln.startswith("invalid config")).startswith("invalid config at run")
+    assert not (tmp_path / "run" / "results").exists()

@@ -5,9 +5,9 @@ BASELINES = config["baselines"]
 
 rule run_matmul_baseline:
     output:
-        "results/records/baseline-{device}/matmul/{shape}.json",
+        in_run("records/baseline-{device}/matmul/{shape}.json"),
     log:
-        "results/logs/baseline-{device}/matmul/{shape}.log",
+        in_run("logs/baseline-{device}/matmul/{shape}.log"),
     wildcard_constraints:
         device="auto|cpu|cuda",
         shape=r"\d+x\d+x\d+",
@@ -33,9 +33,9 @@ rule run_matmul_baseline:
 
 rule run_llm_baseline:
     output:
-        "results/records/baseline-{device}/{engine}/{model}/tp{gpus}/in{input_len}_out{output_len}.json",
+        in_run("records/baseline-{device}/{engine}/{model}/tp{gpus}/in{input_len}_out{output_len}.json"),
     log:
-        "results/logs/baseline-{device}/{engine}/{model}/tp{gpus}/in{input_len}_out{output_len}.log",
+        in_run("logs/baseline-{device}/{engine}/{model}/tp{gpus}/in{input_len}_out{output_len}.log"),
     wildcard_constraints:
         device="cpu|cuda",
         engine="vllm|sglang",

@@ -5,7 +5,7 @@
 from waferrepro.experiments import breakdown_jobs  # noqa: E402
 from waferrepro.meshsim.cost import CAUSES  # noqa: E402
 
-BREAKDOWN_RECORDS = [job.path for job in breakdown_jobs(config, BACKEND)]
+BREAKDOWN_RECORDS = [f"{RUN_DIR}/{job.path}" for job in breakdown_jobs(config, BACKEND)]
 BREAKDOWN_METRICS = ["cycles"] + [f"cycles_{cause}" for cause in CAUSES]
 
 
@@ -19,27 +19,28 @@ rule breakdown_table:
     input:
         BREAKDOWN_RECORDS,
     output:
-        report("results/tables/breakdown.csv", caption="report/table.rst", category="Tables"),
+        report(f"{TABLES}/breakdown.csv", caption="report/table.rst", category="Tables"),
     log:
-        "results/logs/tables/breakdown.log",
+        f"{LOGS}/tables/breakdown.log",
     params:
         metrics=" ".join(BREAKDOWN_METRICS),
+        run=RUN_ARGS,
         code=CODE,
     conda:
         "envs/waferrepro.yaml"
     shell:
-        "waferrepro table --id breakdown --metrics {params.metrics} --out {output} {input}"
-        " 2> {log}"
+        "waferrepro table --id breakdown --metrics {params.metrics} {params.run} --out {output}"
+        " {input} 2> {log}"
 
 
 rule breakdown_figure:
     input:
-        "results/tables/breakdown.csv",
+        f"{TABLES}/breakdown.csv",
     output:
-        png=report("figures/breakdown.png", caption="report/figure.rst", category="Figures"),
-        pdf="figures/breakdown.pdf",
+        png=report(f"{FIG_DIR}/breakdown.png", caption="report/figure.rst", category="Figures"),
+        pdf=f"{FIG_DIR}/breakdown.pdf",
     log:
-        "results/logs/figures/breakdown.log",
+        f"{LOGS}/figures/breakdown.log",
     params:
         code=CODE,
     conda:
@@ -51,6 +52,6 @@ rule breakdown_figure:
 
 rule breakdown:
     input:
-        "results/tables/breakdown.csv",
-        "figures/breakdown.png",
-        "figures/breakdown.pdf",
+        f"{TABLES}/breakdown.csv",
+        f"{FIG_DIR}/breakdown.png",
+        f"{FIG_DIR}/breakdown.pdf",

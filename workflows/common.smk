@@ -1,4 +1,5 @@
-# Config validation, backend resolution and the job matrix, shared by every rule file.
+# Config validation, the run's name and folders, backend resolution and the job matrix, shared
+# by every rule file.
 import json
 import os
 import sys
@@ -43,6 +44,55 @@ try:
 except WorkflowError as exc:
     raise WorkflowError(one_line_error(exc)) from None
 
+# The run's name (waferrepro.runs): the config's `run:`, else derived from the config files and
+# what --config changes. Every output of this run lies under RUN_DIR and FIG_DIR, so runs
+# (paper, smoke, an 850 MHz run, ...) sit side by side; results/reference/ holds the inputs
+# every run shares, and nothing else is shared.
+from waferrepro import runs as run_names  # noqa: E402
+
+
+def _file_only_config():
+    """The config files alone, validated (None where they do not validate without --config)."""
+    from snakemake.common.configfile import load_configfile
+
+    merged = {}
+    for path in workflow.configfiles:
+        update_config(merged, load_configfile(path))
+    try:
+        validate(merged, CONFIG_SCHEMA, set_default=True)
+    except WorkflowError:
+        return None
+    return merged
+
+
+if "run" in config:
+    try:
+        RUN = run_names.check_name(config["run"])
+    except ValueError as exc:
+        raise WorkflowError(f"invalid config at run: {exc}") from None
+else:
+    RUN = run_names.derive(
+        run_names.base_name(workflow.overwrite_configfiles,
+                            os.path.join(workflow.basedir, run_names.DEFAULT_CONFIGFILE)),
+        config, _file_only_config())
+    config["run"] = RUN
+RUN_DIR = run_names.results_dir(RUN)  # results/<run>: records, tables, logs, report
+FIG_DIR = run_names.figures_dir(RUN)  # figures/<run>
+TABLES = f"{RUN_DIR}/tables"
+LOGS = f"{RUN_DIR}/logs"
+RUN_CONFIG = f"{RUN_DIR}/config.yaml"
+
+
+def in_run(path):
+    """A path in this run's folder: results/<run>/<path>."""
+    return f"{RUN_DIR}/{path}"
+
+
+def in_figures(path):
+    """A path in this run's figures folder: figures/<run>/<path>."""
+    return f"{FIG_DIR}/{path}"
+
+
 try:  # regions meant to be resident together must fit the usable fabric
     check_placement(config, config["hardware"])
 except ValueError as exc:
@@ -78,28 +128,29 @@ def _code_fingerprint():
 
 
 CODE = _code_fingerprint()
-JOBS = {job.path: job for job in all_jobs(config, BACKEND)}
+# A job's path is relative to the run's folder (records/...).
+JOBS = {f"{RUN_DIR}/{job.path}": job for job in all_jobs(config, BACKEND)}
 # Published values, tracked in git beside the workflow (not in the run directory).
 REFERENCE_CSV = os.path.join(workflow.basedir, "results/reference/published.csv")
 
 
 def records_for(exp_id):
-    return [job.path for job in jobs_for(config, exp_id, BACKEND)]
+    return [f"{RUN_DIR}/{job.path}" for job in jobs_for(config, exp_id, BACKEND)]
 
 
 def figure_outputs(exp_id):
     if exp_id not in FIGURE_IDS:
         return []
-    return [f"figures/{exp_id}.png", f"figures/{exp_id}.pdf"]
+    return [f"{FIG_DIR}/{exp_id}.png", f"{FIG_DIR}/{exp_id}.pdf"]
 
 
 def all_targets():
-    targets = []
+    targets = [RUN_CONFIG]
     for exp_id in EXPERIMENT_IDS:
-        targets.append(f"results/tables/{exp_id}.csv")
+        targets.append(f"{TABLES}/{exp_id}.csv")
         targets.extend(figure_outputs(exp_id))
     # the breakdown of every kernel, decode and prefill run (workflows/breakdown.smk)
-    targets += ["results/tables/breakdown.csv", "figures/breakdown.png", "figures/breakdown.pdf"]
+    targets += [f"{TABLES}/breakdown.csv", f"{FIG_DIR}/breakdown.png", f"{FIG_DIR}/breakdown.pdf"]
     return targets
 
 
@@ -115,3 +166,4 @@ HARDWARE_ARGS = (
 # meshsim's schedule preset (src/waferrepro/presets.py), for the meshsim rules.
 PRESET_ARGS = f"--preset {config['schedule_preset']}"
 PRESET_NAMES = "|".join(PRESETS)
+RUN_ARGS = f"--run {RUN}"

@@ -1,4 +1,4 @@
-# Draw each figure from its table only.
+# Draw each figure from its table only (figures/<run>/<id>.png and .pdf; the title names the run).
 
 localrules:
     figure,
@@ -6,12 +6,12 @@ localrules:
 
 rule figure:
     input:
-        "results/tables/{id}.csv",
+        in_run("tables/{id}.csv"),
     output:
-        png=report("figures/{id}.png", caption="report/figure.rst", category="Figures"),
-        pdf="figures/{id}.pdf",
+        png=report(in_figures("{id}.png"), caption="report/figure.rst", category="Figures"),
+        pdf=in_figures("{id}.pdf"),
     log:
-        "results/logs/figures/{id}.log",
+        in_run("logs/figures/{id}.log"),
     params:
         code=CODE,
     wildcard_constraints:

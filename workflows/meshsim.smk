@@ -1,12 +1,12 @@
-# The embedded simulator's jobs: one run record per job (results/records/meshsim/...).
+# The embedded simulator's jobs: one run record per job (results/<run>/records/meshsim/...).
 # Each rule states its resources so a scheduler can place it.
 
 
 rule run_kernel:
     output:
-        "results/records/{backend}/{system}/{shape}/{cores}.json",
+        in_run("records/{backend}/{system}/{shape}/{cores}.json"),
     log:
-        "results/logs/{backend}/{system}/{shape}/{cores}.log",
+        in_run("logs/{backend}/{system}/{shape}/{cores}.log"),
     wildcard_constraints:
         backend="meshsim",
         system="|".join(KERNEL_SYSTEMS),
@@ -32,9 +32,9 @@ rule run_kernel:
 
 rule run_decode:
     output:
-        "results/records/{backend}/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}_{preset}.json",
+        in_run("records/{backend}/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}_{preset}.json"),
     log:
-        "results/logs/{backend}/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}_{preset}.log",
+        in_run("logs/{backend}/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}_{preset}.log"),
     wildcard_constraints:
         preset=PRESET_NAMES,
         backend="meshsim",
@@ -62,9 +62,9 @@ rule run_decode:
 
 rule run_kv_capacity:
     output:
-        "results/records/{backend}/kv_capacity/{model}/{cores}/kv{kv}_{preset}.json",
+        in_run("records/{backend}/kv_capacity/{model}/{cores}/kv{kv}_{preset}.json"),
     log:
-        "results/logs/{backend}/kv_capacity/{model}/{cores}/kv{kv}_{preset}.log",
+        in_run("logs/{backend}/kv_capacity/{model}/{cores}/kv{kv}_{preset}.log"),
     wildcard_constraints:
         preset=PRESET_NAMES,
         cores=r"\d+x\d+",
@@ -85,9 +85,9 @@ rule run_kv_capacity:
 
 rule run_prefill:
     output:
-        "results/records/{backend}/prefill/{model}/{cores}/in{input_len}_{preset}.json",
+        in_run("records/{backend}/prefill/{model}/{cores}/in{input_len}_{preset}.json"),
     log:
-        "results/logs/{backend}/prefill/{model}/{cores}/in{input_len}_{preset}.log",
+        in_run("logs/{backend}/prefill/{model}/{cores}/in{input_len}_{preset}.log"),
     wildcard_constraints:
         preset=PRESET_NAMES,
         backend="meshsim",  # the SDK backends: run_csl_prefill
@@ -112,9 +112,9 @@ rule run_prefill:
 
 rule run_end_to_end:
     output:
-        "results/records/{backend}/e2e/{model}/p{pcores}_d{dcores}/in{input_len}_out{output_len}_{preset}.json",
+        in_run("records/{backend}/e2e/{model}/p{pcores}_d{dcores}/in{input_len}_out{output_len}_{preset}.json"),
     log:
-        "results/logs/{backend}/e2e/{model}/p{pcores}_d{dcores}/in{input_len}_out{output_len}_{preset}.log",
+        in_run("logs/{backend}/e2e/{model}/p{pcores}_d{dcores}/in{input_len}_out{output_len}_{preset}.log"),
     wildcard_constraints:
         preset=PRESET_NAMES,
         backend="meshsim",  # the SDK backends: record_csl_e2e

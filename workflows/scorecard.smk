@@ -1,5 +1,6 @@
 # The scorecard: the paper's published numbers and claims beside this run's tables, with verdicts
-# (src/waferrepro/scorecard/). `snakemake scorecard` builds every table and figure first.
+# (src/waferrepro/scorecard/), naming the run. `snakemake scorecard` builds every table and
+# figure of the run first.
 
 CLAIMS_YAML = os.path.join(workflow.basedir, "results/reference/claims.yaml")
 
@@ -15,22 +16,24 @@ rule scorecard:
         intro=os.path.join(workflow.basedir, "workflows/report/workflow.rst"),
     output:
         csv=report(
-            "results/tables/scorecard.csv",
+            f"{TABLES}/scorecard.csv",
             caption="report/scorecard.rst",
             category="Scorecard",
         ),
         png=report(
-            "figures/scorecard.png", caption="report/scorecard_figure.rst", category="Scorecard"
+            f"{FIG_DIR}/scorecard.png", caption="report/scorecard_figure.rst", category="Scorecard"
         ),
-        pdf="figures/scorecard.pdf",
+        pdf=f"{FIG_DIR}/scorecard.pdf",
         front=SCORECARD_FRONT,
     log:
-        "results/logs/scorecard.log",
+        f"{LOGS}/scorecard.log",
     params:
+        run=RUN_ARGS,
+        tables=lambda wildcards, output: os.path.dirname(output.csv),
         code=CODE,
     conda:
         "envs/waferrepro.yaml"
     shell:
-        "waferrepro scorecard --tables results/tables --published {input.published}"
+        "waferrepro scorecard {params.run} --tables {params.tables} --published {input.published}"
         " --claims {input.claims} --out {output.csv} --figure {output.png} {output.pdf}"
         " --front-page {output.front} --front-intro {input.intro} 2>&1 | tee {log}"

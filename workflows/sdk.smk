@@ -18,9 +18,9 @@ rule compile_csl:
     input:
         lambda wc: sdkflow.kernel_sources(KERNELS_DIR, wc.system),
     output:
-        directory("results/build/{backend}/{system}/{shape}/{cores}"),
+        directory(in_run("build/{backend}/{system}/{shape}/{cores}")),
     log:
-        "results/logs/{backend}/{system}/{shape}/{cores}.compile.log",
+        in_run("logs/{backend}/{system}/{shape}/{cores}.compile.log"),
     wildcard_constraints:
         backend=SDK_BACKENDS,
         shape=r"\d+x\d+x\d+",
@@ -41,11 +41,11 @@ rule compile_csl:
 
 rule run_csl:
     input:
-        "results/build/{backend}/{system}/{shape}/{cores}",
+        in_run("build/{backend}/{system}/{shape}/{cores}"),
     output:
-        "results/records/{backend}/{system}/{shape}/{cores}.json",
+        in_run("records/{backend}/{system}/{shape}/{cores}.json"),
     log:
-        "results/logs/{backend}/{system}/{shape}/{cores}.log",
+        in_run("logs/{backend}/{system}/{shape}/{cores}.log"),
     wildcard_constraints:
         backend=SDK_BACKENDS,
         shape=r"\d+x\d+x\d+",
@@ -78,9 +78,9 @@ rule compile_csl_decode:
     input:
         sdkflow.kernel_sources(KERNELS_DIR, "Decode"),
     output:
-        directory("results/build/{backend}/Decode/{model}/{cores}/cap{cap}"),
+        directory(in_run("build/{backend}/Decode/{model}/{cores}/cap{cap}")),
     log:
-        "results/logs/{backend}/Decode/{model}/{cores}/cap{cap}.compile.log",
+        in_run("logs/{backend}/Decode/{model}/{cores}/cap{cap}.compile.log"),
     wildcard_constraints:
         backend=SDK_BACKENDS,
         cores=r"\d+x\d+",
@@ -101,11 +101,11 @@ rule compile_csl_decode:
 
 rule run_csl_decode_step:
     input:
-        "results/build/{backend}/Decode/{model}/{cores}/cap{cap}",
+        in_run("build/{backend}/Decode/{model}/{cores}/cap{cap}"),
     output:
-        "results/steps/{backend}/decode/{model}/{cores}/cap{cap}/ctx{context}_kv{kv}.json",
+        in_run("steps/{backend}/decode/{model}/{cores}/cap{cap}/ctx{context}_kv{kv}.json"),
     log:
-        "results/logs/{backend}/decode/{model}/{cores}/cap{cap}/ctx{context}_kv{kv}.log",
+        in_run("logs/{backend}/decode/{model}/{cores}/cap{cap}/ctx{context}_kv{kv}.log"),
     wildcard_constraints:
         backend=SDK_BACKENDS,
         cores=r"\d+x\d+",
@@ -133,6 +133,7 @@ rule run_csl_decode_step:
 rule record_csl_decode:
     input:
         lambda wc: sdkflow.decode_step_paths(
+            RUN_DIR,
             wc.backend,
             wc.model,
             wc.cores,
@@ -142,9 +143,9 @@ rule record_csl_decode:
             config["schedule_preset"],
         ),
     output:
-        "results/records/{backend}/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}.json",
+        in_run("records/{backend}/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}.json"),
     log:
-        "results/logs/{backend}/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}.log",
+        in_run("logs/{backend}/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}.log"),
     wildcard_constraints:
         backend=SDK_BACKENDS,
         cores=r"\d+x\d+",
@@ -180,9 +181,9 @@ rule compile_csl_prefill:
     input:
         sdkflow.kernel_sources(KERNELS_DIR, "Prefill"),
     output:
-        directory("results/build/{backend}/Prefill/{model}/{cores}/in{input_len}"),
+        directory(in_run("build/{backend}/Prefill/{model}/{cores}/in{input_len}")),
     log:
-        "results/logs/{backend}/Prefill/{model}/{cores}/in{input_len}.compile.log",
+        in_run("logs/{backend}/Prefill/{model}/{cores}/in{input_len}.compile.log"),
     wildcard_constraints:
         backend=SDK_BACKENDS,
         cores=r"\d+x\d+",
@@ -203,11 +204,11 @@ rule compile_csl_prefill:
 
 rule run_csl_prefill:
     input:
-        "results/build/{backend}/Prefill/{model}/{cores}/in{input_len}",
+        in_run("build/{backend}/Prefill/{model}/{cores}/in{input_len}"),
     output:
-        "results/records/{backend}/prefill/{model}/{cores}/in{input_len}.json",
+        in_run("records/{backend}/prefill/{model}/{cores}/in{input_len}.json"),
     log:
-        "results/logs/{backend}/prefill/{model}/{cores}/in{input_len}.log",
+        in_run("logs/{backend}/prefill/{model}/{cores}/in{input_len}.log"),
     wildcard_constraints:
         backend=SDK_BACKENDS,
         cores=r"\d+x\d+",
@@ -240,12 +241,12 @@ rule run_csl_prefill:
 # Table 2 setup, as meshsim's e2e) combined by model_metrics.combine_end_to_end.
 rule record_csl_e2e:
     input:
-        prefill="results/records/{backend}/prefill/{model}/{pcores}/in{input_len}.json",
-        decode="results/records/{backend}/decode/{model}/{dcores}/in{input_len}_out{output_len}_kvshift.json",
+        prefill=in_run("records/{backend}/prefill/{model}/{pcores}/in{input_len}.json"),
+        decode=in_run("records/{backend}/decode/{model}/{dcores}/in{input_len}_out{output_len}_kvshift.json"),
     output:
-        "results/records/{backend}/e2e/{model}/p{pcores}_d{dcores}/in{input_len}_out{output_len}.json",
+        in_run("records/{backend}/e2e/{model}/p{pcores}_d{dcores}/in{input_len}_out{output_len}.json"),
     log:
-        "results/logs/{backend}/e2e/{model}/p{pcores}_d{dcores}/in{input_len}_out{output_len}.log",
+        in_run("logs/{backend}/e2e/{model}/p{pcores}_d{dcores}/in{input_len}_out{output_len}.log"),
     wildcard_constraints:
         backend=SDK_BACKENDS,
         pcores=r"\d+x\d+",

@@ -1,4 +1,5 @@
-# Aggregate each experiment's records into its tidy table, and one named target per id.
+# Aggregate each experiment's records into its tidy table (results/<run>/tables/<id>.csv, a
+# `run` column naming the run), and one named target per id.
 
 localrules:
     table,
@@ -9,11 +10,12 @@ rule table:
         records=lambda wc: records_for(wc.id),
         reference=REFERENCE_CSV,
     output:
-        report("results/tables/{id}.csv", caption="report/table.rst", category="Tables"),
+        report(in_run("tables/{id}.csv"), caption="report/table.rst", category="Tables"),
     log:
-        "results/logs/tables/{id}.log",
+        in_run("logs/tables/{id}.log"),
     params:
         metrics=lambda wc: " ".join(config["experiments"][wc.id].get("metrics", [])),
+        run=RUN_ARGS,
         code=CODE,
     wildcard_constraints:
         id="|".join(EXPERIMENT_IDS),
@@ -21,11 +23,11 @@ rule table:
         "envs/waferrepro.yaml"
     shell:
         "waferrepro table --id {wildcards.id} --reference {input.reference}"
-        " --metrics {params.metrics}"
+        " --metrics {params.metrics} {params.run}"
         " --out {output} {input.records} 2> {log}"
 
 
-# `snakemake fig10`, `snakemake table6`, ...: the table and, where one exists, the figure.
+# `snakemake fig10`, `snakemake table6`, ...: this run's table and, where one exists, figure.
 for _exp_id in EXPERIMENT_IDS:
 
     rule:
@@ -33,4 +35,4 @@ for _exp_id in EXPERIMENT_IDS:
             _exp_id
         localrule: True
         input:
-            [f"results/tables/{_exp_id}.csv"] + figure_outputs(_exp_id),
+            [f"{TABLES}/{_exp_id}.csv"] + figure_outputs(_exp_id),

@@ -19,32 +19,33 @@ for _sweep in ("sensitivity", "whatif"):
         name:
             f"{_sweep}_table"
         output:
-            report(f"results/tables/{_sweep}.csv", caption="report/table.rst",
+            report(f"{TABLES}/{_sweep}.csv", caption="report/table.rst",
                    category="Tables"),
         log:
-            f"results/logs/tables/{_sweep}.log",
+            f"{LOGS}/tables/{_sweep}.log",
         params:
             id=_sweep,
             config=lambda wildcards, _s=_sweep: sweep_config(_s),
+            run=RUN_ARGS,
             code=CODE,
         threads: 2
         conda:
             "envs/waferrepro.yaml"
         shell:
-            "waferrepro sweep --id {params.id} --config {params.config:q}"
+            "waferrepro sweep --id {params.id} --config {params.config:q} {params.run}"
             " --workers {threads} --out {output} 2> {log}"
 
     rule:
         name:
             f"{_sweep}_figure"
         input:
-            f"results/tables/{_sweep}.csv",
+            f"{TABLES}/{_sweep}.csv",
         output:
-            png=report(f"figures/{_sweep}.png", caption="report/figure.rst",
+            png=report(f"{FIG_DIR}/{_sweep}.png", caption="report/figure.rst",
                        category="Figures"),
-            pdf=f"figures/{_sweep}.pdf",
+            pdf=f"{FIG_DIR}/{_sweep}.pdf",
         log:
-            f"results/logs/figures/{_sweep}.log",
+            f"{LOGS}/figures/{_sweep}.log",
         params:
             id=_sweep,
             code=CODE,
@@ -59,7 +60,7 @@ for _sweep in ("sensitivity", "whatif"):
         name:
             _sweep
         input:
-            f"results/tables/{_sweep}.csv",
-            f"figures/{_sweep}.png",
-            f"figures/{_sweep}.pdf",
+            f"{TABLES}/{_sweep}.csv",
+            f"{FIG_DIR}/{_sweep}.png",
+            f"{FIG_DIR}/{_sweep}.pdf",
         localrule: True

@@ -16,6 +16,9 @@ On meshsim, decode, prefill, e2e and kv_capacity jobs also name their schedule p
 config runs both for the model tables (Table 5 too), so the cost of the full layer is a result
 of its own. Their record paths end in `_<preset>.json`. Kernel jobs run the config's preset
 (one record per kernel job).
+
+A job's `path` is relative to its run's folder (`records/...` under results/<run>/,
+waferrepro.runs): the workflow puts it there.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 
 GEMV_SYSTEMS = ("MeshGEMV", "chain-GEMV")
 GEMM_SYSTEMS = ("MeshGEMM", "Cannon", "SUMMA")
-# Ids whose table also has a figure (figures/<id>.png and .pdf).
+# Ids whose table also has a figure (figures/<run>/<id>.png and .pdf).
 FIGURE_IDS = ("fig9", "fig10")
 # System names of whole-model runs, by KV-cache mode (the paper's design is the shift).
 DECODE_SYSTEM = {"shift": "WaferLLM", "concat": "WaferLLM-KVconcat"}
@@ -44,7 +47,7 @@ class KernelJob:
 
     @property
     def path(self) -> str:
-        return f"results/records/{self.backend}/{self.system}/{self.shape}/{self.cores}.json"
+        return f"records/{self.backend}/{self.system}/{self.shape}/{self.cores}.json"
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ class DecodeJob:
 
     @property
     def path(self) -> str:
-        return (f"results/records/{self.backend}/decode/{self.model}/{self.cores}/"
+        return (f"records/{self.backend}/decode/{self.model}/{self.cores}/"
                 f"in{self.input_len}_out{self.output_len}_kv{self.kv}"
                 f"{_suffix(self.preset)}.json")
 
@@ -76,7 +79,7 @@ class KVCapacityJob:
 
     @property
     def path(self) -> str:
-        return (f"results/records/{self.backend}/kv_capacity/{self.model}/{self.cores}/"
+        return (f"records/{self.backend}/kv_capacity/{self.model}/{self.cores}/"
                 f"kv{self.kv}{_suffix(self.preset)}.json")
 
 
@@ -91,7 +94,7 @@ class PrefillJob:
 
     @property
     def path(self) -> str:
-        return (f"results/records/{self.backend}/prefill/{self.model}/{self.cores}/"
+        return (f"records/{self.backend}/prefill/{self.model}/{self.cores}/"
                 f"in{self.input_len}{_suffix(self.preset)}.json")
 
 
@@ -111,7 +114,7 @@ class EndToEndJob:
 
     @property
     def path(self) -> str:
-        return (f"results/records/{self.backend}/e2e/{self.model}/p{self.prefill_cores}_"
+        return (f"records/{self.backend}/e2e/{self.model}/p{self.prefill_cores}_"
                 f"d{self.decode_cores}/in{self.input_len}_out{self.output_len}"
                 f"{_suffix(self.preset)}.json")
 
@@ -123,7 +126,7 @@ class MatmulBaselineJob:
 
     @property
     def path(self) -> str:
-        return f"results/records/baseline-{self.device}/matmul/{self.shape}.json"
+        return f"records/baseline-{self.device}/matmul/{self.shape}.json"
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,7 @@ class LLMBaselineJob:
 
     @property
     def path(self) -> str:
-        return (f"results/records/baseline-{self.device}/{self.engine}/{self.model}/"
+        return (f"records/baseline-{self.device}/{self.engine}/{self.model}/"
                 f"tp{self.gpus}/in{self.input_len}_out{self.output_len}.json")
 
 

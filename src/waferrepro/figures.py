@@ -1,7 +1,7 @@
-"""Figures, each drawn only from its tidy table (results/tables/<id>.csv).
+"""Figures, each drawn only from its tidy table (results/<run>/tables/<id>.csv).
 
 Every figure names the backend and source of its numbers in its title, so a simulated cycle
-count is never mistaken for a hardware measurement.
+count is never mistaken for a hardware measurement, and the run its table comes from.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ SYSTEM_COLORS = {"MeshGEMM": "tab:blue", "SUMMA": "tab:orange", "Cannon": "tab:g
 
 def _provenance_label(table: pd.DataFrame) -> str:
     pairs = sorted({f"{b}, {s}" for b, s in zip(table["backend"], table["source"], strict=True)})
-    return "; ".join(pairs)
+    runs = sorted(set(table["run"].dropna().astype(str)) - {""}) if "run" in table else []
+    return "; ".join(([f"run {', '.join(runs)}"] if runs else []) + pairs)
 
 
 def _grid_side(cores: str) -> int:

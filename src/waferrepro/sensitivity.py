@@ -56,6 +56,7 @@ def _contract(frame, table_id: str, preset: str, note: str):
     out["gpus"] = None
     out["preset"] = preset
     out["low"] = out["high"] = None
+    out["run"] = None  # set by the caller (`waferrepro sweep --run`)
     missing = out["value"].isna()
     out["source"] = ["skipped" if m else "simulated" for m in missing]
     out["note"] = [n if m else note for n, m in zip(out["note"], missing, strict=True)]

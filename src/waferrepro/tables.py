@@ -16,8 +16,9 @@ COLUMNS = ["id", "system", "backend", "model", "shape", "cores", "gpus", "input_
 # Optional columns, written on every table, not required of inputs (published values have
 # none): a simulated headline value's band over the cost model's assumption bounds.
 BAND_COLUMNS = ["low", "high"]
-# Optional too: the schedule preset of a meshsim run (waferrepro.presets).
-OUTPUT_COLUMNS = COLUMNS + ["preset"] + BAND_COLUMNS
+# Optional too: the schedule preset of a meshsim run (waferrepro.presets), and the run the
+# table was built in (waferrepro.runs; empty where it was built outside a run).
+OUTPUT_COLUMNS = COLUMNS + ["preset"] + BAND_COLUMNS + ["run"]
 
 
 def rows_from_record(table_id: str, record: dict) -> list[dict]:

@@ -10,8 +10,9 @@
     waferrepro baseline matmul --device cpu --shape 1x4096x4096 --out R.json
     waferrepro sdk params --system MeshGEMM --shape 64x64x64 --cores 4x4
     waferrepro appliance compile --app STAGED --options='--arch=wse2 ...' --out OUT
-    waferrepro table  --id fig10 --out results/tables/fig10.csv REC.json ...
-    waferrepro figure --id fig10 --table results/tables/fig10.csv --out a.png a.pdf
+    waferrepro table  --id fig10 --run smoke --out results/smoke/tables/fig10.csv REC.json ...
+    waferrepro figure --id fig10 --table results/smoke/tables/fig10.csv --out a.png a.pdf
+    waferrepro scorecard [--run smoke]
     waferrepro backend auto
     waferrepro calibrate --out calibration.csv --figure calibration.png
 

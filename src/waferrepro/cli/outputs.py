@@ -12,6 +12,7 @@ def _cmd_table(args) -> int:
 
     out_path(args.out, "--out")
     table = tables.build(args.id, args.records, args.reference, metrics=args.metrics)
+    table["run"] = args.run
     tables.write_csv(table, args.out)
     print(f"{args.id}: {len(table)} rows -> {args.out}", file=sys.stderr)
     return 0
@@ -33,6 +34,7 @@ def _cmd_sweep(args) -> int:
     out_path(args.out, "--out")
     build = {"sensitivity": sensitivity.sensitivity_table, "whatif": sensitivity.whatif_table}
     table = build[args.id](json.loads(args.config), workers=args.workers)
+    table["run"] = args.run
     tables.write_csv(table, args.out)
     print(f"{args.id}: {len(table)} rows -> {args.out}", file=sys.stderr)
     return 0
@@ -51,6 +53,7 @@ def register(sub) -> None:
     table.add_argument("--id", required=True, help="paper id of the table, e.g. fig10")
     table.add_argument("--out", required=True, metavar="CSV", help="table to write")
     table.add_argument("--reference", help="CSV of published values (results/reference/)")
+    table.add_argument("--run", help="the run the table belongs to (its `run` column)")
     table.add_argument("records", nargs="*", metavar="RECORD", help="run records (JSON)")
     table.set_defaults(func=_cmd_table)
 
@@ -69,6 +72,7 @@ def register(sub) -> None:
                        help="JSON: hardware, hardware_overrides, schedule_preset, experiments "
                             "and the sensitivity/whatif section")
     sweep.add_argument("--workers", type=int, default=1, help="processes (one per worker)")
+    sweep.add_argument("--run", help="the run the table belongs to (its `run` column)")
     sweep.add_argument("--out", required=True, metavar="CSV", help="table to write")
     sweep.set_defaults(func=_cmd_sweep)
 

@@ -58,10 +58,12 @@ def _bounds(check: dict) -> tuple[float, float]:
     return (expect.get("min", -math.inf) * (1 - tol), expect.get("max", math.inf) * (1 + tol))
 
 
-def _why_missing(table: pd.DataFrame | None, table_id: str, selectors: list[dict]) -> str:
-    """What this run has instead: skipped rows' reasons, or rows on another device."""
+def _why_missing(table: pd.DataFrame | None, table_id: str, selectors: list[dict],
+                 absent: str | None = None) -> str:
+    """What this run has instead: skipped rows' reasons, or rows on another device (`absent`:
+    why the table is missing, where it is)."""
     if table is None:
-        return f"{table_id} is not in this run's config"
+        return absent or f"this run has no {table_id}.csv (not built yet, or not in its config)"
     notes = []
     for sel in selectors:
         systems = sel.get("system")
@@ -128,8 +130,11 @@ def _check_ratio(check: dict, table: pd.DataFrame) -> list:
 CHECKS = {"each": _check_each, "ratio": _check_ratio}
 
 
-def evaluate(claim: dict, tables: dict[str, pd.DataFrame]) -> dict:
-    """One claim's verdict, the values it rests on, and their basis (simulated/measured)."""
+def evaluate(claim: dict, tables: dict[str, pd.DataFrame],
+             absent: dict[str, str] | None = None) -> dict:
+    """One claim's verdict, the values it rests on, and their basis (simulated/measured);
+    `absent`: why each missing table is missing."""
+    absent = absent or {}
     pending, failed, shown, sources = [], [], [], set()
     for check in claim["checks"]:
         table = tables.get(check["table"])
@@ -137,7 +142,8 @@ def evaluate(claim: dict, tables: dict[str, pd.DataFrame]) -> dict:
                      else [check["numerator"], check["denominator"]])
         values = [] if table is None else CHECKS[check["kind"]](check, table)
         if not values:
-            pending.append(_why_missing(table, check["table"], selectors))
+            pending.append(_why_missing(table, check["table"], selectors,
+                                        absent.get(check["table"])))
             continue
         lo, hi = _bounds(check)
         for label, value, source in values:

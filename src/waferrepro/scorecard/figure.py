@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .verdicts import DEFAULT_TOLERANCE  # noqa: E402
+from .verdicts import DEFAULT_TOLERANCE, run_of  # noqa: E402
 
 MARKERS = ["o", "s", "^", "v", "D", "P", "X", "*"]
 COLORS = {"simulated": "tab:blue", "measured": "tab:orange"}
@@ -49,7 +49,9 @@ def draw(card):
     ax.set_ylabel("reproduced (this run), same unit")
     ax.legend(fontsize=7, loc="upper left")
     n_in = int((rows["verdict"] == "within band").sum())
-    ax.set_title(f"Scorecard: reproduced vs published ({n_in} of {len(rows)} within band)\n"
+    run = run_of(card)
+    ax.set_title(f"Scorecard{f' of run {run}' if run else ''}: reproduced vs published "
+                 f"({n_in} of {len(rows)} within band)\n"
                  "hollow = simulated (meshsim cost model, not measured); filled = measured",
                  fontsize=9)
     fig.tight_layout()

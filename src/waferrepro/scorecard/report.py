@@ -13,7 +13,7 @@ import textwrap
 from pathlib import Path
 
 from ..published import KEYS, norm
-from .verdicts import DEFAULT_TOLERANCE, HELD_OUT, counts
+from .verdicts import DEFAULT_TOLERANCE, HELD_OUT, counts, run_of
 
 # Snakemake's report centers its front page vertically in a narrow column, which clips a page
 # longer than the window at the top; start it at the top and let it use the width.
@@ -51,7 +51,10 @@ def _reproduced(row) -> str:
 
 def front_page(card, figure_png: str | None = None, intro: str = "") -> str:
     c = counts(card)
-    lines = ["WaferLLM reproduction: scorecard", "=" * 32, "", *LAYOUT, ""]
+    run = run_of(card)
+    title = f"WaferLLM reproduction, run {run}: scorecard" if run else \
+        "WaferLLM reproduction: scorecard"
+    lines = [title, "=" * len(title), "", *LAYOUT, ""]
     if intro:
         lines += [intro.strip(), ""]
     lines += ["Summary", "-------", "",
@@ -64,8 +67,8 @@ def front_page(card, figure_png: str | None = None, intro: str = "") -> str:
               f"- Held out: {HELD_OUT}.",
               "- Simulated numbers come from the meshsim cost model, not from a wafer; "
               "pending rows say what a run needs (a GPU, the Cerebras SDK).",
-              "- All rows: ``results/tables/scorecard.csv`` (category Scorecard); "
-              "the tidy tables: category Tables.", ""]
+              f"- All rows: ``results/{run or '<run>'}/tables/scorecard.csv`` (category "
+              "Scorecard); the tidy tables: category Tables.", ""]
     if figure_png and Path(figure_png).exists():
         # Inlined (the report is one file); split into short lines, which the image directive
         # joins again (docutils refuses input lines over 10,000 characters).

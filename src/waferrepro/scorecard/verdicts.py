@@ -1,15 +1,16 @@
 """The scorecard: every published number and claim of the paper beside this run's reproduction.
 
 Numbers (results/reference/published.csv): for each published value, the reproduced rows of the
-same system, workload and metric in results/tables/<id>.csv, their ratio reproduced/published
-and a verdict: `within band` / `outside band`, or `pending` with what the run lacks. The band is
-the reproduced row's own uncertainty band (`low`, `high` columns, where a table has them: the
-published value must lie inside it), else DEFAULT_TOLERANCE around the published value.
+same system, workload and metric in the run's results/<run>/tables/<id>.csv, their ratio
+reproduced/published and a verdict: `within band` / `outside band`, or `pending` with what the
+run lacks. The band is the reproduced row's own uncertainty band (`low`, `high` columns, where a
+table has them: the published value must lie inside it), else DEFAULT_TOLERANCE around the
+published value.
 Claims (results/reference/claims.yaml): `holds` / `fails` / `pending`
 (src/waferrepro/scorecard/claims.py).
-A `skipped` row never gives a verdict.
+A `skipped` row never gives a verdict. Every row names the run it read (`run`).
 
-    waferrepro scorecard [--tables results/tables] [--strict]
+    waferrepro scorecard [--run NAME | --tables results/<run>/tables] [--strict]
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ..published import (
     norm,
     ratio_band,
 )
+from ..runs import remake_command
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,12 +42,11 @@ if TYPE_CHECKING:
 DEFAULT_TOLERANCE = 0.25
 PUBLISHED_CSV = "results/reference/published.csv"
 CLAIMS_YAML = "results/reference/claims.yaml"
-TABLES_DIR = "results/tables"
-SCORECARD_ID = "scorecard"  # results/tables/scorecard.csv: not a harness table
+SCORECARD_ID = "scorecard"  # results/<run>/tables/scorecard.csv: not a harness table
 HELD_OUT = ("Tables 2, 3 and 4 (end-to-end, prefill and decode TPR) are held out for a blind "
             "test of the cost model, and so are the TPR rows of Tables 7 and 8 (they repeat "
             "Tables 3 and 4)")
-COLUMNS = ["kind", "table", "item", "location", "system", "model", "shape", "cores", "gpus",
+COLUMNS = ["run", "kind", "table", "item", "location", "system", "model", "shape", "cores", "gpus",
            "input_len", "output_len", "metric", "unit", "published", "reproduced", "backend",
            "source", "ratio", "low", "high", "band", "verdict", "detail"]
 
@@ -89,10 +90,27 @@ def _band(pub, rep) -> tuple[float | None, float | None, str, bool]:
     return (None, None, f"default +-{tol:.0%}", 1 - tol <= ratio <= 1 + tol)
 
 
-def _pending_reason(pub, table: pd.DataFrame | None) -> str:
+def absent_reason(table_id: str, run: str | None = None, configured=None) -> str:
+    """Why a table the scorecard reads is not there: not in the run's config (`configured`, the
+    ids of its `experiments:`, where known), or not built yet."""
+    this = f"run {run}" if run else "this run"
+    if configured is None:
+        return f"{this} has no {table_id}.csv (not built yet, or not in its config)"
+    if table_id not in configured:
+        return f"{table_id} is not in {this}'s config"
+    how = f" (`{remake_command(run, target=table_id)}`)" if run else ""
+    return f"{table_id} is in {this}'s config but not built yet{how}"
+
+
+def table_ids(published: pd.DataFrame, claims: list[dict]) -> list[str]:
+    """The tables the scorecard reads."""
+    return sorted(set(published["id"]) | {c["table"] for cl in claims for c in cl["checks"]})
+
+
+def _pending_reason(pub, table: pd.DataFrame | None, absent: str | None = None) -> str:
     """What the run lacks for this published value: a table, a GPU, or the paper's workload."""
     if table is None:
-        return f"{pub.id} is not in this run's config"
+        return absent or absent_reason(pub.id)
     gpu_side = pub.system.split("/")[0]
     systems = set(GPU_STANDINS.get(gpu_side, (gpu_side,))) | {pub.system}
     same = [r for r in table.itertuples() if r.system in systems and r.source != "paper"]
@@ -124,7 +142,9 @@ def baselines_text(table: pd.DataFrame) -> str:
     return f"baselines: {', '.join(sorted(ran))}" if ran else "no baseline rows"
 
 
-def number_rows(published: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> list[dict]:
+def number_rows(published: pd.DataFrame, tables: dict[str, pd.DataFrame],
+                absent: dict[str, str] | None = None) -> list[dict]:
+    absent = absent or {}
     out = []
     for pub in published.itertuples():
         table = tables.get(pub.id)
@@ -135,7 +155,8 @@ def number_rows(published: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> lis
                 **{k: norm(getattr(pub, k)) for k in KEYS}}
         reps = [] if table is None else [r for r in table.itertuples() if matches(pub, r)]
         if not reps:
-            out.append({**base, "verdict": "pending", "detail": _pending_reason(pub, table)})
+            out.append({**base, "verdict": "pending", "detail": _pending_reason(pub, table,
+                                                                         absent.get(pub.id))})
             continue
         for rep in reps:
             low, high, band, within = _band(pub, rep)
@@ -151,12 +172,13 @@ def number_rows(published: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> lis
     return out
 
 
-def claim_rows(claims: list[dict], tables: dict[str, pd.DataFrame]) -> list[dict]:
+def claim_rows(claims: list[dict], tables: dict[str, pd.DataFrame],
+               absent: dict[str, str] | None = None) -> list[dict]:
     from . import claims as claims_mod
 
     out = []
     for claim in claims:
-        result = claims_mod.evaluate(claim, tables)
+        result = claims_mod.evaluate(claim, tables, absent)
         out.append({"kind": "claim", "table": ", ".join(dict.fromkeys(
                         c["table"] for c in claim["checks"])),
                     "item": f"{claim['id']}: {' '.join(claim['statement'].split())}",
@@ -166,18 +188,29 @@ def claim_rows(claims: list[dict], tables: dict[str, pd.DataFrame]) -> list[dict
     return out
 
 
-def build(table_dir: str | Path = TABLES_DIR, published_csv: str | Path = PUBLISHED_CSV,
-          claims_yaml: str | Path = CLAIMS_YAML) -> pd.DataFrame:
+def build(table_dir: str | Path, published_csv: str | Path = PUBLISHED_CSV,
+          claims_yaml: str | Path = CLAIMS_YAML, run: str | None = None,
+          configured=None) -> pd.DataFrame:
+    """The scorecard of the tables in `table_dir` (those of run `run`; `configured`: the ids
+    of its config's experiments, where known, to say why a table is missing)."""
     import pandas as pd
 
     from . import claims as claims_mod
 
     published = load_published(published_csv)
     claims = claims_mod.load(claims_yaml)
-    ids = set(published["id"]) | {c["table"] for cl in claims for c in cl["checks"]}
-    tables = load_tables(table_dir, sorted(ids))
-    rows = claim_rows(claims, tables) + number_rows(published, tables)
-    return pd.DataFrame(rows, columns=COLUMNS)
+    ids = table_ids(published, claims)
+    tables = load_tables(table_dir, ids)
+    absent = {i: absent_reason(i, run, configured) for i in ids if i not in tables}
+    rows = claim_rows(claims, tables, absent) + number_rows(published, tables, absent)
+    card = pd.DataFrame(rows, columns=COLUMNS)
+    card["run"] = run
+    return card
+
+
+def run_of(card: pd.DataFrame) -> str | None:
+    runs = sorted(set(card["run"].dropna().astype(str)) - {""}) if "run" in card else []
+    return ", ".join(runs) or None
 
 
 def counts(card: pd.DataFrame) -> dict[str, int]:
@@ -214,9 +247,13 @@ def _line(row) -> str:
             f"{row.unit}, ratio {row.ratio:.3g} -> {row.verdict} ({row.band}); {row.detail}")
 
 
-def format_terminal(card: pd.DataFrame) -> str:
-    lines = ["WaferLLM scorecard (simulated = meshsim cost model, not a measurement)",
-             *summary_lines(card)]
+def format_terminal(card: pd.DataFrame, where: str = "") -> str:
+    """Counts first, then failing and pending rows; the first line names the run read
+    (`where`: e.g. its tables folder and how the run was chosen)."""
+    run = run_of(card)
+    head = f"WaferLLM scorecard of run {run}" if run else "WaferLLM scorecard"
+    lines = [f"{head}{f' ({where})' if where else ''}: simulated = meshsim cost model, "
+             "not a measurement", *summary_lines(card)]
     for title, rows in (("fails / outside band", failing(card)),
                         ("pending", card[card["verdict"] == "pending"])):
         if len(rows):

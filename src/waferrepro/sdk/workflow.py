@@ -71,13 +71,20 @@ def run_cmd(config: dict, backend: str, build: str, launcher_args: list[str]) ->
                                             extra=tuple(launcher_args)))
 
 
+def _run_dir(config: dict) -> str:
+    """The run's folder (results/<run>, waferrepro.runs), where its builds go."""
+    from ..runs import results_dir
+
+    return results_dir(config["run"])
+
+
 def kernel_compile_cmd(config: dict, kernels_dir: str, backend: str, system: str, shape: str,
                        cores: str) -> str:
     px, py = parse_dims(cores, 2, "core grid")
     params = toolchain.kernel_params(system, parse_dims(shape, 3, "shape"), px, py,
                                      preset=config["schedule_preset"], hw=config_hardware(config))
     return compile_cmd(config, kernels_dir, backend, cores, system, params,
-                       f"results/build/{backend}/{system}/{shape}/{cores}")
+                       f"{_run_dir(config)}/build/{backend}/{system}/{shape}/{cores}")
 
 
 def decode_plan(model: str, cores: str, input_len: int, output_len: int, kv: str,
@@ -94,10 +101,10 @@ def decode_plan(model: str, cores: str, input_len: int, output_len: int, kv: str
     return decode_step_plan(DecodeLayout(run.arch, px, py), input_len, output_len, run.kv)
 
 
-def decode_step_paths(backend: str, model: str, cores: str, input_len: int, output_len: int,
-                      kv: str, preset: str) -> list[str]:
+def decode_step_paths(run_dir: str, backend: str, model: str, cores: str, input_len: int,
+                      output_len: int, kv: str, preset: str) -> list[str]:
     cap, plan = decode_plan(model, cores, input_len, output_len, kv, preset)
-    return [f"results/steps/{backend}/decode/{model}/{cores}/cap{cap}/ctx{t}_kv{kv}.json"
+    return [f"{run_dir}/steps/{backend}/decode/{model}/{cores}/cap{cap}/ctx{t}_kv{kv}.json"
             for t, _ in plan]
 
 
@@ -109,7 +116,7 @@ def decode_compile_cmd(config: dict, kernels_dir: str, backend: str, model: str,
     params = decode_params(arch(model), px, py, 0, "shift", cap=cap,
                            preset=config["schedule_preset"], hw=config_hardware(config))
     return compile_cmd(config, kernels_dir, backend, cores, "Decode", params,
-                       f"results/build/{backend}/Decode/{model}/{cores}/cap{cap}")
+                       f"{_run_dir(config)}/build/{backend}/Decode/{model}/{cores}/cap{cap}")
 
 
 def prefill_compile_cmd(config: dict, kernels_dir: str, backend: str, model: str, cores: str,
@@ -119,7 +126,7 @@ def prefill_compile_cmd(config: dict, kernels_dir: str, backend: str, model: str
     params = prefill_params(arch(model), square_grid(cores), input_len,
                             preset=config["schedule_preset"], hw=config_hardware(config))
     return compile_cmd(config, kernels_dir, backend, cores, "Prefill", params,
-                       f"results/build/{backend}/Prefill/{model}/{cores}/in{input_len}")
+                       f"{_run_dir(config)}/build/{backend}/Prefill/{model}/{cores}/in{input_len}")
 
 
 def kernels_dir(basedir: str) -> str:
