@@ -66,6 +66,38 @@ def wafer_fit(hw: Hardware, a: Arch) -> dict:
             "wafers_needed": -(-model_bytes // wafer_bytes)}
 
 
+def whole_wafer_kv_capacity(hw: Hardware, a: Arch, py: int, mode: str) -> dict:
+    """Table 5 as the paper's numbers read: the longest context whose K/V cache fits on the
+    whole usable wafer beside every layer's weights, all resident at once.
+
+    Terms, each from the model registry and the hardware description (nothing fitted):
+    wafer_sram_bytes = usable cores (fabric_width x fabric_height) x SRAM per core;
+    model_weight_bytes = the model's parameters (all layers, embedding and LM head) in fp16;
+    kv_bytes_per_token = K and V (kv_heads x head_dim each, the model's GQA or MHA width) in
+    fp16 for every layer. The cache gets what the weights leave; shift (and static) spread
+    it over every row of the decode grid, concat keeps it on one of its py rows, so 1/py of
+    it. Per-core granularity, padding and the plan's other buffers are not counted here
+    (they are in the per-layer and whole-model rows, max_context_one_layer/_whole_model).
+    """
+    wafer = hw.fabric_width * hw.fabric_height * hw.sram_bytes_per_core
+    weights = a.params * BYTES
+    kv_token = 2 * a.kv_dim * BYTES * a.layers
+    free = max(wafer - weights, 0)
+    cache = free // py if mode == "concat" else free
+    return {"wafer_sram_bytes": wafer, "model_weight_bytes": weights,
+            "kv_bytes_per_token_whole_model": kv_token, "free_bytes": free,
+            "cache_bytes": cache, "max_context_whole_wafer": cache // kv_token}
+
+
+def per_token_bytes(lay: DecodeLayout, layers: int = 1) -> dict:
+    """Bytes one more cached token costs a core of the decode plan: its K and V (one slice
+    per resident layer) and its scores (one per head, at the accumulate width, shared by
+    the layers: one layer attends at a time)."""
+    kv = lay.kv_elems_per_token() * BYTES * layers
+    scores = lay.a.heads * lay.acc_bytes
+    return {"kv": kv, "scores": scores, "total": kv + scores}
+
+
 def memory_summary(hw: Hardware, a: Arch, lay: DecodeLayout, context: int, mode: str) -> dict:
     """Bytes per core and fit, for one layer and for the whole model, at a context length.
     Every number comes from the decode plan's own buffers (DecodeLayout.buffers)."""

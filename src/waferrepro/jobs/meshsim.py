@@ -279,19 +279,22 @@ def run_kv_capacity(model: str, cores: str, kv: str, hw: Hardware,
     """Longest context the KV cache can hold (Table 5), from the memory model of the decode
     plan under `preset` (its accumulate width sizes the per-token scores buffer; its
     attention_heads the per-token K/V width and how many heads' scores each core keeps; a
-    static cache holds what shift does)."""
+    static cache holds what shift does), and as the paper's numbers read: every layer
+    resident on the whole usable wafer (model_metrics.whole_wafer_kv_capacity)."""
     from ..experiments import DECODE_SYSTEM
     from ..meshsim.decode_layout import DecodeLayout
-    from ..model_metrics import memory_summary
+    from ..model_metrics import memory_summary, whole_wafer_kv_capacity
     from ..models import arch
 
     check_job(hw, preset, None, kv, model, {"cores": cores})
     started = time.perf_counter()
     hw = presets.hardware(hw, preset)
-    a = presets.attention_arch(arch(model), preset)
+    a0 = arch(model)
+    a = presets.attention_arch(a0, preset)
     px, py = parse_dims(cores, 2, "core grid")
     lay = DecodeLayout.on(hw, a, px, py)
     mem = memory_summary(hw, a, lay, 0, presets.kv_mode(kv, preset))
+    wafer = whole_wafer_kv_capacity(hw, a0, py, kv)
     record = base_record(
         f"meshsim/kv_capacity/{model}/{cores}/kv{kv}_{preset}",
         {"system": DECODE_SYSTEM[kv], "module": "Decode", "shape": None, "cores": cores,
@@ -303,14 +306,51 @@ def run_kv_capacity(model: str, cores: str, kv: str, hw: Hardware,
                "max_decode_len_tokens_whole_model": (float(mem["max_context_whole_model"]),
                                                      "tokens"),
                "kv_bytes_per_token_per_core": (float(mem["kv_bytes_per_token_per_core"]),
-                                               "bytes")}
+                                               "bytes"),
+               "max_context_whole_wafer_tokens": (float(wafer["max_context_whole_wafer"]),
+                                                  "tokens"),
+               "kv_bytes_per_token_whole_model": (float(wafer["kv_bytes_per_token_whole_model"]),
+                                                  "bytes"),
+               "model_weight_bytes": (float(wafer["model_weight_bytes"]), "bytes"),
+               "wafer_sram_bytes": (float(wafer["wafer_sram_bytes"]), "bytes")}
     record.update(source="simulated", mode="cycle-model", metrics=metrics_list(metrics, set()),
                   check={"performed": False, "passed": None,
                          "reason": "memory model only: no data computed"},
-                  note=f"memory model on the {cores} grid (the paper does not print Table "
-                  "5's grid: see config/config.yaml, table5): tokens (prompt + generated) whose "
-                  f"decode plan (the CSL Decode kernel's buffers) fits in {hw.sram_label}, "
-                  "K/V and the per-token scores (probabilities in place) beside one layer's "
-                  "weights and buffers (max_decode_len_tokens), and beside all layers' "
-                  "(..._whole_model; 0 when the weights alone do not fit)")
+                  note=kv_capacity_note(hw, a0, a, lay, kv, cores, wafer))
     return finish(record, hw, cores, started)
+
+
+def kv_capacity_note(hw: Hardware, a0, a, lay, kv: str, cores: str, wafer: dict) -> str:
+    """What each Table 5 row measures, with the terms of its formula: the decode plan's
+    per-core costs of a token (one layer, all layers) and the whole-wafer reading."""
+    from ..model_metrics import per_token_bytes, whole_wafer_kv_capacity
+
+    one, all_ = per_token_bytes(lay), per_token_bytes(lay, a.layers)
+    weights = lay.weight_elems_per_core() * 2 * a.layers
+    heads = ("the model's heads" if a.kv_dim == a0.kv_dim else
+             f"attention_heads one: one head of hidden width, {a.kv_dim // a0.kv_dim}x the "
+             f"model's {a0.kv_dim}")
+    rows = f" / {lay.py} rows (concat: one row of the grid holds the cache)" \
+        if kv == "concat" else ""
+    text = (f"memory model on the {cores} grid (the paper does not print Table 5's grid: see "
+            "config/config.yaml, table5). max_decode_len_tokens: tokens (prompt + generated) "
+            f"whose decode plan (the CSL Decode kernel's buffers) fits in {hw.sram_label} "
+            "beside one layer's weights and buffers; ..._whole_model: beside all "
+            f"{a.layers} layers' ({weights} B of weights per core; 0 when they do not fit). "
+            f"A cached token costs a core {one['kv']} B of K/V per layer ({lay.ckv} of the "
+            f"{a.kv_dim}-wide K and of V; {heads}) and {one['scores']} B of scores "
+            f"({a.heads} head(s) at {lay.acc_bytes} B, once, not per layer): {one['total']} B "
+            f"with one layer, {all_['total']} B with all layers. So the presets can rank "
+            "oppositely: per layer the scores dominate the model's heads (fp32, one per "
+            "head), with all layers the K/V (once per layer), and one head of hidden width "
+            "has wider K/V and hidden x hidden K/V weights. max_context_whole_wafer_tokens "
+            "(the reading of the paper's numbers, every layer resident on the whole usable "
+            f"wafer): ({wafer['wafer_sram_bytes']} B of SRAM on {hw.fabric_width}x"
+            f"{hw.fabric_height} cores - {wafer['model_weight_bytes']} B of fp16 weights, "
+            f"all {a0.layers} layers, embedding and LM head){rows} / "
+            f"{wafer['kv_bytes_per_token_whole_model']} B of K/V per token ({a0.layers} layers "
+            f"x K and V x {a0.kv_dim} x 2 B, the model's own K/V width)")
+    if a.kv_dim != a0.kv_dim:
+        alt = whole_wafer_kv_capacity(hw, a, lay.py, kv)["max_context_whole_wafer"]
+        text += f"; with this preset's one-head K/V ({a.kv_dim} wide) it would be {alt}"
+    return text + "; per-core padding and the plan's other buffers are not in it"

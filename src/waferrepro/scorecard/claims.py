@@ -127,7 +127,28 @@ def _check_ratio(check: dict, table: pd.DataFrame) -> list:
     return ratios
 
 
-CHECKS = {"each": _check_each, "ratio": _check_ratio}
+def _check_vs_paper(check: dict, table: pd.DataFrame) -> list:
+    """Each selected row's value over the published value (the table's `source: paper` row of
+    `paper_metric`) with the same `pair_on` fields: how far a reading is from the paper's
+    own number, so it fails when the number is off, whatever the ratios between rows."""
+    ours = valued(select(table, check["select"]), check["metric"])
+    paper = select(table, check["select"])
+    paper = paper[(paper["source"] == "paper")
+                  & (paper["metric"] == check.get("paper_metric", check["metric"]))
+                  & paper["value"].notna()]
+    keys = check["pair_on"]
+    out = []
+    for r in ours.itertuples():
+        want = [_norm(getattr(r, k)) for k in keys]
+        refs = paper[(paper[keys].apply(lambda c: c.map(_norm)) == want).all(axis=1)]
+        for ref in refs.itertuples():
+            preset = _norm(getattr(r, "preset", None))
+            label = f"{r.system} {_label(r)}" + (f" ({preset})" if preset else "")
+            out.append((f"{label} / paper {ref.value:.6g}", r.value / ref.value, r.source))
+    return out
+
+
+CHECKS = {"each": _check_each, "ratio": _check_ratio, "vs_paper": _check_vs_paper}
 
 
 def evaluate(claim: dict, tables: dict[str, pd.DataFrame],
@@ -138,7 +159,7 @@ def evaluate(claim: dict, tables: dict[str, pd.DataFrame],
     pending, failed, shown, sources = [], [], [], set()
     for check in claim["checks"]:
         table = tables.get(check["table"])
-        selectors = ([check["select"]] if check["kind"] == "each"
+        selectors = ([check["select"]] if check["kind"] in ("each", "vs_paper")
                      else [check["numerator"], check["denominator"]])
         values = [] if table is None else CHECKS[check["kind"]](check, table)
         if not values:
