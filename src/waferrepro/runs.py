@@ -20,8 +20,8 @@ config/config.yaml, the file's stem for another config file (`smoke`), and where
 changes the effective config, `<base>[-<value>...]-<hash>`: the values of LABELLED_KEYS that
 differ from the file's, then the first 8 hex digits of the SHA-256 of the effective config
 (canonical JSON, `run` left out), so a re-run of the same command resumes in the same folder.
-Only LABELLED_KEYS differing gives no hash (`paper-wse3` for `--config hardware=wse3`); a
-hardware profile key added to LABELLED_KEYS names e.g. `paper-nominal` beside `paper`.
+Only LABELLED_KEYS differing gives no hash (`paper-wse3` for `--config hardware=wse3`,
+`paper-nominal` for `--config hardware_profile=nominal`, beside the calibrated `paper`).
 
 Imported by the Snakefile: standard library only.
 """
@@ -42,7 +42,7 @@ DEFAULT_CONFIGFILE = "config/config.yaml"
 RESERVED = ("reference",)
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"  # also the config schema's `run` pattern
 # Keys whose value, where --config changes it, is spelled out in the derived name.
-LABELLED_KEYS = ("hardware", "backend", "schedule_preset")
+LABELLED_KEYS = ("hardware", "hardware_profile", "backend", "schedule_preset")
 
 
 def results_dir(run: str) -> str:
