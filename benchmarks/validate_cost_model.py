@@ -1,6 +1,6 @@
 """Independent validation of the cost model (LLMCompass style): published measurements of
 other kernels on real Cerebras hardware (results/reference/validation.csv, each with its
-source), predicted by the same cost model, error published. Nothing is tuned to these.
+source), predicted by the same cost model, error published.
 
 Modelled so far: fp32 SGEMM 33000^3 on 750x750 PEs of a CS-2 (Miyajima et al.), predicted
 with meshsim's Cannon-family GEMM (interleaved rings, the MeshGEMM schedule, host pre-skew)

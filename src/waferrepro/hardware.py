@@ -1,10 +1,12 @@
 """Hardware descriptions of the wafer-scale engines: the one place these facts live.
 
 Every number carries its source. Where no public source gives a value, the entry says
-"assumption" and ASSUMPTION_BOUNDS holds its low and high bound (the uncertainty bands rerun
+"assumption" and ASSUMPTION_BOUNDS holds its low and high bound (the assumptions' range reruns
 the cost model at them); any value can be overridden from config (``hardware_overrides``), so a
-user with better data changes it without touching code. Nothing here is tuned to reproduce a
-published result.
+user with better data changes it without touching code. The descriptions here are nominal:
+the only fitting is the calibration (waferrepro.calibration), on results/reference/training.csv
+alone, whose profile (profiles/<name>-calibrated.json, get_hardware's default) replaces some
+assumptions inside their bounds and says so in every record.
 
 Compute follows the core's datapath: a step's cycles come from the instruction it would use
 (ACCUMULATE: @fmach for fp16 accumulation, @fmachs for fp32; the schedule preset picks one and
