@@ -59,9 +59,10 @@ def test_report_opens_on_the_scorecard(repo, tmp_path, snakemake_cmd):
     try:
         _snakemake(snakemake_cmd, repo, work, "scorecard")
         terminal = (work / "results/smoke/logs/scorecard.log").read_text()
-        claims_line = re.search(r"claims:\s+(\d+) holds, (\d+) fails, (\d+) pending", terminal)
-        numbers_line = re.search(r"numbers: (\d+) within band, (\d+) outside band, (\d+) pending",
-                                 terminal)
+        claims_line = re.search(r"claims:\s+(\d+) holds, (\d+) fails, (\d+) fitted, "
+                                r"(\d+) pending", terminal)
+        numbers_line = re.search(r"numbers: (\d+) agree, (\d+) disagree, (\d+) fitted, "
+                                 r"(\d+) pending", terminal)
         _snakemake(snakemake_cmd, repo, work, "--report", "results/smoke/report.html")
         from selenium.webdriver.common.by import By
 
@@ -71,8 +72,9 @@ def test_report_opens_on_the_scorecard(repo, tmp_path, snakemake_cmd):
         text = body()
         assert "WaferLLM reproduction, run smoke: scorecard" in text  # names the run it read
         # The front page and the terminal give the same counts.
-        assert "Claims: {} holds, {} fails, {} pending".format(*claims_line.groups()) in text
-        assert ("Published numbers: {} within band, {} outside band, {} pending"
+        assert ("Claims: {} holds, {} fails, {} fitted, {} pending"
+                .format(*claims_line.groups())) in text
+        assert ("Published numbers: {} agree, {} disagree, {} fitted, {} pending"
                 .format(*numbers_line.groups())) in text
         figure = driver.find_element(By.CSS_SELECTOR, "img[alt='scorecard figure']")
         assert figure.is_displayed()

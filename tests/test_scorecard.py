@@ -1,4 +1,5 @@
-"""The scorecard: the published values' file, the claims file, and verdicts on small tables."""
+"""The scorecard: the published values' file, the claims file, and verdicts on small tables:
+agreement within +-25% and the row's band, independent; training points are `fitted`."""
 
 import os
 import re
@@ -9,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from waferrepro import tables
+from waferrepro import tables, training
 from waferrepro.scorecard import claims
 from waferrepro.scorecard import verdicts as scorecard
 
@@ -65,6 +66,19 @@ def _write(tmp_path, table_id, rows, extra=()):
     frame.to_csv(tmp_path / f"{table_id}.csv", index=False)
 
 
+def _no_training(tmp_path):
+    """A training set without Table 6's points: its MeshGEMV rows are predictions."""
+    path = tmp_path / "no-training.csv"
+    path.write_text(",".join(training.COLUMNS) + "\n")
+    return path
+
+
+def _build(tmp_path, repo, training_csv=None, **kw):
+    return scorecard.build(tmp_path, repo / "results/reference/published.csv",
+                           repo / "results/reference/claims.yaml", training_csv=training_csv,
+                           **kw)
+
+
 def _table6(tmp_path, extra=(), **band):
     rows = [
         _row(id="table6", system="MeshGEMV", shape="1x16384x16384", cores="720x720",
@@ -78,16 +92,17 @@ def _table6(tmp_path, extra=(), **band):
     _write(tmp_path, "table6", rows, extra)
 
 
-def test_number_verdicts_default_band_and_skipped_rows(tmp_path, repo):
+def test_number_verdicts_agreement_and_skipped_rows(tmp_path, repo):
     _table6(tmp_path)
-    card = scorecard.build(tmp_path, repo / "results/reference/published.csv",
-                           repo / "results/reference/claims.yaml")
+    card = _build(tmp_path, repo, _no_training(tmp_path))
     nums = card[(card["kind"] == "number") & (card["table"] == "table6")]
     gemv = nums[nums["system"] == "MeshGEMV"].set_index("shape")
-    assert gemv.loc["1x16384x16384", "verdict"] == "within band"
+    assert gemv.loc["1x16384x16384", "verdict"] == "agrees"
     assert gemv.loc["1x16384x16384", "ratio"] == pytest.approx(0.0013 / 0.0012)
-    assert gemv.loc["1x32768x32768", "verdict"] == "outside band"
-    assert gemv.loc["1x32768x32768", "band"] == "default +-25%"
+    assert gemv.loc["1x32768x32768", "verdict"] == "disagrees"
+    # No low..high on these rows: no band, no in_band.
+    assert set(gemv["band"]) == {""} and set(gemv["in_band"]) == {""}
+    assert list(scorecard.failing(card)["shape"]) == ["1x32768x32768"]
     cublas = nums[(nums["system"] == "cuBLAS") & (nums["shape"] == "1x16384x16384")
                   & (nums["gpus"] == "1")].iloc[0]
     assert cublas["verdict"] == "pending" and pd.isna(cublas["reproduced"])
@@ -99,15 +114,72 @@ def test_number_verdicts_default_band_and_skipped_rows(tmp_path, repo):
                            "config)").all()
 
 
-def test_number_verdict_uses_the_rows_own_band(tmp_path, repo):
-    _table6(tmp_path, extra=("low", "high"), low=0.0015, high=0.0045)
-    card = scorecard.build(tmp_path, repo / "results/reference/published.csv",
-                           repo / "results/reference/claims.yaml")
-    rows = card[(card["system"] == "MeshGEMV") & (card["kind"] == "number")].set_index("shape")
-    # 0.004 is 1.97x the paper, but the paper's 0.00203 lies inside the row's 0.0015..0.0045.
-    assert rows.loc["1x32768x32768", "verdict"] == "within band"
-    assert rows.loc["1x32768x32768", "band"] == "reproduced row's low..high"
-    assert rows.loc["1x16384x16384", "band"] == "default +-25%"  # no band on that row
+CALIBRATED = ("simulated by meshsim (analytic, @fmach: fp16 accumulate; calibrated on "
+              "results/reference/training.csv (10 points))")
+NOMINAL = "simulated by meshsim (analytic, @fmach: fp16 accumulate; nominal hardware profile)"
+
+
+def test_agreement_and_band_are_independent(tmp_path, repo):
+    rows = [  # 1.08x the paper's 0.0012, agrees; its narrow band 0.00125..0.00135 misses it
+        _row(id="table6", system="MeshGEMV", shape="1x16384x16384", cores="720x720",
+             metric="latency_ms", value=0.0013, low=0.00125, high=0.00135, note=CALIBRATED),
+        # 1.97x the paper's 0.00203, disagrees; its wide range 0.0015..0.0045 holds it
+        _row(id="table6", system="MeshGEMV", shape="1x32768x32768", cores="720x720",
+             metric="latency_ms", value=0.004, low=0.0015, high=0.0045, note=NOMINAL)]
+    _write(tmp_path, "table6", rows, extra=("low", "high"))
+    card = _build(tmp_path, repo, _no_training(tmp_path))
+    gemv = card[(card["system"] == "MeshGEMV") & (card["kind"] == "number")].set_index("shape")
+    near, far = gemv.loc["1x16384x16384"], gemv.loc["1x32768x32768"]
+    assert (near["verdict"], near["in_band"]) == ("agrees", "no")
+    assert near["band"] == "calibration band (leave-one-out)"
+    assert (far["verdict"], far["in_band"]) == ("disagrees", "yes")
+    assert far["band"] == "assumptions' range (nominal profile)"
+    c = scorecard.counts(card)
+    assert (c["agrees"], c["disagrees"], c["in band"], c["with band"]) == (1, 1, 1, 2)
+    summary = scorecard.summary_lines(card)[1]
+    assert summary.startswith("numbers: 1 agree, 1 disagree, 0 fitted, ")
+    assert "(agreement: within +-25%; in band: " in summary
+    assert list(scorecard.failing(card)["shape"]) == ["1x32768x32768"]  # in band or not
+
+
+def test_training_points_are_fitted_never_agreement(tmp_path, repo):
+    """Table 6's MeshGEMV latencies are training points of the calibration: `fitted`, with
+    their ratio, never counted as agreement and never failing, whatever the ratio."""
+    _table6(tmp_path)
+    card = _build(tmp_path, repo)  # the repository's training.csv, beside published.csv
+    gemv = card[(card["system"] == "MeshGEMV") & (card["kind"] == "number")].set_index("shape")
+    assert set(gemv["verdict"]) == {"fitted"}
+    assert gemv.loc["1x32768x32768", "ratio"] == pytest.approx(0.004 / 0.00203)
+    for detail in gemv["detail"]:
+        assert detail.startswith("training point of the calibration "
+                                 "(results/reference/training.csv, table6-gemv-")
+        assert "fitted, not a prediction" in detail
+    c = scorecard.counts(card)
+    assert (c["agrees"], c["disagrees"], c["fitted numbers"]) == (0, 0, 2)
+    assert scorecard.failing(card).empty
+    assert scorecard.summary_lines(card)[1].startswith("numbers: 0 agree, 0 disagree, 2 fitted")
+    # Matched on system, shape, metric and value: another value is a prediction.
+    published = pd.read_csv(repo / "results/reference/published.csv", dtype=str)
+    published.loc[published["value"] == "0.00203", "value"] = "0.00204"
+    published.to_csv(tmp_path / "published.csv", index=False)
+    card = scorecard.build(tmp_path, tmp_path / "published.csv",
+                           repo / "results/reference/claims.yaml",
+                           training_csv=repo / "results/reference/training.csv")
+    gemv = card[(card["system"] == "MeshGEMV") & (card["kind"] == "number")].set_index("shape")
+    assert list(gemv["verdict"]) == ["fitted", "disagrees"]
+
+
+def test_training_set_names_the_claims_it_stands_for(tmp_path, repo):
+    points = training.load(repo / "results/reference/training.csv")
+    named = {p.id: p.claim for p in points if p.claim}
+    assert named == {"fig10-speedup": "fig10-meshgemv-speedup"}
+    known = {c["id"] for c in claims.load(repo / "results/reference/claims.yaml")}
+    assert set(named.values()) <= known
+    bad = tmp_path / "training.csv"
+    text = (repo / "results/reference/training.csv").read_text()
+    bad.write_text(text.replace(",fig10-meshgemv-speedup\n", ",fig10-typo\n"))
+    with pytest.raises(ValueError, match="fig10-typo"):
+        _build(tmp_path, repo, bad)
 
 
 def test_paper_kernels_preset_preferred(tmp_path, repo):
@@ -115,10 +187,9 @@ def test_paper_kernels_preset_preferred(tmp_path, repo):
                  metric="latency_ms", value=v, preset=p)
             for v, p in ((0.0012, "paper-kernels"), (0.01, "full-model"))]
     _write(tmp_path, "table6", rows, extra=("preset",))
-    card = scorecard.build(tmp_path, repo / "results/reference/published.csv",
-                           repo / "results/reference/claims.yaml")
+    card = _build(tmp_path, repo, _no_training(tmp_path))
     gemv = card[(card["system"] == "MeshGEMV") & (card["shape"] == "1x16384x16384")]
-    assert list(gemv["reproduced"]) == [0.0012] and list(gemv["verdict"]) == ["within band"]
+    assert list(gemv["reproduced"]) == [0.0012] and list(gemv["verdict"]) == ["agrees"]
 
 
 def test_energy_ratio_vllm_stands_in_for_sglang(tmp_path, repo):
@@ -165,9 +236,14 @@ def test_claim_verdicts_on_small_tables(tmp_path, repo):
     assert set(card["run"]) == {"small"}
     fig9 = _claim(card, "fig9-meshgemm-efficiency")
     assert fig9["verdict"] == "fails" and "Cannon" in fig9["detail"] and "0.55" in fig9["detail"]
-    fig10 = _claim(card, "fig10-meshgemv-speedup")  # geometric mean of 4x and 5x: 4.47
-    assert fig10["verdict"] == "holds" and "4.472" in fig10["detail"]
-    assert fig10["source"] == "simulated"
+    # Geometric mean of 4x and 5x: 4.47; the training point fig10-speedup stands for this
+    # claim, so it is fitted (its measured value shown), not a prediction that holds.
+    fig10 = _claim(card, "fig10-meshgemv-speedup")
+    assert fig10["verdict"] == "fitted" and "4.472" in fig10["detail"]
+    assert fig10["detail"].startswith("training point of the calibration "
+                                      "(results/reference/training.csv, fig10-speedup)")
+    assert "would hold" in fig10["detail"] and fig10["source"] == "simulated"
+    assert scorecard.counts(card)["fitted claims"] == 1
     t5 = _claim(card, "table5-kv-capacity")  # 1.09x and 1.05x the published capacities
     assert t5["verdict"] == "holds" and "1.091" in t5["detail"]
     gpu = _claim(card, "table6-gemv-vs-one-a100")
@@ -191,7 +267,7 @@ def test_claim_on_measured_a100_rows(tmp_path, repo):
     # A ratio with a simulated side is simulated.
     assert claim["verdict"] == "holds" and claim["source"] == "simulated"
     gpu = card[(card["system"] == "cuBLAS") & (card["gpus"] == "1") & (card["kind"] == "number")]
-    assert set(gpu["verdict"]) == {"within band"} and set(gpu["source"]) == {"measured"}
+    assert set(gpu["verdict"]) == {"agrees"} and set(gpu["source"]) == {"measured"}
 
 
 def test_cli_prints_counts_first_and_strict_exit(tmp_path, repo):
@@ -200,13 +276,20 @@ def test_cli_prints_counts_first_and_strict_exit(tmp_path, repo):
            "--published", str(repo / "results/reference/published.csv"),
            "--claims", str(repo / "results/reference/claims.yaml"),
            "--out", str(tmp_path / "out/scorecard.csv")]
+    # The training set beside published.csv: Table 6's MeshGEMV rows are fitted, none fails.
+    fitted = subprocess.run(cmd + ["--strict"], capture_output=True, text=True)
+    assert fitted.returncode == 0, fitted.stderr
+    assert fitted.stdout.splitlines()[2].startswith("numbers: 0 agree, 0 disagree, 2 fitted, ")
+    assert "\nfitted, not counted (2):" in fitted.stdout
+    cmd += ["--training", str(_no_training(tmp_path))]
     plain = subprocess.run(cmd, capture_output=True, text=True)
     assert plain.returncode == 0, plain.stderr
     lines = plain.stdout.splitlines()
-    assert lines[1].startswith("claims:") and lines[2].startswith("numbers: 1 within band, "
-                                                                  "1 outside band")
+    assert lines[1].startswith("claims:") and lines[2].startswith("numbers: 1 agree, "
+                                                                  "1 disagree, 0 fitted, ")
     out = plain.stdout
-    assert out.index("\nfails / outside band (1):") < out.index("\npending (")
+    assert out.index("\nfails / disagrees (1):") < out.index("\npending (")
+    assert "-> disagrees (agreement: within +-25%; no band)" in out
     strict = subprocess.run(cmd + ["--strict"], capture_output=True, text=True)
     assert strict.returncode == 1 and "1 failing" in strict.stderr
     written = pd.read_csv(tmp_path / "out/scorecard.csv")

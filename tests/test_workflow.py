@@ -234,7 +234,7 @@ def test_runs_sit_side_by_side(repo, tmp_path, snakemake_cmd):
         card = pd.read_csv(work / f"results/{run}/tables/scorecard.csv")
         assert set(card["run"]) == {run}
         numbers = card[card["kind"] == "number"]
-        assert numbers["verdict"].isin(["within band", "outside band"]).sum() >= 2  # table5
+        assert numbers["verdict"].isin(["agrees", "disagrees"]).sum() >= 2  # table5
         assert f"table6 is not in run {run}'s config" in set(numbers["detail"])
         assert (work / f"figures/{run}/scorecard.png").exists()
         assert f"run {run}: scorecard" in (work / f"results/{run}/report/front.rst").read_text()

@@ -13,6 +13,7 @@ rule scorecard:
         all_targets(),
         published=REFERENCE_CSV,
         claims=CLAIMS_YAML,
+        training=os.path.join(workflow.basedir, "results/reference/training.csv"),
         intro=os.path.join(workflow.basedir, "workflows/report/workflow.rst"),
     output:
         csv=report(
@@ -35,5 +36,6 @@ rule scorecard:
         "envs/waferrepro.yaml"
     shell:
         "waferrepro scorecard {params.run} --tables {params.tables} --published {input.published}"
-        " --claims {input.claims} --out {output.csv} --figure {output.png} {output.pdf}"
+        " --claims {input.claims} --training {input.training} --out {output.csv}"
+        " --figure {output.png} {output.pdf}"
         " --front-page {output.front} --front-intro {input.intro} 2>&1 | tee {log}"

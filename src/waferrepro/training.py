@@ -1,8 +1,10 @@
 """The calibration's training set: results/reference/training.csv, the only published values
 that may inform a cost-model parameter (issue 19), and the model's prediction of each.
 
-Each row names what was measured (kind, system, model, shape, cores, lengths, metric) and its
-source. `predict(row, hw)` evaluates the same cycle model the records use (sweep.evaluate,
+Each row names what was measured (kind, system, model, shape, cores, lengths, metric), its
+source and, optionally, the claim of results/reference/claims.yaml it stands for (`claim`: the
+scorecard marks such a claim, and a published number equal to a point, `fitted`, never
+agreement). `predict(row, hw)` evaluates the same cycle model the records use (sweep.evaluate,
 meshsim.simulate) on a hardware description, so a calibrated parameter changes a prediction
 exactly as it changes a record. The paper's kernels run under the `paper-kernels` preset;
 Miyajima et al.'s SGEMM is their own code, predicted as a Cannon-family fp32 GEMM in our vector
@@ -28,6 +30,10 @@ PRESET = "paper-kernels"
 KINDS = ("prefill", "decode", "kernel", "kernel_ratio", "sgemm")
 COLUMNS = ("id", "kind", "system", "model", "shape", "cores", "input_len", "output_len",
            "metric", "value", "unit", "source")
+# Optional: `claim`, the id of the claim of results/reference/claims.yaml a point stands for
+# (e.g. Fig. 10's 4.6x speedup), so the scorecard marks that claim `fitted`, not a prediction.
+# The fit does not read it.
+OPTIONAL = ("claim",)
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,7 @@ class Point:
     value: float
     unit: str
     source: str
+    claim: str = ""
 
 
 def _int(v: str) -> int | None:
@@ -68,7 +75,8 @@ def load(path: Path) -> list[Point]:
                 raise ValueError(f"{path}:{n}: every training point needs its source")
             points.append(Point(r["id"], r["kind"], r["system"], r["model"], r["shape"],
                                 r["cores"], _int(r["input_len"]), _int(r["output_len"]),
-                                r["metric"], value, r["unit"], r["source"]))
+                                r["metric"], value, r["unit"], r["source"],
+                                (r.get("claim") or "").strip()))
     ids = [p.id for p in points]
     if len(set(ids)) != len(ids):
         raise ValueError(f"{path}: duplicate point ids")

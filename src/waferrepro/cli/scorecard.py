@@ -24,12 +24,14 @@ def register(sub) -> None:
     p.add_argument("--published", default=PUBLISHED_CSV, metavar="CSV",
                    help="published values")
     p.add_argument("--claims", default=CLAIMS_YAML, metavar="YAML", help="the paper's claims")
+    p.add_argument("--training", metavar="CSV", help="the calibration's training set: its points "
+                   "are `fitted`, never agreement (default: training.csv beside --published)")
     p.add_argument("--out", help="also write the scorecard CSV here")
     p.add_argument("--figure", nargs="*", default=[], help="also draw the figure (png, pdf)")
     p.add_argument("--front-page", help="also write the report's front page (reST) here")
     p.add_argument("--front-intro", help="reST put at the top of the front page")
     p.add_argument("--strict", action="store_true",
-                   help="exit 1 when a claim fails or a number is outside its band")
+                   help="exit 1 when a claim fails or a number disagrees")
     p.set_defaults(func=_cmd_scorecard)
 
 
@@ -77,7 +79,8 @@ def _cmd_scorecard(args) -> int:
         what = f"run {run}" if run else tables
         make = f": make them with `{runs.remake_command(run)}`" if run else ""
         raise ValueError(f"{what} has no tables yet ({tables}){make}")
-    card = build(tables, args.published, args.claims, run=run, configured=_configured(run))
+    card = build(tables, args.published, args.claims, run=run, configured=_configured(run),
+                 training_csv=args.training)
     if args.out:
         from ..tables import write_csv
         write_csv(card, args.out)

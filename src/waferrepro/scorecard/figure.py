@@ -1,4 +1,6 @@
-"""The scorecard figure: every reproduced number against its published value (log axes)."""
+"""The scorecard figure: every reproduced number against its published value (log axes); the
+title counts agreements (within +-DEFAULT_TOLERANCE); training points (`fitted`) are drawn
+apart and never counted."""
 
 from __future__ import annotations
 
@@ -15,15 +17,18 @@ COLORS = {"simulated": "tab:blue", "measured": "tab:orange"}
 
 
 def draw(card):
-    rows = card[card["verdict"].isin(["within band", "outside band"])]
+    numbers = card[card["kind"] == "number"]
+    rows = numbers[numbers["verdict"].isin(["agrees", "disagrees"])]
+    fitted = numbers[numbers["verdict"] == "fitted"]
+    drawn = numbers[numbers["verdict"].isin(["agrees", "disagrees", "fitted"])]
     fig, ax = plt.subplots(figsize=(6.4, 5.8))
-    values = np.concatenate([rows["published"].to_numpy(float),
-                             rows["reproduced"].to_numpy(float)]) if len(rows) else np.array([])
+    values = np.concatenate([drawn["published"].to_numpy(float),
+                             drawn["reproduced"].to_numpy(float)]) if len(drawn) else np.array([])
     lo, hi = (values.min() / 3, values.max() * 3) if len(values) else (1e-3, 1e3)
     xs = np.logspace(np.log10(lo), np.log10(hi), 100)
     tol = DEFAULT_TOLERANCE
     ax.fill_between(xs, xs * (1 - tol), xs * (1 + tol), color="0.85",
-                    label=f"±{tol:.0%} (default band)")
+                    label=f"±{tol:.0%} (agreement)")
     ax.plot(xs, xs, color="k", lw=1, label="y = x (reproduced = published)")
     for i, table in enumerate(sorted(rows["table"].unique())):
         for source, sub in rows[rows["table"] == table].groupby("source"):
@@ -38,7 +43,11 @@ def draw(card):
                 ax.errorbar(band["published"].to_numpy(float), by, fmt="none", ecolor=color,
                             yerr=[by - band["low"].to_numpy(float),
                                   band["high"].to_numpy(float) - by])
-    if rows.empty:
+    if len(fitted):  # the calibration was fitted to these: shown, not counted
+        ax.scatter(fitted["published"].to_numpy(float), fitted["reproduced"].to_numpy(float),
+                   marker="x", s=46, zorder=3, color="tab:gray",
+                   label="training point (fitted, not counted)")
+    if drawn.empty:
         ax.text(0.5, 0.5, "no published number has a reproduced\ncounterpart in this run",
                 ha="center", va="center", transform=ax.transAxes)
     ax.set_xscale("log")
@@ -48,10 +57,11 @@ def draw(card):
     ax.set_xlabel("published (paper), in the row's unit")
     ax.set_ylabel("reproduced (this run), same unit")
     ax.legend(fontsize=7, loc="upper left")
-    n_in = int((rows["verdict"] == "within band").sum())
+    n_agree = int((rows["verdict"] == "agrees").sum())
     run = run_of(card)
-    ax.set_title(f"Scorecard{f' of run {run}' if run else ''}: reproduced vs published "
-                 f"({n_in} of {len(rows)} within band)\n"
+    extra = f"; {len(fitted)} fitted (training points, not counted)" if len(fitted) else ""
+    ax.set_title(f"Scorecard{f' of run {run}' if run else ''}: reproduced vs published\n"
+                 f"{n_agree} of {len(rows)} agree within ±{tol:.0%}{extra}\n"
                  "hollow = simulated (meshsim cost model, not measured); filled = measured",
                  fontsize=9)
     fig.tight_layout()

@@ -2,12 +2,19 @@
 
 Numbers (results/reference/published.csv): for each published value, the reproduced rows of the
 same system, workload and metric in the run's results/<run>/tables/<id>.csv, their ratio
-reproduced/published and a verdict: `within band` / `outside band`, or `pending` with what the
-run lacks. The band is the reproduced row's own uncertainty band (`low`, `high` columns, where a
-table has them: the published value must lie inside it), else DEFAULT_TOLERANCE around the
-published value.
+reproduced/published and a verdict:
+- `agrees` / `disagrees`: the ratio within / outside 1 +- DEFAULT_TOLERANCE (agreement);
+- `fitted`: the published value is a training point of the calibration
+  (results/reference/training.csv, read by waferrepro.training): the model was fitted to it, so
+  it is not a prediction and never counts as agreement (its ratio is still shown);
+- `pending`, with what the run lacks.
+Beside the verdict, independent of it, `in_band`: `yes` / `no` where the reproduced row has a
+`low`..`high` band (the published value inside it or not; `band` says which band: the
+calibration's leave-one-out band on a calibrated run, the assumptions' range on a nominal one),
+empty where it has none.
 Claims (results/reference/claims.yaml): `holds` / `fails` / `pending`
-(src/waferrepro/scorecard/claims.py).
+(src/waferrepro/scorecard/claims.py), or `fitted` for a claim a training point stands for
+(training.csv's `claim` column), with its measured value.
 A `skipped` row never gives a verdict. Every row names the run it read (`run`).
 
     waferrepro scorecard [--run NAME | --tables results/<run>/tables] [--strict]
@@ -36,19 +43,24 @@ if TYPE_CHECKING:
 # pandas and the claims module are imported where used: the CLI imports this module for every
 # `waferrepro` call (its parser), and run jobs should not pay for pandas.
 
+# Agreement: reproduced within +-25% of published (unless a claim states its own tolerance).
 # +-25%: a simulated number rests on stated hardware parameters whose own spread is of this order
 # (the clock alone: 850 MHz in Cerebras's examples vs 1.1 GHz in WaferLLM's launchers, 23%), and
 # a measured GPU number moves by several percent across driver, clock and library versions.
 DEFAULT_TOLERANCE = 0.25
 PUBLISHED_CSV = "results/reference/published.csv"
 CLAIMS_YAML = "results/reference/claims.yaml"
+TRAINING_NAME = "training.csv"  # the calibration's training set, beside published.csv
 SCORECARD_ID = "scorecard"  # results/<run>/tables/scorecard.csv: not a harness table
 HELD_OUT = ("Tables 2, 3 and 4 (end-to-end, prefill and decode TPR) are held out for a blind "
             "test of the cost model, and so are the TPR rows of Tables 7 and 8 (they repeat "
             "Tables 3 and 4)")
 COLUMNS = ["run", "kind", "table", "item", "location", "system", "model", "shape", "cores", "gpus",
            "input_len", "output_len", "metric", "unit", "published", "reproduced", "backend",
-           "source", "ratio", "low", "high", "band", "verdict", "detail"]
+           "source", "ratio", "low", "high", "band", "verdict", "in_band", "detail"]
+NUMBER_VERDICTS = ("agrees", "disagrees", "fitted", "pending")
+CLAIM_VERDICTS = ("holds", "fails", "fitted", "pending")
+FITTED = "fitted, not a prediction"
 
 
 def load_published(path: str | Path = PUBLISHED_CSV) -> pd.DataFrame:
@@ -80,14 +92,60 @@ def _prefer_preset(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def _band(pub, rep) -> tuple[float | None, float | None, str, bool]:
+def agrees(ratio: float, tolerance: float = DEFAULT_TOLERANCE) -> bool:
+    """Reproduced / published within 1 +- tolerance."""
+    return 1 - tolerance <= ratio <= 1 + tolerance
+
+
+def band_name(rep) -> str:
+    """Which band a reproduced row's low..high is, from the profile its note names."""
+    note = norm(getattr(rep, "note", ""))
+    if "calibrated on" in note:
+        return "calibration band (leave-one-out)"
+    if "nominal hardware profile" in note:
+        return "assumptions' range (nominal profile)"
+    return "reproduced row's low..high"
+
+
+def _band(pub, rep) -> tuple[float | None, float | None, str, str]:
+    """(low, high, which band, in_band): in_band "yes" / "no" where the row has a band (the
+    published value inside it or not), "" where it has none."""
     band = ratio_band(rep, pub.value)
-    if band:  # the published value lies in the row's low..high
-        return float(rep.low), float(rep.high), "reproduced row's low..high", \
-            band[0] <= 1 <= band[1]
-    ratio = rep.value / pub.value
-    tol = DEFAULT_TOLERANCE
-    return (None, None, f"default +-{tol:.0%}", 1 - tol <= ratio <= 1 + tol)
+    if not band:
+        return None, None, "", ""
+    return float(rep.low), float(rep.high), band_name(rep), \
+        "yes" if band[0] <= 1 <= band[1] else "no"
+
+
+def load_training(path: str | Path):
+    """The calibration's training points (waferrepro.training, the one reader of the file)."""
+    from .. import training
+
+    return training.load(Path(path))
+
+
+def training_path(published_csv: str | Path, training_csv: str | Path | None = None) -> Path:
+    """The training set: `training_csv`, else training.csv beside the published values."""
+    return Path(training_csv) if training_csv else Path(published_csv).parent / TRAINING_NAME
+
+
+def _same_value(a, b) -> bool:
+    return abs(float(a) - float(b)) <= 1e-9 * max(abs(float(a)), abs(float(b)))
+
+
+def training_point(pub, points) -> object | None:
+    """The training point a published value is, or None: same system, shape, metric, unit
+    and value (and model, where both state one)."""
+    for p in points:
+        if (p.system == pub.system and p.shape == norm(pub.shape) and p.metric == pub.metric
+                and p.unit == pub.unit and _same_value(p.value, pub.value)
+                and (not p.model or not norm(pub.model) or p.model == norm(pub.model))):
+            return p
+    return None
+
+
+def fitted_text(point, path) -> str:
+    return (f"training point of the calibration ({path}, {point.id}): {FITTED}")
 
 
 def absent_reason(table_id: str, run: str | None = None, configured=None) -> str:
@@ -143,10 +201,14 @@ def baselines_text(table: pd.DataFrame) -> str:
 
 
 def number_rows(published: pd.DataFrame, tables: dict[str, pd.DataFrame],
-                absent: dict[str, str] | None = None) -> list[dict]:
+                absent: dict[str, str] | None = None, points=(),
+                training_csv: str | Path = "") -> list[dict]:
+    """A row per published value and reproduced counterpart; `points`: the calibration's
+    training points (a published value equal to one is `fitted`), read from `training_csv`."""
     absent = absent or {}
     out = []
     for pub in published.itertuples():
+        point = training_point(pub, points)
         table = tables.get(pub.id)
         base = {"kind": "number", "table": pub.id, "location": f"{pub.where}, "
                 f"{pub.row_label} / {pub.column_label}, {pub.section}, p. {pub.page}",
@@ -154,31 +216,63 @@ def number_rows(published: pd.DataFrame, tables: dict[str, pd.DataFrame],
                 "published": pub.value, "system": pub.system,
                 **{k: norm(getattr(pub, k)) for k in KEYS}}
         reps = [] if table is None else [r for r in table.itertuples() if matches(pub, r)]
+        fitted = fitted_text(point, training_csv) if point else ""
         if not reps:
-            out.append({**base, "verdict": "pending", "detail": _pending_reason(pub, table,
-                                                                         absent.get(pub.id))})
+            why = _pending_reason(pub, table, absent.get(pub.id))
+            out.append({**base, "verdict": "pending",
+                        "detail": why + (f"; once reproduced: {fitted}" if fitted else "")})
             continue
         for rep in reps:
-            low, high, band, within = _band(pub, rep)
+            low, high, band, in_band = _band(pub, rep)
+            ratio = rep.value / pub.value
+            verdict = "fitted" if point else "agrees" if agrees(ratio) else "disagrees"
             note = ("" if rep.system == pub.system else
                     f"{rep.system.split('/')[0]} stands in for {pub.system.split('/')[0]}: ")
+            what = note + f"{rep.source} ({rep.backend}" + (
+                f", {rep.cores}" if norm(rep.cores) else "") + ")"
             out.append({**base, **{k: norm(getattr(rep, k)) for k in KEYS},
                         "system": rep.system, "reproduced": rep.value,
                         "backend": rep.backend, "source": rep.source,
-                        "ratio": rep.value / pub.value, "low": low, "high": high,
-                        "band": band, "verdict": "within band" if within else "outside band",
-                        "detail": note + f"{rep.source} ({rep.backend}"
-                                  + (f", {rep.cores}" if norm(rep.cores) else "") + ")"})
+                        "ratio": ratio, "low": low, "high": high, "band": band,
+                        "verdict": verdict, "in_band": in_band,
+                        "detail": f"{fitted}; {what}" if fitted else what})
+    return out
+
+
+def fitted_claims(claims: list[dict], points) -> dict[str, object]:
+    """{claim id: the training point that stands for it} (training.csv's `claim` column);
+    a claim id the claims file does not have is an error, not a silent prediction."""
+    known = {c["id"] for c in claims}
+    out = {}
+    for p in points:
+        if not p.claim:
+            continue
+        if p.claim not in known:
+            raise ValueError(f"training point {p.id} names claim {p.claim!r}, which is not in "
+                             f"the claims file ({', '.join(sorted(known))})")
+        out[p.claim] = p
     return out
 
 
 def claim_rows(claims: list[dict], tables: dict[str, pd.DataFrame],
-               absent: dict[str, str] | None = None) -> list[dict]:
+               absent: dict[str, str] | None = None, points=(),
+               training_csv: str | Path = "") -> list[dict]:
     from . import claims as claims_mod
 
+    fitted = fitted_claims(claims, points)
     out = []
     for claim in claims:
         result = claims_mod.evaluate(claim, tables, absent)
+        point = fitted.get(claim["id"])
+        if point is not None:
+            text = fitted_text(point, training_csv)
+            if result["verdict"] == "pending":
+                result["detail"] += f"; once measured: {text}"
+            else:  # measured, shown, never counted: the model was fitted to this number
+                result = {**result, "verdict": "fitted",
+                          "detail": f"{text} (published {point.value:g}); measured "
+                                    f"(would {'hold' if result['verdict'] == 'holds' else 'fail'}"
+                                    f"): {result['detail']}"}
         out.append({"kind": "claim", "table": ", ".join(dict.fromkeys(
                         c["table"] for c in claim["checks"])),
                     "item": f"{claim['id']}: {' '.join(claim['statement'].split())}",
@@ -190,22 +284,37 @@ def claim_rows(claims: list[dict], tables: dict[str, pd.DataFrame],
 
 def build(table_dir: str | Path, published_csv: str | Path = PUBLISHED_CSV,
           claims_yaml: str | Path = CLAIMS_YAML, run: str | None = None,
-          configured=None) -> pd.DataFrame:
+          configured=None, training_csv: str | Path | None = None) -> pd.DataFrame:
     """The scorecard of the tables in `table_dir` (those of run `run`; `configured`: the ids
-    of its config's experiments, where known, to say why a table is missing)."""
+    of its config's experiments, where known, to say why a table is missing; `training_csv`:
+    the calibration's training set, default training.csv beside `published_csv`)."""
     import pandas as pd
 
     from . import claims as claims_mod
 
     published = load_published(published_csv)
     claims = claims_mod.load(claims_yaml)
+    train = training_path(published_csv, training_csv)
+    points = load_training(train)
+    shown = _shown_path(train)
     ids = table_ids(published, claims)
     tables = load_tables(table_dir, ids)
     absent = {i: absent_reason(i, run, configured) for i in ids if i not in tables}
-    rows = claim_rows(claims, tables, absent) + number_rows(published, tables, absent)
+    rows = (claim_rows(claims, tables, absent, points, shown)
+            + number_rows(published, tables, absent, points, shown))
     card = pd.DataFrame(rows, columns=COLUMNS)
     card["run"] = run
     return card
+
+
+def _shown_path(path: Path) -> str:
+    """The training set's path as rows name it: results/reference/training.csv where it is
+    the repository's, else as given."""
+    from .. import training
+
+    parts = Path(path).parts
+    return str(training.TRAINING_CSV) if parts[-3:] == training.TRAINING_CSV.parts \
+        else str(path)
 
 
 def run_of(card: pd.DataFrame) -> str | None:
@@ -214,26 +323,44 @@ def run_of(card: pd.DataFrame) -> str | None:
 
 
 def counts(card: pd.DataFrame) -> dict[str, int]:
+    """Claims by verdict; numbers by verdict, and of the predictions (agrees / disagrees) with
+    a band, how many hold the published value inside it (fitted points are not counted)."""
     claims = card[card["kind"] == "claim"]["verdict"].value_counts()
-    numbers = card[card["kind"] == "number"]["verdict"].value_counts()
+    numbers = card[card["kind"] == "number"]
+    by = numbers["verdict"].value_counts()
+    predicted = numbers[numbers["verdict"].isin(["agrees", "disagrees"])]
+    banded = predicted["in_band"].isin(["yes", "no"])
     return {"holds": int(claims.get("holds", 0)), "fails": int(claims.get("fails", 0)),
+            "fitted claims": int(claims.get("fitted", 0)),
             "pending claims": int(claims.get("pending", 0)),
-            "within band": int(numbers.get("within band", 0)),
-            "outside band": int(numbers.get("outside band", 0)),
-            "pending numbers": int(numbers.get("pending", 0))}
+            "agrees": int(by.get("agrees", 0)), "disagrees": int(by.get("disagrees", 0)),
+            "fitted numbers": int(by.get("fitted", 0)),
+            "pending numbers": int(by.get("pending", 0)),
+            "in band": int((predicted["in_band"] == "yes").sum()),
+            "with band": int(banded.sum())}
+
+
+def in_band_text(c: dict[str, int]) -> str:
+    if not c["with band"]:
+        return "in band: no agreeing or disagreeing row has a low..high band"
+    return (f"in band: the published value lies in the row's low..high band for {c['in band']} "
+            f"of the {c['with band']} with one")
 
 
 def summary_lines(card: pd.DataFrame) -> list[str]:
     c = counts(card)
-    return [f"claims:  {c['holds']} holds, {c['fails']} fails, {c['pending claims']} pending",
-            f"numbers: {c['within band']} within band, {c['outside band']} outside band, "
-            f"{c['pending numbers']} pending (band: the row's low..high where it has one, "
-            f"else +-{DEFAULT_TOLERANCE:.0%})",
+    return [f"claims:  {c['holds']} holds, {c['fails']} fails, {c['fitted claims']} fitted, "
+            f"{c['pending claims']} pending",
+            f"numbers: {c['agrees']} agree, {c['disagrees']} disagree, "
+            f"{c['fitted numbers']} fitted, {c['pending numbers']} pending "
+            f"(agreement: within +-{DEFAULT_TOLERANCE:.0%}; {in_band_text(c)}; fitted: "
+            "training points of the calibration, never counted as agreement)",
             f"held out: {HELD_OUT}"]
 
 
 def failing(card: pd.DataFrame) -> pd.DataFrame:
-    return card[card["verdict"].isin(["fails", "outside band"])]
+    """Claims that fail and numbers that disagree (fitted and pending rows never fail)."""
+    return card[card["verdict"].isin(["fails", "disagrees"])]
 
 
 def _line(row) -> str:
@@ -243,8 +370,10 @@ def _line(row) -> str:
     head = f"  [{row.table}] {row.system} {row.metric} {what} ({row.location})"
     if row.verdict == "pending":
         return f"{head} -> pending: {row.detail}"
+    band = f"in band: {row.in_band} ({row.band})" if norm(row.in_band) else "no band"
     return (f"{head}: reproduced {row.reproduced:.4g} vs published {row.published:.4g} "
-            f"{row.unit}, ratio {row.ratio:.3g} -> {row.verdict} ({row.band}); {row.detail}")
+            f"{row.unit}, ratio {row.ratio:.3g} -> {row.verdict} (agreement: within "
+            f"+-{DEFAULT_TOLERANCE:.0%}; {band}); {row.detail}")
 
 
 def format_terminal(card: pd.DataFrame, where: str = "") -> str:
@@ -254,7 +383,9 @@ def format_terminal(card: pd.DataFrame, where: str = "") -> str:
     head = f"WaferLLM scorecard of run {run}" if run else "WaferLLM scorecard"
     lines = [f"{head}{f' ({where})' if where else ''}: simulated = meshsim cost model, "
              "not a measurement", *summary_lines(card)]
-    for title, rows in (("fails / outside band", failing(card)),
+    for title, rows in (("fails / disagrees", failing(card)),
+                        ("fitted, not counted",
+                         card[card["verdict"] == "fitted"]),
                         ("pending", card[card["verdict"] == "pending"])):
         if len(rows):
             lines += ["", f"{title} ({len(rows)}):", *(_line(r) for r in rows.itertuples())]
