@@ -114,3 +114,28 @@ def test_energy_ratio_rows_match_workload_and_unit():
     r = ratios[0]
     assert r["value"] == 2.0 and r["source"] == "simulated" and r["cores"] == "420x420"
     assert r["system"] == "vLLM/WaferLLM" and "H100" in r["backend"]
+
+
+def test_energy_ratio_names_vllm_and_still_pairs_with_the_papers_sglang_row(repo):
+    # Tables 7 and 8: vLLM gives the GPU energy, the paper's row is SGLang's. The ratio row
+    # names vLLM, its note says it stands in, and its _vs_paper row pairs with the paper's.
+    base = {"id": "table8", "model": "llama3-8b", "shape": None, "input_len": 4096,
+            "output_len": 128, "metric": "decode_energy_j", "unit": "J/token"}
+    rows = [
+        {**base, "system": "vLLM", "backend": "cuda:NVIDIA A100-SXM4-80GB", "cores": None,
+         "gpus": 8, "value": 4.4, "source": "measured", "note": ""},
+        {**base, "system": "WaferLLM", "backend": "meshsim", "cores": "420x420", "gpus": None,
+         "value": 2.0, "source": "simulated", "note": "", "preset": "paper-kernels"},
+    ]
+    (ratio,) = tables.energy_ratio_rows("table8", rows)
+    assert ratio["system"] == "vLLM/WaferLLM" and "SGLang" not in ratio["system"]
+    assert "vLLM stands in for the paper's SGLang" in ratio["note"]
+    assert "no energy window" in ratio["note"]
+    paper = tables.reference_rows("table8", repo / "results/reference/published.csv")
+    (vs,) = tables.paper_ratio_rows("table8", [ratio], paper)
+    assert vs["metric"] == "energy_ratio_vs_paper" and vs["system"] == "vLLM/WaferLLM"
+    assert vs["value"] == pytest.approx(2.2 / 2.22)  # the paper's SGLang row at 8 GPUs
+    assert "vLLM/WaferLLM stands in for SGLang/WaferLLM" in vs["note"]
+    # a GPU engine the paper names itself (SGLang, cuBLAS) is no stand-in
+    sglang = [{**rows[0], "system": "SGLang"}, rows[1]]
+    assert "stands in" not in tables.energy_ratio_rows("table8", sglang)[0]["note"]

@@ -386,10 +386,11 @@ def test_decode_program_logic_on_launcher_inputs_matches_reference(px, py, conte
                                                                    extra_cap):
     # extra_cap: a kernel compiled for a later step of the same run holds more tokens per core
     a = arch("tiny-llama")
-    params = decode_params(a, px, py, context, mode)
+    params = decode_params(a, px, py, context, mode, preset="full-model")
     assert params["packed"] == params["tree_middle"] == 0  # full-model: fp16 a wavelet, edge
     params["cap"] += extra_cap
-    sym, expected = decode_inputs(a, px, py, context, mode, seed=3, cap=params["cap"])
+    sym, expected = decode_inputs(a, px, py, context, mode, seed=3, cap=params["cap"],
+                                  preset="full-model")
     out, check = run_and_check(a, params, sym, expected)
     assert np.allclose(out, out[:, :1]), "every column must hold the same output"
     assert check.passed, check
@@ -478,8 +479,9 @@ def test_packed_kv_shift_moves_the_token_as_pairs(context):
     # no preset packs a shifting cache (paper-kernels keeps it static), but the kernel's
     # packed KV shift must move a token intact: the full-model layer with packed = 1
     a = arch("tiny-llama")
-    params = {**decode_params(a, 4, 3, context, "shift"), "packed": 1}
-    sym, expected = decode_inputs(a, 4, 3, context, "shift", seed=3, cap=params["cap"])
+    params = {**decode_params(a, 4, 3, context, "shift", preset="full-model"), "packed": 1}
+    sym, expected = decode_inputs(a, 4, 3, context, "shift", seed=3, cap=params["cap"],
+                                  preset="full-model")
     assert sym["state"][:, 0, 1].any()  # some row drops its oldest token
     _, check = run_and_check(a, params, sym, expected)
     assert check.passed, check
@@ -684,7 +686,7 @@ def test_scores_layout_is_token_major(preset):
 
 def test_decode_inputs_cache_moves_keep_rows_balanced():
     a = arch("tiny-llama")
-    sym, _ = decode_inputs(a, 2, 4, 9, "shift")
+    sym, _ = decode_inputs(a, 2, 4, 9, "shift", preset="full-model")
     state = sym["state"][:, 0]
     after = state[:, 0] - state[:, 1] + state[:, 2] + state[:, 3]
     assert after.sum() == 10 and after.max() - after.min() <= 1
@@ -707,7 +709,7 @@ def test_fp32_all_reduces_add_f32_partials_one_per_wavelet(axis, line):
     # full-model: f32 partial sums, one per wavelet, added in f32. Rounding them to fp16 on
     # the wire or adding them in fp16 (@faddh) fails the fp32 check on cancelling parts.
     px, py = (3, line) if axis == "y" else (line, 3)
-    params = decode_params(arch("tiny-llama"), px, py, 7, "shift")
+    params = decode_params(arch("tiny-llama"), px, py, 7, "shift", preset="full-model")
     types = kernel_types(params)
     assert types["acc"] == np.float32 and not tree_packed(params)
     parts = _cancelling(line, 3, 24, 64.0, seed=line)  # [position, line, :]
@@ -739,7 +741,7 @@ def test_fp32_all_reduces_add_f32_partials_one_per_wavelet(axis, line):
 def test_fp32_gemv_accumulates_in_f32(rows):
     # gemv (and every other FMAC: scores, attention x V) under full-model is @fmachs into
     # f32; in fp16 (@fmach) the same cancelling rows fail the fp32 check.
-    params = decode_params(arch("tiny-llama"), 4, 3, 7, "shift")
+    params = decode_params(arch("tiny-llama"), 4, 3, 7, "shift", preset="full-model")
     w = _cancelling(rows, 1, 40, 64.0, seed=rows)[:, 0].astype(np.float16)
     h = np.ones(rows, np.float16)
     expected = h.astype(np.float64) @ w.astype(np.float64)

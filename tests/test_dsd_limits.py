@@ -17,12 +17,12 @@ from waferrepro.sdk.inputs import decode_params, prefill_params
     ("MeshGEMV", (1, 64, 64), (5, 3)), ("MeshGEMV", (1, 100, 100), (4, 4)),
     ("MeshGEMV", (1, 100, 100), (5, 3))])
 def test_sdk_smoke_kernels_fit(module, shape, grid):
-    dsd_limits.check(module, sdk.kernel_params(module, shape, *grid))
+    dsd_limits.check(module, sdk.kernel_params(module, shape, *grid, preset="full-model"))
 
 
 def test_sdk_smoke_models_fit():
     a = arch("tiny-llama")
-    dsd_limits.check("Prefill", prefill_params(a, 4, 16))
+    dsd_limits.check("Prefill", prefill_params(a, 4, 16, preset="full-model"))
     dsd_limits.check("Prefill", prefill_params(a, 4, 16, preset="paper-kernels"))
     for kv in ("shift", "concat"):
         for preset in ("full-model", "paper-kernels"):

@@ -38,3 +38,49 @@ def test_a_missing_metric_fails_by_name(fig10_table):
     without = fig10_table[fig10_table["metric"] != "comm_share"]
     with pytest.raises(ValueError, match="'comm_share' missing"):
         figures.PLOTTERS["fig10"](without)
+
+
+def _breakdown_table(config: dict) -> pd.DataFrame:
+    """A breakdown table of a config's breakdown jobs (made-up cycles, as its rows are
+    shaped): the layout, not the numbers, is under test."""
+    from waferrepro.experiments import breakdown_jobs
+    from waferrepro.meshsim.cost import CAUSES
+
+    rows = []
+    for i, job in enumerate(breakdown_jobs(config, "meshsim")):
+        d = job.__dict__
+        base = {"id": "breakdown", "system": d.get("system", "WaferLLM"), "backend": "meshsim",
+                "model": d.get("model"), "shape": d.get("shape"), "cores": d["cores"],
+                "input_len": d.get("input_len"), "output_len": d.get("output_len"),
+                "source": "simulated", "preset": d.get("preset"), "run": "paper"}
+        parts = {c: float(1 + (i * 7 + k) % 5) * 10 ** (5 + i % 4) for k, c in enumerate(CAUSES)}
+        rows.append({**base, "metric": "cycles", "value": sum(parts.values())})
+        rows += [{**base, "metric": f"cycles_{c}", "value": v} for c, v in parts.items()]
+    return pd.DataFrame(rows)
+
+
+def test_breakdown_is_a_legible_grid_of_panels(repo, tmp_path):
+    # The paper config's breakdown (134 runs; was one row of 4 panels, 4,635 px wide, 6 pt
+    # labels): at most 4 panels a row, under 2,000 px wide, no text under 9 pt, and the
+    # decode / prefill runs of both schedule presets each a bar of their own.
+    import yaml
+    from PIL import Image
+
+    config = yaml.safe_load((repo / "config/config.yaml").read_text())
+    table = _breakdown_table(config)
+    groups = figures._breakdown_groups(table)
+    assert all(len(rows) <= figures.BREAKDOWN_BARS for _, rows in groups)
+    bars = sum(len(rows) for title, rows in groups if title.startswith(("decode", "prefill")))
+    assert bars == len(table[(table["metric"] == "cycles") & table["model"].notna()])
+    decode_8b = next(rows for title, rows in groups if title.startswith("decode llama3-8b"))
+    assert list(decode_8b["label"])[:2] == ["420x420\nfull-model", "420x420\npaper-kernels"]
+    fig = figures.plot_breakdown(table)
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(shown) == len(groups)
+    assert len({round(ax.get_position().x0, 3) for ax in shown}) <= 4
+    sizes = [t.get_fontsize() for ax in shown for t in ax.get_yticklabels() + ax.texts]
+    assert min(sizes) >= 9
+    png = tmp_path / "breakdown.png"
+    figures.save(fig, [png])
+    width, height = Image.open(png).size
+    assert 1600 <= width <= 2000, (width, height)

@@ -353,8 +353,9 @@ def _arch(name):
 @pytest.mark.parametrize("model,p,tokens", CASES)
 def test_prefill_program_logic_on_launcher_inputs_matches_reference(model, p, tokens):
     a = _arch(model)
-    sym, expected = prefill_inputs(a, p, tokens, seed=2)
-    got = unpack_activations(run_once(sym, prefill_params(a, p, tokens)), a, tokens)
+    sym, expected = prefill_inputs(a, p, tokens, seed=2, preset="full-model")
+    got = unpack_activations(run_once(sym, prefill_params(a, p, tokens, preset="full-model")), a,
+                             tokens)
     check = compare(got, expected, rtol=2e-2, atol=1e-3)
     assert check.passed, check
 
@@ -379,8 +380,9 @@ def test_prefill_program_under_paper_kernels_runs_the_authors_layer(model, p, to
                                       "last shear skipped", "key block +lcol"])
 def test_prefill_emulation_catches_a_wrong_formula(mutation):
     a = arch("tiny-llama")
-    sym, expected = prefill_inputs(a, 4, 16)
-    got = unpack_activations(run_once(sym, prefill_params(a, 4, 16), mutation), a, 16)
+    sym, expected = prefill_inputs(a, 4, 16, preset="full-model")
+    got = unpack_activations(run_once(sym, prefill_params(a, 4, 16, preset="full-model"), mutation),
+                             a, 16)
     assert not compare(got, expected, rtol=2e-2, atol=1e-3).passed
 
 
@@ -392,7 +394,7 @@ def test_paper_kernels_row_all_reduces_are_one_chain_per_side_into_the_middle(p,
     a = arch("tiny-llama")
     prm = prefill_params(a, p, tokens, preset="paper-kernels")
     assert (prm["gx"], prm["tree_middle"]) == (p, 1)
-    full = prefill_params(a, p, tokens)
+    full = prefill_params(a, p, tokens, preset="full-model")
     assert (full["gx"], full["tree_middle"]) == (group_size(p, 2), 0)
     roles = [cr.tree_role(q, p, prm["gx"], "middle") for q in range(p)]
     assert [q for q, r in enumerate(roles) if r.l1_root] == \
@@ -439,8 +441,8 @@ def test_prefill_program_runs_again_from_the_state_it_leaves(model, p, tokens, p
     ("residual into x", "tiny-llama", 4, 16)])
 def test_a_program_that_does_not_restore_fails_its_second_run(mutation, model, p, tokens):
     a = _arch(model)
-    prm = prefill_params(a, p, tokens)
-    sym, expected = prefill_inputs(a, p, tokens)
+    prm = prefill_params(a, p, tokens, preset="full-model")
+    sym, expected = prefill_inputs(a, p, tokens, preset="full-model")
     st = initial_state(sym, prm)
     assert _check(emulate(st, prm, mutation), a, tokens, expected).passed
     assert not _check(emulate(st, prm, mutation), a, tokens, expected).passed
@@ -452,7 +454,7 @@ def test_packed_transfers_move_whole_wavelets_with_the_programs_pads():
     # odd length of each kind (LT_WIRE, HL_WIRE, FD_WIRE, LF_WIRE), which the program pads.
     a = _arch("odd-ffn")
     prm = prefill_params(a, 3, 9, preset="paper-kernels")
-    assert prm["packed"] == 1 and prefill_params(a, 3, 9)["packed"] == 0
+    assert prm["packed"] == 1 and prefill_params(a, 3, 9, preset="full-model")["packed"] == 0
     lt, ft, dt = prm["lt"], prm["ft"], prm["dt"]
     assert lt % 2 == prm["heads"] * lt % 2 == ft * dt % 2 == lt * ft % 2 == 1
     sym, expected = prefill_inputs(a, 3, 9, seed=2, preset="paper-kernels")
@@ -486,7 +488,7 @@ def cancelling_inputs(p=2, tokens=8, big=512.0):
         m[0], m[twin] = row, -row
         mats[name] = m
     w = replace(w, norm1=norm1, **mats)
-    return a, prefill_inputs(a, p, tokens, draws=(w, x))
+    return a, prefill_inputs(a, p, tokens, draws=(w, x), preset="full-model")
 
 
 def test_full_model_accumulates_and_sends_partials_in_f32():
@@ -495,7 +497,7 @@ def test_full_model_accumulates_and_sends_partials_in_f32():
     # check with a wide margin; accumulating in fp16, or sending the partials as fp16, fails
     # it (the partials' rounding survives the cancellation).
     a, (sym, expected) = cancelling_inputs()
-    prm = prefill_params(a, 2, 8)
+    prm = prefill_params(a, 2, 8, preset="full-model")
     assert prm["acc32"] == 1 and prm["packed"] == 0
     how = launch.layer_check(prm)
     assert "fp32 (@fmachs)" in how["reference"]
@@ -522,7 +524,7 @@ def test_the_launcher_reads_the_exported_output():
     text = lambda name: (root / name).read_text()  # noqa: E731
     program = set(re.findall(r'@export_symbol\(\w+, "(\w+)"\)', text("pe_program.csl")))
     layout = set(re.findall(r'@export_name\("(\w+)", \[\*\]', text("layout.csl")))
-    sym, _ = prefill_inputs(arch("tiny-llama"), 4, 16)
+    sym, _ = prefill_inputs(arch("tiny-llama"), 4, 16, preset="full-model")
     assert program == layout and set(sym) | {"out", "time_buf"} == program
     launcher = text("run.py")
     assert 'get_f16("out"' in launcher and "recheck" not in launcher

@@ -77,6 +77,19 @@ def test_readme_has_the_commands_this_test_knows():
     assert used == set(SKIP), f"SKIP entries no README command uses: {set(SKIP) - used}"
 
 
+def test_readme_commands_work_from_a_fresh_shell():
+    # No activated venv: the package's command is .venv/bin/waferrepro wherever a command
+    # calls it (also inside $(...)); and what a command writes goes where git ignores it
+    # (results/, figures/), never an untracked build/ or file in the repository root.
+    for command in COMMANDS:
+        for call in re.finditer(r"waferrepro\s", command):
+            assert command[:call.start()].endswith(".venv/bin/"), command
+        for flag, path in re.findall(r"(--out|--out-json|-o|--name)[ =](\S+)", command):
+            if not path.startswith("<"):
+                assert path.startswith(("results/", "figures/")), (flag, path, command)
+        assert not re.search(r"(?:^|[\s=])(?:\./)?build/", command), command
+
+
 @pytest.fixture(scope="module")
 def scratch_repo(tmp_path_factory):
     """The working tree (tracked and untracked, not ignored) copied, .venv linked."""

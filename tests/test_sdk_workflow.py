@@ -61,8 +61,12 @@ def _job_counts(out):
             if len(p) == 2 and p[1].isdigit()}
 
 
+# The tests below that name no preset were written for full-model's forms: they say so.
+FULL_MODEL = "schedule_preset: full-model\n"
+
+
 def test_sdk_sim_dag_compiles_once_per_parameter_set(snakemake_cmd, repo, tmp_path, fake_sdk):
-    res = _dry(snakemake_cmd, repo, tmp_path, fake_sdk, "sdk-sim")
+    res = _dry(snakemake_cmd, repo, tmp_path, fake_sdk, "sdk-sim", CONFIG + FULL_MODEL)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
     # fig10: 2 sizes x 2 grids; table6's 512 on 4x4 is the same job; fig9: one MeshGEMM:
@@ -74,11 +78,20 @@ def test_sdk_sim_dag_compiles_once_per_parameter_set(snakemake_cmd, repo, tmp_pa
     assert "--params=P:4,Mt:16,Kt:16,Nt:16,packed:0,acc32:1" in out
     assert f"{fake_sdk}/cslc --arch=wse2 " in out
     assert "--fabric-dims=15,6 --fabric-offsets=4,1" in out  # 8x4 grid + memcpy halo
-    # no schedule_preset in the config: full-model (the schema's default), edge tree roots
+    # full-model: edge tree roots, one fp16 per wavelet, fp32 accumulate
     assert "--params=width:8,height:4,kt:128,nt:64,group:2,tree_middle:0,packed:0,acc32:1 " in out
     assert "--memcpy --channels=1" in out
     assert f"{fake_sdk}/cs_python" in out and "--cmaddr" not in out
     assert "--warmup 1 --repeats 5" in out  # the authors' simulator counts (sdk_timing)
+
+
+def test_a_config_without_schedule_preset_compiles_paper_kernels(snakemake_cmd, repo, tmp_path,
+                                                                 fake_sdk):
+    # the schema's default (presets.DEFAULT_PRESET): the authors' forms, as config/config.yaml
+    res = _dry(snakemake_cmd, repo, tmp_path, fake_sdk, "sdk-sim")
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    assert "--params=width:8,height:4,kt:128,nt:64,group:2,tree_middle:1,packed:1,acc32:0 " in out
 
 
 @pytest.mark.parametrize("preset,middle", [("paper-kernels", 1), ("full-model", 0)])
@@ -125,10 +138,11 @@ DECODE = CONFIG + """  table4:
 
 def test_decode_compiles_once_and_runs_one_step_per_cost_group(snakemake_cmd, repo, tmp_path,
                                                                 fake_sdk):
-    res = _dry(snakemake_cmd, repo, tmp_path, fake_sdk, "sdk-sim", DECODE)
+    res = _dry(snakemake_cmd, repo, tmp_path, fake_sdk, "sdk-sim", DECODE + FULL_MODEL)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
     counts = _job_counts(out)
+    # full-model (the model's heads, the shifting cache):
     # 4 output tokens after 7 on 3 rows: contexts 7..10 -> busiest row 3, 3, 4, 4 tokens,
     # shifting or not: 4 groups of one step (model_metrics.decode_step_plan), one compile (cap 4).
     from waferrepro.meshsim.decode_layout import DecodeLayout
@@ -178,12 +192,12 @@ PREFILL = CONFIG + """  table3:
 
 
 def test_prefill_and_end_to_end_run_the_csl_kernels(snakemake_cmd, repo, tmp_path, fake_sdk):
-    res = _dry(snakemake_cmd, repo, tmp_path, fake_sdk, "sdk-sim", PREFILL)
+    res = _dry(snakemake_cmd, repo, tmp_path, fake_sdk, "sdk-sim", PREFILL + FULL_MODEL)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
     counts = _job_counts(out)
-    # table3's 16-token prompt and table2's 7-token one: two compiles, two kernel runs; the
-    # e2e record combines the 7-token prefill with the KV-shift decode on 4x3.
+    # full-model's layer. table3's 16-token prompt and table2's 7-token one: two compiles,
+    # two kernel runs; the e2e record combines the 7-token prefill with the KV-shift decode on 4x3.
     assert counts["compile_csl_prefill"] == 2 and counts["run_csl_prefill"] == 2
     assert counts["record_csl_e2e"] == 1 and counts["record_csl_decode"] == 1
     assert "run_prefill" not in counts and "run_end_to_end" not in counts

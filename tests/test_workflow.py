@@ -272,7 +272,9 @@ def test_derived_run_name_is_stable_and_differs_with_overrides(repo, tmp_path, s
     assert clocked == name("--config", "hardware_overrides={clock_hz: 850.0e6}")  # stable
     assert re.fullmatch(r"smoke-[0-9a-f]{8}", clocked)
     assert name("--config", "hardware_overrides={clock_hz: 9.0e8}") not in ("smoke", clocked)
-    assert name("--config", "schedule_preset=paper-kernels") == "smoke-paper-kernels"
+    assert name("--config", "schedule_preset=full-model") == "smoke-full-model"
+    # the default preset (the smoke config sets none), named: the effective config is the same
+    assert name("--config", "schedule_preset=paper-kernels") == "smoke"
     assert name("--config", "run=mine") == "mine"
     bad = _snakemake(snakemake_cmd, repo, tmp_path / "run", "-n", "--config", "run=../x")
     assert bad.returncode != 0

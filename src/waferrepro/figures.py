@@ -99,12 +99,24 @@ CAUSE_COLORS = {"matmul": "tab:blue", "elementwise": "tab:cyan", "transfer": "ta
                 "latency": "tab:red", "fixed": "tab:gray", "wait": "tab:olive"}
 
 
+# The breakdown figure's grid: at most this many panels a row and bars a panel, panels of
+# this size (inches; saved at 150 dpi: 4 panels are 1,950 px wide), fonts of at least 9 pt.
+BREAKDOWN_COLUMNS = 4
+BREAKDOWN_BARS = 8
+BREAKDOWN_PANEL = (3.25, 0.5)  # width; height per bar (plus BREAKDOWN_PANEL_PAD)
+BREAKDOWN_PANEL_PAD = 1.2
+BREAKDOWN_FONT = 9
+
+
 def _breakdown_groups(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    """Panels of the breakdown figure: GEMM and GEMV kernels at their largest grid, then
-    prefill and decode per model and grid (prefill rows have no output length)."""
+    """Panels of the breakdown figure, each with its bars' labels: GEMM then GEMV kernels at
+    each shape's largest grid, one panel per shape (a bar per system); then prefill and
+    decode, one panel per model and lengths (a bar per grid and schedule preset). A panel of
+    more than BREAKDOWN_BARS bars is split."""
     ok = table[table["source"].isin(["simulated", "measured"]) & table["cores"].notna()]
     ok = ok[ok["metric"].str.startswith("cycles_") | (ok["metric"] == "cycles")]
-    keys = ["system", "model", "shape", "cores", "input_len", "output_len"]
+    ok = ok.assign(preset=ok["preset"].fillna("").astype(str) if "preset" in ok else "")
+    keys = ["system", "model", "shape", "cores", "input_len", "output_len", "preset"]
     wide = ok.pivot_table(index=keys, columns="metric", values="value", aggfunc="first",
                           dropna=False).reset_index().dropna(subset=["cycles"])
     wide = wide.dropna(subset=[c for c in wide.columns if c.startswith("cycles_")], how="all")
@@ -113,53 +125,98 @@ def _breakdown_groups(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     wide["side"] = wide["cores"].map(_grid_side)
     kernels = wide[wide["shape"].notna()]
     largest = kernels[kernels["side"] == kernels.groupby("shape")["side"].transform("max")]
-    gemm = largest[largest["shape"].map(lambda s: not str(s).startswith("1x"))]
-    gemv = largest[largest["shape"].map(lambda s: str(s).startswith("1x"))]
     models = wide[wide["model"].notna()]
-    label = lambda r: f"{r['system']}\n{_size_label(r['shape'])}\n{r['cores']}"  # noqa: E731
-    mlabel = lambda r: (f"{r['model']} {r['system']}\n{r['cores']}, "  # noqa: E731
-                        f"in {r['input_len']:.0f}")
+    panels = []
+    for kind, gemv in (("GEMM", False), ("GEMV", True)):
+        rows = largest[largest["shape"].map(lambda s: str(s).startswith("1x")) == gemv]
+        for shape in sorted(rows["shape"].unique(), key=lambda s: [int(v) for v in
+                                                                   str(s).split("x")]):
+            sub = rows[rows["shape"] == shape].sort_values(["system", "preset"])
+            grids = sorted(set(sub["cores"]))
+            labels = [_bar_label(r, [r["system"]] + ([r["cores"]] if len(grids) > 1 else []),
+                                 sub) for _, r in sub.iterrows()]
+            panels.append((f"{kind} {_size_label(shape)}" +
+                           (f"\non {grids[0]}" if len(grids) == 1 else ""), sub, labels))
+    for kind, decode in (("prefill", False), ("decode", True)):
+        rows = models[models["output_len"].notna() == decode]
+        order = {m: i for i, m in enumerate(dict.fromkeys(ok["model"].dropna()))}
+        rows = rows.sort_values(["model", "input_len", "output_len"],
+                                key=lambda c: c.map(order) if c.name == "model" else c)
+        for (model, inp, outp), sub in rows.groupby(["model", "input_len", "output_len"],
+                                                   dropna=False, sort=False):
+            sub = sub.sort_values(["side", "system", "preset"])
+            lengths = f"{inp:.0f} + {outp:.0f} tokens" if decode else f"{inp:.0f}-token prompt"
+            systems = set(sub["system"])
+            labels = [_bar_label(r, [r["cores"]] + ([r["system"]] if len(systems) > 1
+                                                    else []), sub) for _, r in sub.iterrows()]
+            panels.append((f"{kind} {model}\n{lengths}", sub, labels))
     out = []
-    for title, rows, lab in (("GEMM kernels (largest grid)", gemm, label),
-                             ("GEMV kernels (largest grid)", gemv, label),
-                             ("prefill, one layer x layers", models[models["output_len"].isna()],
-                              mlabel),
-                             ("decode, one token x layers", models[models["output_len"].notna()],
-                              mlabel)):
-        if not rows.empty:
-            rows = rows.sort_values(["shape", "system", "side"] if lab is label else
-                                    ["model", "side"])
-            out.append((title, rows.assign(label=rows.apply(lab, axis=1))))
+    for title, rows, labels in panels:
+        for i in range(0, len(rows), BREAKDOWN_BARS):
+            part = "" if len(rows) <= BREAKDOWN_BARS else f" ({i // BREAKDOWN_BARS + 1})"
+            chunk = rows.iloc[i:i + BREAKDOWN_BARS]
+            out.append((title + part, chunk.assign(label=labels[i:i + BREAKDOWN_BARS])))
     return out
 
 
+def _bar_label(row, parts: list, panel: pd.DataFrame) -> str:
+    """A bar's label: the parts that tell it from the panel's other bars, and its schedule
+    preset where the panel holds more than one."""
+    if panel["preset"].nunique() > 1 and row["preset"]:
+        parts = parts + [row["preset"]]
+    return "\n".join(str(p) for p in parts)
+
+
+def _cycles_label(total: float) -> str:
+    """1.56e+08 -> 1.56e8: a bar's total, short enough to sit beside it."""
+    mantissa, _, exp = f"{total:.3g}".partition("e")
+    return f"{mantissa}e{int(exp)}" if exp else mantissa
+
+
 def plot_breakdown(table: pd.DataFrame):
-    """Stacked bars: each run's cycles by cause as shares of its total (total on top)."""
+    """Horizontal stacked bars, one panel per kernel shape or model workload (at most
+    BREAKDOWN_COLUMNS a row): each run's cycles by cause as shares of its total (the total
+    beside the bar)."""
     groups = _breakdown_groups(table)
     if not groups:
         raise ValueError("breakdown: the table holds no cycles_<cause> rows to draw")
-    fig, axes = plt.subplots(1, len(groups), figsize=(max(4.0, 0.55 * sum(
-        len(g) for _, g in groups) + 2.5 * len(groups)), 5.2), squeeze=False)
+    ncols = min(BREAKDOWN_COLUMNS, len(groups))
+    nrows = -(-len(groups) // ncols)
+    width, per_bar = BREAKDOWN_PANEL
+    heights = [BREAKDOWN_PANEL_PAD + per_bar * max(len(g) for _, g in
+                                                   groups[r * ncols:(r + 1) * ncols])
+               for r in range(nrows)]
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False, layout="constrained",
+                             figsize=(width * ncols, sum(heights) + 1.2),
+                             gridspec_kw={"height_ratios": heights})
+    font = BREAKDOWN_FONT
     causes = list(CAUSE_COLORS)
-    for ax, (title, rows) in zip(axes[0], groups, strict=True):
-        x = range(len(rows))
-        bottom = [0.0] * len(rows)
+    for ax, (title, rows) in zip(list(axes.flat)[:len(groups)], groups, strict=True):
+        y = list(range(len(rows)))
+        left = [0.0] * len(rows)
         for cause in causes:
             col = f"cycles_{cause}"
             part = rows[col].fillna(0) if col in rows else 0 * rows["cycles"]
             share = (part / rows["cycles"]).tolist()
-            ax.bar(x, share, bottom=bottom, color=CAUSE_COLORS[cause], label=cause)
-            bottom = [b + v for b, v in zip(bottom, share, strict=True)]
+            ax.barh(y, share, left=left, color=CAUSE_COLORS[cause], label=cause, height=0.7)
+            left = [b + v for b, v in zip(left, share, strict=True)]
         for i, total in enumerate(rows["cycles"]):
-            ax.text(i, 1.01, f"{total:.3g}", ha="center", va="bottom", fontsize=6, rotation=90)
-        ax.set_xticks(list(x), rows["label"], fontsize=6, rotation=90)
-        ax.set_ylim(0, 1.18)
-        ax.set_ylabel("share of cycles (simulated; total above)")
-        ax.set_title(title, fontsize=9)
-    axes[0][0].legend(fontsize=7, loc="lower left")
-    fig.suptitle(f"Where the time goes, by cause (simulated cost model)\n"
-                 f"[{_provenance_label(table)}]", fontsize=10)
-    fig.tight_layout()
+            ax.text(1.03, i, _cycles_label(total), va="center", ha="left", fontsize=font)
+        ax.set_yticks(y, rows["label"], fontsize=font)
+        ax.set_ylim(len(rows) - 0.5, -0.5)  # first bar on top
+        ax.set_xlim(0, 1.5)
+        ax.set_xticks([0, 0.5, 1], ["0", "0.5", "1"], fontsize=font)
+        ax.set_xlabel("share of cycles", fontsize=font)
+        ax.set_title(title, fontsize=font + 1)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    for ax in list(axes.flat)[len(groups):]:
+        ax.set_visible(False)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(causes),
+               fontsize=font + 1, frameon=False)
+    fig.suptitle("Where the time goes, by cause (simulated cost model; beside each bar: its "
+                 f"total cycles)\n[{_provenance_label(table)}]", fontsize=font + 2)
     return fig
 
 

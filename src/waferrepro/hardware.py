@@ -214,8 +214,8 @@ WSE2 = Hardware(
     # Assumption: fabric DSDs of 16-bit type send one element per 32-bit wavelet (no packing),
     # as in the SDK's GEMV examples. Set to 2 to model packed fp16 transfers.
     fp16_per_wavelet=1,
-    # The default preset's (full-model) accumulate precision and loop form; presets.hardware
-    # sets them.
+    # full-model's accumulate precision and loop form (the bare description's); presets.hardware
+    # sets each preset's own (the default preset, paper-kernels: fp16, authors).
     accumulate="fp32",
     loop_form="vector",
     # Assumption: a transcendental costs about 10 ops (a short polynomial/Newton evaluation in

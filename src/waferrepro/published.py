@@ -17,6 +17,16 @@ WAFER_BACKENDS = ("meshsim", "sdk-sim", "wse2", "wse3")
 # Tables 7 and 8: the paper's GPU side is SGLang; the harness measures GPU energy with vLLM
 # (SGLang's benchmark gives no energy window), so vLLM stands in for it in energy ratios.
 GPU_STANDINS = {"SGLang": ("SGLang", "vLLM")}
+# Why each stand-in stands in (the energy_ratio rows' notes say it).
+STANDIN_REASONS = {("SGLang", "vLLM"): "SGLang's benchmark gives no energy window; vLLM's "
+                                       "carries NVML energy"}
+
+
+def stands_in_for(gpu_system: str) -> list[str]:
+    """The paper's GPU engines a measured GPU system stands in for in energy ratios
+    ('vLLM' -> ['SGLang']); none for an engine the paper itself names."""
+    return [paper for paper, ours in GPU_STANDINS.items()
+            if gpu_system != paper and gpu_system in ours]
 
 
 def get(row, key):

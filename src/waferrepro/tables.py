@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import records
-from .published import WAFER_BACKENDS, matches, ratio_band
+from .published import STANDIN_REASONS, WAFER_BACKENDS, matches, ratio_band, stands_in_for
 
 COLUMNS = ["id", "system", "backend", "model", "shape", "cores", "gpus", "input_len",
            "output_len", "metric", "value", "unit", "source", "note"]
@@ -57,7 +57,16 @@ ENERGY_METRICS = ("energy_j", "prefill_energy_j", "decode_energy_j")
 
 def energy_ratio_rows(table_id: str, rows: list[dict]) -> list[dict]:
     """GPU energy / wafer energy for every GPU run with measured energy and every wafer run
-    of the same workload (model or shape, lengths) and unit (Tables 6-8's ratios)."""
+    of the same workload (model or shape, lengths) and unit (Tables 6-8's ratios). The row's
+    system names the GPU system that gave the energy (`vLLM/WaferLLM`); where that system
+    stands in for the paper's engine (published.GPU_STANDINS: vLLM for SGLang in Tables 7
+    and 8), the note says so, and the `_vs_paper` rows still pair it with the paper's row."""
+    def standin(system: str) -> str:
+        return "".join(f"; {system} stands in for the paper's {paper}"
+                       + (f" ({STANDIN_REASONS[paper, system]})"
+                          if (paper, system) in STANDIN_REASONS else "")
+                       for paper in stands_in_for(system))
+
     def key(r):
         return (r["model"], r["shape"], r["input_len"], r["output_len"], r["metric"],
                 r["unit"])
@@ -78,8 +87,9 @@ def energy_ratio_rows(table_id: str, rows: list[dict]) -> list[dict]:
                 "preset": w.get("preset"),
                 # A ratio with a simulated side is simulated.
                 "source": "simulated" if w["source"] == "simulated" else "measured",
-                "note": f"GPU {g['metric']} ({g['source']}, {g['backend']}) / wafer "
-                        f"{w['metric']} ({w['source']}, {w['backend']})"})
+                "note": f"GPU {g['metric']} ({g['system']}, {g['source']}, {g['backend']}) / "
+                        f"wafer {w['metric']} ({w['system']}, {w['source']}, {w['backend']})"
+                        + standin(g["system"])})
     return out
 
 

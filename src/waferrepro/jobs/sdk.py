@@ -100,11 +100,12 @@ def _launcher_result(path: str, what: str) -> dict:
 
 
 def _launcher_preset(results: list[dict], job: str) -> str:
-    """The schedule preset the Decode / Prefill launchers built their layer for (older
-    results without one: the default); steps of one record must agree."""
-    from ..presets import DEFAULT_PRESET
-
-    found = {r.get("preset", DEFAULT_PRESET) for r in results}
+    """The schedule preset the Decode / Prefill launchers built their layer for; steps of one
+    record must agree."""
+    # A result without "preset" predates the launchers' --preset (which is always written
+    # since): those launchers built only the full-model layer (the model's heads, the shift
+    # cache, the causal mask), so such results are full-model, whatever DEFAULT_PRESET is.
+    found = {r.get("preset", "full-model") for r in results}
     if len(found) != 1:
         raise ValueError(f"{job}: step results were run under different presets {sorted(found)}")
     return found.pop()
