@@ -78,3 +78,32 @@ def test_every_entry_cites_its_source():
     for kernel, entries in ledger.KERNELS.items():
         for e in entries:
             assert e.source and e.what and e.cost, (kernel, e)
+
+
+def _metrics(record):
+    return {m["metric"]: m["value"] for m in record["metrics"]}
+
+
+@pytest.mark.parametrize("job", ["MeshGEMM", "MeshGEMV", "decode", "prefill"])
+def test_functional_runs_match_numpy_and_the_cycle_model_on_the_calibrated_profile(job):
+    """Under paper-kernels on the calibrated profile, a functional run passes its NumPy check
+    and gives the cycle model's cycles."""
+    from waferrepro.hardware import get_hardware
+    from waferrepro.jobs.meshsim import run_decode, run_meshsim, run_prefill
+
+    hw = get_hardware("wse2")
+    assert hw.calibration
+
+    def run(mode):
+        if job in ("MeshGEMM", "MeshGEMV"):
+            shape = "48x40x32" if job == "MeshGEMM" else "1x96x64"
+            return run_meshsim(job, shape, "4x4", hw, mode, preset=PRESET)
+        if job == "decode":
+            return run_decode("tiny-llama", "4x4", 9, 3, "shift", hw, mode, preset=PRESET)
+        return run_prefill("tiny-llama", "4x4", 16, hw, mode, preset=PRESET)
+
+    functional, cycles = run("functional"), run("cycle-model")
+    assert functional["check"]["performed"] and functional["check"]["passed"]
+    f, c = _metrics(functional), _metrics(cycles)
+    assert f["cycles"] == c["cycles"] and f["cycles"] > 0
+    assert "calibrated on results/reference/training.csv" in functional["note"]
