@@ -11,6 +11,7 @@ from . import training
 from .calibration import CANDIDATES, Fit
 from .hardware import ASSUMPTION_BOUNDS, Hardware
 
+RATIO_TICKS = (0.25, 0.33, 0.5, 0.67, 0.8, 0.9, 1, 1.1, 1.25, 1.5, 2, 3, 4)
 COLUMNS = ("section", "name", "value", "std", "nominal", "low_bound", "high_bound", "status",
            "published", "predicted_nominal", "predicted_calibrated", "error_calibrated",
            "predicted_left_out", "error_left_out", "note")
@@ -82,8 +83,9 @@ def figure(table_rows: list[dict], outs: list[Path]) -> None:
     ax.axhline(1.0, color="k", lw=0.8)
     ax.axhspan(0.9, 1.1, color="tab:green", alpha=0.12, label="+-10%")
     ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.2g"))
-    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.yaxis.set_major_locator(matplotlib.ticker.FixedLocator(RATIO_TICKS))
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_xticks(list(x), [r["name"] for r in pts], rotation=45, ha="right", fontsize=8)
     ax.set_ylabel("predicted / published")
     ax.set_title("Calibration on results/reference/training.csv (simulated, meshsim)",
