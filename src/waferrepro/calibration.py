@@ -73,7 +73,7 @@ class Fit:
     nominal_predictions: dict[str, float]
     loo_predictions: dict[str, float]
 
-    band_ids: list[str] = None      # the points whose LOO errors make the band
+    band_ids: list[str] | None = None  # the points whose LOO errors make the band
 
     @property
     def loo_rms(self) -> float:
@@ -101,10 +101,8 @@ class Problem:
         return lo + x * (hi - lo)
 
     def hardware(self, names, x) -> Hardware:
-        values = {n: type(getattr(self.hw, n))(self.to_value(n, v)) if isinstance(
-            getattr(self.hw, n), float) else self.to_value(n, v) for n, v in zip(names, x,
-                                                                                strict=True)}
-        return replace(self.hw, **values)
+        return replace(self.hw, **{n: float(self.to_value(n, v))
+                                   for n, v in zip(names, x, strict=True)})
 
     def log_ratios(self, names, x, points=None) -> np.ndarray:
         """log(predicted / published) of `points` (default all) at x."""
@@ -230,8 +228,9 @@ def profile(hw: Hardware, fit: Fit, path: Path, n_points: int) -> dict:
 
 
 def write_profile(data: dict, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    from .records import atomic_write
+
+    atomic_write(out, lambda fh: fh.write(json.dumps(data, indent=1, sort_keys=True) + "\n"))
 
 
 def load_profile(hardware: str) -> dict | None:

@@ -140,6 +140,11 @@ class Hardware:
             raise ValueError(f"loop_form must be one of {LOOP_FORMS}, got {self.loop_form!r}")
 
     @property
+    def authors_loops(self) -> bool:
+        """Whether kernels are priced as the authors' code issues them (loop_form)."""
+        return self.loop_form == "authors"
+
+    @property
     def mac_instruction(self) -> str:
         """The fp16 multiply-accumulate of this accumulate precision (@fmach or @fmachs)."""
         return ACCUMULATE[self.accumulate]["mac"]

@@ -56,17 +56,17 @@ def validate(record: dict, where: str = "record") -> dict:
     return record
 
 
-def write(record: dict, path: str | os.PathLike) -> Path:
-    """Validate and write `record` so that `path` is either absent or complete, never partial."""
+def atomic_write(path: str | os.PathLike, write, newline: str | None = None) -> Path:
+    """Write a text file through `write(fh)` so that `path` is either its previous content or
+    complete, never partial: a unique temp file in the same folder (mode MODE), renamed over
+    it; on any failure the temp file is removed and the previous file kept."""
     path = Path(path)
-    validate(record, str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, MODE)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(record, fh, indent=2, sort_keys=False)
-            fh.write("\n")
+        with os.fdopen(fd, "w", newline=newline) as fh:
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -74,6 +74,17 @@ def write(record: dict, path: str | os.PathLike) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write(record: dict, path: str | os.PathLike) -> Path:
+    """Validate and write `record` so that `path` is either absent or complete, never partial."""
+    validate(record, str(path))
+
+    def dump(fh):
+        json.dump(record, fh, indent=2, sort_keys=False)
+        fh.write("\n")
+
+    return atomic_write(path, dump)
 
 
 def read(path: str | os.PathLike) -> dict:

@@ -135,24 +135,10 @@ def build(table_id: str, record_paths, reference_csv=None, metrics=None) -> pd.D
 
 
 def write_csv(table: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write via a unique temp file in the same folder and rename, so an interrupted or failed
-    write never leaves half a table, never removes the previous one, and leaves no temp file
-    behind (mode 0644, as records)."""
-    import tempfile
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, records.MODE)
-        with os.fdopen(fd, "w", newline="") as fh:
-            table.to_csv(fh, index=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write via a unique temp file in the same folder and rename (records.atomic_write), so
+    an interrupted or failed write never leaves half a table, never removes the previous one,
+    and leaves no temp file behind (mode 0644, as records)."""
+    records.atomic_write(path, lambda fh: table.to_csv(fh, index=False), newline="")
 
 
 def read_csv(path: str | os.PathLike) -> pd.DataFrame:

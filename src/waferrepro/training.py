@@ -89,13 +89,12 @@ def _grid(cores: str) -> tuple[int, int]:
 
 
 def _kernel_cycles(system: str, shape: str, cores: str, hw: Hardware) -> float:
-    from . import meshsim, presets
+    """A kernel job's cycles as its record gives them (sweep.evaluate)."""
+    from . import sweep
+    from .experiments import KernelJob
 
-    px, py = _grid(cores)
-    dims = tuple(int(v) for v in shape.split("x"))
-    run = meshsim.simulate(system, dims, px, py, presets.hardware(hw, PRESET), False,
-                           kernel=presets.kernel(system, PRESET)).run
-    return float(run.cycles)
+    return float(sweep.evaluate(KernelJob("meshsim", system, shape, cores), hw,
+                                PRESET)["cycles"][0])
 
 
 def sgemm_tflops(hw: Hardware, shape: tuple[int, int, int], cores: str):
@@ -130,8 +129,8 @@ def predict(p: Point, hw: Hardware) -> float:
         return _kernel_cycles(p.system, p.shape, p.cores, hw) / hw.clock_hz * 1e3
     if p.kind == "kernel_ratio":
         num, den = p.system.split("/")
-        logs = [math.log(_kernel_cycles(num, s, p.cores, hw) / _kernel_cycles(den, s, p.cores, hw))
-                for s in p.shape.split(";")]
+        logs = [math.log(_kernel_cycles(num, s, p.cores, hw)
+                         / _kernel_cycles(den, s, p.cores, hw)) for s in p.shape.split(";")]
         return math.exp(sum(logs) / len(logs))
     if p.kind == "sgemm":
         return sgemm_tflops(hw, tuple(int(v) for v in p.shape.split("x")), p.cores)[0]

@@ -100,36 +100,34 @@ def length(value, what: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def _known(value, known, what: str, noun: str) -> str:
+    if value not in known:
+        _fail(what, f"unknown {noun} {value!r}; allowed: {', '.join(sorted(known))}")
+    return value
+
+
 def model(value, what: str = "model") -> str:
     from .models import MODELS
 
-    if value not in MODELS:
-        _fail(what, f"unknown model {value!r}; allowed: {', '.join(sorted(MODELS))}")
-    return value
+    return _known(value, MODELS, what, "model")
 
 
 def system(value, what: str = "system") -> str:
     from .meshsim import SYSTEMS
 
-    if value not in SYSTEMS:
-        _fail(what, f"unknown system {value!r}; allowed: {', '.join(sorted(SYSTEMS))}")
-    return value
+    return _known(value, SYSTEMS, what, "system")
 
 
 def preset(value, what: str = "preset") -> str:
     from .presets import PRESETS
 
-    if value not in PRESETS:
-        _fail(what, f"unknown schedule preset {value!r}; allowed: {', '.join(sorted(PRESETS))}")
-    return value
+    return _known(value, PRESETS, what, "schedule preset")
 
 
 def hardware_name(value, what: str = "hardware") -> str:
     from .hardware import HARDWARE
 
-    if value not in HARDWARE:
-        _fail(what, f"unknown hardware {value!r}; allowed: {', '.join(sorted(HARDWARE))}")
-    return value
+    return _known(value, HARDWARE, what, "hardware")
 
 
 # Hardware overrides.

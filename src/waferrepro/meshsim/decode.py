@@ -137,7 +137,7 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
     def gemv(k, widths):
         """The local GEMV of weights side by side: one under the vector form; one per weight
         as the authors write them (decode.csl xq/xk/xv_matvec_mult, up/gate_matvec_mult)."""
-        if hw.loop_form != "authors":
+        if not hw.authors_loops:
             return fab.matmul_cycles(1, k, sum(widths))
         return sum((fab.matmul_cycles(1, k, w) for w in widths), ZERO)
 
@@ -146,13 +146,13 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
         # one-iteration loop (B = 1; rmsnorm_x :297-305).
         tl.add(f"{label}: local sum of squares",
                compute=fab.elementwise_cycles(lay.dy, 2, 0) + fab.scalar_loop(1)
-               if hw.loop_form == "authors" else fab.matmul_cycles(1, lay.dy, 1, "fmacs"))
+               if hw.authors_loops else fab.matmul_cycles(1, lay.dy, 1, "fmacs"))
         ss = None if xv is None else rounded(hw, (xv * xv).sum(-1, keepdims=True))
         ss = reduce(ss, "y", 1, f"{label}: all-reduce (y)")
         tl.add(f"{label}: scale", compute=fab.elementwise_cycles(lay.dy, 2, 0)
                + (fab.scalar_loop(1) + fab.map_elements(1)  # :314 loop, :321 @map
                   + fab.scalar_ops(fab.scalar_work(*NORM_FUNC_OPS))
-                  if hw.loop_form == "authors" else fab.elementwise_cycles(1, 1, 1)))
+                  if hw.authors_loops else fab.elementwise_cycles(1, 1, 1)))
         if xv is None:
             return None
         return xv / np.sqrt(ss / a.hidden + a.eps) * along_y(gain)
@@ -171,7 +171,7 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
         qkv = qkv + along_x(weights.bqkv)
     tl.add("bias + RoPE", compute=fab.elementwise_cycles(width, 1, 0)
            + fab.elementwise_cycles(lay.cq + lay.ckv, 3, 1)
-           + (fab.scalar_loop(2) if hw.loop_form == "authors" else ZERO))  # :388, :431
+           + (fab.scalar_loop(2) if hw.authors_loops else ZERO))  # :388, :431
     if functional:
         cos, sin = rope_tables(lay, pos)
         q, k, v = qkv[..., :lay.cq], qkv[..., lay.cq:lay.cq + lay.ckv], qkv[..., lay.cq + lay.ckv:]
@@ -223,7 +223,7 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
         scores = None
     scores = reduce(scores, "x", a.heads * n_max, "scores all-reduce (x)")
     tl.add("softmax: local max", compute=fab.elementwise_cycles(a.heads * n_max, 1, 0)
-           + (fab.scalar_loop(1) if hw.loop_form == "authors" else ZERO))  # :484
+           + (fab.scalar_loop(1) if hw.authors_loops else ZERO))  # :484
     if functional:
         valid = np.arange(scores.shape[-1])[None, :] < cache.counts[:, None]  # (py, cap)
         scores = np.where(valid[:, None, None, :], scores / np.sqrt(a.head_dim), -np.inf)
@@ -231,7 +231,7 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
     else:
         local_max = None
     gmax = reduce(local_max, "y", a.heads, "softmax: max all-reduce (y)", op="max")
-    if hw.loop_form == "authors":
+    if hw.authors_loops:
         # decode.csl softmax_score: a @map of fsubh_func (one @fsubh of the scores per
         # head), a @map of fast_exp, (1 + x/256)^4 in FAST_EXP_OPS scalar ops per element
         # (not an exp), then a reduction @faddh for the local sum.
@@ -252,7 +252,7 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
     gsum = reduce(local_sum, "y", a.heads, "softmax: sum all-reduce (y)")
     tl.add("softmax: normalize",
            compute=(fab.map_elements(a.heads) + fab.scalar_ops(a.heads * fab.scalar_work(0, 1))
-                    if hw.loop_form == "authors" else fab.elementwise_cycles(a.heads, 0, 1))
+                    if hw.authors_loops else fab.elementwise_cycles(a.heads, 0, 1))
            + fab.elementwise_cycles(a.heads * n_max, 1, 0))
     if functional:
         probs = e / gsum[..., None]  # (py, px, heads, cap)
@@ -276,7 +276,7 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
     tl.add("gate|up GEMV (local)", compute=gemv(lay.dy, (lay.cf, lay.cf)))
     gu = None if h is None else rounded(hw, np.einsum("ijd,ijdn->ijn", h, weights.wgu))
     gu = reduce(gu, "y", 2 * lay.cf, "gate|up all-reduce (y)")
-    if hw.loop_form == "authors":
+    if hw.authors_loops:
         # decode.csl z2_silu: a scalar loop of SILU_SCALAR_OPS per iteration over B*d
         # elements (d, not f: the authors' code, as timed), then z3_mat's @fmulh over f.
         silu = (fab.scalar_loop(lay.dy, fab.scalar_work(*SILU_SCALAR_OPS))

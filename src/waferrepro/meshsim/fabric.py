@@ -164,7 +164,7 @@ class Fabric:
         # Our schedules run each step as a task and join its transfers with a sync; the
         # authors' kernels pay tasks where they are written (Fabric.tasks: MeshGEMM's and
         # Prefill's four per GEMM step; Decode and MeshGEMV run none).
-        if hw.loop_form == "authors":
+        if hw.authors_loops:
             self.timeline = Timeline()
         else:
             self.timeline = Timeline(step_fixed=Cost(fixed=hw.task_activation_cycles),
@@ -216,7 +216,7 @@ class Fabric:
         - "authors": as the authors' WSE-2 kernels issue it (authors_matmul)."""
         hw = self.hw
         instruction = instruction or hw.mac_instruction
-        if hw.loop_form == "authors":
+        if hw.authors_loops:
             return self.authors_matmul(m, k, n, instruction)
         best = None
         for ops, length, instr in ((m * k, n, instruction), (k * n, m, instruction),
@@ -239,7 +239,7 @@ class Fabric:
         if count <= 0 or length <= 0:
             return ZERO
         run = math.ceil(length / hw.rate(instruction))
-        stall = run * (hw.bank_conflict_factor - 1) if hw.loop_form == "authors" else 0.0
+        stall = run * (hw.bank_conflict_factor - 1) if hw.authors_loops else 0.0
         return Cost({cause: count * run, "wait": count * stall,
                      "fixed": count * hw.dsd_startup_cycles},
                     ops={f"dsd:{instruction}": count})
@@ -268,7 +268,7 @@ class Fabric:
         """`count` task activations a step of the authors' code runs (the completion tasks
         of its transfers and the next step's task); none under the vector form, whose
         timeline charges a task and a sync per step itself."""
-        if self.hw.loop_form != "authors" or count <= 0:
+        if not self.hw.authors_loops or count <= 0:
             return ZERO
         return Cost(fixed=count * self.hw.task_activation_cycles, ops={"task": count})
 
@@ -309,30 +309,19 @@ class Fabric:
 
     def elementwise_cycles(self, elems: float, ops_per_elem: float = 1.0,
                            transcendentals_per_elem: float = 0.0,
-                           instruction: str = "fadds", authors: str = "vector") -> Cost:
-        """Cycles for element-wise work on `elems` values held by one core. In the "vector"
-        form (and for work the authors also vectorize) one DSD operation per pass over the
-        vector; under the "authors" loop form, where `authors` says they write it so, a
-        scalar loop ("scalar": per element an iteration and its scalar ops) or a @map
-        ("map": per element a callback of scalar ops). A transcendental costs
-        `transcendental_ops` operations."""
+                           instruction: str = "fadds") -> Cost:
+        """Cycles for element-wise work on `elems` values held by one core: one DSD operation
+        per pass over the vector (a transcendental costs `transcendental_ops` passes); under
+        the authors' loop form each also loads its operands into DSRs. Work the authors write
+        as scalar loops or @maps is priced with scalar_loop / map_elements where it occurs."""
         hw = self.hw
         passes = ops_per_elem + transcendentals_per_elem * hw.transcendental_ops
         if elems <= 0 or passes <= 0:
             return ZERO
-        form = authors if hw.loop_form == "authors" else "vector"
-        if form == "scalar":
-            return self.scalar_loop(elems, passes)
-        if form == "map":
-            return self.map_elements(elems) + Cost(
-                elementwise=elems * passes * hw.scalar_op_cycles,
-                ops={"scalar_op": elems * passes})
-        if form != "vector":
-            raise ValueError(f"element-wise form must be vector, scalar or map, got {form!r}")
         dsd = Cost(elementwise=math.ceil(passes * elems / hw.rate(instruction)),
                    fixed=math.ceil(passes) * hw.dsd_startup_cycles,
                    ops={f"dsd:{instruction}": math.ceil(passes)})
-        if hw.loop_form == "authors":  # each DSD operation's operands loaded into DSRs
+        if hw.authors_loops:  # each DSD operation's operands loaded into DSRs
             return dsd + self.scalar_ops(math.ceil(passes) * ELEMENTWISE_DESCRIPTOR_OPS)
         return dsd
 

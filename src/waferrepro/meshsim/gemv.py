@@ -48,7 +48,7 @@ def run_gemv(hw: Hardware, shape, px: int, py: int, inputs=None, *, tree_levels:
         mac(hw, partial, np.broadcast_to(x_tiles[:, None, None, :], (py, px, 1, kt)), w_tiles)
         partial = partial[:, :, 0]
     local = (fab.authors_gemv(kt, nt, setup_ops=MESHGEMV_DESCRIPTOR_OPS, loop_ops=None)
-             if hw.loop_form == "authors" else fab.matmul_cycles(1, kt, nt))
+             if hw.authors_loops else fab.matmul_cycles(1, kt, nt))
     fab.timeline.add("local GEMV", compute=local)
 
     partial, cycles, levels = tree_reduce(fab, partial, "y", nt, tree_levels, root=tree_root)

@@ -106,7 +106,7 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
     def rms_norm(xv, gain, label):
         # The authors square with @fmulh and sum with d @faddh of length lt (rmsnorm_x).
         tl.add(f"{label}: local sums of squares",
-               compute=fab.elementwise_cycles(lt * dt, 2, 0) if hw.loop_form == "authors"
+               compute=fab.elementwise_cycles(lt * dt, 2, 0) if hw.authors_loops
                else fab.matmul_cycles(lt, dt, 1, "fmacs"))
         ss = None if xv is None else rounded(hw, (xv * xv).sum(-1))  # (p, p, lt)
         ss, cycles, _ = all_reduce(fab, ss, "x", lt, tree_levels, root=tree_root)
@@ -114,7 +114,7 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
         # The authors' rsqrt is a scalar loop per token: a division, an add, sqrt_f16 and a
         # division (prefill.csl rmsnorm_x).
         tl.add(f"{label}: scale", compute=fab.elementwise_cycles(lt * dt, 2, 0)
-               + (fab.scalar_loop(lt, fab.scalar_work(1, 3)) if hw.loop_form == "authors"
+               + (fab.scalar_loop(lt, fab.scalar_work(1, 3)) if hw.authors_loops
                   else fab.elementwise_cycles(lt, 1, 1)))
         if xv is None:
             return None
@@ -133,7 +133,7 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
         p steps each in the authors' Prefill (xq/xk/xv_matmul, z1/z2), so under their loop
         form each step also pays the other parts' k loops and every part's tasks."""
         compute = fab.matmul_cycles(lt, k_elems, n_elems)
-        if hw.loop_form == "authors":
+        if hw.authors_loops:
             compute += fab.scalar_loop((parts - 1) * k_elems, GEMM_DESCRIPTOR_OPS)
         return compute, parts * GEMM_STEP_TASKS
 
@@ -195,7 +195,7 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
     scores = cannon_loop(fab, q, k, scores, fab.matmul_cycles(lt, cq, lt), lt * cq,
                          lt * ckv, INTERLEAVED, head_mac=scores_mac, label="scores Cannon",
                          step_tasks=SCORE_STEP_TASKS)
-    if hw.loop_form == "authors":
+    if hw.authors_loops:
         # The authors' score GEMM reduces its partial products along the row after every
         # step (comm_pe.csl matmul_T_reduce_add_x: a one-level chain of lt * lt partial
         # scores into a root that moves with the step, after the step's compute; the
@@ -221,7 +221,7 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
     # The authors' softmax_score (prefill.csl :665-723): one @fmulh scales the scores, then
     # per pass a scalar loop of s row operations (@fmaxh, @fsubh, @faddh, @fmulh), the exp
     # a scalar loop over all s*s scores and the reciprocal one over s sums.
-    authors = hw.loop_form == "authors"
+    authors = hw.authors_loops
     tl.add("softmax: mask, scale, local max" if causal else "softmax: scale, local max",
            compute=(fab.elementwise_cycles(hl * lt, 1, 0) + fab.row_ops("faddh", hl, lt))
            if authors else fab.elementwise_cycles(hl * lt, 2, 0))
@@ -280,7 +280,7 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
     tl.add("SiLU x up", compute=(fab.map_elements(lt * ft)
                                  + fab.scalar_ops(lt * ft * fab.scalar_work(2, 2))
                                  + fab.elementwise_cycles(lt * ft, 1, 0))
-           if hw.loop_form == "authors" else fab.elementwise_cycles(lt * ft, 3, 1))
+           if hw.authors_loops else fab.elementwise_cycles(lt * ft, 3, 1))
     act = None if gu is None else gu[..., :ft] / (1 + np.exp(-gu[..., :ft])) * gu[..., ft:]
     down = cannon(act, None if not functional else weights.wd, ft, dt, "down MeshGEMM")
     tl.add("residual", compute=fab.elementwise_cycles(lt * dt, 1, 0))
