@@ -78,6 +78,17 @@ class Hardware:
     scalar_iteration_cycles: float
     scalar_op_cycles: float
     bank_conflict_factor: float
+    # The authors' code also issues descriptor instructions (@set_dsd_base_addr, @load_to_dsr,
+    # @increment_dsd_offset, @set_dsd_length: a DSD's address, length or register), each
+    # priced here apart from plain scalar operations (scalar_op_cycles: moves, compares,
+    # integer and fp arithmetic, calls), and starts each @map (the DSD operation that walks
+    # its iterated DSD and calls the callback per element; map_element_cycles per element).
+    descriptor_op_cycles: float
+    map_setup_cycles: float
+    # A core that relays a streamed message (a receive-add-send chain: @faddh from a fabric
+    # input to a fabric output) delays its first wavelet by this: ramp in, the DSD pipeline,
+    # ramp out (Luczynski et al., HPDC 2024, model it as 2*T_R + 1).
+    relay_cycles: float
     # The fraction of the authors' per-step score reduce chain's relay latency that each
     # step waits for (meshsim.prefill: 1 as their synchronous code reads, 0 when consecutive
     # chains pipeline).
@@ -199,6 +210,9 @@ WSE2 = Hardware(
     # bank-conflict stall (the calibration, waferrepro.calibration, fits those it can pin).
     fabric_dsd_startup_cycles=4, map_element_cycles=4, scalar_iteration_cycles=4,
     scalar_op_cycles=1, bank_conflict_factor=1.0,
+    # Assumptions: a descriptor instruction one cycle, as a scalar op; a @map's start as a DSD
+    # operation's set-up; a relay 2*T_R + 1 at the nominal ramp (bounds in ASSUMPTION_BOUNDS).
+    descriptor_op_cycles=1, map_setup_cycles=4, relay_cycles=5,
     # Assumption: every step waits for its whole chain, as the code reads (bounds 0..1).
     reduce_chain_exposed=1.0,
     # 48 KB SRAM per core (Cerebras WSE-2 product brief; Hot Chips 34, 2022).
@@ -244,8 +258,11 @@ WSE3 = replace(
     fabric_height=DEVICE_FABRIC["wse3"][1] - MEMCPY_HALO[1],
     # SIMD widths: SDK CSL language appendix, SIMD-width table (WSE-3 column).
     simd_fmach=8, simd_fmachs=4, simd_faddh=8, simd_fadds=4, simd_fmovs=4,
-    # Assumptions: @fmacs twice WSE-2's; ports twice WSE-2's (what the SIMD table needs).
-    simd_fmacs=2, sram_read_bits_per_cycle=256, sram_write_bits_per_cycle=128,
+    # Assumption: @fmacs twice WSE-2's. SRAM ports as WSE-2's: the SDK documents no other
+    # width, and per core the memory bandwidth is about the same (Cerebras: WSE-2 20 PB/s over
+    # 850,000 cores, WSE-3 21 PB/s over 900,000), so a three-operand fp16 op (@fmach: 32 bits
+    # read, 16 written per element) runs at 4 per cycle, not the SIMD table's 8.
+    simd_fmacs=2, sram_read_bits_per_cycle=128, sram_write_bits_per_cycle=64,
     # 44 GB on-chip SRAM over 900,000 cores = ~48 KB per core (Cerebras WSE-3 launch, 2024-03).
     sram_bytes_per_core=48 * 1024,
     # CS-3: 23 kW (Cerebras CS-3 datasheet).
@@ -269,6 +286,8 @@ INSTRUCTIONS = {
     "faddh": ("simd_faddh", 32, 16),
     "fadds": ("simd_fadds", 64, 32),
     "fmovs": ("simd_fmovs", 32, 32),
+    # Assumption: a 16-bit move (@fmovh) as wide as the 16-bit add (the SIMD table lists none).
+    "fmovh": ("simd_faddh", 16, 16),
 }
 
 _WSE2_BOUNDS = {
@@ -295,6 +314,15 @@ _WSE2_BOUNDS = {
     "scalar_op_cycles": (1, 10, "one scalar fp16/fp32 operation: not published"),
     "bank_conflict_factor": (1.0, 2.0, "SRAM bank conflicts of unaligned operands (WaferLLM "
                                        "issue #7); 2: one operand's reads serialized"),
+    "descriptor_op_cycles": (1, 10, "a DSD descriptor instruction (@load_to_dsr, "
+                                    "@set_dsd_base_addr, ...): not published"),
+    "map_setup_cycles": (1, 40, "the start of a @map (a DSD operation with a callback): not "
+                                "published"),
+    "relay_cycles": (3, 20, "a core's receive-add-send of a streamed wavelet (ramp in, DSD "
+                            "pipeline, ramp out; 2*T_R + 1 in Luczynski et al., HPDC 2024): "
+                            "not measured directly"),
+    "hop_latency_cycles": (1, 3, "one router hop: SDK examples and the authors' launchers align "
+                                 "timestamps at 1 cycle per hop; not published for WSE-3"),
     "reduce_chain_exposed": (0.0, 1.0, "the authors' score reduce chain is synchronous, but "
                                        "its root moves every step and rows drift apart: "
                                        "how much of it pipelines is not measured"),
@@ -304,9 +332,7 @@ _WSE2_BOUNDS = {
 ASSUMPTION_BOUNDS = {
     "wse2": _WSE2_BOUNDS,
     "wse3": {**_WSE2_BOUNDS,
-             "simd_fmacs": (1, 4, "fp32 @fmacs is absent from the SDK's SIMD table"),
-             "sram_read_bits_per_cycle": (128, 256, "assumed twice WSE-2's, as the SIMD table"),
-             "sram_write_bits_per_cycle": (64, 128, "assumed twice WSE-2's, as the SIMD table")},
+             "simd_fmacs": (1, 4, "fp32 @fmacs is absent from the SDK's SIMD table")},
 }
 # Assumptions whose higher value makes a run faster (for the rest, lower is faster).
 HIGHER_IS_FASTER = {"simd_fmacs", "sram_read_bits_per_cycle", "sram_write_bits_per_cycle",

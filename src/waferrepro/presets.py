@@ -3,10 +3,13 @@ public kernels do them (`paper-kernels`) or as our complete layer does (`full-mo
 
 Options (each changes meshsim's schedule; the layer options also the NumPy reference):
 - tree_root (modelled; MeshGEMV, Decode and Prefill): the all-reduce trees' roots at each
-  group's first core ("edge") or in its middle with both sides reducing towards it
-  ("middle", the authors' MeshGEMV, Decode and Prefill: every reduction of their WSE-2
-  decode.csl is a two_tree_allreduce_*, and their Prefill's row all-reduces chain towards
-  root = P/2 from both sides; about half the hops). Decode's y and x all-reduces and
+  group's first core ("edge"), in its middle with both sides reducing towards it ("middle",
+  rounded down: our CSL's roles.csl), or as the authors place them ("authors": the middle
+  rounded up, root_1st_phase = pe_num_group // 2, and groups of the authors' size, the
+  divisor of the line nearest its square root unless a MeshGEMV's group_num says: every
+  reduction of their decode.csl is a two_tree_allreduce_*, MeshGEMV/WSE-3's run_wse3.sh
+  places its roots so, and their Prefill's row all-reduces chain towards P/2 from both
+  sides; about half the hops). Decode's y and x all-reduces and
   Prefill's row all-reduces take it through decode_run() / prefill_run(); chain-GEMV
   stays Cerebras's one-way chain either way.
 - prefill_row_levels (modelled; Prefill): the levels of Prefill's row all-reduce trees (RMSNorm
@@ -68,7 +71,7 @@ PRESETS = {
                    "last_shift": False, "accumulate": "fp32",
                    "attention_heads": "model", "causal_mask": True, "kv_cache": "shift",
                    "prefill_row_levels": 2, "loop_form": "vector"},
-    "paper-kernels": {"tree_root": "middle", "skew": "device", "fp16_per_wavelet": 2,
+    "paper-kernels": {"tree_root": "authors", "skew": "device", "fp16_per_wavelet": 2,
                       "last_shift": True, "accumulate": "fp16",
                       "attention_heads": "one", "causal_mask": False, "kv_cache": "static",
                       "prefill_row_levels": 1, "loop_form": "authors"},
@@ -129,7 +132,7 @@ def tree_root(preset: str) -> str:
 
 def prefill_row_tree(preset: str) -> tuple[int, str]:
     """(levels, root) of Prefill's row all-reduces: prefill_row_levels and tree_root
-    (paper-kernels: (1, "middle"), the authors' one chain per side into P/2; full-model:
+    (paper-kernels: (1, "authors"), the authors' one chain per side into P/2; full-model:
     (2, "edge"))."""
     levels = options(preset)["prefill_row_levels"]
     if levels not in (1, 2):

@@ -6,22 +6,27 @@ along a column); lines do not share links, so the cost of one line is the cost o
 computed from the plan only, so both modes agree.
 
 Cost model (PLMR, ARCHITECTURE.md): a message of n wavelets over d hops costs
-    n * link_load (transfer) + d * hop_latency + 2 * ramp_latency (latency) + dsd_startup (fixed)
+    n * link_load (transfer) + d * hop_latency + 2 * ramp_latency (latency)
+    + fabric_dsd_startup (fixed: the sending DSD operation's set-up)
 (streamed at one wavelet per cycle per link; link_load > 1 when flows share a directed link;
 fp16 values fp16_per_wavelet to a wavelet, fp32 ones one each). Reductions carry partial
 sums at the run's accumulate width (hw.acc_bits) unless told otherwise.
-A core that relays and adds in a pipelined chain adds 2 * ramp_latency + 1 cycles per member,
-the form of Luczynski et al. (HPDC 2024): (2*T_R + 1) per unit distance; each tree level and
-the turn from reduce to broadcast switch routes (route_switch_cycles, fixed).
+A core that relays and adds in a pipelined chain delays the stream by relay_cycles (ramp in,
+the DSD pipeline, ramp out: Luczynski et al., HPDC 2024, write it 2*T_R + 1). Our kernels
+switch routes at each tree level and from reduce to broadcast (route_switch_cycles, fixed);
+the authors' use a color per phase and switch nothing.
+Every cost is built by cost.priced (counts x prices), so meshsim.form can re-price it.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..host import group_size, logical_index, ring_order
-from .cost import ZERO, Cost
-from .fabric import Fabric
+from .cost import ZERO, Cost, priced
+from .fabric import Fabric, PlanError
 from .fastpath import pure_cost
 from .precision import sum_along
 
@@ -50,9 +55,16 @@ def _flows_cost(fab: Fabric, src: np.ndarray, dst: np.ndarray, elems: int,
         np.add.at(diff, hi, -1)
         load = max(load, int(np.cumsum(diff).max()))
     dist = int(np.abs(dst - src).max())
-    return Cost(transfer=fab.wavelets(elems, bits) * load,
-                latency=dist * hw.hop_latency_cycles + 2 * hw.ramp_latency_cycles) \
-        + fab.message_fixed()
+    return message(fab, fab.wavelets(elems, bits) * load, dist)
+
+
+def message(fab: Fabric, wavelets: float, hops: int, relays: int = 0) -> Cost:
+    """A message's cycles: its wavelets on the busiest link, the first wavelet's hops, the two
+    ramps (out of the sender, into the receiver), `relays` cores that relay and add on the
+    way, and the sending DSD operation's set-up."""
+    return priced(fab.hw, transfer={"": wavelets},
+                  latency={"hop_latency_cycles": hops, "ramp_latency_cycles": 2,
+                           "relay_cycles": relays}) + fab.message_fixed()
 
 
 def permute(fab: Fabric, data, axis: str, dest: np.ndarray, elems: int, bits: int = 16):
@@ -110,9 +122,7 @@ def broadcast(fab: Fabric, data, axis: str, root, elems: int, bits: int = 16):
     p = fab.line_length(axis)
     roots = np.atleast_1d(root)
     dist = int(max(np.max(roots), p - 1 - np.min(roots)))
-    cycles = ZERO if p == 1 else Cost(
-        transfer=fab.wavelets(elems, bits),
-        latency=dist * hw.hop_latency_cycles + 2 * hw.ramp_latency_cycles) + fab.message_fixed()
+    cycles = ZERO if p == 1 else message(fab, fab.wavelets(elems, bits), dist)
     if data is None:
         return None, cycles
     ax = _AXIS[axis]
@@ -122,17 +132,46 @@ def broadcast(fab: Fabric, data, axis: str, root, elems: int, bits: int = 16):
     return np.broadcast_to(picked, data.shape).copy(), cycles
 
 
-TREE_ROOTS = ("edge", "middle")
+TREE_ROOTS = ("edge", "middle", "authors")
 
 
-def tree_plan(p: int, levels: int, root: str = "edge") -> list[list[np.ndarray]]:
+def authors_group_num(p: int) -> int | None:
+    """The authors' group count for a two-level tree over p cores: the divisor of p nearest
+    sqrt(p) with at least two groups of at least two (their Decode configs: 20 groups on 420
+    and 540, 22 on 660, 24 on 720); None where p has none."""
+    fits = [g for g in range(2, p // 2 + 1) if p % g == 0]
+    return min(fits, key=lambda g: (abs(g - math.sqrt(p)), g)) if fits else None
+
+
+def check_group_num(p: int, group_num: int) -> None:
+    """The authors' kernels need p % group_num == 0, at least two groups of at least two."""
+    if (isinstance(group_num, bool) or not isinstance(group_num, (int, np.integer))
+            or group_num < 2 or p % group_num or p // group_num < 2):
+        raise PlanError(f"group_num {group_num!r} does not fit a line of {p} cores: it must "
+                        f"be an integer >= 2 that divides {p}, leaving groups of >= 2 cores")
+
+
+def tree_plan(p: int, levels: int, root: str = "edge",
+              group_num: int | None = None) -> list[list[np.ndarray]]:
     """The groups of each level of a `levels`-level tree over positions 0..p-1: level 1
     groups g neighbouring positions, each later level groups the previous level's roots g at
     a time (g = ceil(p ** (1/levels))). A group's root is its first member ("edge": one-way
-    chains, Cerebras's GEMV example and our first kernels) or its middle member ("middle":
-    both halves chain towards it at once, as the authors' MeshGEMV does)."""
+    chains, Cerebras's GEMV example and our first kernels), its middle member rounded down
+    ("middle": both halves chain towards it, our CSL's roles.csl) or rounded up ("authors":
+    the authors' MeshGEMV, Decode and Prefill, root = pe_num_group // 2; run_wse3.sh).
+    `group_num` (two levels): p // group_num cores per level-1 group and one level-2 group of
+    their roots, as the authors' pe_num_group; the authors' root form takes
+    authors_group_num(p) where none is given."""
     if root not in TREE_ROOTS:
         raise ValueError(f"tree root must be one of {TREE_ROOTS}, got {root!r}")
+    if group_num is None and root == "authors" and levels == 2:
+        group_num = authors_group_num(p)
+    if group_num is not None:
+        if levels != 2:
+            raise PlanError(f"group_num applies to a two-level tree, not {levels} levels")
+        check_group_num(p, group_num)
+        level1 = [np.arange(i, i + p // group_num) for i in range(0, p, p // group_num)]
+        return [level1, [np.array([group_root(grp, root) for grp in level1])]]
     g = group_size(p, levels)
     heads, plan = np.arange(p), []
     while len(heads) > 1:
@@ -143,47 +182,49 @@ def tree_plan(p: int, levels: int, root: str = "edge") -> list[list[np.ndarray]]
 
 
 def group_root(group: np.ndarray, root: str) -> int:
-    return int(group[0] if root == "edge" else group[(len(group) - 1) // 2])
+    at = {"edge": 0, "middle": (len(group) - 1) // 2, "authors": len(group) // 2}[root]
+    return int(group[at])
 
 
-def tree_root(p: int, levels: int, root: str = "edge") -> int:
+def tree_root(p: int, levels: int, root: str = "edge", group_num: int | None = None) -> int:
     """Where a line's tree leaves its result."""
-    plan = tree_plan(p, levels, root)
+    plan = tree_plan(p, levels, root, group_num)
     return group_root(plan[-1][0], root) if plan else 0
 
 
 @pure_cost
 def tree_reduce(fab: Fabric, data, axis: str, elems: int, levels: int, op: str = "sum",
-                bits: int | None = None, root: str = "edge"):
+                bits: int | None = None, root: str = "edge", group_num: int | None = None):
     """Sum (or, with op="max", take the maximum of) the tiles of each line into its tree's
     root (tree_plan, tree_root) through a `levels`-level tree of chains.
 
     levels=1 is the plain chain reduction (Cerebras's GEMV example); the paper's MeshGEMV
-    uses levels=2. Per level, a chain's far member reaches the root after one relay per
-    member and its hops; a middle root takes its two sides' streams one after the other (two
-    DSD ops, as the authors' kernel does), so it pays twice the wavelets. Returns (data,
-    cycles, levels actually used).
+    uses levels=2. Per level, the farthest member's stream reaches its root over its hops,
+    relayed (and added) by every member between; a root with members on both sides takes
+    their streams one after the other (two DSD operations, as the authors' kernels do), so it
+    pays twice the wavelets and a second DSD set-up. Returns (data, cycles, levels used).
     """
     if op not in ("sum", "max"):
         raise ValueError(f"tree_reduce op must be 'sum' or 'max', got {op!r}")
     hw = fab.hw
     bits = bits or hw.acc_bits
     ax = _AXIS[axis]
-    relay = 2 * hw.ramp_latency_cycles + 1
     cycles = ZERO
-    plan = tree_plan(fab.line_length(axis), levels, root)
+    plan = tree_plan(fab.line_length(axis), levels, root, group_num)
     for groups in plan:
-        latency, sides = 0.0, 1
+        chain, sides = ZERO, 1
         for group in groups:
             r = group_root(group, root)
             for side in (group[group < r], group[group > r]):
                 if len(side):
                     far = int(np.max(np.abs(side - r)))
-                    latency = max(latency, len(side) * relay + far * hw.hop_latency_cycles)
+                    chain = max(chain, message(fab, 0, far, relays=len(side) - 1))
             sides = max(sides, int((group < r).any()) + int((group > r).any()))
-        # Each level: its own routes (a switch) and one receive per side at the root.
-        cycles += Cost(transfer=sides * fab.wavelets(elems, bits), latency=latency,
-                       fixed=hw.route_switch_cycles) + fab.message_fixed() * sides
+        # The root's wavelets (one stream per side) and its second side's receive set-up;
+        # our kernels switch routes at each level.
+        switch = ZERO if hw.authors_loops else priced(hw, fixed={"route_switch_cycles": 1})
+        cycles += (chain + priced(hw, transfer={"": sides * fab.wavelets(elems, bits)})
+                   + fab.message_fixed(sides - 1) + switch)
         if data is not None:
             for group in groups:
                 r = group_root(group, root)
@@ -196,22 +237,25 @@ def tree_reduce(fab: Fabric, data, axis: str, elems: int, levels: int, op: str =
 
 
 def all_reduce(fab: Fabric, data, axis: str, elems: int, levels: int = 2, op: str = "sum",
-               bits: int | None = None, root: str = "edge"):
+               bits: int | None = None, root: str = "edge", group_num: int | None = None):
     """Tree reduce into the tree's root, then broadcast back along the line.
 
     Returns (data, reduce cycles + broadcast cycles, levels used).
     """
     bits = bits or fab.hw.acc_bits
-    data, cycles, used = tree_reduce(fab, data, axis, elems, levels, op, bits, root)
-    at = tree_root(fab.line_length(axis), levels, root)
+    data, cycles, used = tree_reduce(fab, data, axis, elems, levels, op, bits, root, group_num)
+    at = tree_root(fab.line_length(axis), levels, root, group_num)
     data, bcast = broadcast(fab, data, axis, at, elems, bits)
     return data, cycles + route_switch(fab, axis) + bcast, used
 
 
 def route_switch(fab: Fabric, axis: str) -> Cost:
     """Turning a line's routes from the reduce to the broadcast (line_tree.csl does it in
-    every kernel that all-reduces); none on a line of one."""
-    return Cost(fixed=fab.hw.route_switch_cycles) if fab.line_length(axis) > 1 else ZERO
+    every kernel that all-reduces); none on a line of one, none in the authors' kernels (a
+    color per phase)."""
+    if fab.line_length(axis) == 1 or fab.hw.authors_loops:
+        return ZERO
+    return priced(fab.hw, fixed={"route_switch_cycles": 1})
 
 
 def shear(fab: Fabric, data, axis: str, amounts, elems: int, interleaved: bool,

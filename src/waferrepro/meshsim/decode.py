@@ -46,7 +46,7 @@ from .fabric import Fabric, PlanError
 from .precision import rounded
 
 # Scalar operations per element in the authors' Decode (decode.csl, WSE-2 at 2cd13b5), as
-# (arithmetic ops, divisions and square roots: software routines, Fabric.scalar_work):
+# (arithmetic ops, divisions and square roots: software routines, Fabric.scalar_ops):
 # fast_exp (:234-241) divides by 256, adds 1 and squares twice; z2_silu (:626-631) negates,
 # runs fast_exp, adds 1 and divides; fmulh_norm_func (:228-232) divides by head_dim, adds
 # eps, takes sqrt and a reciprocal.
@@ -151,7 +151,7 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
         ss = reduce(ss, "y", 1, f"{label}: all-reduce (y)")
         tl.add(f"{label}: scale", compute=fab.elementwise_cycles(lay.dy, 2, 0)
                + (fab.scalar_loop(1) + fab.map_elements(1)  # :314 loop, :321 @map
-                  + fab.scalar_ops(fab.scalar_work(*NORM_FUNC_OPS))
+                  + fab.scalar_ops(*NORM_FUNC_OPS)
                   if hw.authors_loops else fab.elementwise_cycles(1, 1, 1)))
         if xv is None:
             return None
@@ -239,7 +239,7 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
         exp_sum = (fab.map_elements(a.heads) + fab.vector_op("faddh", n_max, a.heads,
                                                              cause="elementwise")
                    + fab.map_elements(n_scores)
-                   + fab.scalar_ops(n_scores * fab.scalar_work(*FAST_EXP_OPS))
+                   + fab.scalar_ops(*(n_scores * v for v in FAST_EXP_OPS))
                    + fab.elementwise_cycles(n_scores, 1, 0) + fab.scalar_loop(1))  # :502
     else:
         exp_sum = fab.elementwise_cycles(a.heads * n_max, 2, 1)
@@ -251,7 +251,7 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
         local_sum = None
     gsum = reduce(local_sum, "y", a.heads, "softmax: sum all-reduce (y)")
     tl.add("softmax: normalize",
-           compute=(fab.map_elements(a.heads) + fab.scalar_ops(a.heads * fab.scalar_work(0, 1))
+           compute=(fab.map_elements(a.heads) + fab.scalar_ops(0, a.heads)
                     if hw.authors_loops else fab.elementwise_cycles(a.heads, 0, 1))
            + fab.elementwise_cycles(a.heads * n_max, 1, 0))
     if functional:
@@ -279,7 +279,7 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
     if hw.authors_loops:
         # decode.csl z2_silu: a scalar loop of SILU_SCALAR_OPS per iteration over B*d
         # elements (d, not f: the authors' code, as timed), then z3_mat's @fmulh over f.
-        silu = (fab.scalar_loop(lay.dy, fab.scalar_work(*SILU_SCALAR_OPS))
+        silu = (fab.scalar_loop(lay.dy, *SILU_SCALAR_OPS)
                 + fab.elementwise_cycles(lay.cf, 1, 0))
     else:
         silu = fab.elementwise_cycles(lay.cf, 3, 1)

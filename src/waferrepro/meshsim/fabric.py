@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from ..hardware import Hardware
 from . import fastpath
-from .cost import CAUSES, ZERO, Cost
+from .cost import CAUSES, ZERO, Cost, priced
 
 # Descriptor operations (@set_dsd_base_addr, @load_to_dsr, @increment_dsd_offset,
 # @set_dsd_length: scalar instructions) the authors' WSE-2 code issues around its DSD work,
@@ -167,8 +167,9 @@ class Fabric:
         if hw.authors_loops:
             self.timeline = Timeline()
         else:
-            self.timeline = Timeline(step_fixed=Cost(fixed=hw.task_activation_cycles),
-                                     comm_fixed=Cost(fixed=hw.sync_cycles))
+            self.timeline = Timeline(
+                step_fixed=priced(hw, fixed={"task_activation_cycles": 1}),
+                comm_fixed=priced(hw, fixed={"sync_cycles": 1}))
         self.buffers: dict[str, int] = {}
         self.colors: dict[str, int] = {}
 
@@ -205,7 +206,7 @@ class Fabric:
                 f"route plan needs {used} colors per core but {self.hw.name} offers "
                 f"{self.hw.routable_colors} routable ones ({self.colors})")
 
-    # --- P and L: costs ----------------------------------------------------------------
+    # --- P and L: costs (every one built by cost.priced: counts x prices) ---------------
     def matmul_cycles(self, m: int, k: int, n: int, instruction: str | None = None) -> Cost:
         """Cycles for a core to compute an [m,k] x [k,n] product (accumulated into its
         output) as DSD operations of `instruction` (default: the run's fp16 multiply-accumulate,
@@ -213,55 +214,74 @@ class Fabric:
         - "vector": the loop order with the fewest cycles of three, vectors along n (m*k ops),
           along m (k*n ops) or along k (m*n dot products); each op pays `dsd_startup_cycles`
           (fixed) and ceil(length / rate) cycles (matmul).
-        - "authors": as the authors' WSE-2 kernels issue it (authors_matmul)."""
+        - "authors": as the authors' kernels issue it: a GEMV (m = 1) as authors_gemv, a GEMM
+          as authors_gemm (a GEMM with one row per core, MeshGEMM's Mt = 1, calls
+          authors_gemm itself)."""
         hw = self.hw
         instruction = instruction or hw.mac_instruction
         if hw.authors_loops:
-            return self.authors_matmul(m, k, n, instruction)
+            if min(m, k, n) <= 0:
+                return ZERO
+            return (self.authors_gemv(k, n, instruction) if m == 1
+                    else self.authors_gemm(m, k, n, instruction))
         best = None
         for ops, length, instr in ((m * k, n, instruction), (k * n, m, instruction),
                                    (m * n, k, f"{instruction}_dot")):
             if ops <= 0 or length <= 0:
                 continue
-            cost = Cost(matmul=ops * math.ceil(length / hw.rate(instr)),
-                        fixed=ops * hw.dsd_startup_cycles,
-                        ops={f"dsd:{instr}": ops})
+            run = math.ceil(length / hw.rate(instr))
+            cost = priced(hw, matmul={"": ops * run}, fixed={"dsd_startup_cycles": ops},
+                          ops={f"dsd:{instr}": ops})
             if best is None or cost < best:
                 best = cost
         return best or ZERO
 
     def vector_op(self, instruction: str, length: int, count: float = 1,
-                  cause: str = "matmul") -> Cost:
+                  cause: str = "matmul", startup: bool = True) -> Cost:
         """`count` DSD operations of `length` elements: set-up (fixed), ceil(length / rate)
         cycles (`cause`) and, where the operands are unaligned (the authors' arrays), the
-        bank-conflict stall on top (wait: the core idles on SRAM)."""
+        bank-conflict stall on top (wait: the core idles on SRAM). `startup=False`: the
+        operation runs on DSRs loaded before (a @map callback's), whose set-up the descriptor
+        operations that loaded them pay."""
         hw = self.hw
         if count <= 0 or length <= 0:
             return ZERO
-        run = math.ceil(length / hw.rate(instruction))
-        stall = run * (hw.bank_conflict_factor - 1) if hw.authors_loops else 0.0
-        return Cost({cause: count * run, "wait": count * stall,
-                     "fixed": count * hw.dsd_startup_cycles},
-                    ops={f"dsd:{instruction}": count})
+        run = count * math.ceil(length / hw.rate(instruction))
+        stall = {"bank_conflict_factor": run, "": -run} if hw.authors_loops else {}
+        fixed = {"dsd_startup_cycles": count} if startup else {}
+        return priced(hw, ops={f"dsd:{instruction}": count},
+                      **{cause: {"": run}, "wait": stall, "fixed": fixed})
+
+    def descriptor_ops(self, count: float) -> Cost:
+        """`count` descriptor instructions (@load_to_dsr, @set_dsd_base_addr,
+        @increment_dsd_offset, @set_dsd_length)."""
+        return priced(self.hw, fixed={"descriptor_op_cycles": count},
+                      ops={"descriptor_op": count})
+
+    def maps(self, count: float = 1) -> Cost:
+        """The start of `count` @maps (each walks its DSD and calls back per element:
+        map_elements)."""
+        return priced(self.hw, fixed={"map_setup_cycles": count}, ops={"map": count})
 
     def map_elements(self, count: float) -> Cost:
         """`count` elements of a @map: each calls its callback (the body is charged apart)."""
-        return Cost(fixed=count * self.hw.map_element_cycles, ops={"map_element": count})
+        return priced(self.hw, fixed={"map_element_cycles": count},
+                      ops={"map_element": count})
 
-    def scalar_loop(self, iterations: float, ops_per_iteration: float = 0.0) -> Cost:
-        """A scalar `for` loop: per iteration its control and `ops_per_iteration` scalar
-        operations (fp arithmetic, descriptor updates)."""
-        hw = self.hw
-        return Cost(fixed=iterations * hw.scalar_iteration_cycles,
-                    elementwise=iterations * ops_per_iteration * hw.scalar_op_cycles,
-                    ops={"scalar_iteration": iterations,
-                         "scalar_op": iterations * ops_per_iteration})
+    def scalar_loop(self, iterations: float, ops_per_iteration: float = 0.0,
+                    transcendentals_per_iteration: float = 0.0) -> Cost:
+        """A scalar `for` loop: per iteration its control and its body's scalar operations
+        (plain ones, and transcendentals: software routines of transcendental_ops each)."""
+        return (priced(self.hw, fixed={"scalar_iteration_cycles": iterations},
+                       ops={"scalar_iteration": iterations})
+                + self.scalar_ops(iterations * ops_per_iteration,
+                                  iterations * transcendentals_per_iteration))
 
     def row_ops(self, instruction: str, rows: int, length: int) -> Cost:
         """A scalar loop of `rows` iterations issuing one DSD operation of `length` elements
         each (the authors' softmax passes: `for i in 0..s: @fmaxh(...)` on DSRs loaded once,
         ELEMENTWISE_DESCRIPTOR_OPS of them, before the loop)."""
-        return (self.scalar_ops(ELEMENTWISE_DESCRIPTOR_OPS) + self.scalar_loop(rows)
+        return (self.descriptor_ops(ELEMENTWISE_DESCRIPTOR_OPS) + self.scalar_loop(rows)
                 + self.vector_op(instruction, length, rows, cause="elementwise"))
 
     def tasks(self, count: int) -> Cost:
@@ -270,16 +290,18 @@ class Fabric:
         timeline charges a task and a sync per step itself."""
         if not self.hw.authors_loops or count <= 0:
             return ZERO
-        return Cost(fixed=count * self.hw.task_activation_cycles, ops={"task": count})
+        return priced(self.hw, fixed={"task_activation_cycles": count}, ops={"task": count})
 
-    def scalar_work(self, plain: float, transcendental: float = 0.0) -> float:
-        """Scalar operations of `plain` arithmetic ops and `transcendental` ones (exp, sqrt,
-        a division: a software routine of transcendental_ops operations each)."""
-        return plain + transcendental * self.hw.transcendental_ops
-
-    def scalar_ops(self, count: float) -> Cost:
-        """`count` scalar operations outside a loop (descriptor set-up, a scalar result)."""
-        return Cost(elementwise=count * self.hw.scalar_op_cycles, ops={"scalar_op": count})
+    def scalar_ops(self, plain: float, transcendental: float = 0.0) -> Cost:
+        """Scalar operations outside a loop: `plain` ones (moves, compares, arithmetic, calls)
+        and `transcendental` ones (exp, sqrt, a division: a software routine of
+        transcendental_ops operations each)."""
+        if plain <= 0 and transcendental <= 0:
+            return ZERO
+        hw = self.hw
+        return priced(hw, elementwise={"scalar_op_cycles": plain,
+                                       "scalar_op_cycles*transcendental_ops": transcendental},
+                      ops={"scalar_op": plain + transcendental * hw.transcendental_ops})
 
     def authors_gemv(self, k: int, n: int, instruction: str | None = None,
                      setup_ops: int = GEMV_DESCRIPTOR_OPS,
@@ -287,25 +309,24 @@ class Fabric:
         """A GEMV as the authors issue it: `setup_ops` descriptor operations, a one-iteration
         loop with `loop_ops` of them (Decode's vecmat_computation; None: no loop, as
         MeshGEMV's mv_compute), and a @map over the k input elements, each an @fmach of
-        length n (the weight row times the input scalar)."""
+        length n on DSRs (the weight row times the input scalar)."""
         instruction = instruction or self.hw.mac_instruction
-        loop = ZERO if loop_ops is None else self.scalar_loop(1, loop_ops)
-        return (self.scalar_ops(setup_ops) + loop + self.map_elements(k)
-                + self.vector_op(instruction, n, k))
+        loop = ZERO if loop_ops is None else (self.scalar_loop(1)
+                                              + self.descriptor_ops(loop_ops))
+        return (self.descriptor_ops(setup_ops) + loop + self.maps(1) + self.map_elements(k)
+                + self.vector_op(instruction, n, k, startup=False))
 
-    def authors_matmul(self, m: int, k: int, n: int, instruction: str) -> Cost:
-        """A core's product as the authors' WSE-2 kernels issue it (waferrepro.ledger):
-        - GEMV (m = 1; MeshGEMV, Decode): one @map over the k input elements, each element an
-          @fmach of length n (the weight row times the input scalar).
-        - GEMM (m > 1; MeshGEMM, Prefill): `for kk in 0..k`, with DESCRIPTOR_OPS descriptor
-          updates per iteration, of a @map over B's row (n elements), each element an
-          @fmach of length m (A's column times the element)."""
+    def authors_gemm(self, m: int, k: int, n: int, instruction: str | None = None) -> Cost:
+        """A core's product as the authors' GEMMs issue it (MeshGEMM's mm_compute, Prefill's
+        X_matmul; waferrepro.ledger): `for kk in 0..k`, with GEMM_DESCRIPTOR_OPS descriptor
+        updates per iteration, of a @map over B's row (n elements), each element an @fmach
+        of length m on DSRs (A's column times the element)."""
+        instruction = instruction or self.hw.mac_instruction
         if min(m, k, n) <= 0:
             return ZERO
-        if m == 1:
-            return self.authors_gemv(k, n, instruction)
-        return (self.scalar_loop(k, GEMM_DESCRIPTOR_OPS) + self.map_elements(k * n)
-                + self.vector_op(instruction, m, k * n))
+        return (self.scalar_loop(k) + self.descriptor_ops(k * GEMM_DESCRIPTOR_OPS)
+                + self.maps(k) + self.map_elements(k * n)
+                + self.vector_op(instruction, m, k * n, startup=False))
 
     def elementwise_cycles(self, elems: float, ops_per_elem: float = 1.0,
                            transcendentals_per_elem: float = 0.0,
@@ -313,16 +334,22 @@ class Fabric:
         """Cycles for element-wise work on `elems` values held by one core: one DSD operation
         per pass over the vector (a transcendental costs `transcendental_ops` passes); under
         the authors' loop form each also loads its operands into DSRs. Work the authors write
-        as scalar loops or @maps is priced with scalar_loop / map_elements where it occurs."""
+        as scalar loops or @maps is priced with scalar_loop / map_elements where it occurs.
+        The passes' run is linear in transcendental_ops inside its ceil (cost.Cost's terms:
+        the local linear form)."""
         hw = self.hw
         passes = ops_per_elem + transcendentals_per_elem * hw.transcendental_ops
         if elems <= 0 or passes <= 0:
             return ZERO
-        dsd = Cost(elementwise=math.ceil(passes * elems / hw.rate(instruction)),
-                   fixed=math.ceil(passes) * hw.dsd_startup_cycles,
-                   ops={f"dsd:{instruction}": math.ceil(passes)})
+        rate = hw.rate(instruction)
+        run = math.ceil(passes * elems / rate)
+        slope = transcendentals_per_elem * elems / rate  # d run / d transcendental_ops
+        dsd = priced(hw, elementwise={"": run - slope * hw.transcendental_ops,
+                                      "transcendental_ops": slope},
+                     fixed={"dsd_startup_cycles": math.ceil(passes)},
+                     ops={f"dsd:{instruction}": math.ceil(passes)})
         if hw.authors_loops:  # each DSD operation's operands loaded into DSRs
-            return dsd + self.scalar_ops(math.ceil(passes) * ELEMENTWISE_DESCRIPTOR_OPS)
+            return dsd + self.descriptor_ops(math.ceil(passes) * ELEMENTWISE_DESCRIPTOR_OPS)
         return dsd
 
     def wavelets(self, elems: int, bits: int = 16) -> int:
@@ -333,7 +360,8 @@ class Fabric:
             return int(elems)
         return math.ceil(elems / self.hw.fp16_per_wavelet)
 
-    def message_fixed(self) -> Cost:
-        """What a message costs its program besides the wire: the set-up of the fabric DSD
-        operations that send and receive it."""
-        return Cost(fixed=self.hw.fabric_dsd_startup_cycles)
+    def message_fixed(self, count: int = 1) -> Cost:
+        """What `count` messages cost their program besides the wire: the set-up of the fabric
+        DSD operation that sends each."""
+        return priced(self.hw, fixed={"fabric_dsd_startup_cycles": count},
+                      ops={"fabric_dsd": count})

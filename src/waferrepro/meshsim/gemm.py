@@ -22,6 +22,7 @@ import numpy as np
 from ..hardware import Hardware
 from ..host import from_tiles, pack_cannon, place, ring_order, to_tiles, unpack_cannon
 from .comm import broadcast, ring_shift, shear
+from .cost import ZERO, Cost, without
 from .fabric import Fabric, PlanError
 from .precision import add, mac, rounded
 from .result import KernelRun
@@ -55,7 +56,8 @@ def _instruction(fab: Fabric, operand_bits: int) -> str:
 
 def cannon_loop(fab: Fabric, a, b, c, compute: float, a_elems: int, b_elems: int,
                 interleaved: bool, head_mac=None, label: str = "", bits: int = 16,
-                last_shift: bool = False, last_shift_b: bool = False, step_tasks: int = 0):
+                last_shift: bool = False, last_shift_b: bool = False, step_tasks: int = 0,
+                launch: Cost = ZERO):
     """Cannon's p steps on pre-skewed operands: accumulate, then shift A along x and B along
     y (ring index l -> l-1), the shifts of step s+1 overlapping the compute of step s.
 
@@ -66,9 +68,13 @@ def cannon_loop(fab: Fabric, a, b, c, compute: float, a_elems: int, b_elems: int
     `last_shift_b`: the last step shifts B only (B a weight that must be home for the next
     run, A an activation not needed again: kernels/Prefill's O and down projections).
     `step_tasks`: task activations after each step in the authors' code (Fabric.tasks).
+    `launch`: what each step pays before its shifts start and its compute runs (the
+    authors' pointer swaps and the shifts' descriptor loads and DSD launches: authors_launch);
+    a step's shifts then cost their wire only (the DSD set-ups are in `launch`).
     """
     p = fab.line_length("x")
     tasks = fab.tasks(step_tasks)
+    wire = (lambda cost: without(fab.hw, cost, "fixed")) if launch else (lambda cost: cost)
     prefix = f"{label}: " if label else ""
     for step in range(p):
         if c is not None:
@@ -81,16 +87,18 @@ def cannon_loop(fab: Fabric, a, b, c, compute: float, a_elems: int, b_elems: int
         if step == p - 1 and not ((last_shift or last_shift_b) and p > 1):
             fab.timeline.add(f"{prefix}last step (compute)", compute=compute, tasks=tasks)
             break
+        if launch:
+            fab.timeline.add(f"{prefix}step: launch", compute=launch)
         if step == p - 1 and not last_shift:
             b, shift_b = ring_shift(fab, b, "y", b_elems, interleaved, bits=bits)
             fab.timeline.add(f"{prefix}last step (compute || B home)", compute=compute,
-                             comm=shift_b, overlap=True, tasks=tasks)
+                             comm=wire(shift_b), overlap=True, tasks=tasks)
             break
         a, shift_a = ring_shift(fab, a, "x", a_elems, interleaved, bits=bits)
         b, shift_b = ring_shift(fab, b, "y", b_elems, interleaved, bits=bits)
         # A moves on row links and B on column links, so the two shifts run concurrently.
         fab.timeline.add(f"{prefix}step (compute || shift)", compute=compute,
-                         comm=max(shift_a, shift_b), overlap=True, tasks=tasks)
+                         comm=wire(max(shift_a, shift_b)), overlap=True, tasks=tasks)
     return c
 
 
@@ -149,6 +157,52 @@ SKEWS = ("host", "device")
 GEMM_STEP_TASKS = 4
 SCORE_STEP_TASKS = 3
 
+# The authors' MeshGEMM program around its product, per construct (MeshGEMM/WSE-3
+# src/meshgemm.csl and comm_lib/comm_pe.csl at 7122d0f, "MG3" in waferrepro.ledger; the
+# WSE-2 program at 2cd13b5 is the same but for its queue and task ids). Plain scalar ops
+# count assignments, compares (with their branch), integer updates and calls, one each.
+MG_STEP_PLAIN = 8        # mm_compute :125-133 six pointer swaps, `step < P`, the call
+MG_STEP_DESCRIPTORS = 8  # two_hop_comm :185-193 four set_dsd_base_addr, four load_to_dsr
+MG_STEP_LAUNCHES = 4     # :195-199 four async @mov16 (A and B, send and receive)
+MG_STEP_SETUP = 4        # :138-142 X/W set_dsd_base_addr and set_dsd_length
+MG_STEP_TAIL = 2         # :158-159 `step += 1`, @activate(next_step)
+MG_ROUND_PLAIN = 10      # left_matrix_shift_callback :208-224 (x_shift_step taken), the call
+MG_ROUND_DESCRIPTORS = 4  # left_matrix_shift :144-148 two set_dsd_base_addr, two load_to_dsr
+MG_ROUND_LAUNCHES = 2    # :150-151 async @mov16 send and receive
+MG_ENTRY_PLAIN = 6       # meshgemm_entry :190-203 two compares, three updates, the call
+MG_START_PLAIN = 9       # the callback's else branch :226-241 (swaps, step = 0, pointers, call)
+MG_START_DESCRIPTORS = 1  # :238 out_dsd set_dsd_base_addr
+MG_END_PLAIN = 9         # mm_compute at step == P :125-164: swaps, compare, step = 0, call
+
+
+def authors_extent(elems: int) -> int:
+    """The authors' fabric DSD extent for a tile: ((Mt*Kt)/2)*2 (comm_pe.csl :9-10), the
+    even part: with 16-bit operands packed two to a wavelet (simd_64), an odd tile's last
+    element is not sent (its product is then wrong: the timing is what they measured)."""
+    return (elems // 2) * 2
+
+
+def authors_launch(fab: Fabric) -> Cost:
+    """What an authors' MeshGEMM step pays before its shifts start and its product runs."""
+    return (fab.scalar_ops(MG_STEP_PLAIN) + fab.descriptor_ops(MG_STEP_DESCRIPTORS)
+            + fab.message_fixed(MG_STEP_LAUNCHES))
+
+
+def authors_step_compute(fab: Fabric, mt: int, kt: int, nt: int, instruction: str) -> Cost:
+    """An authors' MeshGEMM step's work after the launch: the X/W descriptors, the k loop of
+    @maps (Fabric.authors_gemm, even for Mt = 1: it is a GEMM loop) and the step's tail."""
+    return (fab.descriptor_ops(MG_STEP_SETUP) + fab.authors_gemm(mt, kt, nt, instruction)
+            + fab.scalar_ops(MG_STEP_TAIL))
+
+
+def authors_preskew_round(fab: Fabric, elems: int, interleaved: bool, bits: int) -> Cost:
+    """One round of the authors' on-device A alignment: the callback, the shift's
+    descriptors and launches, the wire, and the completion task that calls back."""
+    _, shift = ring_shift(fab, None, "x", elems, interleaved, bits=bits)
+    return (fab.scalar_ops(MG_ROUND_PLAIN) + fab.descriptor_ops(MG_ROUND_DESCRIPTORS)
+            + fab.message_fixed(MG_ROUND_LAUNCHES) + without(fab.hw, shift, "fixed")
+            + fab.tasks(1))
+
 
 def run_cannon(hw: Hardware, shape, px: int, py: int, inputs=None, *, interleaved: bool,
                system: str, skew: str = "host", operand_bits: int = 16,
@@ -176,6 +230,13 @@ def run_cannon(hw: Hardware, shape, px: int, py: int, inputs=None, *, interleave
         a, b = pack_cannon(inputs[0].astype(np.float32), inputs[1].astype(np.float32), p,
                            interleaved)
         c = np.zeros((p, p, mt, nt), dtype=np.float32)
+    # The authors' program (their loop form) moves its tiles' even part (authors_extent)
+    # and pays its scalar and descriptor work around the product; the data move whole here.
+    authors = fab.hw.authors_loops
+    a_elems, b_elems = mt * kt, kt * nt
+    if authors:
+        a_elems, b_elems = authors_extent(a_elems), authors_extent(b_elems)
+        fab.timeline.add("entry (meshgemm_entry)", compute=fab.scalar_ops(MG_ENTRY_PLAIN))
     if skew == "device":
         fab.use_colors("A pre-skew, reverse ring (x)", 2)
         order = ring_order(p, interleaved)
@@ -183,13 +244,24 @@ def run_cannon(hw: Hardware, shape, px: int, py: int, inputs=None, *, interleave
             a = place(to_tiles(inputs[0].astype(np.float32), p, p), order, order)
         a, cycles = shear(fab, a, "x", np.arange(p), mt * kt, interleaved, operand_bits,
                           both_ways=True)
-        # meshgemm.csl left_matrix_shift_callback: P/2 shift rounds, each ending in a task.
-        fab.timeline.add("A pre-skew on the device (x)", comm=cycles,
-                         tasks=fab.tasks(p // 2))
-
-    c = cannon_loop(fab, a, b, c, fab.matmul_cycles(mt, kt, nt, _instruction(fab, operand_bits)),
-                    mt * kt, kt * nt, interleaved, bits=operand_bits, last_shift=last_shift,
-                    step_tasks=GEMM_STEP_TASKS)
+        if authors:  # meshgemm.csl left_matrix_shift_callback: P/2 rounds, each a task
+            fab.timeline.add("A pre-skew round on the device (x)", repeat=p // 2,
+                             comm=authors_preskew_round(fab, a_elems, interleaved,
+                                                        operand_bits))
+        else:
+            fab.timeline.add("A pre-skew on the device (x)", comm=cycles)
+    instruction = _instruction(fab, operand_bits)
+    if authors:
+        fab.timeline.add("start (zero C, pointers)", compute=(
+            fab.scalar_ops(MG_START_PLAIN) + fab.descriptor_ops(MG_START_DESCRIPTORS)
+            + fab.vector_op("fmovh", mt * nt)))
+        compute, launch = authors_step_compute(fab, mt, kt, nt, instruction), authors_launch(fab)
+    else:
+        compute, launch = fab.matmul_cycles(mt, kt, nt, instruction), ZERO
+    c = cannon_loop(fab, a, b, c, compute, a_elems, b_elems, interleaved, bits=operand_bits,
+                    last_shift=last_shift, step_tasks=GEMM_STEP_TASKS, launch=launch)
+    if authors:
+        fab.timeline.add("end (mm_compute at step == P)", compute=fab.scalar_ops(MG_END_PLAIN))
     output = None if c is None else unpack_cannon(c, m, n, interleaved)
     return KernelRun(system, (m, k, n), p, p, useful_flops=2.0 * m * k * n, fabric=fab,
                      output=output, params={"interleaved": interleaved, "skew": skew,

@@ -8,8 +8,8 @@ every core of the column, so that y(j) is ready on the whole column for the next
 - MeshGEMV (the paper's section 5): the column sum is a two-level (K=2) tree all-reduce.
 - chain-GEMV (the pattern of Cerebras's own GEMV example): the column sum is one chain.
 `tree_root` places each group's root at its first core ("edge") or in its middle ("middle",
-both sides reducing towards it, as the authors' public MeshGEMV does); the broadcast starts
-from the column's root.
+both sides reducing towards it; "authors": as the authors' MeshGEMV places them, with their
+group_num); the broadcast starts from the column's root.
 """
 
 from __future__ import annotations
@@ -27,11 +27,32 @@ from .precision import mac
 from .result import KernelRun
 
 
+# The authors' MeshGEMV program around its local GEMV and its messages, on the farthest core's
+# loop (MeshGEMV/WSE-3 src/meshgemv.csl and comm_lib/comm_pe.csl at 7122d0f, "MV3" in
+# waferrepro.ledger; the WSE-2 program is the same but for its simd_mode and queues): plain
+# scalar ops counted as in gemm.py (assignments, compares with their branch, updates, calls).
+MV_ENTRY_PLAIN = 4      # meshgemv_entry :98-108 two compares, `repeat_times += 1`, the call
+MV_REDUCE_PLAIN = 9     # two_tree_allreduce_y's branches :190-238 on the loop (first core's two,
+#                         the group root's three, the second root's one) and its call :77
+MV_RETURN_PLAIN = 1     # mv_compute :78 the call back to meshgemv_entry
+MV_REDUCE_DESCRIPTORS = 2  # :186-187 set_dsd_base_addr, load_to_dsr
+
+
 def run_gemv(hw: Hardware, shape, px: int, py: int, inputs=None, *, tree_levels: int,
-             system: str, tree_root: str = "edge") -> KernelRun:
+             system: str, tree_root: str = "edge", group_num: int | None = None) -> KernelRun:
+    """`group_num` (two levels): the authors' group count, pe_num_group = py // group_num
+    cores per first-level group (comm.tree_plan); None: tree_plan's default for the root
+    form (the authors': the divisor of py nearest sqrt(py)).
+
+    Under the authors' loop form the cycles are one run of the authors' benchmark loop as
+    its launcher times it (repeats back to back, the mean over cores of cycles per run): the
+    farthest core's round trip, its local GEMV, its stream up the two levels of chains into
+    the second root and the broadcast back, each core waiting only on its messages."""
     m, k, n = shape
     if m != 1:
         raise PlanError(f"{system} is a GEMV: M must be 1, got shape {m}x{k}x{n}")
+    if group_num is not None and tree_levels != 2:
+        raise PlanError(f"{system}: group_num applies to a two-level tree, not {tree_levels}")
     fab = Fabric(hw, px, py, functional=inputs is not None)
     kt, nt = math.ceil(k / py), math.ceil(n / px)
     fab.alloc("weights", kt * nt)
@@ -47,15 +68,22 @@ def run_gemv(hw: Hardware, shape, px: int, py: int, inputs=None, *, tree_levels:
         partial = np.zeros((py, px, 1, nt), dtype=np.float32)
         mac(hw, partial, np.broadcast_to(x_tiles[:, None, None, :], (py, px, 1, kt)), w_tiles)
         partial = partial[:, :, 0]
-    local = (fab.authors_gemv(kt, nt, setup_ops=MESHGEMV_DESCRIPTOR_OPS, loop_ops=None)
-             if hw.authors_loops else fab.matmul_cycles(1, kt, nt))
+    if hw.authors_loops:
+        # meshgemv_entry zeroes the result (@fmovh) and mv_compute runs the @map (:69-75)
+        local = (fab.scalar_ops(MV_ENTRY_PLAIN + MV_REDUCE_PLAIN + MV_RETURN_PLAIN)
+                 + fab.vector_op("fmovh", nt)
+                 + fab.authors_gemv(kt, nt, setup_ops=MESHGEMV_DESCRIPTOR_OPS, loop_ops=None)
+                 + fab.descriptor_ops(MV_REDUCE_DESCRIPTORS))
+    else:
+        local = fab.matmul_cycles(1, kt, nt)
     fab.timeline.add("local GEMV", compute=local)
 
-    partial, cycles, levels = tree_reduce(fab, partial, "y", nt, tree_levels, root=tree_root)
+    partial, cycles, levels = tree_reduce(fab, partial, "y", nt, tree_levels, root=tree_root,
+                                          group_num=group_num)
     fab.use_colors("reduce (2 per level)", 2 * levels)
     fab.timeline.add(f"{levels}-level reduce", comm=cycles)
 
-    root = root_of(py, tree_levels, tree_root)
+    root = root_of(py, tree_levels, tree_root, group_num)
     partial, cycles = broadcast(fab, partial, "y", root, nt, bits=hw.acc_bits)
     fab.use_colors("broadcast", 1)
     fab.timeline.add("broadcast", comm=route_switch(fab, "y") + cycles)
@@ -68,4 +96,5 @@ def run_gemv(hw: Hardware, shape, px: int, py: int, inputs=None, *, tree_levels:
         output = from_tiles(partial[far][None, :, None, :], 1, n)
     return KernelRun(system, (m, k, n), px, py, useful_flops=2.0 * k * n, fabric=fab,
                      output=output, params={"tree_levels": tree_levels, "tree_root": tree_root,
+                                             "group_num": group_num,
                                              "accumulate": hw.accumulate})

@@ -51,7 +51,7 @@ from ..host import (
 )
 from ..models import Arch
 from .comm import all_reduce, shear, tree_reduce
-from .cost import Cost
+from .cost import priced, times_price
 from .fabric import GEMM_DESCRIPTOR_OPS, Fabric
 from .gemm import GEMM_STEP_TASKS, SCORE_STEP_TASKS, cannon_loop, stationary_loop
 from .precision import rounded
@@ -114,7 +114,7 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
         # The authors' rsqrt is a scalar loop per token: a division, an add, sqrt_f16 and a
         # division (prefill.csl rmsnorm_x).
         tl.add(f"{label}: scale", compute=fab.elementwise_cycles(lt * dt, 2, 0)
-               + (fab.scalar_loop(lt, fab.scalar_work(1, 3)) if hw.authors_loops
+               + (fab.scalar_loop(lt, 1, 3) if hw.authors_loops
                   else fab.elementwise_cycles(lt, 1, 1)))
         if xv is None:
             return None
@@ -134,7 +134,9 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
         form each step also pays the other parts' k loops and every part's tasks."""
         compute = fab.matmul_cycles(lt, k_elems, n_elems)
         if hw.authors_loops:
-            compute += fab.scalar_loop((parts - 1) * k_elems, GEMM_DESCRIPTOR_OPS)
+            extra = (parts - 1) * k_elems
+            compute += (fab.scalar_loop(extra) + fab.descriptor_ops(extra * GEMM_DESCRIPTOR_OPS)
+                        + fab.maps(extra))
         return compute, parts * GEMM_STEP_TASKS
 
     def stationary(act, w_tiles, k_elems, n_elems, label, parts=1):
@@ -205,14 +207,12 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
         # the synchronous code reads), the rest once (consecutive chains pipeline when rows
         # drift apart with their moving roots).
         _, chain, _ = tree_reduce(fab, None, "x", a.heads * lt * lt, 1, root="edge")
-        relay = chain.parts.get("latency", 0.0)
-        exposed = hw.reduce_chain_exposed
-        per_step = Cost({**{k: v for k, v in chain.parts.items() if k != "latency"},
-                         "latency": exposed * relay})
+        latency = priced(hw, latency=chain.by_cause.get("latency", {}))
+        waiting = times_price(hw, latency, "reduce_chain_exposed")
         tl.add("scores: row reduce per step (authors' matmul_T_reduce_add_x)",
-               comm=per_step, repeat=p)
+               comm=chain + waiting + (-1) * latency, repeat=p)
         tl.add("scores: row reduce, the pipelined chain's relay latency (once)",
-               comm=Cost(latency=(1 - exposed) * relay))
+               comm=latency + (-1) * waiting)
 
     # Causal mask and softmax along the keys (a row of the grid; key block -c on column c).
     # Masking is a compare in the scale pass (kernels/Prefill: softmax_mask_scale_max): two
@@ -236,7 +236,7 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
                                 root=tree_root)
     tl.add("softmax: max all-reduce (x)", comm=cycles)
     tl.add("softmax: exp, local sum",
-           compute=(fab.row_ops("faddh", hl, lt) + fab.scalar_loop(hl * lt, fab.scalar_work(0, 1))
+           compute=(fab.row_ops("faddh", hl, lt) + fab.scalar_loop(hl * lt, 0, 1)
                     + fab.row_ops("faddh", hl, lt))
            if authors else fab.elementwise_cycles(hl * lt, 2, 1))
     e = None if not functional else np.exp(scores - gmax[..., None])
@@ -244,7 +244,7 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
                                  tree_levels, root=tree_root)
     tl.add("softmax: sum all-reduce (x)", comm=cycles)
     tl.add("softmax: normalize",
-           compute=(fab.scalar_loop(hl, fab.scalar_work(0, 1)) + fab.row_ops("faddh", hl, lt))
+           compute=(fab.scalar_loop(hl, 0, 1) + fab.row_ops("faddh", hl, lt))
            if authors
            else fab.elementwise_cycles(hl, 0, 1) + fab.elementwise_cycles(hl * lt, 1, 0))
     probs = None if e is None else e / gsum[..., None]  # (p, p, heads, lt, lt)
@@ -278,7 +278,7 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
     # The authors' SiLU is a @map of silu_kernel, (1 + exp_f16(-x)) / x: a negation, an exp,
     # an add and a division per element (prefill.csl :915-921), then z3_comp's @fmulh.
     tl.add("SiLU x up", compute=(fab.map_elements(lt * ft)
-                                 + fab.scalar_ops(lt * ft * fab.scalar_work(2, 2))
+                                 + fab.scalar_ops(2 * lt * ft, 2 * lt * ft)
                                  + fab.elementwise_cycles(lt * ft, 1, 0))
            if hw.authors_loops else fab.elementwise_cycles(lt * ft, 3, 1))
     act = None if gu is None else gu[..., :ft] / (1 + np.exp(-gu[..., :ft])) * gu[..., ft:]

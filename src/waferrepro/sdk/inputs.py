@@ -53,7 +53,7 @@ def decode_params(a: Arch, px: int, py: int, context: int, mode: str,
     return {"width": px, "height": py, "dy": lay.dy, "cq": lay.cq, "ckv": lay.ckv,
             "cf": lay.cf, "rep": lay.rep, "heads": a.heads, "cap": cap,
             "gy": group_size(py, 2), "gx": group_size(px, 2),
-            "tree_middle": int(run.tree_root == "middle"),
+            "tree_middle": int(run.tree_root != "edge"),  # ours: "authors" as "middle"
             "packed": int(packed_fabric(preset, hw)),
             "acc32": int(fp32_accumulate(preset, hw))}
 
@@ -123,7 +123,7 @@ def prefill_params(a: Arch, p: int, tokens: int, preset: str = DEFAULT_PRESET,
     return {"P": p, "lt": lay.lt, "dt": lay.dt, "cq": lay.cq, "ckv": lay.ckv, "ft": lay.ft,
             "rep": lay.rep, "heads": a.heads, "kvh": a.kv_heads, "hd": a.head_dim,
             "tokens": tokens, "gx": group_size(p, levels),
-            "tree_middle": int(root == "middle"), "causal": int(run.causal),
+            "tree_middle": int(root != "edge"), "causal": int(run.causal),
             "packed": int(packed_fabric(preset, hw)),
             "acc32": int(fp32_accumulate(preset, hw))}
 

@@ -67,8 +67,9 @@ def kernel_params(module: str, shape: tuple[int, int, int], px: int, py: int,
         if m != 1:
             raise ValueError(f"MeshGEMV is a GEMV: M must be 1, got {m}")
         # the two-level tree of meshsim.gemv.run_gemv(tree_levels=2, tree_root), its roots
-        # as the preset puts them (tree_middle: 1 middle, 0 edge)
-        middle = options(preset)["tree_root"] == "middle"
+        # as the preset puts them (tree_middle: 1 middle, 0 edge; our CSL has no form of its
+        # own for the authors' roots and groups: it runs "middle" for them, kernels/README)
+        middle = options(preset)["tree_root"] != "edge"
         return {"width": px, "height": py, "kt": math.ceil(k / py), "nt": math.ceil(n / px),
                 "group": group_size(py, 2), "tree_middle": int(middle), "packed": int(packed),
                 "acc32": acc32}
