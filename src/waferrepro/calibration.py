@@ -52,11 +52,6 @@ AT_BOUND = 1e-3  # within this of 0 or 1 in x: at its bound
 # bend the fit of the rest; its residual is reported.
 ROBUST_SCALE = 0.1
 MAX_EVALUATIONS = 30  # per fit: each costs one evaluation of every point (about 1 s)
-PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
-
-
-def profile_path(hardware: str) -> Path:
-    return PROFILE_DIR / f"{hardware}-calibrated.json"
 
 
 @dataclass
@@ -231,16 +226,3 @@ def write_profile(data: dict, out: Path) -> None:
     from .records import atomic_write
 
     atomic_write(out, lambda fh: fh.write(json.dumps(data, indent=1, sort_keys=True) + "\n"))
-
-
-def load_profile(hardware: str) -> dict | None:
-    """The committed calibrated profile of `hardware`, or None where there is none."""
-    path = profile_path(hardware)
-    if not path.exists():
-        return None
-    return json.loads(path.read_text())
-
-
-def label(data: dict) -> str:
-    """How records and tables say a number is calibrated."""
-    return f"calibrated on {data['training']} ({data['points']} points)"

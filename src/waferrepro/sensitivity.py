@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .experiments import DecodeJob, KernelJob, PrefillJob, grid_str, shapes_of
-from .hardware import get_hardware
+from .hardware_profiles import get_hardware
 from .sweep import HEADLINE, one_at_a_time, sweep
 
 SWEEP_COLUMNS = ["hardware", "parameter", "bound", "parameter_value"]

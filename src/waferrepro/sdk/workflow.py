@@ -50,7 +50,7 @@ def compile_cmd(config: dict, kernels_dir: str, backend: str, cores: str, module
 
 def config_hardware(config: dict):
     """The config's hardware with its overrides (what the records are computed on)."""
-    from ..hardware import get_hardware
+    from ..hardware_profiles import get_hardware
 
     return get_hardware(config["hardware"], config.get("hardware_overrides"),
                       config.get("hardware_profile", "calibrated"))
