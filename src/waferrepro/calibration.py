@@ -31,6 +31,7 @@ import numpy as np
 from . import training
 from .hardware import ASSUMPTION_BOUNDS, Hardware
 from .meshsim import fastpath
+from .records import atomic_write
 
 # The construct costs the calibration may fit (the rest of the assumptions keep their nominal
 # values: clock and SRAM ports are stated facts or bounds of a published range, not costs).
@@ -223,6 +224,4 @@ def profile(hw: Hardware, fit: Fit, path: Path, n_points: int) -> dict:
 
 
 def write_profile(data: dict, out: Path) -> None:
-    from .records import atomic_write
-
     atomic_write(out, lambda fh: fh.write(json.dumps(data, indent=1, sort_keys=True) + "\n"))

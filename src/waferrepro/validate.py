@@ -23,7 +23,10 @@ import numbers
 import os
 from pathlib import Path
 
+from .configcheck import _yaml_loader
 from .hardware import ACCUMULATE, FIELDS, HARDWARE, LOOP_FORMS, Hardware
+from .models import MODELS
+from .presets import PRESETS
 
 
 class ValidationError(ValueError):
@@ -105,8 +108,6 @@ def _known(value, known, what: str, noun: str) -> str:
 
 
 def model(value, what: str = "model") -> str:
-    from .models import MODELS
-
     return _known(value, MODELS, what, "model")
 
 
@@ -117,8 +118,6 @@ def system(value, what: str = "system") -> str:
 
 
 def preset(value, what: str = "preset") -> str:
-    from .presets import PRESETS
-
     return _known(value, PRESETS, what, "schedule preset")
 
 
@@ -131,8 +130,6 @@ def hardware_name(value, what: str = "hardware") -> str:
 def parse_overrides(text: str, what: str = "--hardware-overrides") -> dict:
     """The overrides given as text: a JSON or YAML object (YAML reads 850.0e6 as a number)."""
     import yaml
-
-    from .configcheck import _yaml_loader
 
     try:
         value = yaml.load(text, Loader=_yaml_loader())  # JSON is YAML (flow style)
