@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from waferrepro.experiments import jobs_for
-from waferrepro.hardware import get_hardware
+from waferrepro.hardware_profiles import get_hardware
 from waferrepro.sweep import random_variants, sweep
 
 REPO = Path(__file__).resolve().parents[1]

@@ -21,7 +21,7 @@ import pandas as pd
 
 from waferrepro import tables
 from waferrepro.bands import corners
-from waferrepro.hardware import get_hardware
+from waferrepro.hardware_profiles import get_hardware
 from waferrepro.training import sgemm_tflops
 
 ROOT = Path(__file__).resolve().parents[1]

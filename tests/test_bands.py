@@ -3,7 +3,8 @@
 
 from waferrepro import tables
 from waferrepro.bands import HEADLINE, corners
-from waferrepro.hardware import ASSUMPTION_BOUNDS, WSE2, get_hardware
+from waferrepro.hardware import ASSUMPTION_BOUNDS, WSE2
+from waferrepro.hardware_profiles import get_hardware
 from waferrepro.jobs.meshsim import run_decode, run_meshsim
 
 
@@ -41,7 +42,8 @@ def test_corners_sweep_assumptions_not_user_overrides():
 
 def test_bands_never_vary_a_field_the_user_set_even_at_its_nominal_value():
     from waferrepro.bands import corners
-    from waferrepro.hardware import WSE2, get_hardware
+    from waferrepro.hardware import WSE2
+    from waferrepro.hardware_profiles import get_hardware
 
     pinned = get_hardware("wse2", {"dsd_startup_cycles": WSE2.dsd_startup_cycles})
     for corner in corners(pinned).values():

@@ -13,7 +13,8 @@ import pytest
 
 from waferrepro import calibration, training
 from waferrepro.cli import main
-from waferrepro.hardware import ASSUMPTION_BOUNDS, WSE2, calibrated, get_hardware
+from waferrepro.hardware import ASSUMPTION_BOUNDS, WSE2
+from waferrepro.hardware_profiles import calibrated, get_hardware, load_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINING = ROOT / "results/reference/training.csv"
@@ -58,7 +59,7 @@ def test_training_set_is_the_released_points_only():
 
 
 def test_committed_profile_is_the_fit_of_the_training_file():
-    data = calibration.load_profile("wse2")
+    data = load_profile("wse2")
     assert data["training_sha256"] == calibration.training_digest(TRAINING)
     assert data["points"] == len(training.load(TRAINING))
     hw = calibrated(WSE2)

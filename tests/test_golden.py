@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from waferrepro import presets
-from waferrepro.hardware import WSE2, calibrated
+from waferrepro.hardware import WSE2
+from waferrepro.hardware_profiles import calibrated
 from waferrepro.meshsim import simulate
 from waferrepro.meshsim.cost import CAUSES
 from waferrepro.meshsim.prefill import prefill_layer

@@ -4,7 +4,8 @@ accepted, recorded and never used). Labels derived from a value follow its overr
 
 import pytest
 
-from waferrepro.hardware import FIELDS, WSE2, get_hardware
+from waferrepro.hardware import FIELDS, WSE2
+from waferrepro.hardware_profiles import get_hardware
 from waferrepro.jobs.meshsim import run_decode, run_kv_capacity, run_meshsim, run_prefill
 from waferrepro.validate import (
     AT_LEAST_ONE,

@@ -88,7 +88,7 @@ def _metrics(record):
 def test_functional_runs_match_numpy_and_the_cycle_model_on_the_calibrated_profile(job):
     """Under paper-kernels on the calibrated profile, a functional run passes its NumPy check
     and gives the cycle model's cycles."""
-    from waferrepro.hardware import get_hardware
+    from waferrepro.hardware_profiles import get_hardware
     from waferrepro.jobs.meshsim import run_decode, run_meshsim, run_prefill
 
     hw = get_hardware("wse2")

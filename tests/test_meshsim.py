@@ -5,7 +5,8 @@ import pytest
 
 from waferrepro import meshsim
 from waferrepro.check import NumericMismatch
-from waferrepro.hardware import WSE2, WSE3, get_hardware
+from waferrepro.hardware import WSE2, WSE3
+from waferrepro.hardware_profiles import get_hardware
 from waferrepro.meshsim import comm, gemm, simulate
 from waferrepro.meshsim.fabric import Fabric, PlanError
 

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from waferrepro.hardware import WSE2, get_hardware
+from waferrepro.hardware import WSE2
+from waferrepro.hardware_profiles import get_hardware
 from waferrepro.placement import E2E_NOTE, PlacementError, check_coexist, check_config
 
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from waferrepro.check import NumericMismatch, require_close
-from waferrepro.hardware import WSE2, get_hardware
+from waferrepro.hardware import WSE2
+from waferrepro.hardware_profiles import get_hardware
 from waferrepro.meshsim.prefill import prefill_layer
 from waferrepro.meshsim.prefill_layout import PrefillLayout, pack_weights
 from waferrepro.models import arch

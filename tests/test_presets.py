@@ -169,7 +169,7 @@ def test_a_user_override_wins_even_at_the_nominal_value():
     """fp32 and one fp16 per wavelet are WSE-2's nominal values; set by the user, the
     paper-kernels preset must keep them (it used to compare with the nominal, and lost them)."""
     from waferrepro import presets
-    from waferrepro.hardware import get_hardware
+    from waferrepro.hardware_profiles import get_hardware
 
     hw = presets.hardware(get_hardware("wse2", {"accumulate": "fp32", "fp16_per_wavelet": 1}),
                           "paper-kernels")

@@ -57,7 +57,7 @@ def test_plan_that_does_not_fit_gives_skipped_record():
 
 def test_kv_capacity_note_states_the_overridden_sram():
     """hardware_overrides that change the SRAM size change the note's words too (issue 12)."""
-    from waferrepro.hardware import get_hardware
+    from waferrepro.hardware_profiles import get_hardware
     from waferrepro.jobs.meshsim import run_kv_capacity
 
     hw = get_hardware("wse2", {"sram_bytes_per_core": 64 * 1024})

@@ -454,7 +454,7 @@ def test_e2e_from_parts_with_a_skipped_part_is_a_skipped_record(tmp_path):
 def test_hardware_overrides_reach_the_kernel_forms_as_they_reach_meshsim():
     # twin_hardware: the preset's packing and accumulate unless the config's overrides set
     # them (presets.hardware); the CSL params follow it, the launchers' layer checks ignore it
-    from waferrepro.hardware import get_hardware
+    from waferrepro.hardware_profiles import get_hardware
     from waferrepro.models import arch
     from waferrepro.sdk import launch
     from waferrepro.sdk.inputs import decode_params, prefill_params

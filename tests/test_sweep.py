@@ -8,7 +8,8 @@ import pytest
 
 from waferrepro import hardware, sensitivity, sweep
 from waferrepro.experiments import DecodeJob, KernelJob, PrefillJob
-from waferrepro.hardware import WSE2, WSE3, get_hardware
+from waferrepro.hardware import WSE2, WSE3
+from waferrepro.hardware_profiles import get_hardware
 from waferrepro.jobs.meshsim import run_decode, run_meshsim, run_prefill
 
 PRESET = "paper-kernels"

@@ -31,6 +31,7 @@ import numpy as np
 from . import training
 from .hardware import ASSUMPTION_BOUNDS, Hardware
 from .meshsim import fastpath
+from .records import atomic_write
 
 # The construct costs the calibration may fit (the rest of the assumptions keep their nominal
 # values: clock and SRAM ports are stated facts or bounds of a published range, not costs).
@@ -52,11 +53,6 @@ AT_BOUND = 1e-3  # within this of 0 or 1 in x: at its bound
 # bend the fit of the rest; its residual is reported.
 ROBUST_SCALE = 0.1
 MAX_EVALUATIONS = 30  # per fit: each costs one evaluation of every point (about 1 s)
-PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
-
-
-def profile_path(hardware: str) -> Path:
-    return PROFILE_DIR / f"{hardware}-calibrated.json"
 
 
 @dataclass
@@ -228,19 +224,4 @@ def profile(hw: Hardware, fit: Fit, path: Path, n_points: int) -> dict:
 
 
 def write_profile(data: dict, out: Path) -> None:
-    from .records import atomic_write
-
     atomic_write(out, lambda fh: fh.write(json.dumps(data, indent=1, sort_keys=True) + "\n"))
-
-
-def load_profile(hardware: str) -> dict | None:
-    """The committed calibrated profile of `hardware`, or None where there is none."""
-    path = profile_path(hardware)
-    if not path.exists():
-        return None
-    return json.loads(path.read_text())
-
-
-def label(data: dict) -> str:
-    """How records and tables say a number is calibrated."""
-    return f"calibrated on {data['training']} ({data['points']} points)"

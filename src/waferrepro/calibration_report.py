@@ -10,6 +10,7 @@ from pathlib import Path
 from . import training
 from .calibration import CANDIDATES, Fit
 from .hardware import ASSUMPTION_BOUNDS, Hardware
+from .tables import write_csv
 
 RATIO_TICKS = (0.25, 0.33, 0.5, 0.67, 0.8, 0.9, 1, 1.1, 1.25, 1.5, 2, 3, 4)
 COLUMNS = ("section", "name", "value", "std", "nominal", "low_bound", "high_bound", "status",
@@ -57,8 +58,6 @@ def rows(hw: Hardware, fit: Fit, points: list[training.Point]) -> list[dict]:
 
 def write_table(table_rows: list[dict], out: Path) -> None:
     import pandas as pd
-
-    from .tables import write_csv
 
     write_csv(pd.DataFrame(table_rows).reindex(columns=COLUMNS), out)
 

@@ -26,6 +26,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .presets import DEFAULT_PRESET
+
 GEMV_SYSTEMS = ("MeshGEMV", "chain-GEMV")
 GEMM_SYSTEMS = ("MeshGEMM", "Cannon", "SUMMA")
 # Ids whose table also has a figure (figures/<run>/<id>.png and .pdf).
@@ -190,7 +192,6 @@ def model_presets(config: dict, exp: dict, backend: str) -> list:
     config's `schedule_preset`; on the SDK backends the kernels are what they are (None)."""
     if backend != "meshsim":
         return [None]
-    from .presets import DEFAULT_PRESET
 
     return list(exp.get("presets") or [config.get("schedule_preset", DEFAULT_PRESET)])
 

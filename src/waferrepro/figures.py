@@ -9,22 +9,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from .experiments import grid_side  # noqa: E402
+from . import sweep_figures
+from .experiments import grid_side
+from .plotting import plt, provenance_label
 
 SYSTEM_COLORS = {"MeshGEMM": "tab:blue", "SUMMA": "tab:orange", "Cannon": "tab:green",
                  "MeshGEMV": "tab:blue", "chain-GEMV": "tab:red"}
-
-
-def _provenance_label(table: pd.DataFrame) -> str:
-    pairs = sorted({f"{b}, {s}" for b, s in zip(table["backend"], table["source"], strict=True)})
-    runs = sorted(set(table["run"].dropna().astype(str)) - {""}) if "run" in table else []
-    return "; ".join(([f"run {', '.join(runs)}"] if runs else []) + pairs)
 
 
 def _grid_side(cores: str) -> int:
@@ -90,7 +82,7 @@ def plot_split(table: pd.DataFrame, title: str, lower_metric: str, lower_label: 
         ticks = sorted(sub["side"].unique())
         bottom.set_xticks([t * t for t in ticks], [f"{t}²" for t in ticks], fontsize=7)
         bottom.minorticks_off()
-    fig.suptitle(f"{title}\n[{_provenance_label(table)}]", fontsize=10)
+    fig.suptitle(f"{title}\n[{provenance_label(table)}]", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -216,7 +208,7 @@ def plot_breakdown(table: pd.DataFrame):
     fig.legend(handles, labels, loc="outside lower center", ncol=len(causes),
                fontsize=font + 1, frameon=False)
     fig.suptitle("Where the time goes, by cause (simulated cost model; beside each bar: its "
-                 f"total cycles)\n[{_provenance_label(table)}]", fontsize=font + 2)
+                 f"total cycles)\n[{provenance_label(table)}]", fontsize=font + 2)
     return fig
 
 
@@ -227,18 +219,9 @@ PLOTTERS = {
     "fig10": lambda t: plot_split(t, "Figure 10: MeshGEMV vs chain-reduction GEMV",
                                   "comm_share",
                                   "comm_share: exposed communication / total cycles"),
+    "sensitivity": sweep_figures.plot_sensitivity,
+    "whatif": sweep_figures.plot_whatif,
 }
-
-
-def _sweep_plotter(name):
-    def plot(table):
-        from . import sweep_figures
-        return getattr(sweep_figures, name)(table)
-    return plot
-
-
-PLOTTERS.update(sensitivity=_sweep_plotter("plot_sensitivity"),
-                whatif=_sweep_plotter("plot_whatif"))
 
 
 def render(figure_id: str, table: pd.DataFrame, outputs) -> None:

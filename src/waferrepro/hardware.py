@@ -5,8 +5,9 @@ Every number carries its source. Where no public source gives a value, the entry
 the cost model at them); any value can be overridden from config (``hardware_overrides``), so a
 user with better data changes it without touching code. The descriptions here are nominal:
 the only fitting is the calibration (waferrepro.calibration), on results/reference/training.csv
-alone, whose profile (profiles/<name>-calibrated.json, get_hardware's default) replaces some
-assumptions inside their bounds and says so in every record.
+alone, whose profile (profiles/<name>-calibrated.json, loaded by waferrepro.hardware_profiles:
+get_hardware's default) replaces some assumptions inside their bounds and says so in every
+record. This module imports nothing of the package: it is the bottom of the import graph.
 
 Compute follows the core's datapath: a step's cycles come from the instruction it would use
 (ACCUMULATE: @fmach for fp16 accumulation, @fmachs for fp32; the schedule preset picks one and
@@ -125,8 +126,9 @@ class Hardware:
     # value x exp(-+band_log_half_width) (the leave-one-out RMS log error).
     calibration: str = field(default="", compare=False)
     band_log_half_width: float = field(default=0.0, compare=False)
-    # The fields the user set through hardware_overrides (get_hardware): their data, which
-    # presets keep and bands and sweeps never vary, even where it equals the nominal value.
+    # The fields the user set through hardware_overrides (hardware_profiles.get_hardware):
+    # their data, which presets keep and bands and sweeps never vary, even where it equals the
+    # nominal value.
     user_set: frozenset = field(default=frozenset(), compare=False, repr=False)
 
     @property
@@ -341,51 +343,3 @@ HIGHER_IS_FASTER = {"simd_fmacs", "sram_read_bits_per_cycle", "sram_write_bits_p
 # The hardware facts (every field but the bookkeeping).
 FIELDS = {f.name for f in fields(Hardware)} - {"user_set", "calibration",
                                                "band_log_half_width"}
-# Profiles of a hardware description: its construct costs as calibrated on the training set
-# (waferrepro.calibration; the default where a calibrated profile exists) or nominal.
-PROFILES = ("calibrated", "nominal")
-DEFAULT_PROFILE = "calibrated"
-
-
-def calibrated(hw: Hardware) -> Hardware:
-    """`hw` with its committed calibrated profile's values, or `hw` where it has none."""
-    from .calibration import label, load_profile
-
-    data = load_profile(hw.name)
-    if data is None:
-        return hw
-    return replace(hw, **data["values"], calibration=label(data),
-                   band_log_half_width=float(data["band"]["log_half_width"]))
-
-
-def get_hardware(name: str, overrides: dict | None = None,
-                 profile: str = DEFAULT_PROFILE) -> Hardware:
-    """The named hardware description in `profile` (PROFILES: calibrated, the default where a
-    calibrated profile exists, or nominal), with config overrides applied on top, checked by
-    waferrepro.validate (unknown keys, wrong types, non-finite or non-positive values and
-    changes of informational fields are refused, naming the key). A label derived from a value
-    (clock_source, system_power_source) follows an override of that value."""
-    from .validate import hardware_name, hardware_overrides
-
-    hw = HARDWARE[hardware_name(name)]
-    if profile not in PROFILES:
-        raise ValueError(f"unknown hardware profile {profile!r}; known: {list(PROFILES)}")
-    if profile == "calibrated":
-        hw = calibrated(hw)
-    overrides = hardware_overrides(overrides, name)
-    overrides.pop("name", None)
-    if not overrides:
-        return hw
-    return replace(hw, **_derived_labels(overrides), **overrides,
-                   user_set=frozenset(overrides))
-
-
-def _derived_labels(overrides: dict) -> dict:
-    """The clock and power labels of overridden values the user gave no label for."""
-    out = {}
-    if "clock_hz" in overrides and "clock_source" not in overrides:
-        out["clock_source"] = f"hardware_overrides: {overrides['clock_hz'] / 1e6:g} MHz"
-    if "system_power_w" in overrides and "system_power_source" not in overrides:
-        out["system_power_source"] = (f"hardware_overrides: "
-                                      f"{overrides['system_power_w'] / 1e3:g} kW")
-    return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 from .hardware import Hardware
 from .meshsim.decode import decode_layer, kv_moves
 from .meshsim.decode_layout import DecodeLayout, KVCache
+from .meshsim.prefill import prefill_layer
 from .meshsim.result import breakdown_metrics
 from .models import Arch
 from .presets import DecodeRun, PrefillRun
@@ -160,8 +161,6 @@ def prefill_metrics(hw: Hardware, a: Arch, p: int, input_len: int,
     `cycles`: one layer's, measured by the CSL Prefill kernel; meshsim's when None. The
     memory plan is meshsim's either way (the kernel allocates the same buffers).
     """
-    from .meshsim.prefill import prefill_layer
-
     levels, root = row_tree
     fab, _ = prefill_layer(hw, a, p, input_len, tree_levels=levels, causal=causal,
                            tree_root=root)

@@ -11,8 +11,10 @@ stacked, and a setup that does not is refused before any job runs.
 
 from __future__ import annotations
 
+from .config_facts import check_config as check_values
 from .experiments import grid_str, parse_dims
-from .hardware import Hardware, get_hardware
+from .hardware import Hardware
+from .hardware_profiles import get_hardware
 
 # What every end-to-end record says about the time it reports (true in both placements).
 E2E_NOTE = ("end-to-end time = prefill time + decode time, each on its own grid; not timed: "
@@ -46,12 +48,10 @@ def check_coexist(hw: Hardware, regions: dict[str, str]) -> None:
 
 def check_config(config: dict, hardware: str) -> None:
     """The checks of a schema-validated config beyond the schema, before any job: first
-    waferrepro.validate.check_config (the same facts the command line and the jobs check:
+    waferrepro.config_facts.check_config (the same facts the command line and the jobs check:
     hardware overrides, grids within the fabric, prefill grids square, ...; ValidationError
     naming the key), then every e2e setup whose experiment says `regions: coexist` fits
     (PlacementError naming the experiment and setup otherwise)."""
-    from .validate import check_config as check_values
-
     check_values({**config, "hardware": hardware})
     hw = get_hardware(hardware, config.get("hardware_overrides"),
                       config.get("hardware_profile", "calibrated"))

@@ -20,6 +20,9 @@ from typing import TYPE_CHECKING
 import jsonschema
 
 from . import provenance
+from .meshsim.cost import CAUSES
+from .model_metrics import METHOD_NOTE
+from .placement import E2E_NOTE
 
 if TYPE_CHECKING:
     from .hardware import Hardware
@@ -108,8 +111,6 @@ def check_invariants(record: dict, path: str | os.PathLike | None = None) -> Non
     cycles_<cause> metrics summing to `cycles` where present, and (when `path` is given) the
     record's `what` matching the job its path names."""
     import math
-
-    from .meshsim.cost import CAUSES
 
     where = str(path) if path is not None else "record"
     values = {m["metric"]: m["value"] for m in record.get("metrics", [])}
@@ -218,15 +219,11 @@ def finish(record: dict, hw: Hardware, cores: str, started: float,
 def model_method(hw: Hardware) -> dict:
     """What every whole-model record states in its params: the per-layer method and the
     system power its energy comes from."""
-    from .model_metrics import METHOD_NOTE
-
     return {"method": METHOD_NOTE, "power_w": hw.system_power_w,
             "power_source": hw.system_power_source}
 
 
 def method_and_energy_note(hw: Hardware) -> str:
-    from .model_metrics import METHOD_NOTE
-
     return (f"{METHOD_NOTE}; energy = time x {hw.system_power_w / 1e3:g} kW "
             f"({hw.system_power_source})")
 
@@ -240,8 +237,6 @@ def model_what(system: str, module: str, model: str, cores: str, input_len, outp
 
 def with_e2e_note(record: dict) -> dict:
     """What an end-to-end record's time covers and leaves out (waferrepro.placement)."""
-    from .placement import E2E_NOTE
-
     if record["source"] != "skipped":
         record["note"] = f"{record['note']}; {E2E_NOTE}"
     return record

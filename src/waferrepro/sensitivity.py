@@ -16,8 +16,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .experiments import DecodeJob, KernelJob, PrefillJob, grid_str, shapes_of
-from .hardware import get_hardware
+from .hardware_profiles import get_hardware
 from .sweep import HEADLINE, one_at_a_time, sweep
+from .tables import OUTPUT_COLUMNS
 
 SWEEP_COLUMNS = ["hardware", "parameter", "bound", "parameter_value"]
 
@@ -47,8 +48,6 @@ def _jobs(config: dict, section: dict) -> list:
 def _contract(frame, table_id: str, preset: str, note: str):
     """The sweep's frame in the table contract: simulated rows, missing values as skipped."""
     import pandas as pd
-
-    from .tables import OUTPUT_COLUMNS
 
     out = frame.copy()
     out["id"] = table_id

@@ -22,11 +22,13 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from . import presets
+from . import meshsim, presets
 from .experiments import DecodeJob, KernelJob, PrefillJob, parse_dims, square_grid
 from .hardware import ASSUMPTION_BOUNDS, Hardware
 from .meshsim import fastpath
 from .meshsim.fabric import PlanError
+from .model_metrics import decode_metrics, prefill_metrics
+from .models import arch
 
 # The headline metric of each kind of job (what sensitivity and what-if report).
 HEADLINE = {"kernel": ("latency_ms",), "decode": ("decode_tpr_tokens_per_s",),
@@ -46,14 +48,9 @@ def kind_of(job) -> str:
 def evaluate(job, hw: Hardware, preset: str) -> dict[str, tuple[float, str]]:
     """The cycle model's metrics of `job` on `hw` under `preset` (what its record holds).
     Raises PlanError when the plan does not fit."""
-    from .model_metrics import decode_metrics, prefill_metrics
-    from .models import arch
-
     hw = presets.hardware(hw, preset)
     kind = kind_of(job)
     if kind == "kernel":
-        from . import meshsim
-
         shape = parse_dims(job.shape, 3, "shape")
         px, py = parse_dims(job.cores, 2, "core grid")
         return meshsim.simulate(job.system, shape, px, py, hw, False,

@@ -7,7 +7,7 @@ import math
 
 import pandas as pd
 
-from .figures import _provenance_label, plt
+from .plotting import plt, provenance_label
 
 LOW_COLOR, HIGH_COLOR = "tab:blue", "tab:orange"
 
@@ -64,7 +64,7 @@ def plot_sensitivity(table: pd.DataFrame):
     axes[0][0].legend(fontsize=6, loc="lower right")
     fig.suptitle("Sensitivity of the simulated headline metrics to each assumed hardware "
                  "parameter (one at a time, others nominal; sorted by swing)\n"
-                 f"[{_provenance_label(table)}]", fontsize=10)
+                 f"[{provenance_label(table)}]", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -104,6 +104,6 @@ def plot_whatif(table: pd.DataFrame):
         ax.legend(fontsize=6)
     fig.suptitle("What if: TPR vs SRAM per core, WSE-2 (solid) vs WSE-3 (dashed), simulated\n"
                  "filled: whole model fits the grid; hollow: one layer only; gaps: does not fit"
-                 f"\n[{_provenance_label(table)}]", fontsize=9)
+                 f"\n[{provenance_label(table)}]", fontsize=9)
     fig.tight_layout()
     return fig

@@ -23,7 +23,11 @@ from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
+from . import sweep
+from .experiments import DecodeJob, KernelJob, PrefillJob
 from .hardware import Hardware
+from .meshsim import simulate
+from .meshsim.gemm import run_cannon
 
 TRAINING_CSV = Path("results/reference/training.csv")
 PRESET = "paper-kernels"
@@ -90,9 +94,6 @@ def _grid(cores: str) -> tuple[int, int]:
 
 def _kernel_cycles(system: str, shape: str, cores: str, hw: Hardware) -> float:
     """A kernel job's cycles as its record gives them (sweep.evaluate)."""
-    from . import sweep
-    from .experiments import KernelJob
-
     return float(sweep.evaluate(KernelJob("meshsim", system, shape, cores), hw,
                                 PRESET)["cycles"][0])
 
@@ -101,9 +102,6 @@ def sgemm_tflops(hw: Hardware, shape: tuple[int, int, int], cores: str):
     """(TFLOP/s, run) of an fp32 SGEMM as a Cannon-family GEMM (interleaved rings, host
     pre-skew, @fmacs, 32-bit wavelets) in the vector loop form: the prediction of Miyajima
     et al.'s measurement (also benchmarks/validate_cost_model.py)."""
-    from .meshsim import simulate
-    from .meshsim.gemm import run_cannon
-
     px, py = _grid(cores)
     kernel = partial(run_cannon, interleaved=True, system="MeshGEMM", operand_bits=32)
     run = simulate("MeshGEMM", shape, px, py, replace(hw, loop_form="vector"), False,
@@ -114,9 +112,6 @@ def sgemm_tflops(hw: Hardware, shape: tuple[int, int, int], cores: str):
 
 def predict(p: Point, hw: Hardware) -> float:
     """The cycle model's value of point `p` on `hw` (in the point's metric and unit)."""
-    from . import sweep
-    from .experiments import DecodeJob, PrefillJob
-
     if p.kind == "prefill":
         job = PrefillJob("meshsim", p.model, p.cores, p.input_len)
         return float(sweep.evaluate(job, hw, PRESET)[p.metric][0])

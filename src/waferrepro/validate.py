@@ -13,7 +13,7 @@ Hardware fields (waferrepro.hardware.Hardware) fall in three groups here:
 - informational fields (INFORMATIONAL): facts recorded for the reader that no cost reads;
   overriding them to another value is refused, because it would change nothing;
 - labels (clock_source, system_power_source, name): text; the clock and power labels follow
-  an override of their value (hardware.get_hardware).
+  an override of their value (hardware_profiles.get_hardware).
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ import math
 import numbers
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .hardware import Hardware
+from .configcheck import _yaml_loader
+from .hardware import ACCUMULATE, FIELDS, HARDWARE, LOOP_FORMS, Hardware
+from .models import MODELS
+from .presets import PRESETS
 
 
 class ValidationError(ValueError):
@@ -107,8 +108,6 @@ def _known(value, known, what: str, noun: str) -> str:
 
 
 def model(value, what: str = "model") -> str:
-    from .models import MODELS
-
     return _known(value, MODELS, what, "model")
 
 
@@ -119,14 +118,10 @@ def system(value, what: str = "system") -> str:
 
 
 def preset(value, what: str = "preset") -> str:
-    from .presets import PRESETS
-
     return _known(value, PRESETS, what, "schedule preset")
 
 
 def hardware_name(value, what: str = "hardware") -> str:
-    from .hardware import HARDWARE
-
     return _known(value, HARDWARE, what, "hardware")
 
 
@@ -135,8 +130,6 @@ def hardware_name(value, what: str = "hardware") -> str:
 def parse_overrides(text: str, what: str = "--hardware-overrides") -> dict:
     """The overrides given as text: a JSON or YAML object (YAML reads 850.0e6 as a number)."""
     import yaml
-
-    from .configcheck import _yaml_loader
 
     try:
         value = yaml.load(text, Loader=_yaml_loader())  # JSON is YAML (flow style)
@@ -162,8 +155,6 @@ def hardware_overrides(overrides, hardware: str = "wse2",
                        what: str = "hardware_overrides") -> dict:
     """The overrides, checked and normalised (integral floats of integer fields become ints):
     an object of known keys, each of the right type, finite, positive where it must be."""
-    from .hardware import ACCUMULATE, FIELDS, HARDWARE, LOOP_FORMS
-
     hardware_name(hardware)
     base = HARDWARE[hardware]
     if overrides is None:
@@ -242,58 +233,3 @@ def out_path(path, what: str = "--out") -> Path:
         _fail(what, f"cannot write {path}: {existing if not p.exists() else p} is not "
                     "writable; give a path in a writable folder")
     return p
-
-
-# The config: the same facts, at their key paths.
-
-def check_config(config: dict) -> None:
-    """The facts of a schema-validated config that the schema cannot state: hardware overrides
-    (finite, informational fields unchanged), every grid within the usable fabric, prefill
-    grids square (prefill runs MeshGEMM), shapes and models known to the jobs. Raises
-    ValidationError naming the key path ('invalid config at experiments/table3/grids/0: ...',
-    as the schema's errors, configcheck.one_line_error)."""
-    try:
-        _check_config(config)
-    except ValidationError as exc:
-        raise ValidationError(f"invalid config at {exc}") from None
-
-
-def _check_config(config: dict) -> None:
-    from .hardware import get_hardware
-
-    hw = get_hardware(hardware_name(config.get("hardware", "wse2")),
-                      config.get("hardware_overrides"))
-    for exp_id, exp in config.get("experiments", {}).items():
-        at = f"experiments/{exp_id}"
-        kind = exp.get("kind", "kernel")
-        prefill = kind == "prefill"
-        for i, g in enumerate(exp.get("grids", [])):
-            grid(g, f"{at}/grids/{i}", hw, square=prefill, why="prefill (MeshGEMM)")
-        for i, s in enumerate(exp.get("shapes", [])):
-            shape(s, f"{at}/shapes/{i}")
-        for i, m in enumerate(exp.get("models", [])):
-            model(m, f"{at}/models/{i}")
-        for i, setup in enumerate(exp.get("setups", [])):
-            model(setup.get("model"), f"{at}/setups/{i}/model")
-            grid(setup.get("prefill_grid"), f"{at}/setups/{i}/prefill_grid", hw, square=True,
-                 why="prefill (MeshGEMM)")
-            grid(setup.get("decode_grid"), f"{at}/setups/{i}/decode_grid", hw)
-        for i, pair in enumerate(exp.get("lengths", [])):
-            length(pair[0], f"{at}/lengths/{i}/0")
-            length(pair[1], f"{at}/lengths/{i}/1")
-        for i, n in enumerate(exp.get("input_lens", [])):
-            length(n, f"{at}/input_lens/{i}")
-    sweeps = [("sensitivity", [hw])]
-    if config.get("whatif"):
-        sweeps.append(("whatif", [get_hardware(name, {
-            k: v for k, v in (config.get("hardware_overrides") or {}).items()
-            if k != "sram_bytes_per_core"}) for name in config["whatif"].get("hardware", [])]))
-    for section, hws in sweeps:
-        for kind, spec in (config.get(section) or {}).items():
-            if not isinstance(spec, dict) or "grid" not in spec:
-                continue
-            exp = config.get("experiments", {}).get(spec.get("experiment"), {})
-            for h in hws:
-                grid(spec["grid"], f"{section}/{kind}/grid", h,
-                     square=exp.get("kind") == "prefill" or kind == "prefill",
-                     why="prefill (MeshGEMM)")

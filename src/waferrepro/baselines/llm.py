@@ -22,6 +22,7 @@ import numpy as np
 
 from ..models import MODELS, write_hf_config
 from . import BaselineUnavailable
+from .energy import measure
 
 
 def prepare_model_dir(model_id: str, root: str | Path, tokenizer: bool = False) -> Path:
@@ -118,7 +119,6 @@ def run_vllm(model_id: str, input_len: int, output_len: int, tp: int, device: st
         total = [timed(output_len) for _ in range(repeats)]
         energy = None
         if energy_counter is not None:
-            from .energy import measure
             prefill = measure(lambda: timed(1), lambda: None, energy_counter,
                               min_energy_window_s)
             whole = measure(lambda: timed(output_len), lambda: None, energy_counter,

@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from ..check import compare
 from . import BaselineUnavailable
 from .devices import peak_for
 from .energy import EnergyUnavailable, measure, nvml_counter
@@ -50,8 +51,6 @@ def _stats(samples_s) -> dict:
 
 
 def _check(out_cols, a, b, cols, rtol):
-    from ..check import compare
-
     ref = a.astype(np.float64) @ b[:, cols].astype(np.float64)
     return compare(out_cols, ref, rtol=rtol, atol=1e-6,
                    reference_name=f"numpy float64 on {len(cols)} sampled output columns")

@@ -25,6 +25,7 @@ def register(sub) -> None:
 def _cmd(args) -> int:
     from .. import calibration, calibration_report, training
     from ..hardware import HARDWARE
+    from ..hardware_profiles import load_profile, profile_path
 
     hw = HARDWARE[args.hardware]  # the nominal description: the fit starts from it
     points = training.load(Path(args.training))
@@ -35,11 +36,11 @@ def _cmd(args) -> int:
     data = calibration.profile(hw, fit, Path(args.training), len(points))
     if args.profile_out:
         calibration.write_profile(data, Path(args.profile_out))
-    committed = calibration.load_profile(hw.name)
+    committed = load_profile(hw.name)
     same = committed is not None and committed.get("values") == data["values"]
     print(f"calibration: {len(points)} points, leave-one-out RMS log error "
           f"{fit.loo_rms:.3f}; table {args.out}"
           + ("" if same else f"; differs from the committed profile "
-             f"{calibration.profile_path(hw.name)} (copy --profile-out there to adopt it)"),
+             f"{profile_path(hw.name)} (copy --profile-out there to adopt it)"),
           file=sys.stderr)
     return 0

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..hardware import DEFAULT_PROFILE, HARDWARE, PROFILES, get_hardware
+from ..hardware import HARDWARE
+from ..hardware_profiles import DEFAULT_PROFILE, PROFILES, get_hardware
 
 
 class Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):

@@ -6,6 +6,9 @@ from __future__ import annotations
 import time
 
 from .. import provenance
+from ..baselines import BaselineUnavailable, llm, matmul
+from ..baselines.energy import EnergyUnavailable, nvml_counter
+from ..check import NumericMismatch
 from ..experiments import parse_dims
 from ..records import mark_skipped, metrics_list
 
@@ -16,9 +19,6 @@ def run_matmul_baseline(requested: str, shape: str, warmup: int, repeats: int,
 
     A missing device or package gives a skipped record with the reason; a wrong result raises
     NumericMismatch (the job fails, no record)."""
-    from ..baselines import BaselineUnavailable, matmul
-    from ..check import NumericMismatch
-
     started = time.perf_counter()
     dims = parse_dims(shape, 3, "shape")
     record = {"schema_version": 1, "job": f"baseline-{requested}/matmul/{shape}"}
@@ -92,8 +92,6 @@ def run_llm_baseline(engine: str, model: str, input_len: int, output_len: int, g
     TTFT, TPOT, decode/prefill/end-to-end TPR, and energy per request on GPUs."""
     from pathlib import Path
 
-    from ..baselines import BaselineUnavailable, llm
-
     started = time.perf_counter()
     system = {"vllm": "vLLM", "sglang": "SGLang"}[engine]
     what = {"system": system, "module": "LLM", "shape": None, "cores": None,
@@ -121,7 +119,6 @@ def run_llm_baseline(engine: str, model: str, input_len: int, output_len: int, g
         return skipped("SGLang has no CPU build; its runner is verified only on GPU machines")
     counter, energy_reason = None, "energy not measured on the CPU"
     if device == "cuda":
-        from ..baselines.energy import EnergyUnavailable, nvml_counter
         try:
             counter = nvml_counter(0)
         except EnergyUnavailable as exc:

@@ -7,10 +7,26 @@ import time
 
 from .. import meshsim, presets, validate
 from ..bands import add_bands
-from ..experiments import parse_dims, square_grid
+from ..check import require_close, tolerance
+from ..experiments import DECODE_SYSTEM, parse_dims, square_grid
 from ..hardware import Hardware
 from ..meshsim.cost import CAUSES
+from ..meshsim.decode import decode_layer
+from ..meshsim.decode_layout import DecodeLayout, pack_kv_cache
+from ..meshsim.decode_layout import pack_weights as pack_decode_weights
 from ..meshsim.fabric import PlanError
+from ..meshsim.prefill import prefill_layer
+from ..meshsim.prefill_layout import PrefillLayout
+from ..meshsim.prefill_layout import pack_weights as pack_prefill_weights
+from ..model_metrics import (
+    decode_metrics,
+    end_to_end_metrics,
+    memory_summary,
+    per_token_bytes,
+    prefill_metrics,
+    whole_wafer_kv_capacity,
+)
+from ..models import arch
 from ..presets import DEFAULT_PRESET
 from ..records import (
     MODEL_RAW_METRICS,
@@ -23,6 +39,7 @@ from ..records import (
     model_what,
     with_e2e_note,
 )
+from ..reference_layer import layer, random_weights
 
 BREAKDOWN_METRICS = {f"cycles_{cause}" for cause in CAUSES}
 RAW_METRICS = {"cycles", "compute_cycles", "comm_cycles", "comm_hidden_cycles",
@@ -108,18 +125,13 @@ def check_decode_functional(hw: Hardware, a, px: int, py: int, context: int, mod
     Raises NumericMismatch on a mismatch."""
     import numpy as np
 
-    from ..check import require_close, tolerance
-    from ..meshsim.decode import decode_layer
-    from ..meshsim.decode_layout import DecodeLayout, pack_kv_cache, pack_weights
-    from ..reference_layer import layer, random_weights
-
     w = random_weights(a, seed)
     x = np.random.default_rng(seed + 1).standard_normal((context + steps, a.hidden))
     x = x.astype(np.float16)
     full, k, v = layer(x, w, a, np.arange(context + steps))
     lay = DecodeLayout(a, px, py)
     cache = pack_kv_cache(lay, k[:context], v[:context], mode, cap=context + steps)
-    packed = pack_weights(lay, w)
+    packed = pack_decode_weights(lay, w)
     worst = None
     for t in range(context, context + steps):
         _, out = decode_layer(hw, a, px, py, cache, t, mode, weights=packed, x=x[t],
@@ -137,8 +149,6 @@ def _model_record(job: str, what: dict, hw: Hardware, cores: str, compute_on, ra
     """Record of a whole-model run: metrics from `compute_on(hw)` -> (metrics, memory), their
     bands from the same at the assumption bounds; a plan that does not fit becomes a skipped
     record; fit problems are stated in the note."""
-    from ..models import arch
-
     started = time.perf_counter()
     a = arch(what["model"])
     preset = what.setdefault("preset", DEFAULT_PRESET)
@@ -176,10 +186,6 @@ def _model_record(job: str, what: dict, hw: Hardware, cores: str, compute_on, ra
 def run_decode(model: str, cores: str, input_len: int, output_len: int, kv: str, hw: Hardware,
                mode: str, seed: int = 0, preset: str = DEFAULT_PRESET) -> dict:
     """Decode of one model on one grid: TPOT, TPR, energy and memory, as a run record."""
-    from ..experiments import DECODE_SYSTEM
-    from ..model_metrics import decode_metrics
-    from ..models import arch
-
     check_job(hw, preset, mode, kv, model, {"cores": cores}, input_len=input_len,
               output_len=output_len)
     run = presets.decode_run(arch(model), kv, preset)
@@ -203,17 +209,13 @@ def check_prefill_functional(hw: Hardware, a, p: int, tokens: int, seed: int = 0
     presets.prefill_row_tree). Raises NumericMismatch on a mismatch."""
     import numpy as np
 
-    from ..check import require_close, tolerance
-    from ..meshsim.prefill import prefill_layer
-    from ..meshsim.prefill_layout import PrefillLayout, pack_weights
-    from ..reference_layer import layer, random_weights
-
     w = random_weights(a, seed)
     x = np.random.default_rng(seed + 1).standard_normal((tokens, a.hidden)).astype(np.float16)
     ref, _, _ = layer(x, w, a, np.arange(tokens), causal=causal)
     levels, root = row_tree
-    _, out = prefill_layer(hw, a, p, tokens, pack_weights(PrefillLayout(a, p, tokens), w), x,
-                           tree_levels=levels, causal=causal, tree_root=root)
+    packed = pack_prefill_weights(PrefillLayout(a, p, tokens), w)
+    _, out = prefill_layer(hw, a, p, tokens, packed, x, tree_levels=levels, causal=causal,
+                           tree_root=root)
     return require_close(out, ref, f"prefill of {a.name} on {p}x{p}, {tokens} tokens "
                          f"({hw.accumulate} accumulate, {'causal' if causal else 'no mask'})",
                          **tolerance(hw.accumulate, layer_reduction_length(a, tokens)))
@@ -222,9 +224,6 @@ def check_prefill_functional(hw: Hardware, a, p: int, tokens: int, seed: int = 0
 def run_prefill(model: str, cores: str, input_len: int, hw: Hardware, mode: str,
                 seed: int = 0, preset: str = DEFAULT_PRESET) -> dict:
     """Prefill of one prompt on one grid: TTFT, prefill TPR, energy and memory."""
-    from ..model_metrics import prefill_metrics
-    from ..models import arch
-
     check_job(hw, preset, mode, None, model, {"cores": cores}, ("cores",),
               input_len=input_len)
     run, p = presets.prefill_run(arch(model), preset), square_grid(cores)
@@ -244,9 +243,6 @@ def run_end_to_end(model: str, prefill_cores: str, decode_cores: str, input_len:
                    output_len: int, hw: Hardware, mode: str, seed: int = 0,
                    preset: str = DEFAULT_PRESET) -> dict:
     """Prefill on one region and decode on another; end-to-end TPR (Table 2)."""
-    from ..model_metrics import end_to_end_metrics
-    from ..models import arch
-
     check_job(hw, preset, mode, None, model,
               {"prefill_cores": prefill_cores, "decode_cores": decode_cores},
               ("prefill_cores",), input_len=input_len, output_len=output_len)
@@ -281,11 +277,6 @@ def run_kv_capacity(model: str, cores: str, kv: str, hw: Hardware,
     attention_heads the per-token K/V width and how many heads' scores each core keeps; a
     static cache holds what shift does), and as the paper's numbers read: every layer
     resident on the whole usable wafer (model_metrics.whole_wafer_kv_capacity)."""
-    from ..experiments import DECODE_SYSTEM
-    from ..meshsim.decode_layout import DecodeLayout
-    from ..model_metrics import memory_summary, whole_wafer_kv_capacity
-    from ..models import arch
-
     check_job(hw, preset, None, kv, model, {"cores": cores})
     started = time.perf_counter()
     hw = presets.hardware(hw, preset)
@@ -323,8 +314,6 @@ def run_kv_capacity(model: str, cores: str, kv: str, hw: Hardware,
 def kv_capacity_note(hw: Hardware, a0, a, lay, kv: str, cores: str, wafer: dict) -> str:
     """What each Table 5 row measures, with the terms of its formula: the decode plan's
     per-core costs of a token (one layer, all layers) and the whole-wafer reading."""
-    from ..model_metrics import per_token_bytes, whole_wafer_kv_capacity
-
     one, all_ = per_token_bytes(lay), per_token_bytes(lay, a.layers)
     weights = lay.weight_elems_per_core() * 2 * a.layers
     heads = ("the model's heads" if a.kv_dim == a0.kv_dim else

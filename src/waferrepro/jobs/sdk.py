@@ -7,8 +7,13 @@ import time
 from dataclasses import replace
 
 from .. import meshsim, records
-from ..experiments import parse_dims, square_grid
+from ..check import NumericMismatch
+from ..experiments import DECODE_SYSTEM, parse_dims, square_grid
 from ..hardware import Hardware
+from ..meshsim.decode_layout import DecodeLayout
+from ..model_metrics import combine_end_to_end, decode_metrics_from_cycles, prefill_metrics
+from ..models import arch
+from ..presets import decode_run, prefill_run
 from ..records import (
     MODEL_RAW_METRICS,
     base_record,
@@ -83,8 +88,6 @@ def _launcher_result(path: str, what: str) -> dict:
     import json
     from pathlib import Path
 
-    from ..check import NumericMismatch
-
     res = json.loads(Path(path).read_text())
     check = res["check"]
     # rows_agree: False when a broadcast left different results on different copies; None
@@ -117,12 +120,6 @@ def record_from_sdk_decode(steps: list[str], counts: list[int], model: str, core
     """The decode run record from the CSL Decode kernel's steps: one launcher result per
     group of steps of equal cost (model_metrics.decode_step_plan), weighted by the group's size,
     then the same metrics as meshsim's (model_metrics.decode_metrics_from_cycles)."""
-    from ..experiments import DECODE_SYSTEM
-    from ..meshsim.decode_layout import DecodeLayout
-    from ..model_metrics import decode_metrics_from_cycles
-    from ..models import arch
-    from ..presets import decode_run
-
     started = time.perf_counter()
     if len(steps) != len(counts) or sum(counts) != output_len:
         raise ValueError(f"{len(steps)} step results with counts {counts} do not cover "
@@ -157,10 +154,6 @@ def record_from_sdk_prefill(result_json: str, model: str, cores: str, input_len:
                             backend: str, hw: Hardware, command: str) -> dict:
     """The prefill run record from the CSL Prefill kernel's one-layer run: its cycles
     through the same metrics as meshsim's (model_metrics.prefill_metrics)."""
-    from ..model_metrics import prefill_metrics
-    from ..models import arch
-    from ..presets import prefill_run
-
     started = time.perf_counter()
     job = f"{backend}/prefill/{model}/{cores}/in{input_len}"
     res = _launcher_result(result_json, job)
@@ -188,8 +181,6 @@ def record_from_parts_e2e(prefill_record: str, decode_record: str, model: str,
                           output_len: int, backend: str, hw: Hardware) -> dict:
     """The end-to-end record (Table 2) from a prefill and a decode record of the same backend
     (the CSL kernels' on the SDK backends): model_metrics.combine_end_to_end, as meshsim's e2e."""
-    from ..model_metrics import combine_end_to_end
-
     started = time.perf_counter()
     parts = [records.read(path) for path in (prefill_record, decode_record)]
     for part, module in zip(parts, ("Prefill", "Decode"), strict=True):

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..check import compare, tolerance
 from ..hardware import ACCUMULATE
+from ..presets import DEFAULT_PRESET, PRESETS
 from .timing import STAMP_WORDS, run_statistics
 
 # Decode and Prefill keep activations in fp16 between phases, which meshsim does not model,
@@ -80,8 +81,6 @@ def add_preset_argument(p: argparse.ArgumentParser) -> None:
     """--preset for the Decode and Prefill launchers: the schedule preset whose layer
     (attention heads, KV cache, mask) the kernel was compiled for and the inputs are built
     for (waferrepro.sdk.inputs)."""
-    from ..presets import DEFAULT_PRESET, PRESETS
-
     p.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET,
                    help="schedule preset (as the compile's)")
 

@@ -17,6 +17,7 @@ from .. import presets
 from ..hardware import DEVICE_FABRIC, FABRIC_OFFSETS, MEMCPY_HALO, WSE2, Hardware
 from ..host import group_size
 from ..presets import DEFAULT_PRESET, options
+from .dsd_limits import check
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,6 @@ def fabric_dims(spec: CompileSpec, target: str) -> tuple[int, int]:
 def compiler_options(spec: CompileSpec, target: str, out_dir: str) -> list[str]:
     """cslc's options for one kernel and parameter set (everything but the layout file).
     Refuses a parameter set whose DSDs the kernel cannot encode (waferrepro.sdk.dsd_limits)."""
-    from .dsd_limits import check
-
     check(spec.module, spec.params)
     fw, fh = fabric_dims(spec, target)
     params = ",".join(f"{k}:{v}" for k, v in spec.params.items())

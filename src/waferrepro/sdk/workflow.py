@@ -12,9 +12,15 @@ import shlex
 from glob import glob
 
 from ..experiments import parse_dims, square_grid
+from ..hardware_profiles import get_hardware
+from ..meshsim.decode_layout import DecodeLayout
+from ..model_metrics import decode_step_plan
 from ..models import arch
+from ..presets import decode_run
+from ..runs import results_dir
 from . import toolchain
 from .backends import SDK_BACKENDS, find_sdk_tool
+from .inputs import decode_params, prefill_params
 from .timing import runs_for
 
 # The SDK backends and where their kernels run.
@@ -50,8 +56,6 @@ def compile_cmd(config: dict, kernels_dir: str, backend: str, cores: str, module
 
 def config_hardware(config: dict):
     """The config's hardware with its overrides (what the records are computed on)."""
-    from ..hardware import get_hardware
-
     return get_hardware(config["hardware"], config.get("hardware_overrides"),
                       config.get("hardware_profile", "calibrated"))
 
@@ -73,8 +77,6 @@ def run_cmd(config: dict, backend: str, build: str, launcher_args: list[str]) ->
 
 def _run_dir(config: dict) -> str:
     """The run's folder (results/<run>, waferrepro.runs), where its builds go."""
-    from ..runs import results_dir
-
     return results_dir(config["run"])
 
 
@@ -92,10 +94,6 @@ def decode_plan(model: str, cores: str, input_len: int, output_len: int, kv: str
     """(cache capacity, [(context, steps it stands for), ...]): one kernel step per group of
     equal-cost decode steps (model_metrics.decode_step_plan, what meshsim simulates too) of
     the layer and cache mode the preset runs (presets.decode_run)."""
-    from ..meshsim.decode_layout import DecodeLayout
-    from ..model_metrics import decode_step_plan
-    from ..presets import decode_run
-
     px, py = parse_dims(cores, 2, "core grid")
     run = decode_run(arch(model), kv, preset)
     return decode_step_plan(DecodeLayout(run.arch, px, py), input_len, output_len, run.kv)
@@ -110,8 +108,6 @@ def decode_step_paths(run_dir: str, backend: str, model: str, cores: str, input_
 
 def decode_compile_cmd(config: dict, kernels_dir: str, backend: str, model: str, cores: str,
                        cap: int) -> str:
-    from .inputs import decode_params
-
     px, py = parse_dims(cores, 2, "core grid")
     params = decode_params(arch(model), px, py, 0, "shift", cap=cap,
                            preset=config["schedule_preset"], hw=config_hardware(config))
@@ -121,8 +117,6 @@ def decode_compile_cmd(config: dict, kernels_dir: str, backend: str, model: str,
 
 def prefill_compile_cmd(config: dict, kernels_dir: str, backend: str, model: str, cores: str,
                         input_len: int) -> str:
-    from .inputs import prefill_params
-
     params = prefill_params(arch(model), square_grid(cores), input_len,
                             preset=config["schedule_preset"], hw=config_hardware(config))
     return compile_cmd(config, kernels_dir, backend, cores, "Prefill", params,
