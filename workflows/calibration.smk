@@ -1,16 +1,20 @@
-# `snakemake calibrate`: the uncertain construct costs fitted to results/reference/training.csv
-# and nothing else (src/waferrepro/calibration.py): the table (fitted values with their
-# uncertainty and bounds, residual and leave-one-out error per training point), the figure
-# (predicted vs published) and the profile the fit gives. Runs use the committed profile
-# (src/waferrepro/profiles/wse2-calibrated.json); the log says whether this fit differs from it.
+# `snakemake calibrate`: one set of construct costs for both chips, fitted to the training
+# files and nothing else (src/waferrepro/calibration.py): results/reference/training.csv
+# (WSE-2, the paper's released points) and results/reference/training-wse3.csv (the authors'
+# kernels measured on a CS-3's small grids). Writes the table (fitted values with their
+# uncertainty, bounds and the data that pin them; residual, leave-one-out, leave-one-grid-out
+# and zero-shot error per point and family; each chip's band), the figure (predicted vs
+# measured) and the profile the fit gives. Runs use the committed profile
+# (src/waferrepro/profiles/calibrated.json); the log says whether this fit differs from it.
 # Not part of `all`: it takes a few minutes (benchmarks/bench_calibration.py).
 rule calibrate:
     input:
         os.path.join(workflow.basedir, "results/reference/training.csv"),
+        os.path.join(workflow.basedir, "results/reference/training-wse3.csv"),
     output:
         table=f"{TABLES}/calibration.csv",
         figures=[in_figures("calibration.png"), in_figures("calibration.pdf")],
-        profile=in_run("calibration/wse2-calibrated.json"),
+        profile=in_run("calibration/calibrated.json"),
     log:
         f"{LOGS}/tables/calibration.log",
     params:

@@ -1,21 +1,35 @@
-"""Calibration: the uncertain construct costs fitted to the training set, nothing else.
+"""Calibration: one set of construct costs for both chips, fitted to the training files and
+nothing else.
 
-Method (stated in README, "Ledger, training set, calibration and bands"):
-1. Candidates: the assumptions of hardware.ASSUMPTION_BOUNDS listed in CANDIDATES, each
-   scaled to x = (value - low) / (high - low) in [0, 1] within its bounds.
-2. Which the data can pin: the Jacobian of log(prediction) in x at the nominal values
-   (central differences), column-pivoted QR; a candidate is pinned when its pivot is at least
-   PIN_TOLERANCE of the largest and moves some prediction by at least MIN_EFFECT over its
-   range. The rest stay at nominal and are reported as "not pinned".
-3. Fit: least squares on log(predicted / published) over the pinned candidates, inside their
-   bounds (SciPy least_squares, trust region reflective, soft-L1 loss of scale ROBUST_SCALE).
-   Uncertainty: s^2 (J'J)^-1 at the solution, s^2 = RSS / (n - k). A parameter that ends at
+A @map element, a DSD set-up, a ramp, a hop and a task are the same core's on WSE-2 and WSE-3;
+only what the SDK documents as different differs (SIMD widths, fabric size, memory: the
+hardware descriptions). So one value of each candidate serves both chips.
+
+Method (README, "Ledger, training set, calibration and bands"):
+1. Candidates: CANDIDATES, each scaled to x = (value - low) / (high - low) in [0, 1] within
+   its bounds (hardware.ASSUMPTION_BOUNDS, the same on both chips).
+2. Counts x prices: every point's prediction is a constant times its timelines' cycles to a
+   power (training.prediction_form), each timeline a meshsim.form.Form: evaluating it at other
+   prices, and its Jacobian (the counts on the branch each overlap's max takes), cost no
+   simulation. The forms are rebuilt at the solution until a fresh simulation agrees with
+   them (a max inside one cost keeps the branch it took where it was built).
+3. Which candidates the data can pin: the weighted Jacobian of log(prediction) in x at the
+   nominal values, column-pivoted QR; a candidate is pinned when its pivot is at least
+   PIN_TOLERANCE of the largest and it moves some prediction by MIN_EFFECT over its range.
+   The rest stay at nominal ("not pinned"). For each pinned candidate the share of its
+   information by family says which data pin it.
+4. Fit: weighted least squares on log(predicted / measured) over the pinned candidates,
+   inside their bounds (SciPy least_squares, trust region reflective); every family (chip x
+   what it measures: training.Point.family) weighs the same, however many points it has.
+   Uncertainty: sigma^2 (J' W J)^-1, sigma^2 = sum(w r^2) / (n - k). A candidate that ends at
    a bound is reported as a structure the model misses ("at bound"), never accepted silently.
-4. Leave-one-out: each point refitted without it (from the full fit) and predicted; its
-   log error is the LOO error, and their RMS over the paper's points (BAND_KINDS) is the
-   calibrated band's half-width.
+5. Held-out errors: leave-one-out (each point refitted without it, forms frozen at the
+   solution), leave-one-grid-out (each WSE-3 grid refitted without its points, forms rebuilt
+   once at that fit) and zero-shot (the WSE-2 points alone predicting the WSE-3 grids). The
+   bands: WSE-2's the leave-one-out RMS log error over its points, WSE-3's the
+   leave-one-grid-out RMS over its points (how far a grid the fit did not see is off).
 
-Only training.py reads data (results/reference/training.csv); this module reads nothing else.
+Only training.py reads data (training.TRAINING_FILES); this module reads nothing else.
 """
 
 from __future__ import annotations
@@ -23,70 +37,61 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from . import training
-from .hardware import ASSUMPTION_BOUNDS, Hardware
-from .meshsim import fastpath
+from .hardware import ASSUMPTION_BOUNDS, HARDWARE, Hardware
+from .meshsim.form import Compiled
 from .records import atomic_write
 
-# The construct costs the calibration may fit (the rest of the assumptions keep their nominal
-# values: clock and SRAM ports are stated facts or bounds of a published range, not costs).
-CANDIDATES = ("map_element_cycles", "scalar_iteration_cycles", "scalar_op_cycles",
-              "fabric_dsd_startup_cycles", "bank_conflict_factor", "dsd_startup_cycles",
-              "task_activation_cycles", "sync_cycles", "route_switch_cycles",
-              "ramp_latency_cycles", "transcendental_ops", "simd_fmacs",
-              "reduce_chain_exposed")
-# The calibrated band is the leave-one-out RMS over the points of the kernels it is applied
-# to (the authors' kernels under paper-kernels); Miyajima's SGEMM, another code predicted in
-# our vector loop form, is fitted and reported but does not set the band.
-BAND_KINDS = ("prefill", "decode", "kernel", "kernel_ratio")
-PIN_TOLERANCE = 0.05
+# The construct costs the calibration may fit (the other assumptions keep their nominal
+# values: clock and SRAM ports are stated facts or bounds of a published range; sync and route
+# switches are our kernels', which no training point runs).
+CANDIDATES = ("scalar_op_cycles", "scalar_iteration_cycles",
+              "map_setup_cycles", "map_element_cycles", "dsd_startup_cycles",
+              "fabric_dsd_startup_cycles", "task_activation_cycles", "relay_cycles",
+              "hop_latency_cycles", "ramp_latency_cycles", "bank_conflict_factor",
+              "transcendental_ops", "reduce_chain_exposed")
+# A pinned candidate whose fitted std exceeds this share of its range is not pinned after all
+# (the data move it only along with others): it goes back to nominal and the fit is redone.
+WEAK = 0.25
 MIN_EFFECT = 0.02
-STEP = 0.02  # central-difference step in x (2% of a parameter's range)
 AT_BOUND = 1e-3  # within this of 0 or 1 in x: at its bound
-# Robust loss (soft L1) with this scale: a point more than ~10% off weighs linearly, not
-# quadratically, so one point no candidate can explain (e.g. the SGEMM, another code) does not
-# bend the fit of the rest; its residual is reported.
-ROBUST_SCALE = 0.1
-MAX_EVALUATIONS = 30  # per fit: each costs one evaluation of every point (about 1 s)
+MAX_REBUILDS = 5  # forms rebuilt at the solution until a fresh simulation agrees
+AGREE = 1e-9  # |log(form) - log(fresh simulation)| at which the forms are taken as exact
 
 
-@dataclass
-class Fit:
-    names: list[str]                # pinned and fitted
-    unpinned: list[str]             # left at nominal
-    values: dict[str, float]        # fitted values
-    std: dict[str, float]           # one standard deviation, in the parameter's unit
-    at_bound: dict[str, str]        # name -> "low" / "high"
-    residuals: dict[str, float]     # point id -> log(predicted / published) after the fit
-    nominal_residuals: dict[str, float]
-    loo: dict[str, float]           # point id -> log error when left out
-    predictions: dict[str, float]
-    nominal_predictions: dict[str, float]
-    loo_predictions: dict[str, float]
+def bounds() -> dict[str, tuple[float, float]]:
+    """The candidates' bounds, the same on every chip (checked)."""
+    out = {}
+    for name in CANDIDATES:
+        per_chip = {ASSUMPTION_BOUNDS[h][name][:2] for h in HARDWARE}
+        if len(per_chip) != 1:
+            raise ValueError(f"{name}: its bounds differ between chips ({per_chip}); one set "
+                             "of construct costs needs one range")
+        out[name] = per_chip.pop()
+    return out
 
-    band_ids: list[str] | None = None  # the points whose LOO errors make the band
 
-    @property
-    def loo_rms(self) -> float:
-        """RMS of the leave-one-out log errors over the band's points (BAND_KINDS)."""
-        ids = self.band_ids or list(self.loo)
-        return math.sqrt(sum(self.loo[i] ** 2 for i in ids) / len(ids))
+# Every point weighs the same (ordinary least squares on the log errors): a WSE-3 grid's
+# measured cycles count as much as one of the paper's numbers. The per-family residuals are
+# reported (calibration_report), so a family the shared prices cannot fit shows.
 
 
 class Problem:
-    """The training points and the bounds of the candidates, on one nominal hardware."""
+    """The training points, the nominal hardware of each chip and the candidates' bounds."""
 
-    def __init__(self, hw: Hardware, points: list[training.Point]):
-        self.hw = hw
-        self.points = points
-        bounds = ASSUMPTION_BOUNDS[hw.name]
-        self.bounds = {n: bounds[n][:2] for n in CANDIDATES}
-        self.calls = 0
+    def __init__(self, points: list[training.Point], hws: dict[str, Hardware] | None = None):
+        self.points = list(points)
+        self.hws = dict(hws or HARDWARE)
+        self.bounds = bounds()
+        self.constants: dict[str, float] = {}  # each point's price-free factor
+        self.builds = 0
+        self.weight = {p.id: 1.0 for p in self.points}
+        self.weights = np.ones(len(self.points))
 
     def to_x(self, name: str, value: float) -> float:
         lo, hi = self.bounds[name]
@@ -96,130 +101,291 @@ class Problem:
         lo, hi = self.bounds[name]
         return lo + x * (hi - lo)
 
-    def hardware(self, names, x) -> Hardware:
-        return replace(self.hw, **{n: float(self.to_value(n, v))
-                                   for n, v in zip(names, x, strict=True)})
+    def nominal(self) -> dict[str, float]:
+        """The candidates' nominal values (the same on every chip: checked)."""
+        out = {}
+        for name in CANDIDATES:
+            values = {getattr(hw, name) for hw in self.hws.values()}
+            if len(values) != 1:
+                raise ValueError(f"{name}: nominal values differ between chips ({values})")
+            out[name] = float(values.pop())
+        return out
 
-    def log_ratios(self, names, x, points=None) -> np.ndarray:
-        """log(predicted / published) of `points` (default all) at x."""
-        hw = self.hardware(names, x)
-        out = []
-        with fastpath.enabled() as memo:
-            for p in points or self.points:
-                out.append(math.log(training.predict(p, hw) / p.value))
-                memo.clear()
-        self.calls += 1
-        return np.array(out)
-
-    def jacobian(self, names, x, points=None, at=None) -> np.ndarray:
-        """d log(prediction) / dx: forward differences of STEP (backward at the upper
-        bound) from `at`, the log ratios at x where the caller has them."""
-        base = self.log_ratios(names, x, points) if at is None else at
-        cols = []
-        for i in range(len(names)):
-            step = STEP if x[i] + STEP <= 1.0 else -STEP
-            moved = x.copy()
-            moved[i] += step
-            cols.append((self.log_ratios(names, moved, points) - base) / step)
-        return np.column_stack(cols)
+    def build(self, values: dict[str, float], points=None) -> "Built":
+        """Every point's forms, simulated at `values` (the other fields nominal)."""
+        points = self.points if points is None else points
+        hws = {name: replace(hw, **values) for name, hw in self.hws.items()}
+        forms = []
+        for p in points:
+            pf = training.prediction_form(p, hws[p.hardware], self.constants.get(p.id))
+            self.constants.setdefault(p.id, pf.constant)
+            forms.append(pf)
+        self.builds += 1
+        return Built(self, points, forms, hws)
 
 
-def pinned(problem: Problem) -> tuple[list[str], list[str]]:
-    """(pinned, unpinned) candidates: column-pivoted QR of the nominal Jacobian."""
-    from scipy.linalg import qr
+@dataclass
+class Built:
+    """Forms of some points, compiled per chip, and how each point's prediction uses them."""
+    problem: Problem
+    points: list
+    forms: list
+    hws: dict
+    compiled: dict = field(init=False)
 
-    names = list(CANDIDATES)
-    x0 = np.array([problem.to_x(n, getattr(problem.hw, n)) for n in names])
-    jac = problem.jacobian(names, x0)
-    _, r, piv = qr(jac, mode="economic", pivoting=True)
-    diag = np.abs(np.diag(r))
-    keep = set()
-    for rank, col in enumerate(piv[:len(diag)]):
-        effect = float(np.max(np.abs(jac[:, col])))
-        if diag[rank] >= PIN_TOLERANCE * diag[0] and effect >= MIN_EFFECT:
-            keep.add(names[col])
-    # Fewer parameters than points, always (n - k > 0 for the uncertainty).
-    ranked = [names[c] for c in piv if names[c] in keep][:max(1, len(problem.points) - 2)]
-    return ranked, [n for n in names if n not in ranked]
+    def __post_init__(self):
+        by_chip: dict[str, list] = {}
+        self.uses = []  # per point: [(chip, form index, exponent)]
+        for p, pf in zip(self.points, self.forms, strict=True):
+            chip = by_chip.setdefault(p.hardware, [])
+            uses = []
+            for e, form in pf.parts:
+                uses.append((p.hardware, len(chip), e))
+                chip.append(form)
+            self.uses.append(uses)
+        self.compiled = {chip: Compiled(forms, list(CANDIDATES), self.hws[chip])
+                         for chip, forms in by_chip.items()}
+        self.log_constant = np.array([math.log(pf.constant) for pf in self.forms])
+        self.log_value = np.array([math.log(p.value) for p in self.points])
+        self.weights = np.array([self.problem.weight[p.id] for p in self.points])
+
+    def residuals(self, values: dict[str, float], names=()) -> tuple[np.ndarray, np.ndarray]:
+        """(log(predicted / measured) per point, its Jacobian in the x of `names`) at
+        `values` (every candidate's)."""
+        x = [values[n] for n in CANDIDATES]
+        at = {chip: c.evaluate(x) for chip, c in self.compiled.items()}
+        r = self.log_constant - self.log_value
+        jac = np.zeros((len(self.points), len(names)))
+        cols = [CANDIDATES.index(n) for n in names]
+        scale = np.array([self.problem.bounds[n][1] - self.problem.bounds[n][0]
+                          for n in names])
+        for i, uses in enumerate(self.uses):
+            for chip, k, e in uses:
+                cycles, grad = at[chip]
+                r[i] += e * math.log(cycles[k])
+                jac[i] += e * grad[k, cols] / cycles[k] * scale
+        return r, jac
 
 
-def _solve(problem: Problem, names, x0, points=None):
+@dataclass
+class Fit:
+    names: list[str]                # pinned and fitted
+    unpinned: list[str]             # left at nominal
+    values: dict[str, float]        # every candidate's value (fitted or nominal)
+    std: dict[str, float]           # one standard deviation of the fitted ones
+    at_bound: dict[str, str]        # name -> "low" / "high"
+    pinned_by: dict[str, dict]      # name -> {family: share of its information}
+    points: list                    # training.Point
+    residuals: dict[str, float]     # point id -> log(predicted / measured) after the fit
+    nominal_residuals: dict[str, float]
+    loo: dict[str, float] = field(default_factory=dict)   # left out, one point at a time
+    logo: dict[str, float] = field(default_factory=dict)  # left out with its grid (WSE-3)
+    zero_shot: dict[str, float] = field(default_factory=dict)  # WSE-2 fit, WSE-3 points
+    zero_shot_values: dict[str, float] = field(default_factory=dict)
+    rebuilds: int = 0
+
+    def bands(self) -> dict[str, dict]:
+        """Per chip: the band's log half-width and how it was made."""
+        out = {}
+        for chip in sorted({p.hardware for p in self.points}):
+            ids = [p.id for p in self.points if p.hardware == chip]
+            errors, method = ((self.loo, "leave-one-out") if chip == "wse2"
+                              else (self.logo, "leave-one-grid-out"))
+            have = [errors[i] for i in ids if i in errors]
+            if have:
+                out[chip] = {"log_half_width": math.sqrt(sum(e * e for e in have) / len(have)),
+                             "method": method, "points": len(have)}
+        return out
+
+
+def _solve(built: Built, names: list[str], start: dict[str, float], mask=None):
+    """Weighted least squares over `names` from `start`; `mask`: the points that count."""
     from scipy.optimize import least_squares
 
-    return least_squares(lambda x: problem.log_ratios(names, x, points), x0,
-                         jac=lambda x: problem.jacobian(names, x, points),
-                         bounds=(0.0, 1.0), method="trf", x_scale=1.0, xtol=1e-3, ftol=1e-4,
-                         loss="soft_l1", f_scale=ROBUST_SCALE, max_nfev=MAX_EVALUATIONS)
+    problem = built.problem
+    w = built.weights * (1.0 if mask is None else mask)
+
+    def values_at(x):
+        return {**start, **{n: problem.to_value(n, v) for n, v in zip(names, x, strict=True)}}
+
+    def fun(x):
+        return w * built.residuals(values_at(x), names)[0]
+
+    def jac(x):
+        return w[:, None] * built.residuals(values_at(x), names)[1]
+
+    x0 = np.clip([problem.to_x(n, start[n]) for n in names], 0.0, 1.0)
+    sol = least_squares(fun, x0, jac=jac, bounds=(0.0, 1.0), method="trf", xtol=1e-10,
+                        ftol=1e-12, gtol=1e-12, max_nfev=200)
+    return values_at(sol.x), sol
 
 
-def calibrate(hw: Hardware, points: list[training.Point], progress=print) -> Fit:
-    """Fit the pinned candidates to `points` (see the module's method)."""
-    problem = Problem(hw, points)
-    ids = [p.id for p in points]
-    nominal = {n: getattr(hw, n) for n in CANDIDATES}
-    progress(f"calibration: {len(points)} training points, {len(CANDIDATES)} candidates")
-    names, unpinned = pinned(problem)
+def _fit(problem: Problem, names, start, points=None, progress=print):
+    """Fit `names` on `points` (default all), rebuilding the forms at the solution until a
+    fresh simulation agrees with them. Returns (values, built at the values)."""
+    values = dict(start)
+    built = problem.build(values, points)
+    for _ in range(MAX_REBUILDS):
+        values, _ = _solve(built, names, values)
+        fresh = problem.build(values, points)
+        drift = float(np.max(np.abs(built.residuals(values)[0] - fresh.residuals(values)[0])))
+        progress(f"calibration: forms rebuilt at the solution, drift {drift:.2e}")
+        built = fresh
+        if drift < AGREE:
+            break
+    return values, built
+
+
+def pinned(problem: Problem, built: Built) -> tuple[list[str], list[str]]:
+    """(candidates the data can move, the rest): those that move some prediction by at least
+    MIN_EFFECT over their range at the nominal values. Which of them the data pin is decided
+    after the fit (WEAK)."""
+    names = list(CANDIDATES)
+    _, jac = built.residuals(problem.nominal(), names)
+    keep = [n for j, n in enumerate(names) if float(np.max(np.abs(jac[:, j]))) >= MIN_EFFECT]
+    return keep, [n for n in names if n not in keep]
+
+
+def _uncertainty(problem: Problem, built: Built, values, names):
+    """(residuals, Jacobian in x, std of each name in its own unit) at `values`."""
+    r, jac = built.residuals(values, names)
+    k, n = len(names), len(built.points)
+    w2 = built.weights ** 2
+    sigma2 = float((w2 * r * r).sum()) / max(1, n - k)
+    cov = sigma2 * np.linalg.pinv(jac.T @ (w2[:, None] * jac))
+    std = {nm: math.sqrt(max(0.0, cov[i, i])) * (problem.bounds[nm][1] - problem.bounds[nm][0])
+           for i, nm in enumerate(names)}
+    return r, jac, std
+
+
+def _information(problem: Problem, jac: np.ndarray, names) -> dict[str, dict]:
+    """Per name, each family's share of its information (sum of w^2 J^2)."""
+    families = [p.family for p in problem.points]
+    out = {}
+    for j, name in enumerate(names):
+        info = problem.weights ** 2 * jac[:, j] ** 2
+        total = float(info.sum()) or 1.0
+        shares = {}
+        for f, v in zip(families, info, strict=True):
+            shares[f] = shares.get(f, 0.0) + float(v) / total
+        out[name] = {f: round(s, 4) for f, s in sorted(shares.items(), key=lambda kv: -kv[1])
+                     if s >= 0.005}
+    return out
+
+
+def _errors(problem: Problem, built: Built, values: dict, ids) -> dict[str, float]:
+    r, _ = built.residuals(values)
+    index = {p.id: i for i, p in enumerate(built.points)}
+    return {i: float(r[index[i]]) for i in ids}
+
+
+def calibrate(points: list[training.Point], hws: dict[str, Hardware] | None = None,
+              progress=print, held_out: bool = True) -> Fit:
+    """Fit the pinned candidates to `points` (see the module's method). `held_out=False`
+    skips the leave-one-out, leave-one-grid-out and zero-shot refits."""
+    problem = Problem(points, hws)
+    nominal = problem.nominal()
+    chips = sorted({p.hardware for p in points})
+    progress(f"calibration: {len(points)} training points on {', '.join(chips)}, "
+             f"{len(CANDIDATES)} candidates")
+    built0 = problem.build(nominal)
+    names, unpinned = pinned(problem, built0)
     progress(f"calibration: pinned {names}; not pinned (nominal): {unpinned}")
-    x0 = np.array([problem.to_x(n, nominal[n]) for n in names])
-    nominal_r = problem.log_ratios(names, x0)
-    sol = _solve(problem, names, x0)
-    r = problem.log_ratios(names, sol.x)
-    k = len(names)
-    jac = problem.jacobian(names, sol.x, at=r)
-    # The soft-L1 loss's weights (rho'(z) = (1 + z)^-1/2, z = (r / scale)^2): the covariance
-    # of the weighted problem, so a point the fit discounts does not inflate it.
-    w = 1.0 / np.sqrt(1.0 + (r / ROBUST_SCALE) ** 2)
-    jw, rw = jac * np.sqrt(w)[:, None], r * np.sqrt(w)
-    s2 = float(rw @ rw) / max(1, len(points) - k)
-    cov = s2 * np.linalg.pinv(jw.T @ jw)
-    values = {n: problem.to_value(n, x) for n, x in zip(names, sol.x, strict=True)}
-    std = {n: math.sqrt(max(0.0, cov[i, i])) * (problem.bounds[n][1] - problem.bounds[n][0])
-           for i, n in enumerate(names)}
-    at_bound = {n: ("low" if x < AT_BOUND else "high") for n, x in zip(names, sol.x,
-                                                                       strict=True)
-                if x < AT_BOUND or x > 1 - AT_BOUND}
-    progress(f"calibration: fitted {', '.join(f'{n}={v:.3g}' for n, v in values.items())}")
-    loo, loo_pred = {}, {}
-    for i, p in enumerate(points):
-        rest = points[:i] + points[i + 1:]
-        fit_i = _solve(problem, names, sol.x, rest)
-        err = float(problem.log_ratios(names, fit_i.x, [p])[0])
-        loo[p.id], loo_pred[p.id] = err, p.value * math.exp(err)
-        progress(f"calibration: leave out {p.id}: error {math.expm1(err):+.1%}")
-    return Fit(names=names, unpinned=unpinned, values=values, std=std, at_bound=at_bound,
-               residuals=dict(zip(ids, map(float, r), strict=True)),
-               nominal_residuals=dict(zip(ids, map(float, nominal_r), strict=True)),
-               loo=loo,
-               predictions={p.id: p.value * math.exp(v) for p, v in zip(points, r,
-                                                                         strict=True)},
-               nominal_predictions={p.id: p.value * math.exp(v)
-                                    for p, v in zip(points, nominal_r, strict=True)},
-               loo_predictions=loo_pred,
-               band_ids=[p.id for p in points if p.kind in BAND_KINDS])
+    nominal_r = built0.residuals(nominal)[0]
+    values, built = _fit(problem, names, nominal, progress=progress)
+    while True:
+        r, jac, std = _uncertainty(problem, built, values, names)
+        share = {nm: std[nm] / (problem.bounds[nm][1] - problem.bounds[nm][0]) for nm in names}
+        weakest = max(names, key=share.get) if names else None
+        if weakest is None or share[weakest] <= WEAK:
+            break
+        # one at a time: of candidates the data move only together, the best pinned stay
+        progress(f"calibration: {weakest} weakly pinned (std {share[weakest]:.0%} of its "
+                 "range), back to nominal")
+        names = [nm for nm in names if nm != weakest]
+        unpinned = [nm for nm in CANDIDATES if nm not in names]
+        values, _ = _solve(built, names, {**values, weakest: nominal[weakest]})
+    values, built = _fit(problem, names, values, progress=progress)
+    r, jac, std = _uncertainty(problem, built, values, names)
+    at_bound = {}
+    for nm in names:
+        x = problem.to_x(nm, values[nm])
+        if x < AT_BOUND or x > 1 - AT_BOUND:
+            at_bound[nm] = "low" if x < AT_BOUND else "high"
+    progress("calibration: fitted " + ", ".join(f"{nm}={values[nm]:.3g}" for nm in names))
+    ids = [p.id for p in points]
+    fit = Fit(names=names, unpinned=unpinned, values=values, std=std, at_bound=at_bound,
+              pinned_by=_information(problem, jac, names), points=list(points),
+              residuals=dict(zip(ids, map(float, r), strict=True)),
+              nominal_residuals=dict(zip(ids, map(float, nominal_r), strict=True)))
+    if held_out:
+        _held_out(problem, built, fit, progress)
+    fit.rebuilds = problem.builds
+    return fit
 
+
+def _held_out(problem: Problem, built: Built, fit: Fit, progress) -> None:
+    """Leave-one-out, leave-one-grid-out and zero-shot errors (see the module's method)."""
+    names, values = fit.names, fit.values
+    n = len(problem.points)
+    for i, p in enumerate(problem.points):
+        mask = np.ones(n)
+        mask[i] = 0.0
+        left, _ = _solve(built, names, values, mask)
+        fit.loo[p.id] = _errors(problem, built, left, [p.id])[p.id]
+    progress("calibration: leave-one-out done")
+    wse3 = [p for p in problem.points if p.hardware != "wse2"]
+    for grid in sorted({p.grid for p in wse3}):
+        out = [p for p in problem.points if p.hardware != "wse2" and p.grid == grid]
+        mask = np.array([0.0 if p in out else 1.0 for p in problem.points])
+        left, _ = _solve(built, names, values, mask)
+        fresh = problem.build(left, out)
+        fit.logo.update(_errors(problem, fresh, left, [p.id for p in out]))
+        errors = [abs(math.expm1(fit.logo[p.id])) for p in out]
+        progress(f"calibration: leave out grid {grid}x{grid} ({len(out)} points): mean "
+                 f"|error| {sum(errors) / len(errors):.1%}")
+    wse2 = [p for p in problem.points if p.hardware == "wse2"]
+    if wse2 and wse3:
+        alone = Problem(wse2, problem.hws)
+        alone.constants = problem.constants
+        names2, _ = pinned(alone, alone.build(alone.nominal()))
+        left, _ = _fit(alone, names2, alone.nominal(), progress=lambda m: None)
+        fit.zero_shot_values = {nm: left[nm] for nm in names2}
+        fresh = problem.build(left, wse3)
+        fit.zero_shot = _errors(problem, fresh, left, [p.id for p in wse3])
+        errors = [abs(math.expm1(e)) for e in fit.zero_shot.values()]
+        progress(f"calibration: zero-shot (WSE-2 points alone) on the WSE-3 grids: mean "
+                 f"|error| {sum(errors) / len(errors):.1%}")
+
+
+# --- the profile ---------------------------------------------------------------------------
 
 def training_digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def profile(hw: Hardware, fit: Fit, path: Path, n_points: int) -> dict:
-    """The calibrated hardware profile: the fitted values, what they came from, the band."""
+def profile(fit: Fit, paths) -> dict:
+    """The calibrated profile: the shared values, what they came from, each chip's band."""
+    counts = {}
+    for p in fit.points:
+        counts[p.hardware] = counts.get(p.hardware, 0) + 1
     return {
-        "hardware": hw.name,
-        "profile": f"{hw.name}-calibrated",
-        "training": str(training.TRAINING_CSV),
-        "training_sha256": training_digest(path),
-        "points": n_points,
-        "values": {n: round(v, 6) for n, v in fit.values.items()},
+        "profile": "calibrated",
+        "hardware": sorted(counts),
+        "training": [{"path": str(rel), "sha256": training_digest(path),
+                      "points": len(training.load(Path(path)))}
+                     for rel, path in paths],
+        "points": dict(sorted(counts.items())),
+        "values": {n: round(fit.values[n], 6) for n in fit.names},
         "std": {n: round(v, 6) for n, v in fit.std.items()},
         "at_bound": fit.at_bound,
         "not_pinned": fit.unpinned,
-        "band": {"method": "leave-one-out", "log_half_width": round(fit.loo_rms, 6),
-                 "points": fit.band_ids,
-                 "note": "calibrated band: value x exp(+-RMS of the leave-one-out log errors "
-                         "of the paper's points)"},
+        "pinned_by": fit.pinned_by,
+        "bands": {chip: {**b, "log_half_width": round(b["log_half_width"], 6),
+                         "note": "calibrated band: value x exp(+-the RMS log error of the "
+                                 f"{b['method']} predictions of this chip's points)"}
+                  for chip, b in fit.bands().items()},
         "residuals": {k: round(v, 6) for k, v in fit.residuals.items()},
-        "loo_errors": {k: round(v, 6) for k, v in fit.loo.items()},
     }
 
 

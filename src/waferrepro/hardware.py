@@ -79,12 +79,10 @@ class Hardware:
     scalar_iteration_cycles: float
     scalar_op_cycles: float
     bank_conflict_factor: float
-    # The authors' code also issues descriptor instructions (@set_dsd_base_addr, @load_to_dsr,
-    # @increment_dsd_offset, @set_dsd_length: a DSD's address, length or register), each
-    # priced here apart from plain scalar operations (scalar_op_cycles: moves, compares,
-    # integer and fp arithmetic, calls), and starts each @map (the DSD operation that walks
-    # its iterated DSD and calls the callback per element; map_element_cycles per element).
-    descriptor_op_cycles: float
+    # The start of each @map (the DSD operation that walks its iterated DSD and calls the
+    # callback per element; map_element_cycles per element). A descriptor instruction
+    # (@set_dsd_base_addr, @load_to_dsr, @increment_dsd_offset, @set_dsd_length) is a scalar
+    # instruction, priced as one (scalar_op_cycles: the data could not tell them apart).
     map_setup_cycles: float
     # A core that relays a streamed message (a receive-add-send chain: @faddh from a fabric
     # input to a fabric output) delays its first wavelet by this: ramp in, the DSD pipeline,
@@ -212,9 +210,9 @@ WSE2 = Hardware(
     # bank-conflict stall (the calibration, waferrepro.calibration, fits those it can pin).
     fabric_dsd_startup_cycles=4, map_element_cycles=4, scalar_iteration_cycles=4,
     scalar_op_cycles=1, bank_conflict_factor=1.0,
-    # Assumptions: a descriptor instruction one cycle, as a scalar op; a @map's start as a DSD
-    # operation's set-up; a relay 2*T_R + 1 at the nominal ramp (bounds in ASSUMPTION_BOUNDS).
-    descriptor_op_cycles=1, map_setup_cycles=4, relay_cycles=5,
+    # Assumptions: a @map's start as a DSD operation's set-up; a relay 2*T_R + 1 at the
+    # nominal ramp (bounds in ASSUMPTION_BOUNDS).
+    map_setup_cycles=4, relay_cycles=5,
     # Assumption: every step waits for its whole chain, as the code reads (bounds 0..1).
     reduce_chain_exposed=1.0,
     # 48 KB SRAM per core (Cerebras WSE-2 product brief; Hot Chips 34, 2022).
@@ -316,8 +314,6 @@ _WSE2_BOUNDS = {
     "scalar_op_cycles": (1, 10, "one scalar fp16/fp32 operation: not published"),
     "bank_conflict_factor": (1.0, 2.0, "SRAM bank conflicts of unaligned operands (WaferLLM "
                                        "issue #7); 2: one operand's reads serialized"),
-    "descriptor_op_cycles": (1, 10, "a DSD descriptor instruction (@load_to_dsr, "
-                                    "@set_dsd_base_addr, ...): not published"),
     "map_setup_cycles": (1, 40, "the start of a @map (a DSD operation with a callback): not "
                                 "published"),
     "relay_cycles": (3, 20, "a core's receive-add-send of a streamed wavelet (ramp in, DSD "

@@ -1,5 +1,5 @@
 """Hardware profiles: a hardware description as runs use it, its committed calibrated
-profile's values (profiles/<name>-calibrated.json, written by waferrepro.calibration) and the
+profile's values (profiles/calibrated.json, written by waferrepro.calibration) and the
 config's checked overrides applied on top of the facts in waferrepro.hardware.
 
 It sits above hardware.py, validate.py and the profile files, so the hardware facts import
@@ -22,30 +22,42 @@ PROFILES = ("calibrated", "nominal")
 DEFAULT_PROFILE = "calibrated"
 
 
-def profile_path(hardware: str) -> Path:
-    return PROFILE_DIR / f"{hardware}-calibrated.json"
+# One profile for every chip: the calibration fits one set of construct costs to both chips'
+# training files (waferrepro.calibration), with a band per chip.
+PROFILE_FILE = PROFILE_DIR / "calibrated.json"
 
 
-def load_profile(hardware: str) -> dict | None:
-    """The committed calibrated profile of `hardware`, or None where there is none."""
-    path = profile_path(hardware)
-    if not path.exists():
+def profile_path(hardware: str | None = None) -> Path:
+    """The calibrated profile's file (one for every chip)."""
+    return PROFILE_FILE
+
+
+def load_profile(hardware: str | None = None) -> dict | None:
+    """The committed calibrated profile, or None where there is none (or where it does not
+    cover `hardware`)."""
+    if not PROFILE_FILE.exists():
         return None
-    return json.loads(path.read_text())
+    data = json.loads(PROFILE_FILE.read_text())
+    if hardware is not None and hardware not in data["hardware"]:
+        return None
+    return data
 
 
 def label(data: dict) -> str:
     """How records and tables say a number is calibrated."""
-    return f"calibrated on {data['training']} ({data['points']} points)"
+    files = ", ".join(t["path"] for t in data["training"])
+    counts = " + ".join(str(t["points"]) for t in data["training"])
+    return f"calibrated on {files} ({counts} points)"
 
 
 def calibrated(hw: Hardware) -> Hardware:
-    """`hw` with its committed calibrated profile's values, or `hw` where it has none."""
+    """`hw` with the committed calibrated profile's values and its chip's band, or `hw` where
+    the profile does not cover it."""
     data = load_profile(hw.name)
     if data is None:
         return hw
     return replace(hw, **data["values"], calibration=label(data),
-                   band_log_half_width=float(data["band"]["log_half_width"]))
+                   band_log_half_width=float(data["bands"][hw.name]["log_half_width"]))
 
 
 def get_hardware(name: str, overrides: dict | None = None,

@@ -40,18 +40,29 @@ def decode_step_plan(lay: DecodeLayout, input_len: int, output_len: int,
     return cap, [(t, count) for t, count in groups.values()]
 
 
+def decode_step_fabrics(hw: Hardware, a: Arch, px: int, py: int, input_len: int,
+                        output_len: int, mode: str, tree_levels: int = 2,
+                        tree_root: str = "edge"):
+    """([(fabric, steps)], layout): one layer's decode steps over the output tokens, those
+    whose cost is the same simulated once (cycle model) with their count."""
+    lay = DecodeLayout.on(hw, a, px, py)
+    cap, plan = decode_step_plan(lay, input_len, output_len, mode)
+    steps = [(decode_layer(hw, a, px, py, KVCache(lay.rows_tokens(t, mode)), t, mode,
+                           tree_levels, cap=cap, tree_root=tree_root)[0], count)
+             for t, count in plan]
+    return steps, lay
+
+
 def decode_cycles_per_layer(hw: Hardware, a: Arch, px: int, py: int, input_len: int,
                             output_len: int, mode: str, tree_levels: int = 2,
                             tree_root: str = "edge"):
     """Mean cycles of one layer's decode step over the output tokens, exactly: steps whose
     cost is the same are simulated once (cycle model) and counted. `tree_root`: the
     all-reduces' root form (presets.tree_root)."""
-    lay = DecodeLayout.on(hw, a, px, py)
-    cap, plan = decode_step_plan(lay, input_len, output_len, mode)
+    steps, lay = decode_step_fabrics(hw, a, px, py, input_len, output_len, mode, tree_levels,
+                                     tree_root)
     total, first_fabric, causes = 0.0, None, {}
-    for t, count in plan:
-        fab, _ = decode_layer(hw, a, px, py, KVCache(lay.rows_tokens(t, mode)), t, mode,
-                              tree_levels, cap=cap, tree_root=tree_root)
+    for fab, count in steps:
         total += fab.timeline.total * count
         for cause, v in fab.timeline.breakdown().items():
             causes[cause] = causes.get(cause, 0.0) + v * count / output_len

@@ -47,11 +47,11 @@ from .precision import rounded
 
 # Scalar operations per element in the authors' Decode (decode.csl, WSE-2 at 2cd13b5), as
 # (arithmetic ops, divisions and square roots: software routines, Fabric.scalar_ops):
-# fast_exp (:234-241) divides by 256, adds 1 and squares twice; z2_silu (:626-631) negates,
-# runs fast_exp, adds 1 and divides; fmulh_norm_func (:228-232) divides by head_dim, adds
-# eps, takes sqrt and a reciprocal.
-FAST_EXP_OPS = (3, 1)
-SILU_SCALAR_OPS = (5, 2)
+# fast_exp (:234-241) divides by 256 (a power of two: an exact multiply, no routine), adds 1
+# and squares twice; z2_silu (:626-631) negates, runs fast_exp, adds 1 and divides;
+# fmulh_norm_func (:228-232) divides by head_dim, adds eps, takes sqrt and a reciprocal.
+FAST_EXP_OPS = (4, 0)
+SILU_SCALAR_OPS = (6, 1)
 NORM_FUNC_OPS = (1, 3)
 
 

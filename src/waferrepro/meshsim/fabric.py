@@ -254,8 +254,8 @@ class Fabric:
 
     def descriptor_ops(self, count: float) -> Cost:
         """`count` descriptor instructions (@load_to_dsr, @set_dsd_base_addr,
-        @increment_dsd_offset, @set_dsd_length)."""
-        return priced(self.hw, fixed={"descriptor_op_cycles": count},
+        @increment_dsd_offset, @set_dsd_length): scalar instructions, counted apart."""
+        return priced(self.hw, elementwise={"scalar_op_cycles": count},
                       ops={"descriptor_op": count})
 
     def maps(self, count: float = 1) -> Cost:
