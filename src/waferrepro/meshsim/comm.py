@@ -17,11 +17,13 @@ the turn from reduce to broadcast switch routes (route_switch_cycles, fixed).
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from ..host import group_size, logical_index, ring_order
 from .cost import ZERO, Cost
-from .fabric import Fabric
+from .fabric import Fabric, PlanError
 from .fastpath import pure_cost
 from .precision import sum_along
 
@@ -143,7 +145,60 @@ def tree_plan(p: int, levels: int, root: str = "edge") -> list[list[np.ndarray]]
 
 
 def group_root(group: np.ndarray, root: str) -> int:
+    if root == AUTHORS_ROOT:  # root_1st_phase = pe_num_group // 2 (run_wse3.sh)
+        return int(group[len(group) // 2])
     return int(group[0] if root == "edge" else group[(len(group) - 1) // 2])
+
+
+# The authors' WSE-3 MeshGEMV roots (authors_tree_plan): a group's member len // 2, one past
+# our "middle" on an even group. Internal to a group_num tree, not a preset's tree_root.
+AUTHORS_ROOT = "authors"
+
+
+# The systems that take the authors' group_num (MeshGEMV/WSE-3's two-level tree).
+GROUP_NUM_SYSTEMS = ("MeshGEMV",)
+
+
+def group_num_problem(value, p: int | None = None, system: str = "MeshGEMV") -> str | None:
+    """Why `value` cannot be the authors' group_num of `system` on a reduction line of `p`
+    cores (None: it can, or it is None, our tree). Their WSE-3 kernel needs an integer >= 2
+    with p % group_num == 0 and pe_num_group = p // group_num >= 2 (run_wse3.sh). The one
+    rule: the kernels raise PlanError with it, waferrepro.validate ValidationError."""
+    if value is None:
+        return None
+    if system not in GROUP_NUM_SYSTEMS:
+        return (f"{value!r} is not allowed for {system}: group_num is the authors' MeshGEMV "
+                f"parameter (its two-level tree's groups); only "
+                f"{', '.join(GROUP_NUM_SYSTEMS)} takes one")
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 2:
+        return f"{value!r} is not allowed; give an integer >= 2 (the authors' MeshGEMV group_num)"
+    if p is not None and (p % value or p // value < 2):
+        allowed = [g for g in range(2, p // 2 + 1) if p % g == 0]
+        return (f"{value} does not fit a reduction line of {p} cores: the authors' MeshGEMV "
+                "needs P % group_num == 0 and pe_num_group = P // group_num >= 2; allowed for "
+                f"P = {p}: {', '.join(map(str, allowed)) or 'none'}")
+    return None
+
+
+def authors_tree_plan(p: int, group_num: int) -> list[list[np.ndarray]]:
+    """The authors' WSE-3 MeshGEMV two-level tree over positions 0..p-1 (upstream WaferLLM
+    7122d0f, MeshGEMV/WSE-3/run_wse3.sh): group_num groups of pe_num_group = p // group_num
+    neighbouring positions, each reducing into root_1st_phase = pe_num_group // 2 of its
+    group; then the group roots into root_2nd_phase = (group_num // 2) * pe_num_group +
+    root_1st_phase. Roots by group_root(group, AUTHORS_ROOT). A group_num that does not fit
+    (group_num_problem) is a PlanError naming it."""
+    why = group_num_problem(group_num, p)
+    if why:
+        raise PlanError(f"group_num: {why}")
+    per = p // group_num
+    first = [np.arange(g * per, (g + 1) * per) for g in range(group_num)]
+    return [first, [np.array([group_root(grp, AUTHORS_ROOT) for grp in first])]]
+
+
+def authors_tree_root(p: int, group_num: int) -> int:
+    """root_2nd_phase of authors_tree_plan: where the line's sum ends (and its broadcast
+    starts)."""
+    return group_root(authors_tree_plan(p, group_num)[-1][0], AUTHORS_ROOT)
 
 
 def tree_root(p: int, levels: int, root: str = "edge") -> int:
@@ -154,15 +209,16 @@ def tree_root(p: int, levels: int, root: str = "edge") -> int:
 
 @pure_cost
 def tree_reduce(fab: Fabric, data, axis: str, elems: int, levels: int, op: str = "sum",
-                bits: int | None = None, root: str = "edge"):
+                bits: int | None = None, root: str = "edge", group_num: int | None = None):
     """Sum (or, with op="max", take the maximum of) the tiles of each line into its tree's
     root (tree_plan, tree_root) through a `levels`-level tree of chains.
 
     levels=1 is the plain chain reduction (Cerebras's GEMV example); the paper's MeshGEMV
     uses levels=2. Per level, a chain's far member reaches the root after one relay per
     member and its hops; a middle root takes its two sides' streams one after the other (two
-    DSD ops, as the authors' kernel does), so it pays twice the wavelets. Returns (data,
-    cycles, levels actually used).
+    DSD ops, as the authors' kernel does), so it pays twice the wavelets. With `group_num`
+    the tree is the authors' (authors_tree_plan; levels must be 2) and `root` is not read.
+    Returns (data, cycles, levels actually used).
     """
     if op not in ("sum", "max"):
         raise ValueError(f"tree_reduce op must be 'sum' or 'max', got {op!r}")
@@ -171,7 +227,10 @@ def tree_reduce(fab: Fabric, data, axis: str, elems: int, levels: int, op: str =
     ax = _AXIS[axis]
     relay = 2 * hw.ramp_latency_cycles + 1
     cycles = ZERO
-    plan = tree_plan(fab.line_length(axis), levels, root)
+    if group_num is None:
+        plan = tree_plan(fab.line_length(axis), levels, root)
+    else:
+        plan, root = authors_tree_plan(fab.line_length(axis), group_num), AUTHORS_ROOT
     for groups in plan:
         latency, sides = 0.0, 1
         for group in groups:
