@@ -1,7 +1,7 @@
 # WaferLLM reproduction harness: the whole paper evaluation as one DAG.
 #   snakemake --cores all            everything in config/config.yaml
 #   snakemake --cores all fig10      one table or figure (fig9, fig10, table2 ... table8,
-#                                    breakdown, sensitivity, whatif)
+#                                    breakdown, sensitivity, whatif, wse3)
 #   snakemake --cores all --configfile config/smoke.yaml   the small smoke run
 #   snakemake --cores all --config run=mine   the same matrix under another run name
 # Every run writes under its own name (config `run:`, else derived: paper, smoke,
@@ -50,3 +50,4 @@ include: "workflows/validation.smk"
 include: "workflows/calibration.smk"
 include: "workflows/scorecard.smk"
 include: "workflows/whatif.smk"
+include: "workflows/wse3.smk"

@@ -259,3 +259,103 @@ def test_run_help_example_runs_and_is_not_skipped(tmp_path, capsys):
     assert records.read(tmp_path / "rec.json")["source"] == "simulated"
     # and the package's own help names the same example
     assert RUN_EXAMPLE.split(" --out")[0].split("run ")[1] in cli.parser().format_help()
+
+
+# MeshGEMV's group_num (issue 23): refused with one line naming it at every entry point.
+
+GEMV_RUN = ["run", "--system", "MeshGEMV", "--shape", "1x64x64", "--cores", "16x16",
+            "--mode", "cycle-model"]
+
+
+@pytest.mark.parametrize("argv, words", [
+    ([*GEMV_RUN, "--group-num", "3"], ["--group-num: 3 does not fit", "16 cores",
+                                       "allowed for P = 16: 2, 4, 8"]),
+    ([*GEMV_RUN, "--group-num", "16"], ["--group-num: 16", "pe_num_group"]),
+    ([*GEMV_RUN, "--group-num", "1"], ["--group-num: 1", "integer >= 2"]),
+    ([*GEMV_RUN, "--group-num", "-2"], ["--group-num: -2", "integer >= 2"]),
+    # the reduce runs along a column: the grid's height decides
+    (["run", "--system", "MeshGEMV", "--shape", "1x64x64", "--cores", "16x4",
+      "--group-num", "4"], ["--group-num: 4", "reduction line of 4 cores"]),
+    (["run", "--system", "MeshGEMM", "--shape", "16x16x16", "--cores", "16x16",
+      "--group-num", "4"], ["--group-num: 4", "not allowed for MeshGEMM"]),
+    (["run", "--system", "chain-GEMV", "--shape", "1x16x16", "--cores", "16x16",
+      "--group-num", "4"], ["--group-num: 4", "not allowed for chain-GEMV"]),
+])
+def test_bad_group_num_is_one_line(tmp_path, capsys, argv, words):
+    refused(capsys, argv, tmp_path / "r.json", *words)
+
+
+def test_group_num_not_an_integer_is_a_usage_error(tmp_path, capsys):
+    refused(capsys, [*GEMV_RUN, "--group-num", "two"], tmp_path / "r.json", "--group-num",
+            "invalid int value", rc=2)
+
+
+def test_python_api_refuses_a_bad_group_num():
+    """The job function refuses it as a ValidationError (as the command line and the config);
+    the kernel layer (meshsim.simulate, presets.kernel, sweep.evaluate, run_gemv) as a
+    PlanError, with the same one-line reason (meshsim.comm.group_num_problem)."""
+    from waferrepro import meshsim, presets, sweep
+    from waferrepro.experiments import KernelJob
+    from waferrepro.meshsim import PlanError
+    from waferrepro.meshsim.gemv import run_gemv
+
+    with pytest.raises(validate.ValidationError, match="^group_num: 3 does not fit"):
+        run_meshsim("MeshGEMV", "1x64x64", "16x16", WSE2, "cycle-model", group_num=3)
+    with pytest.raises(validate.ValidationError, match="not allowed for MeshGEMM"):
+        run_meshsim("MeshGEMM", "16x16x16", "16x16", WSE2, "cycle-model", group_num=4)
+    hw = presets.hardware(WSE2, "paper-kernels")
+    calls = [
+        lambda: meshsim.simulate("MeshGEMV", (1, 64, 64), 16, 16, hw, False, group_num=3),
+        lambda: sweep.evaluate(KernelJob("meshsim", "MeshGEMV", "1x64x64", "16x16", 3), WSE2,
+                               "paper-kernels"),
+        lambda: run_gemv(hw, (1, 64, 64), 16, 16, tree_levels=2, system="MeshGEMV",
+                         group_num=3),
+    ]
+    for call in calls:
+        with pytest.raises(PlanError, match="^group_num: 3 does not fit"):
+            call()
+    for value in (1, 0, True, 2.0, "4"):
+        with pytest.raises(PlanError, match=f"^group_num: {value!r} is not"):
+            presets.kernel("MeshGEMV", "paper-kernels", value)
+    with pytest.raises(PlanError, match="not allowed for SUMMA"):
+        presets.kernel("SUMMA", "paper-kernels", 4)
+    with pytest.raises(PlanError, match="not allowed for chain-GEMV"):
+        run_gemv(hw, (1, 64, 64), 16, 16, tree_levels=1, system="chain-GEMV", group_num=4)
+
+
+def test_config_refuses_a_bad_group_num(repo):
+    base = yaml.safe_load((repo / "config/smoke.yaml").read_text())
+    gemv = {"systems": ["MeshGEMV", "chain-GEMV"], "sizes": [512], "grids": [8, "8x4"]}
+    cases = [
+        ({"experiments": {"fig10": {**gemv, "group_nums": [4]}}},
+         "experiments/fig10/group_nums/0 (grid 8x4): 4 does not fit a reduction line of 4"),
+        ({"experiments": {"fig9": {"systems": ["SUMMA"], "sizes": [64], "grids": [8],
+                                   "group_nums": [2]}}},
+         "experiments/fig9/group_nums: only a kernel experiment that runs MeshGEMV"),
+        ({"wse3": {"grids": [16, 80], "group_nums": [2, 3]}},
+         "wse3/group_nums/1 (grid 16x16): 3 does not fit"),
+        ({"wse3": {"grids": [16, 1000]}},
+         "wse3/grids/1: 1000x1000 exceeds the usable wse3 fabric"),
+        ({"wse3": {"grids": [16], "gemm_shapes": [{"grid": 16, "shape": "16x0x16"}]}},
+         "wse3/gemm_shapes/0/shape"),
+    ]
+    check_config({**base, "experiments": {"fig10": {**gemv, "group_nums": [2]}}}, "wse2")
+    for change, words in cases:
+        with pytest.raises(validate.ValidationError) as exc:
+            check_config({**base, **change}, "wse2")
+        message = str(exc.value)
+        assert message.startswith("invalid config at ") and words in message, message
+        assert "\n" not in message
+
+
+def test_snakemake_dry_run_refuses_a_bad_group_num(repo, tmp_path, snakemake_cmd):
+    res = subprocess.run(
+        [*snakemake_cmd, "-n", "-s", str(repo / "Snakefile"), "--directory", str(tmp_path),
+         "--configfile", str(repo / "config/smoke.yaml"), "--cores", "1", "--config",
+         "wse3={grids: [16, 80], group_nums: [3]}"], capture_output=True, text=True,
+        timeout=300)
+    output = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert "invalid config at wse3/group_nums/0 (grid 16x16): 3 does not fit" in output, \
+        output[-2000:]
+    assert not (tmp_path / "results").exists()

@@ -25,7 +25,7 @@ STARTUP = "keeps a HEAVY library out of the command line's start-up"
 ALLOWED_LOCAL = {
     # importer: (what it imports inside functions, why)
     "waferrepro.presets": ({"waferrepro.meshsim", "waferrepro.meshsim.comm"}, STARTUP),
-    "waferrepro.validate": ({"waferrepro.meshsim"}, STARTUP),
+    "waferrepro.validate": ({"waferrepro.meshsim", "waferrepro.meshsim.comm"}, STARTUP),
     "waferrepro.scorecard.verdicts": ({"waferrepro.tables", "waferrepro.training"}, STARTUP),
     # scorecard/ is being rewritten on the claims <-> verdicts branch: justify or hoist this
     # one there (the figure module is imported only when a scorecard figure is drawn).

@@ -108,6 +108,14 @@ try:
                   "wse3" if BACKEND == "wse3" else config["hardware"])
 except BackendUnavailable as exc:
     raise WorkflowError(str(exc)) from None
+# group_nums is meshsim's MeshGEMV parameter: the CSL MeshGEMV the SDK backends build takes
+# none, so a config asking for it there stops here rather than lacking a rule.
+if BACKEND != "meshsim":
+    for _exp_id, _exp in config["experiments"].items():
+        if _exp.get("group_nums"):
+            raise WorkflowError(f"invalid config at experiments/{_exp_id}/group_nums: "
+                                f"backend {BACKEND} runs our CSL MeshGEMV, which takes no "
+                                "group_num; group_nums runs on meshsim only")
 
 EXPERIMENT_IDS = list(config["experiments"])
 
@@ -167,3 +175,18 @@ HARDWARE_ARGS = (
 PRESET_ARGS = f"--preset {config['schedule_preset']}"
 PRESET_NAMES = "|".join(PRESETS)
 RUN_ARGS = f"--run {RUN}"
+
+
+# `snakemake wse3` (workflows/wse3.smk): the CS-3 measurements set beside the model's points,
+# and what the table reads from the config.
+WSE3_MEASURED = os.path.join(workflow.basedir, "results/reference/training-wse3.csv")
+
+
+def wse3_config():
+    """What the wse3 table reads from the config, as JSON (a param: a change reruns it)."""
+    if not config.get("wse3"):
+        raise WorkflowError("`snakemake wse3` needs a `wse3:` section in the config (the "
+                            "matrix; see config/config.yaml)")
+    return json.dumps({key: config[key] for key in
+                       ("wse3", "hardware_overrides", "hardware_profile", "functional_limits",
+                        "seed")})

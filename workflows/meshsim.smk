@@ -30,6 +30,38 @@ rule run_kernel:
         " {params.hardware} --seed {params.seed} {params.preset} --out {output} 2> {log}"
 
 
+# MeshGEMV with the authors' group_num (a kernel experiment's group_nums): the same job with
+# the group count in its record's name.
+rule run_kernel_grouped:
+    output:
+        in_run("records/{backend}/{system}/{shape}/{cores}_g{group_num}.json"),
+    log:
+        in_run("logs/{backend}/{system}/{shape}/{cores}_g{group_num}.log"),
+    wildcard_constraints:
+        backend="meshsim",
+        system="MeshGEMV",
+        shape=r"\d+x\d+x\d+",
+        cores=r"\d+x\d+",
+        group_num=r"\d+",
+    params:
+        mode=lambda wc, output: run_mode(config, _job(output)),
+        hardware=HARDWARE_ARGS,
+        seed=config["seed"],
+        preset=PRESET_ARGS,
+        code=CODE,
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "envs/waferrepro.yaml"
+    shell:
+        "waferrepro run --backend {wildcards.backend} --system {wildcards.system}"
+        " --shape {wildcards.shape} --cores {wildcards.cores} --group-num {wildcards.group_num}"
+        " --mode {params.mode} {params.hardware} --seed {params.seed} {params.preset}"
+        " --out {output} 2> {log}"
+
+
 rule run_decode:
     output:
         in_run("records/{backend}/decode/{model}/{cores}/in{input_len}_out{output_len}_kv{kv}_{preset}.json"),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Callable
+from typing import Callable, Collection
 
 from .hardware import ASSUMPTION_BOUNDS, HIGHER_IS_FASTER, Hardware
 
@@ -37,10 +37,12 @@ def corners(hw: Hardware) -> dict[str, Hardware]:
 
 
 def add_bands(metrics: list[dict], hw: Hardware,
-              recompute: Callable[[Hardware], dict[str, tuple[float, str]]]) -> list[dict]:
-    """Set `low` and `high` on the headline entries of a record's metric list, from
-    `recompute(hardware) -> {metric: (value, unit)}` at the two corners."""
-    wanted = [m for m in metrics if m["metric"] in HEADLINE]
+              recompute: Callable[[Hardware], dict[str, tuple[float, str]]],
+              banded: Collection[str] = HEADLINE) -> list[dict]:
+    """Set `low` and `high` on the `banded` entries (default: the headline metrics) of a
+    record's metric list, from `recompute(hardware) -> {metric: (value, unit)}` at the two
+    corners."""
+    wanted = [m for m in metrics if m["metric"] in banded]
     if not wanted:
         return metrics
     at = [recompute(h) for h in corners(hw).values()]

@@ -46,10 +46,14 @@ class KernelJob:
     system: str
     shape: str  # MxKxN
     cores: str  # WxH
+    # MeshGEMV's group_num (the authors' groups of its two-level tree); None: our tree. It
+    # enters the path only when set, so the other records keep theirs.
+    group_num: int | None = None
 
     @property
     def path(self) -> str:
-        return f"records/{self.backend}/{self.system}/{self.shape}/{self.cores}.json"
+        group = "" if self.group_num is None else f"_g{self.group_num}"
+        return f"records/{self.backend}/{self.system}/{self.shape}/{self.cores}{group}.json"
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,14 @@ def shapes_of(system: str, exp: dict) -> list[str]:
     return shapes
 
 
+def group_nums_of(system: str, exp: dict) -> list:
+    """MeshGEMV runs once per group_num an experiment lists (the authors' group counts); every
+    other system, and MeshGEMV without `group_nums`, once with our tree (None)."""
+    if system == "MeshGEMV" and exp.get("group_nums"):
+        return [int(g) for g in exp["group_nums"]]
+    return [None]
+
+
 def jobs_for(config: dict, exp_id: str, backend: str) -> list:
     """The wafer jobs of an experiment, then its baseline jobs."""
     exp = config["experiments"][exp_id]
@@ -202,8 +214,9 @@ def _wafer_jobs(config: dict, exp_id: str, backend: str) -> list:
     presets = model_presets(config, exp, backend)
     if kind == "kernel":
         grids = [grid_str(g) for g in exp["grids"]]
-        return [KernelJob(backend, system, shape, grid) for system in exp["systems"]
-                for shape in shapes_of(system, exp) for grid in grids]
+        return [KernelJob(backend, system, shape, grid, group) for system in exp["systems"]
+                for shape in shapes_of(system, exp) for grid in grids
+                for group in group_nums_of(system, exp)]
     if kind == "e2e":
         return [EndToEndJob(backend, setup["model"], grid_str(setup["prefill_grid"]),
                             grid_str(setup["decode_grid"]), int(i), int(o), preset)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import sweep_figures
+from . import sweep_figures, wse3_figure
 from .experiments import grid_side
 from .plotting import plt, provenance_label
 
@@ -221,6 +221,7 @@ PLOTTERS = {
                                   "comm_share: exposed communication / total cycles"),
     "sensitivity": sweep_figures.plot_sensitivity,
     "whatif": sweep_figures.plot_whatif,
+    "wse3": wse3_figure.plot,
 }
 
 

@@ -46,15 +46,17 @@ def kind_of(job) -> str:
 
 
 def evaluate(job, hw: Hardware, preset: str) -> dict[str, tuple[float, str]]:
-    """The cycle model's metrics of `job` on `hw` under `preset` (what its record holds).
-    Raises PlanError when the plan does not fit."""
+    """The cycle model's metrics of `job` on `hw` under `preset` (what its record holds; a
+    KernelJob's group_num is MeshGEMV's, the authors' tree). Raises PlanError when the plan
+    does not fit."""
     hw = presets.hardware(hw, preset)
     kind = kind_of(job)
     if kind == "kernel":
         shape = parse_dims(job.shape, 3, "shape")
         px, py = parse_dims(job.cores, 2, "core grid")
+        kernel = presets.kernel(job.system, preset, job.group_num)
         return meshsim.simulate(job.system, shape, px, py, hw, False,
-                                kernel=presets.kernel(job.system, preset)).run.metrics()
+                                kernel=kernel).run.metrics()
     if kind == "decode":
         run = presets.decode_run(arch(job.model), job.kv, preset)
         px, py = parse_dims(job.cores, 2, "core grid")
@@ -71,7 +73,8 @@ def _job_columns(job) -> dict:
     kind = kind_of(job)
     if kind == "kernel":
         return {"kind": kind, "system": job.system, "model": None, "shape": job.shape,
-                "cores": job.cores, "input_len": None, "output_len": None}
+                "cores": job.cores, "input_len": None, "output_len": None,
+                **({} if job.group_num is None else {"group_num": job.group_num})}
     return {"kind": kind, "system": "WaferLLM", "model": job.model, "shape": None,
             "cores": job.cores, "input_len": job.input_len,
             "output_len": getattr(job, "output_len", None)}

@@ -19,6 +19,9 @@ BAND_COLUMNS = ["low", "high"]
 # Optional too: the schedule preset of a meshsim run (waferrepro.presets), and the run the
 # table was built in (waferrepro.runs; empty where it was built outside a run).
 OUTPUT_COLUMNS = COLUMNS + ["preset"] + BAND_COLUMNS + ["run"]
+# Written only where a row has one: MeshGEMV's group_num (the authors' groups of its tree),
+# which tells apart records of the same system, shape and grid.
+GROUP_COLUMN = "group_num"
 
 
 def rows_from_record(table_id: str, record: dict) -> list[dict]:
@@ -27,7 +30,7 @@ def rows_from_record(table_id: str, record: dict) -> list[dict]:
             "model": what.get("model"), "shape": what["shape"], "cores": what.get("cores"),
             "gpus": what.get("gpus"), "input_len": what.get("input_len"),
             "output_len": what.get("output_len"), "source": record["source"],
-            "preset": what.get("preset")}
+            "preset": what.get("preset"), GROUP_COLUMN: what.get("params", {}).get(GROUP_COLUMN)}
     if record["source"] == "skipped":
         return [{**base, "metric": "cycles", "value": None, "unit": "cycles",
                  "note": record.get("note") or record["check"].get("reason", "skipped")}]
@@ -126,11 +129,14 @@ def build(table_id: str, record_paths, reference_csv=None, metrics=None) -> pd.D
                 r["metric"], r["unit"] = metrics[0], None
     paper = reference_rows(table_id, reference_csv)
     rows.extend(paper_ratio_rows(table_id, rows, paper))
-    frames = [pd.DataFrame(rows, columns=OUTPUT_COLUMNS), paper]
+    columns = OUTPUT_COLUMNS + ([GROUP_COLUMN] if any(r.get(GROUP_COLUMN) is not None
+                                                      for r in rows) else [])
+    frames = [pd.DataFrame(rows, columns=columns), paper]
     table = pd.concat([f for f in frames if not f.empty], ignore_index=True)
-    table = table.reindex(columns=OUTPUT_COLUMNS)
-    for col in ("gpus", "input_len", "output_len"):  # integers, empty where not applicable
-        table[col] = pd.to_numeric(table[col]).astype("Int64")
+    table = table.reindex(columns=columns)
+    for col in ("gpus", "input_len", "output_len", GROUP_COLUMN):
+        if col in table:  # integers, empty where not applicable
+            table[col] = pd.to_numeric(table[col]).astype("Int64")
     return table
 
 

@@ -101,6 +101,19 @@ def length(value, what: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def group_num(value, p: int | None = None, what: str = "group_num",
+              system: str = "MeshGEMV") -> int | None:
+    """The authors' MeshGEMV group_num (None: our tree's groups), by the kernel's own rule
+    (meshsim.comm.group_num_problem: an integer >= 2 dividing the reduction line of `p` cores
+    with pe_num_group = p // group_num >= 2; MeshGEMV only)."""
+    from .meshsim.comm import group_num_problem
+
+    why = group_num_problem(value, p, system)
+    if why:
+        _fail(what, why)
+    return None if value is None else int(value)
+
+
 def _known(value, known, what: str, noun: str) -> str:
     if value not in known:
         _fail(what, f"unknown {noun} {value!r}; allowed: {', '.join(sorted(known))}")

@@ -26,7 +26,7 @@ def _cmd_run(args) -> int:
 
     hw = job_inputs(args)
     return write(run_meshsim(args.system, args.shape, args.cores, hw, args.mode,
-                             args.seed, args.preset), args.out)
+                             args.seed, args.preset, args.group_num), args.out)
 
 
 def _cmd_decode(args) -> int:
@@ -93,6 +93,11 @@ def register(sub) -> None:
     run.add_argument("--mode", choices=MODES, default="functional",
                      help="functional: data moved and checked against NumPy; cycle-model: "
                           "the same schedule, no data")
+    run.add_argument("--group-num", type=int, default=None, metavar="N",
+                     help="MeshGEMV only: the authors' group_num, the groups of its two-level "
+                          "column reduce (pe_num_group = P / N cores each, roots as their "
+                          "WSE-3 run_wse3.sh); an integer >= 2 dividing the grid's height P "
+                          "with P / N >= 2. Not given: our tree (ceil(sqrt(P)) cores a group)")
     _seed(run)
     _preset(run)
     _out(run)

@@ -40,6 +40,27 @@ def _cmd_sweep(args) -> int:
     return 0
 
 
+def _cmd_wse3(args) -> int:
+    import json
+
+    from .. import tables, wse3
+    from ..validate import ValidationError, length, out_path
+
+    out_path(args.out, "--out")
+    length(args.workers, "--workers")
+    try:
+        config = json.loads(args.config)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(f"--config: not a JSON object ({exc.msg})") from None
+    if not isinstance(config, dict):
+        raise ValidationError("--config: not a JSON object; give the run's config as JSON")
+    table = wse3.table(config, args.measured or wse3.MEASURED_CSV, workers=args.workers)
+    table["run"] = args.run
+    tables.write_csv(table, args.out)  # atomic: a failed run leaves the previous table
+    print(f"wse3: {len(table)} rows -> {args.out}", file=sys.stderr)
+    return 0
+
+
 def _cmd_backend(args) -> int:
     from ..sdk.backends import resolve
 
@@ -75,6 +96,19 @@ def register(sub) -> None:
     sweep.add_argument("--run", help="the run the table belongs to (its `run` column)")
     sweep.add_argument("--out", required=True, metavar="CSV", help="table to write")
     sweep.set_defaults(func=_cmd_sweep)
+
+    wse3 = sub.add_parser("wse3", help="the wse3 table: the model's cycles (simulated) for the "
+                          "authors' WSE-3 benchmark matrix, the CS-3 measurements beside")
+    wse3.add_argument("--config", required=True, metavar="JSON",
+                      help="the run's config as JSON: its wse3 section (the matrix), "
+                           "hardware_overrides, hardware_profile, functional_limits, seed")
+    wse3.add_argument("--measured", metavar="CSV",
+                      help="the WSE-3 measurements to set beside the model's points; not "
+                           "given: results/reference/training-wse3.csv (wse3.MEASURED_CSV)")
+    wse3.add_argument("--workers", type=int, default=1, help="processes (one grid each)")
+    wse3.add_argument("--run", help="the run the table belongs to (its `run` column)")
+    wse3.add_argument("--out", required=True, metavar="CSV", help="table to write")
+    wse3.set_defaults(func=_cmd_wse3)
 
     backend = sub.add_parser("backend", help="print the backend that would run, or why none")
     backend.add_argument("name", nargs="?", default="auto",

@@ -76,8 +76,12 @@ def check_job(hw: Hardware, preset: str, mode: str | None = None, kv: str | None
 
 
 def run_meshsim(system: str, shape: str, cores: str, hw: Hardware, mode: str,
-                seed: int = 0, preset: str = DEFAULT_PRESET) -> dict:
+                seed: int = 0, preset: str = DEFAULT_PRESET,
+                group_num: int | None = None) -> dict:
     """Simulate one job and return its record (a plan that does not fit gives a skipped record).
+    `group_num` (MeshGEMV only): the authors' group count of its two-level tree, checked
+    against the grid's columns (validate.group_num); None: our tree. The record's params and
+    job id say which ran.
 
     A numeric mismatch in functional mode raises NumericMismatch: the job fails, no record.
     """
@@ -85,13 +89,17 @@ def run_meshsim(system: str, shape: str, cores: str, hw: Hardware, mode: str,
     check_job(hw, preset, mode, grids={"cores": cores})
     m, k, n = validate.shape(shape)
     px, py = parse_dims(cores, 2, "core grid")
+    group_num = validate.group_num(group_num, py, system=system)
     started = time.perf_counter()
-    hw, kernel = presets.hardware(hw, preset), presets.kernel(system, preset)
+    hw, kernel = presets.hardware(hw, preset), presets.kernel(system, preset, group_num)
+    group = "" if group_num is None else f"_g{group_num}"
     record = base_record(
-        f"meshsim/{system}/{shape}/{cores}",
+        f"meshsim/{system}/{shape}/{cores}{group}",
         {"system": system, "module": meshsim.MODULE_OF[system], "shape": shape, "cores": cores,
          "gpus": None, "model": None, "input_len": None, "output_len": None,
-         "preset": preset, "params": {"seed": seed, "schedule": presets.options(preset)}}, hw)
+         "preset": preset, "params": {"seed": seed, "schedule": presets.options(preset),
+                                      **({} if group_num is None else
+                                         {"group_num": group_num})}}, hw)
     try:
         outcome = meshsim.simulate(system, (m, k, n), px, py, hw, mode == "functional", seed,
                                    kernel)
@@ -108,7 +116,8 @@ def run_meshsim(system: str, shape: str, cores: str, hw: Hardware, mode: str,
                           lambda h: meshsim.simulate(system, (m, k, n), px, py, h, False,
                                                      kernel=kernel).run.metrics()), check=check,
                       note=f"simulated by meshsim ({mode}, {presets.note(hw)}) with the "
-                      f"{hw.name} cost model")
+                      f"{hw.name} cost model" + ("" if group_num is None else
+                                                 f"; the authors' group_num {group_num}"))
     return finish(record, hw, cores, started)
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..check import CheckResult, require_close, tolerance
 from ..hardware import Hardware
+from .comm import group_num_problem
 from .fabric import PlanError
 from .gemm import run_cannon, run_summa
 from .gemv import run_gemv
@@ -46,11 +47,18 @@ def make_inputs(shape, seed: int):
 
 
 def simulate(system: str, shape, px: int, py: int, hw: Hardware, functional: bool,
-             seed: int = 0, kernel=None) -> SimOutcome:
-    """Run `system` on a px x py grid; in functional mode, fail loudly on a wrong result."""
+             seed: int = 0, kernel=None, group_num: int | None = None) -> SimOutcome:
+    """Run `system` on a px x py grid; in functional mode, fail loudly on a wrong result.
+    `group_num` (MeshGEMV only): the authors' group count of its two-level tree (None: ours),
+    bound onto `kernel` (e.g. presets.kernel's)."""
     if system not in SYSTEMS:
         raise ValueError(f"unknown meshsim system {system!r}; known: {sorted(SYSTEMS)}")
     kernel = kernel or SYSTEMS[system]
+    if group_num is not None:
+        why = group_num_problem(group_num, py, system)
+        if why:
+            raise PlanError(f"group_num: {why}")
+        kernel = partial(kernel, group_num=group_num)
     if not functional:
         return SimOutcome(kernel(hw, shape, px, py, None), None)
     a, b = make_inputs(shape, seed)

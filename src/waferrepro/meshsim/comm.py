@@ -21,6 +21,7 @@ Every cost is built by cost.priced (counts x prices), so meshsim.form can re-pri
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -143,12 +144,37 @@ def authors_group_num(p: int) -> int | None:
     return min(fits, key=lambda g: (abs(g - math.sqrt(p)), g)) if fits else None
 
 
+# The systems that take the authors' group_num (MeshGEMV's two-level tree).
+GROUP_NUM_SYSTEMS = ("MeshGEMV",)
+
+
+def group_num_problem(value, p: int | None = None, system: str = "MeshGEMV") -> str | None:
+    """Why `value` cannot be the authors' group_num of `system` on a reduction line of `p`
+    cores (None: it can, or it is None: the root form's groups). Their kernel needs an integer
+    >= 2 with p % group_num == 0 and pe_num_group = p // group_num >= 2 (run_wse3.sh; 1 or p
+    deadlock). The one rule: the kernels raise PlanError with it, waferrepro.validate a
+    ValidationError."""
+    if value is None:
+        return None
+    if system not in GROUP_NUM_SYSTEMS:
+        return (f"{value!r} is not allowed for {system}: group_num is the authors' MeshGEMV "
+                f"parameter (its two-level tree's groups); only "
+                f"{', '.join(GROUP_NUM_SYSTEMS)} takes one")
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 2:
+        return f"{value!r} is not allowed; give an integer >= 2 (the authors' MeshGEMV group_num)"
+    if p is not None and (p % value or p // value < 2):
+        allowed = [g for g in range(2, p // 2 + 1) if p % g == 0]
+        return (f"{value} does not fit a reduction line of {p} cores: the authors' MeshGEMV "
+                "needs P % group_num == 0 and pe_num_group = P // group_num >= 2; allowed for "
+                f"P = {p}: {', '.join(map(str, allowed)) or 'none'}")
+    return None
+
+
 def check_group_num(p: int, group_num: int) -> None:
-    """The authors' kernels need p % group_num == 0, at least two groups of at least two."""
-    if (isinstance(group_num, bool) or not isinstance(group_num, (int, np.integer))
-            or group_num < 2 or p % group_num or p // group_num < 2):
-        raise PlanError(f"group_num {group_num!r} does not fit a line of {p} cores: it must "
-                        f"be an integer >= 2 that divides {p}, leaving groups of >= 2 cores")
+    """group_num_problem as a PlanError."""
+    why = group_num_problem(group_num, p)
+    if why:
+        raise PlanError(f"group_num: {why}")
 
 
 def tree_plan(p: int, levels: int, root: str = "edge",

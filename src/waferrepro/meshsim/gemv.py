@@ -20,7 +20,7 @@ import numpy as np
 
 from ..hardware import Hardware
 from ..host import from_tiles, pad2d, to_tiles
-from .comm import broadcast, route_switch, tree_reduce
+from .comm import broadcast, group_num_problem, route_switch, tree_plan, tree_reduce
 from .comm import tree_root as root_of
 from .fabric import MESHGEMV_DESCRIPTOR_OPS, Fabric, PlanError
 from .precision import mac
@@ -52,7 +52,11 @@ def run_gemv(hw: Hardware, shape, px: int, py: int, inputs=None, *, tree_levels:
     if m != 1:
         raise PlanError(f"{system} is a GEMV: M must be 1, got shape {m}x{k}x{n}")
     if group_num is not None and tree_levels != 2:
-        raise PlanError(f"{system}: group_num applies to a two-level tree, not {tree_levels}")
+        raise PlanError(f"group_num: {group_num!r} is not allowed for {system}: the authors' "
+                        "group_num sets a two-level tree's groups")
+    why = group_num_problem(group_num, py, system)  # the reduce runs along a column of py
+    if why:
+        raise PlanError(f"group_num: {why}")
     fab = Fabric(hw, px, py, functional=inputs is not None)
     kt, nt = math.ceil(k / py), math.ceil(n / px)
     fab.alloc("weights", kt * nt)
@@ -94,7 +98,10 @@ def run_gemv(hw: Hardware, shape, px: int, py: int, inputs=None, *, tree_levels:
         # broadcast really reached the whole column.
         far = py - 1 if root < py / 2 else 0
         output = from_tiles(partial[far][None, :, None, :], 1, n)
+    params = {"tree_levels": tree_levels, "tree_root": tree_root, "accumulate": hw.accumulate}
+    if tree_levels == 2 and tree_root == "authors":  # the authors' parameters, as they ran
+        first = tree_plan(py, 2, tree_root, group_num)[0]
+        params.update(group_num=len(first), pe_num_group=len(first[0]),
+                      root_1st_phase=len(first[0]) // 2, root_2nd_phase=root)
     return KernelRun(system, (m, k, n), px, py, useful_flops=2.0 * k * n, fabric=fab,
-                     output=output, params={"tree_levels": tree_levels, "tree_root": tree_root,
-                                             "group_num": group_num,
-                                             "accumulate": hw.accumulate})
+                     output=output, params=params)
