@@ -46,13 +46,14 @@ def test_functional_meshgemv_with_group_num_matches_numpy(group_num):
     assert plain.run.cycles == out.run.cycles
 
 
-def test_group_num_changes_the_tree_and_none_keeps_ours():
+def test_group_num_changes_the_tree_and_none_takes_the_authors_default():
     hw = presets.hardware(WSE3, PRESET)
     kernel = presets.kernel("MeshGEMV", PRESET)
-    ours = meshsim.simulate("MeshGEMV", (1, 144, 144), 144, 144, hw, False, kernel=kernel)
-    again = meshsim.simulate("MeshGEMV", (1, 144, 144), 144, 144, hw, False, kernel=kernel,
-                             group_num=None)
-    assert again.run.cycles == ours.run.cycles and "group_num" not in ours.run.params
+    default = meshsim.simulate("MeshGEMV", (1, 144, 144), 144, 144, hw, False, kernel=kernel)
+    twelve = meshsim.simulate("MeshGEMV", (1, 144, 144), 144, 144, hw, False, kernel=kernel,
+                              group_num=12)
+    # None: the divisor of 144 nearest its square root, 12 groups of 12 (authors_group_num)
+    assert default.run.cycles == twelve.run.cycles and default.run.params["group_num"] == 12
     by_group = {g: meshsim.simulate("MeshGEMV", (1, 144, 144), 144, 144, hw, False,
                                     kernel=kernel, group_num=g).run for g in (2, 4, 8)}
     # two groups of 72 chain further than eight of 18: the first phase dominates
@@ -83,9 +84,9 @@ def test_record_and_table_say_which_group_num_ran(tmp_path):
         records.write(record, path)
         paths.append(path)
         assert record["source"] == "simulated" and record["check"]["passed"]
-        if g is None:
+        if g is None:  # the authors' default groups ran, and the record says so
             assert record["job"] == "meshsim/MeshGEMV/1x64x64/8x8"
-            assert "group_num" not in record["what"]["params"]
+            assert record["what"]["params"]["group_num"] == authors_group_num(8) == 2
         else:
             assert record["job"] == f"meshsim/MeshGEMV/1x64x64/8x8_g{g}"
             assert record["what"]["params"]["group_num"] == g
@@ -96,7 +97,8 @@ def test_record_and_table_say_which_group_num_ran(tmp_path):
             assert cycles == next(m["value"] for m in record["metrics"]
                                   if m["metric"] == "cycles")
     table = tables.build("fig10", paths, metrics=["cycles"])
-    assert table["group_num"].isna().tolist() == [True, False, False]
-    assert table["group_num"].dropna().tolist() == [2, 4]
-    # a table of records without group_num keeps its columns as they were
-    assert list(tables.build("fig10", paths[:1]).columns) == tables.OUTPUT_COLUMNS
+    assert table["group_num"].tolist() == [2, 2, 4]
+    # a table of records without group_num (any but MeshGEMV's) keeps its columns as they were
+    chain = tmp_path / "chain.json"
+    records.write(run_meshsim("chain-GEMV", "1x64x64", "8x8", WSE3, "functional"), chain)
+    assert list(tables.build("fig10", [chain]).columns) == tables.OUTPUT_COLUMNS
