@@ -246,3 +246,22 @@ def shear(fab: Fabric, data, axis: str, amounts, elems: int, interleaved: bool,
         else:
             data[:, sel] = moved[:, sel]
     return data, charged * one
+
+
+def pipelined_broadcast(fab: Fabric, data, axis: str, root: int, lead_hops: int, elems: int,
+                        bits: int = 16):
+    """Multicast the tile at position `root` to every core of the line, as `broadcast`, but
+    as one of a sweep of multicasts with no barrier between them (the authors' SUMMA: each
+    core posts its next receive when its own compute ends, each root sends when its own
+    compute ends). Receivers near the previous root are served first, so the stream's hops
+    along the line overlap the previous step's and only `lead_hops` of them (how far the
+    critical path moves per step, the caller's geometry) are exposed, plus the two ramps.
+    The far end's hops come due where the sweep jumps back (the caller passes that jump)."""
+    hw = fab.hw
+    if fab.line_length(axis) == 1:
+        return (None if data is None else data.copy()), ZERO
+    cycles = Cost(transfer=fab.wavelets(elems, bits),
+                  latency=lead_hops * hw.hop_latency_cycles + 2 * hw.ramp_latency_cycles) \
+        + fab.message_fixed()
+    moved, _ = broadcast(fab, data, axis, root, elems, bits)
+    return moved, cycles
