@@ -84,3 +84,24 @@ def test_breakdown_is_a_legible_grid_of_panels(repo, tmp_path):
     figures.save(fig, [png])
     width, height = Image.open(png).size
     assert 1600 <= width <= 2000, (width, height)
+
+
+def test_fig9_plots_the_papers_compute_efficiency_and_computation():
+    # Fig. 9 (§7.2): the lower panel is compute_efficiency, the dotted line its computation
+    # (total x efficiency), so the gap between the lines is the critical-path communication.
+    rows = []
+    for system in ("MeshGEMM", "SUMMA", "Cannon"):
+        for p in (4, 8):
+            rec = run_meshsim(system, "64x64x64", f"{p}x{p}", WSE2, "cycle-model",
+                              preset="paper-kernels")
+            rows += tables.rows_from_record("fig9", rec)
+    table = pd.DataFrame(rows, columns=tables.COLUMNS)
+    fig = figures.PLOTTERS["fig9"](table)
+    top, lower = fig.axes[0], fig.axes[1]
+    assert "compute efficiency" in lower.get_ylabel()
+    wide = table.pivot_table(index=["system", "cores"], columns="metric", values="value")
+    plotted = sorted(float(y) for line in lower.get_lines() for y in line.get_ydata())
+    assert plotted == pytest.approx(sorted(wide["compute_efficiency"]))
+    dotted = sorted(float(y) for line in top.get_lines() if line.get_linestyle() == ":"
+                    for y in line.get_ydata())
+    assert dotted == pytest.approx(sorted(wide["cycles"] * wide["compute_efficiency"]))

@@ -107,3 +107,37 @@ def test_functional_runs_match_numpy_and_the_cycle_model_on_the_calibrated_profi
     f, c = _metrics(functional), _metrics(cycles)
     assert f["cycles"] == c["cycles"] and f["cycles"] > 0
     assert "calibrated on results/reference/training.csv" in functional["note"]
+
+
+# --- SUMMA (issue 23): the authors' program at upstream 0a0487b, ledger.SUMMA ---------------
+
+@pytest.mark.parametrize("p,shape", [(4, (32, 48, 64)), (6, (30, 60, 42)), (5, (17, 23, 29)),
+                                     (4, (4, 40, 24))])
+def test_summa_counts(p, shape):
+    run = meshsim.simulate("SUMMA", shape, p, p, HW, False,
+                           kernel=presets.kernel("SUMMA", PRESET)).run
+    assert run.params["form"] == "authors"
+    mt, kt, nt = (math.ceil(v / p) for v in shape)
+    charged(run.fabric.timeline.ops(), "SUMMA", ledger.Dims(P=p, Mt=mt, Kt=kt, Nt=nt))
+
+
+def test_summa_ledger_cites_the_summa_commit():
+    assert ledger.SUMMA_COMMIT == "0a0487b" and ledger.KERNELS["SUMMA"] is ledger.SUMMA
+    assert all(e.source.startswith(("SU:", "SL:")) for e in ledger.SUMMA)
+    # Kt*Nt @fmach per step and one @map element each: the authors' loop, not a vector form
+    want = ledger.expected("SUMMA", ledger.Dims(P=3, Mt=2, Kt=5, Nt=7))
+    assert want["dsd:fmach"] == want["map_element"] == 3 * 5 * 7 and want["task"] == 9
+
+
+def test_summa_record_matches_numpy_and_the_cycle_model_on_the_calibrated_profile():
+    from waferrepro.hardware import get_hardware
+    from waferrepro.jobs.meshsim import run_meshsim
+
+    hw = get_hardware("wse2")
+    functional, cycles = (run_meshsim("SUMMA", "48x40x32", "4x4", hw, mode, preset=PRESET)
+                          for mode in ("functional", "cycle-model"))
+    assert functional["check"]["performed"] and functional["check"]["passed"]
+    assert functional["what"]["params"]["schedule"]["summa_form"] == "authors"
+    f, c = _metrics(functional), _metrics(cycles)
+    assert f["cycles"] == c["cycles"] and f["cycles"] > 0
+    assert 0 < f["compute_efficiency"] <= 1

@@ -152,3 +152,104 @@ def test_unknown_system_and_override():
     with pytest.raises(ValueError, match="unknown key .clock_ghz."):
         get_hardware("wse2", {"clock_ghz": 1})
     assert set(meshsim.SYSTEMS) == set(meshsim.MODULE_OF)
+
+
+# --- the authors' SUMMA (meshsim.summa, paper-kernels) and Figure 9's compute efficiency ---
+
+def _paper(hw=WSE2):
+    from waferrepro import presets
+    return presets.hardware(hw, "paper-kernels"), presets.kernel("SUMMA", "paper-kernels")
+
+
+@pytest.mark.parametrize("shape,p", [((37, 53, 29), 4), ((64, 64, 64), 8), ((100, 130, 70), 5),
+                                     ((5, 40, 35), 5), ((9, 9, 9), 1)])
+@pytest.mark.parametrize("profile", ["nominal", "calibrated"])
+def test_authors_summa_matches_numpy_and_its_cycle_model(shape, p, profile):
+    from waferrepro.hardware import calibrated
+    hw, kernel = _paper(calibrated(WSE2) if profile == "calibrated" else WSE2)
+    out = simulate("SUMMA", shape, p, p, hw, functional=True, seed=5, kernel=kernel)
+    assert out.check.passed and out.run.params["form"] == "authors"
+    assert out.run.output.shape == (shape[0], shape[2])
+    model = simulate("SUMMA", shape, p, p, hw, functional=False, kernel=kernel)
+    assert model.run.metrics() == out.run.metrics()
+
+
+def test_authors_summa_dropped_column_broadcast_is_caught(monkeypatch):
+    from waferrepro.meshsim import summa
+    real = summa.pipelined_broadcast
+
+    def drop_y(fab, data, axis, root, lead_hops, elems, bits=16):
+        moved, cost = real(fab, data, axis, root, lead_hops, elems, bits)
+        return (data if axis == "y" else moved), cost  # W never leaves its row
+
+    monkeypatch.setattr(summa, "pipelined_broadcast", drop_y)
+    hw, kernel = _paper()
+    with pytest.raises(NumericMismatch, match="SUMMA"):
+        simulate("SUMMA", (32, 32, 32), 4, 4, hw, functional=True, kernel=kernel)
+
+
+def test_authors_summa_steps_are_serial_and_their_multicasts_pipeline():
+    # summa.csl: compute waits for both broadcasts, the next broadcasts wait for compute (no
+    # overlap); the hops exposed are the roots' moves, 2 a step along the diagonal and
+    # 2 (P-1) back to (0, 0) at the next run, not each multicast's whole line.
+    hw, kernel = _paper()
+    p = 12
+    tl = simulate("SUMMA", (96, 96, 96), p, p, hw, False, kernel=kernel).run.fabric.timeline
+    steps = [s for s in tl.steps if s.label.startswith("step")]
+    assert len(steps) == p and not any(s.overlap for s in steps)
+    assert all(s.cycles == float(s.compute) + float(s.comm) + float(s.fixed) for s in steps)
+    hops = 2 * (p - 1) + 2 * (p - 1)
+    assert tl.breakdown()["latency"] == pytest.approx(
+        hops * hw.hop_latency_cycles + p * 2 * hw.ramp_latency_cycles)
+    assert tl.comm_critical == pytest.approx(sum(float(s.comm) for s in steps))
+
+
+def test_summa_form_follows_the_preset():
+    from waferrepro import presets
+    from waferrepro.meshsim import gemm
+    shape = (48, 40, 32)
+    for preset, form in (("full-model", "ours"), ("paper-kernels", "authors")):
+        assert presets.options(preset)["summa_form"] == form
+        hw = presets.hardware(WSE2, preset)
+        run = simulate("SUMMA", shape, 4, 4, hw, False,
+                       kernel=presets.kernel("SUMMA", preset)).run
+        if form == "ours":  # our double-buffered SUMMA, unchanged
+            assert run.cycles == gemm.run_summa(hw, shape, 4, 4, system="SUMMA").cycles
+            assert "form" not in run.params
+        else:
+            assert run.params["form"] == "authors"
+    with pytest.raises(ValueError, match="summa_form"):
+        meshsim.SYSTEMS["SUMMA"](WSE2, shape, 4, 4, summa_form="mine")
+
+
+def test_authors_summa_local_product_is_the_meshgemm_loop_at_any_mt():
+    from waferrepro.meshsim import summa
+    hw, _ = _paper()
+    fab = Fabric(hw, 4, 4, functional=False)
+    got = summa._local_product(fab, 12, 10, 8)
+    want = fab.scalar_ops(summa.STEP_DESCRIPTOR_OPS) + fab.authors_matmul(12, 10, 8, "fmach")
+    assert float(got) == float(want) and got.ops == want.ops
+    one = summa._local_product(fab, 1, 10, 8).ops  # Mt = 1 keeps the k loop, not a GEMV
+    assert one["map_element"] == 80 and one["scalar_iteration"] == 10
+
+
+def test_compute_efficiency_counts_all_but_critical_path_communication():
+    # The paper's Fig. 9 reading (result.compute_efficiency): computation = total minus the
+    # communication on the critical path; fixed overheads (tasks, DSD set-ups) are computation.
+    from waferrepro.meshsim.cost import Cost
+    from waferrepro.meshsim.fabric import Timeline
+    from waferrepro.meshsim.result import compute_efficiency
+    tl = Timeline()
+    tl.add("serial", compute=Cost(matmul=60, fixed=20), comm=Cost(transfer=10, fixed=10))
+    tl.add("hidden", compute=Cost(matmul=50), comm=Cost(transfer=30), overlap=True)
+    tl.add("exposed", compute=Cost(matmul=40), comm=Cost(transfer=70), overlap=True,
+           tasks=Cost(fixed=10))
+    assert tl.total == 100 + 50 + 80
+    assert tl.comm_critical == 20 + 0 + 30
+    assert compute_efficiency(tl) == pytest.approx(180 / 230)
+    hw, kernel = _paper()
+    run = simulate("SUMMA", (2048, 2048, 2048), 240, 240, hw, False, kernel=kernel).run
+    m = run.metrics()
+    t = run.fabric.timeline
+    assert m["compute_efficiency"][0] == pytest.approx(1 - t.comm_critical / t.total)
+    assert m["compute_efficiency"][0] > m["compute_cycles"][0] / m["cycles"][0]  # fixed counts

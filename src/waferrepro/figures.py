@@ -49,9 +49,12 @@ def _require_metrics(wide: pd.DataFrame, title: str, names) -> None:
                              "do not write it")
 
 
-def plot_split(table: pd.DataFrame, title: str, lower_metric: str, lower_label: str):
-    """Per shape: total and compute cycles per system vs core grid (log scale, the gap between
-    the two lines is exposed communication), and below it a 0..1 share per system."""
+def plot_split(table: pd.DataFrame, title: str, lower_metric: str, lower_label: str,
+               computation=None, computation_label: str = "compute only"):
+    """Per shape: total and compute cycles per system vs core grid (log scale), and below it
+    a 0..1 share per system. `computation(rows)` gives the dotted line (default: the
+    records' compute_cycles, arithmetic only); Figure 9 draws total x compute_efficiency, so
+    the gap between its two lines is the communication on the critical path (§7.2)."""
     wide = _wide(table)
     _require_metrics(wide, title, ("cycles", "compute_cycles", lower_metric))
     shapes = sorted(wide["shape"].unique(), key=lambda s: [int(v) for v in s.split("x")])
@@ -67,8 +70,9 @@ def plot_split(table: pd.DataFrame, title: str, lower_metric: str, lower_label: 
             color = SYSTEM_COLORS.get(system)
             cores = rows["side"] ** 2
             top.plot(cores, rows["cycles"], marker="o", color=color, label=f"{system} total")
-            top.plot(cores, rows["compute_cycles"], ls=":", color=color,
-                     label=f"{system} compute only")
+            dotted = rows["compute_cycles"] if computation is None else computation(rows)
+            top.plot(cores, dotted, ls=":", color=color,
+                     label=f"{system} {computation_label}")
             bottom.plot(cores, rows[lower_metric], marker="o", color=color, label=system)
         top.set_xscale("log")
         top.set_yscale("log")
@@ -214,8 +218,11 @@ def plot_breakdown(table: pd.DataFrame):
 
 PLOTTERS = {
     "breakdown": plot_breakdown,
-    "fig9": lambda t: plot_split(t, "Figure 9: MeshGEMM vs SUMMA vs Cannon",
-                                 "compute_efficiency", "compute efficiency"),
+    "fig9": lambda t: plot_split(
+        t, "Figure 9: MeshGEMM vs SUMMA vs Cannon", "compute_efficiency",
+        "compute efficiency: 1 - communication / total (§7.2)",
+        computation=lambda rows: rows["cycles"] * rows["compute_efficiency"],
+        computation_label="computation"),
     "fig10": lambda t: plot_split(t, "Figure 10: MeshGEMV vs chain-reduction GEMV",
                                   "comm_share",
                                   "comm_share: exposed communication / total cycles"),

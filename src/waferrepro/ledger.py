@@ -143,3 +143,41 @@ def expected(kernel: str, dims: Dims) -> dict[str, int]:
         if e.charged:
             out[e.construct] = out.get(e.construct, 0) + int(e.count(dims))
     return out
+
+
+# --- SUMMA, Figure 9's comparator (issue 23) -----------------------------------------------
+# The authors' SUMMA is not in 2cd13b5: its sources are at SUMMA_COMMIT of upstream WaferLLM
+# (the woonyee28/WaferLLM mirror carries that history; fd1c2da, its SDK 2.10 form, changes
+# only param types). SU = SUMMA/src/summa.csl, SL = SUMMA/src/layout.csl. Counts per timed
+# run (P steps, SU:145); meshsim.summa prices them under paper-kernels (summa_form authors).
+SUMMA_COMMIT = "0a0487b"
+
+SUMMA = (
+    Entry("scalar_iteration", lambda x: x.P * x.Kt, "SU:130",
+          "compute's k loop, once per step", "scalar_iteration_cycles"),
+    Entry("map_element", lambda x: x.P * x.Kt * x.Nt, "SU:136",
+          "@map(gemv_static_step_X, W_dsd) over W's row (Nt elements)", "map_element_cycles"),
+    Entry("dsd:fmach", lambda x: x.P * x.Kt * x.Nt, "SU:117",
+          "@fmach of length Mt in the callback (DSR operands)",
+          "dsd_startup_cycles, simd_fmach, bank_conflict_factor"),
+    Entry("scalar_op", lambda x: x.P * (4 + 6 * x.Kt), "SU:124-128, SU:131-139",
+          "per step: set_dsd_base_addr and set_dsd_length of X and W; per k iteration: "
+          "set_dsd_base_addr, 3 load_to_dsr, 2 increment_dsd_offset", "scalar_op_cycles"),
+    Entry("task", lambda x: 3 * x.P, "SU:108-120",
+          "x_done, y_done (the broadcasts' callbacks) and compute, per step",
+          "task_activation_cycles"),
+    Entry("dsd:faddh", lambda x: 1, "SU:182",
+          "@fmovh(res_dsd, 0.0) once per run (Mt*Nt elements), priced at @faddh's rate: "
+          "hardware.INSTRUCTIONS has no @fmovh", "dsd_startup_cycles, simd_faddh"),
+    Entry("task", lambda x: 0, "SL:37-39",
+          "collectives_2d's own entrypoint tasks (two per axis): the library's source is not "
+          "public, so how many run per broadcast is unknown; not charged (its per-call "
+          "network configuration is charged as one route switch per axis)",
+          "task_activation_cycles", charged=False),
+    Entry("scalar_op", lambda x: 6 * x.P, "SU:101-102, SU:121-122, SU:142-145",
+          "per step: the home-or-buffer pointer selects (four), step += 1 and the step "
+          "test: control, not descriptor operations; not charged, as MeshGEMM's pointer "
+          "swaps", "scalar_op_cycles", charged=False),
+)
+
+KERNELS["SUMMA"] = SUMMA

@@ -56,6 +56,10 @@ Options (each changes meshsim's schedule; the layer options also the NumPy refer
   saves the shift's hop and colors. The authors' kernel goes further and never writes the
   new token (it attends to a preloaded cache); we keep the token, or the layer is wrong.
   Applies to the experiments' "shift" decode; the "concat" baseline is left as is.
+- summa_form (modelled; SUMMA, Figure 9's comparator): "authors" runs the authors' SUMMA as
+  written (upstream WaferLLM 0a0487b SUMMA/: collectives_2d broadcasts, then the local
+  product, no double buffering; meshsim.summa), "ours" our double-buffered SUMMA
+  (meshsim.gemm.run_summa).
 """
 
 from __future__ import annotations
@@ -70,11 +74,12 @@ PRESETS = {
     "full-model": {"tree_root": "edge", "skew": "host", "fp16_per_wavelet": 1,
                    "last_shift": False, "accumulate": "fp32",
                    "attention_heads": "model", "causal_mask": True, "kv_cache": "shift",
-                   "prefill_row_levels": 2, "loop_form": "vector"},
+                   "prefill_row_levels": 2, "loop_form": "vector", "summa_form": "ours"},
     "paper-kernels": {"tree_root": "authors", "skew": "device", "fp16_per_wavelet": 2,
                       "last_shift": True, "accumulate": "fp16",
                       "attention_heads": "one", "causal_mask": False, "kv_cache": "static",
-                      "prefill_row_levels": 1, "loop_form": "authors"},
+                      "prefill_row_levels": 1, "loop_form": "authors",
+                      "summa_form": "authors"},
 }
 # Options that live on the hardware description (every cost reads them from there).
 HARDWARE_OPTIONS = ("fp16_per_wavelet", "accumulate", "loop_form")
@@ -88,7 +93,7 @@ DEFAULT_PRESET = "paper-kernels"
 APPLIES = {"tree_root": ("MeshGEMV", "Decode", "Prefill"), "prefill_row_levels": ("Prefill",),
            "skew": ("MeshGEMM", "Cannon"),
            "last_shift": ("MeshGEMM",), "attention_heads": ("Decode", "Prefill"),
-           "causal_mask": ("Prefill",), "kv_cache": ("Decode",)}
+           "causal_mask": ("Prefill",), "kv_cache": ("Decode",), "summa_form": ("SUMMA",)}
 ATTENTION_HEADS = ("model", "one")
 KV_CACHE = ("shift", "static")
 

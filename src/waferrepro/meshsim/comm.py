@@ -248,7 +248,7 @@ def tree_reduce(fab: Fabric, data, axis: str, elems: int, levels: int, op: str =
             sides = max(sides, int((group < r).any()) + int((group > r).any()))
         # The root's wavelets (one stream per side) and its second side's receive set-up;
         # our kernels switch routes at each level.
-        switch = ZERO if hw.authors_loops else priced(hw, fixed={"route_switch_cycles": 1})
+        switch = ZERO if hw.authors_loops else fab.route_switches(1)
         cycles += (chain + priced(hw, transfer={"": sides * fab.wavelets(elems, bits)})
                    + fab.message_fixed(sides - 1) + switch)
         if data is not None:
@@ -281,7 +281,7 @@ def route_switch(fab: Fabric, axis: str) -> Cost:
     color per phase)."""
     if fab.line_length(axis) == 1 or fab.hw.authors_loops:
         return ZERO
-    return priced(fab.hw, fixed={"route_switch_cycles": 1})
+    return fab.route_switches(1)
 
 
 def shear(fab: Fabric, data, axis: str, amounts, elems: int, interleaved: bool,
@@ -316,3 +316,19 @@ def shear(fab: Fabric, data, axis: str, amounts, elems: int, interleaved: bool,
         else:
             data[:, sel] = moved[:, sel]
     return data, charged * one
+
+
+def pipelined_broadcast(fab: Fabric, data, axis: str, root: int, lead_hops: int, elems: int,
+                        bits: int = 16):
+    """Multicast the tile at position `root` to every core of the line, as `broadcast`, but
+    as one of a sweep of multicasts with no barrier between them (the authors' SUMMA: each
+    core posts its next receive when its own compute ends, each root sends when its own
+    compute ends). Receivers near the previous root are served first, so the stream's hops
+    along the line overlap the previous step's and only `lead_hops` of them (how far the
+    critical path moves per step, the caller's geometry) are exposed, plus the two ramps.
+    The far end's hops come due where the sweep jumps back (the caller passes that jump)."""
+    if fab.line_length(axis) == 1:
+        return (None if data is None else data.copy()), ZERO
+    cycles = message(fab, fab.wavelets(elems, bits), lead_hops)
+    moved, _ = broadcast(fab, data, axis, root, elems, bits)
+    return moved, cycles

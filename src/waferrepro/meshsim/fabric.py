@@ -123,6 +123,20 @@ class Timeline:
         b = self.breakdown()
         return b["transfer"] + b["latency"] + b["wait"]
 
+    @property
+    def comm_critical(self) -> float:
+        """Cycles the communication adds to the critical path, whatever their cause: a
+        serial step's whole transfer (its messages' set-up and route switches too) and the
+        sync that joins it, an overlapped step's transfer beyond its compute. The rest of
+        `total` is computation in the sense of the paper's Fig. 9 (result.py)."""
+        out = 0.0
+        for s in self.steps:
+            comm, compute = float(s.comm), float(s.compute)
+            exposed = max(0.0, comm - compute) if s.overlap else comm
+            joined = float(self.comm_fixed) if comm else 0.0
+            out += (exposed + joined) * s.repeat
+        return out
+
     def breakdown(self) -> dict[str, float]:
         """The critical path's cycles by cause (cost.CAUSES); they sum to `total`."""
         out = dict.fromkeys(CAUSES, 0.0)
@@ -359,6 +373,10 @@ class Fabric:
         if bits == 32:
             return int(elems)
         return math.ceil(elems / self.hw.fp16_per_wavelet)
+
+    def route_switches(self, count: int) -> Cost:
+        """`count` switches of a line's routes (a control wavelet each)."""
+        return priced(self.hw, fixed={"route_switch_cycles": count})
 
     def message_fixed(self, count: int = 1) -> Cost:
         """What `count` messages cost their program besides the wire: the set-up of the fabric

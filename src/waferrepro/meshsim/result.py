@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .fabric import Fabric
+from .fabric import Fabric, Timeline
 
 
 @dataclass
@@ -35,7 +35,7 @@ class KernelRun:
             "comm_cycles": (tl.comm_exposed, "cycles"),
             "comm_hidden_cycles": (tl.comm_hidden, "cycles"),
             "latency_ms": (cycles / hw.clock_hz * 1e3, "ms"),
-            "compute_efficiency": (tl.compute / cycles if cycles else 0.0, "fraction"),
+            "compute_efficiency": (compute_efficiency(tl), "fraction"),
             # Exposed (not overlapped) communication cycles / total cycles (Fig. 10).
             "comm_share": (tl.comm_exposed / cycles if cycles else 0.0, "fraction"),
             "utilization": (self.useful_flops / peak if peak else 0.0, "fraction"),
@@ -47,6 +47,17 @@ class KernelRun:
             "colors_per_core": (float(sum(self.fabric.colors.values())), "colors"),
             **breakdown_metrics(tl.breakdown()),
         }
+
+
+def compute_efficiency(tl: Timeline) -> float:
+    """Compute efficiency as the paper's Figure 9 reads it (OSDI '25 §7.2, p. 12, "Scaling
+    core count"): the share of the kernel's cycles that is computation, i.e. everything but
+    the communication on the critical path (Fig. 9's shaded areas, Timeline.comm_critical),
+    over the total. Computation includes the cores' fixed overheads (the next paragraph puts
+    "function calls and logic checks" in the per-core computation cost); it is not FLOP/s
+    over peak (that is `utilization`). Before issue 23 this metric was arithmetic cycles
+    (matmul + element-wise) over the total, still `compute_cycles / cycles`."""
+    return (tl.total - tl.comm_critical) / tl.total if tl.total else 0.0
 
 
 def breakdown_metrics(breakdown: dict[str, float], scale: float = 1.0) -> dict:
