@@ -27,7 +27,7 @@ def main() -> None:
 
     fit = calibration.calibrate(points, progress=progress)
     wall = marks[-1][1] - marks[0][1]
-    for (_, before), (message, at) in zip(marks, marks[1:]):
+    for (_, before), (message, at) in zip(marks, marks[1:], strict=False):
         print(f"{at - before:7.1f} s  {message}")
     print(f"calibration of {len(points)} points: {wall:.0f} s wall on this machine, "
           f"{fit.rebuilds} form builds (simulations of every point)")

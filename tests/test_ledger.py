@@ -7,7 +7,7 @@ import math
 import pytest
 
 from waferrepro import ledger, meshsim, presets
-from waferrepro.hardware import WSE2
+from waferrepro.hardware import WSE2, WSE3
 from waferrepro.meshsim.decode import decode_layer
 from waferrepro.meshsim.decode_layout import DecodeLayout, KVCache
 from waferrepro.meshsim.prefill import prefill_layer
@@ -24,21 +24,32 @@ def charged(ops: dict, kernel: str, dims: ledger.Dims) -> None:
     assert got == want, f"{kernel} at {dims}: meshsim charged {got}, the ledger says {want}"
 
 
-@pytest.mark.parametrize("p,shape", [(4, (32, 48, 64)), (6, (30, 60, 42)), (5, (17, 23, 29))])
-def test_meshgemm_counts(p, shape):
-    run = meshsim.simulate("MeshGEMM", shape, p, p, HW, False,
+HW3 = presets.hardware(WSE3, PRESET)
+
+
+@pytest.mark.parametrize("hw", [HW, HW3], ids=["wse2", "wse3"])
+@pytest.mark.parametrize("p,shape", [(4, (32, 48, 64)), (6, (30, 60, 42)), (5, (17, 23, 29)),
+                                     (16, (16, 128, 48)), (16, (128, 16, 16))])
+def test_meshgemm_counts(hw, p, shape):
+    """Both chips run one program (MeshGEMM/WSE-3 at 7122d0f = WSE-2 at 2cd13b5 but for its
+    ids); the authors' benchmark shapes include Mt = 1 (M = P), still their GEMM loop."""
+    run = meshsim.simulate("MeshGEMM", shape, p, p, hw, False,
                            kernel=presets.kernel("MeshGEMM", PRESET)).run
     mt, kt, nt = (math.ceil(v / p) for v in shape)
     charged(run.fabric.timeline.ops(), "MeshGEMM", ledger.Dims(P=p, Mt=mt, Kt=kt, Nt=nt))
 
 
-@pytest.mark.parametrize("p,shape", [(4, (1, 64, 48)), (8, (1, 100, 36))])
-def test_meshgemv_counts(p, shape):
-    run = meshsim.simulate("MeshGEMV", shape, p, p, HW, False,
-                           kernel=presets.kernel("MeshGEMV", PRESET)).run
+@pytest.mark.parametrize("hw", [HW, HW3], ids=["wse2", "wse3"])
+@pytest.mark.parametrize("p,shape,group_num", [(4, (1, 64, 48), None), (8, (1, 100, 36), None),
+                                               (16, (1, 128, 16), 2), (16, (1, 16, 48), 8),
+                                               (80, (1, 160, 640), 4)])
+def test_meshgemv_counts(hw, p, shape, group_num):
+    run = meshsim.simulate("MeshGEMV", shape, p, p, hw, False,
+                           kernel=presets.kernel("MeshGEMV", PRESET, group_num)).run
     ops = run.fabric.timeline.ops()
     charged(ops, "MeshGEMV", ledger.Dims(P=p, Mt=math.ceil(shape[1] / p),
-                                         Nt=math.ceil(shape[2] / p)))
+                                         Nt=math.ceil(shape[2] / p),
+                                         G=run.params["group_num"]))
 
 
 @pytest.mark.parametrize("model,p,context", [("tiny-llama", 4, 9), ("llama3-8b", 128, 1000)])
@@ -106,7 +117,8 @@ def test_functional_runs_match_numpy_and_the_cycle_model_on_the_calibrated_profi
     assert functional["check"]["performed"] and functional["check"]["passed"]
     f, c = _metrics(functional), _metrics(cycles)
     assert f["cycles"] == c["cycles"] and f["cycles"] > 0
-    assert "calibrated on results/reference/training.csv" in functional["note"]
+    assert ("calibrated on results/reference/training.csv, "
+            "results/reference/training-wse3.csv") in functional["note"]
 
 
 # --- SUMMA (issue 23): the authors' program at upstream 0a0487b, ledger.SUMMA ---------------
@@ -130,7 +142,7 @@ def test_summa_ledger_cites_the_summa_commit():
 
 
 def test_summa_record_matches_numpy_and_the_cycle_model_on_the_calibrated_profile():
-    from waferrepro.hardware import get_hardware
+    from waferrepro.hardware_profiles import get_hardware
     from waferrepro.jobs.meshsim import run_meshsim
 
     hw = get_hardware("wse2")

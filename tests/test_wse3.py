@@ -88,7 +88,8 @@ def test_values_are_the_records(reduced):
         cycles = next(m for m in record["metrics"] if m["metric"] == "cycles")["value"]
         row = reduced[(reduced["shape"] == shape) & (reduced["cores"] == "16x16")
                       & (reduced["group_num"].fillna(0) == (group_num or 0))]
-        assert row["value"].tolist() == pytest.approx([cycles], rel=1e-12)  # fast path: a repeat multiplies where the record adds
+        # the fast path multiplies a repeat where the record adds its steps
+        assert row["value"].tolist() == pytest.approx([cycles], rel=1e-12)
 
 
 def test_two_workers_give_the_same_table(repo, reduced):

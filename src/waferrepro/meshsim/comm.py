@@ -38,7 +38,6 @@ _AXIS = {"y": 0, "x": 1}
 def _flows_cost(fab: Fabric, src: np.ndarray, dst: np.ndarray, elems: int,
                 bits: int = 16) -> Cost:
     """Cycles for simultaneous point-to-point flows src[f] -> dst[f] along one line."""
-    hw = fab.hw
     moving = src != dst
     if not moving.any():
         return ZERO
@@ -119,7 +118,6 @@ def broadcast(fab: Fabric, data, axis: str, root, elems: int, bits: int = 16):
 
     `root` may be an int or, in functional mode, an array giving each line its own root.
     """
-    hw = fab.hw
     p = fab.line_length(axis)
     roots = np.atleast_1d(root)
     dist = int(max(np.max(roots), p - 1 - np.min(roots)))

@@ -150,7 +150,7 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
         ss = None if xv is None else rounded(hw, (xv * xv).sum(-1, keepdims=True))
         ss = reduce(ss, "y", 1, f"{label}: all-reduce (y)")
         tl.add(f"{label}: scale", compute=fab.elementwise_cycles(lay.dy, 2, 0)
-               + (fab.scalar_loop(1) + fab.map_elements(1)  # :314 loop, :321 @map
+               + (fab.scalar_loop(1) + fab.maps(1) + fab.map_elements(1)  # :314, :321 @map
                   + fab.scalar_ops(*NORM_FUNC_OPS)
                   if hw.authors_loops else fab.elementwise_cycles(1, 1, 1)))
         if xv is None:
@@ -236,8 +236,8 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
         # head), a @map of fast_exp, (1 + x/256)^4 in FAST_EXP_OPS scalar ops per element
         # (not an exp), then a reduction @faddh for the local sum.
         n_scores = a.heads * n_max
-        exp_sum = (fab.map_elements(a.heads) + fab.vector_op("faddh", n_max, a.heads,
-                                                             cause="elementwise")
+        exp_sum = (fab.maps(2) + fab.map_elements(a.heads)
+                   + fab.vector_op("faddh", n_max, a.heads, cause="elementwise")
                    + fab.map_elements(n_scores)
                    + fab.scalar_ops(*(n_scores * v for v in FAST_EXP_OPS))
                    + fab.elementwise_cycles(n_scores, 1, 0) + fab.scalar_loop(1))  # :502
@@ -251,7 +251,7 @@ def decode_layer(hw: Hardware, a: Arch, px: int, py: int, cache: KVCache, pos: i
         local_sum = None
     gsum = reduce(local_sum, "y", a.heads, "softmax: sum all-reduce (y)")
     tl.add("softmax: normalize",
-           compute=(fab.map_elements(a.heads) + fab.scalar_ops(0, a.heads)
+           compute=(fab.maps(1) + fab.map_elements(a.heads) + fab.scalar_ops(0, a.heads)
                     if hw.authors_loops else fab.elementwise_cycles(a.heads, 0, 1))
            + fab.elementwise_cycles(a.heads * n_max, 1, 0))
     if functional:

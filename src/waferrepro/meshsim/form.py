@@ -48,11 +48,11 @@ class Form:
 
     @classmethod
     def from_rows(cls, rows) -> "Form":
-        cols = list(zip(*rows)) if rows else [(), (), (), (), ()]
+        cols = list(zip(*rows, strict=True)) if rows else [(), (), (), (), ()]
         return cls(*(tuple(c) for c in cols))
 
     def rows(self):
-        return zip(self.repeat, self.overlap, self.compute, self.comm, self.fixed)
+        return zip(self.repeat, self.overlap, self.compute, self.comm, self.fixed, strict=True)
 
     def scaled(self, weight: float) -> "Form":
         """The form of `weight` times the cycles (a decode step's share of the tokens)."""

@@ -26,7 +26,6 @@ from .fabric import MESHGEMV_DESCRIPTOR_OPS, Fabric, PlanError
 from .precision import mac
 from .result import KernelRun
 
-
 # The authors' MeshGEMV program around its local GEMV and its messages, on the farthest core's
 # loop (MeshGEMV/WSE-3 src/meshgemv.csl and comm_lib/comm_pe.csl at 7122d0f, "MV3" in
 # waferrepro.ledger; the WSE-2 program is the same but for its simd_mode and queues): plain

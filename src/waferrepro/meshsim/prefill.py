@@ -277,7 +277,7 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
                     parts=2)
     # The authors' SiLU is a @map of silu_kernel, (1 + exp_f16(-x)) / x: a negation, an exp,
     # an add and a division per element (prefill.csl :915-921), then z3_comp's @fmulh.
-    tl.add("SiLU x up", compute=(fab.map_elements(lt * ft)
+    tl.add("SiLU x up", compute=(fab.maps(1) + fab.map_elements(lt * ft)
                                  + fab.scalar_ops(2 * lt * ft, 2 * lt * ft)
                                  + fab.elementwise_cycles(lt * ft, 1, 0))
            if hw.authors_loops else fab.elementwise_cycles(lt * ft, 3, 1))

@@ -45,6 +45,9 @@ from .result import KernelRun
 FORMS = ("ours", "authors")
 # summa.csl:124-128: set_dsd_base_addr and set_dsd_length of X and W before the k loop.
 STEP_DESCRIPTOR_OPS = 4
+# SU:101-102, 121-122, 142-145: the home-or-buffer pointer selects (four), `step += 1` and the
+# step test: plain scalar operations, as MeshGEMM's pointer swaps (gemm.MG_STEP_PLAIN).
+STEP_PLAIN = 6
 # x_done, y_done (the broadcasts' callbacks, SU:108-114) and the compute task (SU:120).
 STEP_TASKS = 3
 
@@ -112,7 +115,8 @@ def _local_product(fab: Fabric, mt: int, kt: int, nt: int):
     matmul_cycles."""
     if not fab.hw.authors_loops:
         return fab.matmul_cycles(mt, kt, nt)
-    return fab.descriptor_ops(STEP_DESCRIPTOR_OPS) + fab.authors_gemm(mt, kt, nt)
+    return (fab.scalar_ops(STEP_PLAIN) + fab.descriptor_ops(STEP_DESCRIPTOR_OPS)
+            + fab.authors_gemm(mt, kt, nt))
 
 
 def _lead_hops(p: int, step: int) -> int:
