@@ -165,7 +165,7 @@ def _paper(hw=WSE2):
                                      ((5, 40, 35), 5), ((9, 9, 9), 1)])
 @pytest.mark.parametrize("profile", ["nominal", "calibrated"])
 def test_authors_summa_matches_numpy_and_its_cycle_model(shape, p, profile):
-    from waferrepro.hardware import calibrated
+    from waferrepro.hardware_profiles import calibrated
     hw, kernel = _paper(calibrated(WSE2) if profile == "calibrated" else WSE2)
     out = simulate("SUMMA", shape, p, p, hw, functional=True, seed=5, kernel=kernel)
     assert out.check.passed and out.run.params["form"] == "authors"
@@ -227,7 +227,8 @@ def test_authors_summa_local_product_is_the_meshgemm_loop_at_any_mt():
     hw, _ = _paper()
     fab = Fabric(hw, 4, 4, functional=False)
     got = summa._local_product(fab, 12, 10, 8)
-    want = fab.scalar_ops(summa.STEP_DESCRIPTOR_OPS) + fab.authors_matmul(12, 10, 8, "fmach")
+    want = (fab.scalar_ops(summa.STEP_PLAIN) + fab.descriptor_ops(summa.STEP_DESCRIPTOR_OPS)
+            + fab.authors_gemm(12, 10, 8, "fmach"))
     assert float(got) == float(want) and got.ops == want.ops
     one = summa._local_product(fab, 1, 10, 8).ops  # Mt = 1 keeps the k loop, not a GEMV
     assert one["map_element"] == 80 and one["scalar_iteration"] == 10

@@ -57,7 +57,7 @@ CANDIDATES = ("scalar_op_cycles", "scalar_iteration_cycles",
               "transcendental_ops", "reduce_chain_exposed")
 # A pinned candidate whose fitted std exceeds this share of its range is not pinned after all
 # (the data move it only along with others): it goes back to nominal and the fit is redone.
-WEAK = 0.25
+WEAK = 0.2
 MIN_EFFECT = 0.02
 AT_BOUND = 1e-3  # within this of 0 or 1 in x: at its bound
 MAX_REBUILDS = 5  # forms rebuilt at the solution until a fresh simulation agrees

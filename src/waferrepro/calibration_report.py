@@ -20,7 +20,7 @@ COLUMNS = ("section", "name", "family", "value", "std", "nominal", "low_bound", 
 # The held-out errors a point can have (Fit attribute, table column).
 HELD_OUT = (("loo", "error_left_out"), ("logo", "error_grid_left_out"),
             ("zero_shot", "error_zero_shot"))
-SIMULATED = "simulated (meshsim cycle model, paper-kernels preset)"
+SIMULATED = "simulated: meshsim cycle model, paper-kernels preset"
 
 
 def _status(fit: Fit, name: str) -> str:

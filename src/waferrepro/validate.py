@@ -41,7 +41,8 @@ POSITIVE = ("simd_fmach", "simd_fmachs", "simd_faddh", "simd_fadds", "simd_fmovs
 NON_NEGATIVE = ("dsd_startup_cycles", "task_activation_cycles", "sync_cycles",
                 "route_switch_cycles", "hop_latency_cycles", "ramp_latency_cycles",
                 "transcendental_ops", "fabric_dsd_startup_cycles", "map_element_cycles",
-                "scalar_iteration_cycles", "scalar_op_cycles")
+                "scalar_iteration_cycles", "scalar_op_cycles", "map_setup_cycles",
+                "relay_cycles")
 # Bounded: a multiplier of at least 1 and a fraction.
 AT_LEAST_ONE = ("bank_conflict_factor",)
 FRACTION = ("reduce_chain_exposed",)

@@ -104,7 +104,7 @@ def cannon_loop(fab: Fabric, a, b, c, compute: float, a_elems: int, b_elems: int
 
 def stationary_loop(fab: Fabric, a, w, acc, compute: float, w_elems: int, acc_elems: int,
                     interleaved: bool, head_mac=None, label: str = "",
-                    last_shift: bool = False, step_tasks: int = 0):
+                    last_shift: bool = False, step_tasks: int = 0, launch: Cost = ZERO):
     """The activation-stationary form of MeshGEMM: A stays, W moves up the columns and the
     partial outputs move left along the rows (ring index l -> l-1), p steps.
 
@@ -119,10 +119,12 @@ def stationary_loop(fab: Fabric, a, w, acc, compute: float, w_elems: int, acc_el
     `last_shift`: W shifts in the last step too (p shifts: a weight back home for the next
     run, as kernels/Prefill), beside the last partial's arrival; else p-1 shifts.
     `step_tasks`: task activations after each step in the authors' code (Fabric.tasks).
+    `launch`: as cannon_loop's (the shifts then cost their wire only).
     """
     hw = fab.hw
     tasks = fab.tasks(step_tasks)
     p = fab.line_length("x")
+    wire = (lambda cost: without(hw, cost, "fixed")) if launch else (lambda cost: cost)
     prefix = f"{label}: " if label else ""
     add_cycles = fab.elementwise_cycles(acc_elems, 1, 0, instruction=hw.acc_add_instruction)
     _, shift_w = ring_shift(fab, None, "y", w_elems, interleaved)
@@ -140,9 +142,11 @@ def stationary_loop(fab: Fabric, a, w, acc, compute: float, w_elems: int, acc_el
         # This step's W shift (after the last only with last_shift) and the previous step's
         # partial (none before the first) travel while the product is computed.
         w_moves = step < p - 1 or (last_shift and p > 1)
-        comm = max(shift_w if w_moves else 0.0, shift_acc if step > 0 else 0.0)
+        comm = max(shift_w if w_moves else ZERO, shift_acc if step > 0 else ZERO)
+        if launch:
+            fab.timeline.add(f"{prefix}step: launch", compute=launch)
         fab.timeline.add(f"{prefix}step (compute || W and partial shifts)", compute=compute,
-                         comm=comm, overlap=True, tasks=tasks)
+                         comm=wire(comm), overlap=True, tasks=tasks)
         if step > 0:
             fab.timeline.add(f"{prefix}step: add the arrived partial", compute=add_cycles)
         if step < p - 1:
@@ -255,7 +259,7 @@ def run_cannon(hw: Hardware, shape, px: int, py: int, inputs=None, *, interleave
     if authors:
         fab.timeline.add("start (zero C, pointers)", compute=(
             fab.scalar_ops(MG_START_PLAIN) + fab.descriptor_ops(MG_START_DESCRIPTORS)
-            + fab.vector_op("fmovh", mt * nt)))
+            + fab.vector_op("fmovh", mt * nt, cause="elementwise")))
         compute, launch = authors_step_compute(fab, mt, kt, nt, instruction), authors_launch(fab)
     else:
         compute, launch = fab.matmul_cycles(mt, kt, nt, instruction), ZERO

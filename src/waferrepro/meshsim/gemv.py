@@ -74,7 +74,7 @@ def run_gemv(hw: Hardware, shape, px: int, py: int, inputs=None, *, tree_levels:
     if hw.authors_loops:
         # meshgemv_entry zeroes the result (@fmovh) and mv_compute runs the @map (:69-75)
         local = (fab.scalar_ops(MV_ENTRY_PLAIN + MV_REDUCE_PLAIN + MV_RETURN_PLAIN)
-                 + fab.vector_op("fmovh", nt)
+                 + fab.vector_op("fmovh", nt, cause="elementwise")
                  + fab.authors_gemv(kt, nt, setup_ops=MESHGEMV_DESCRIPTOR_OPS, loop_ops=None)
                  + fab.descriptor_ops(MV_REDUCE_DESCRIPTORS))
     else:

@@ -50,8 +50,8 @@ from ..host import (
     ring_order,
 )
 from ..models import Arch
-from .comm import all_reduce, shear, tree_reduce
-from .cost import priced, times_price
+from .comm import all_reduce, ring_shift, shear, tree_reduce
+from .cost import ZERO, priced, times_price, without
 from .fabric import GEMM_DESCRIPTOR_OPS, Fabric
 from .gemm import GEMM_STEP_TASKS, SCORE_STEP_TASKS, cannon_loop, stationary_loop
 from .precision import rounded
@@ -66,6 +66,21 @@ from .prefill_layout import (
 )
 
 KV_SHEARS = (("y", -1), ("x", 1), ("y", 1))
+# The authors' Prefill program around its products (Prefill/WSE-2 src/prefill.csl "PF" and
+# comm_lib/comm_pe.csl "PFC" at 2cd13b5; plain ops counted as in meshsim.gemm):
+# a normal GEMM step (matmul_compute PF:392-433): six assigns, two compares, three calls and
+# their returns, `step += 1`, @activate, next_step's compare, four async @mov16 launches (17 +
+# 4); 4 set_dsd_base_addr + 4 load_to_dsr in the comm call and two set_dsd_base_addr (10).
+PF_STEP_PLAIN, PF_STEP_DESCRIPTORS = 21, 10
+# the score GEMM's step (matmul_T_compute): assigns, a compare, an unblock, calls, the reduce
+# root's arithmetic, two async @mov16 (10); the comm's 4 set_dsd_base_addr + 2 load_to_dsr,
+# the reduce's and the clear's descriptors (12).
+PF_SCORE_PLAIN, PF_SCORE_DESCRIPTORS = 10, 12
+# the left-matrix alignment before xq, output, h1, z1 and h2 (left_matrix_shift_callback
+# PF:280-304, PFC:548-595): P/2 rounds each, as MeshGEMM's pre-skew: the callback's compares,
+# swap and update, the call (7) and two async @mov16 (2); 2 set_dsd_base_addr + 2
+# load_to_dsr; a task; the tile truncated to a multiple of 4 (PFC:12-16).
+PF_ROUND_PLAIN, PF_ROUND_DESCRIPTORS = 9, 4
 """K|V from R into the scores' placement: (axis, sign): each line with logical index l
 rotates by sign * l ring positions. (i, c) -> (i + c, c) -> (i + c, -i) -> (2i + c, -i): the
 tile K(i, i + c) lands on core (2i + c, -i), i.e. core (r, c) ends with K(-c, r + c)."""
@@ -129,33 +144,46 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
                    compute=fab.elementwise_cycles(w_elems, instruction="fmovs"))
 
     def gemm_compute(k_elems, n_elems, parts):
-        """A step's product, and its tasks: our weights side by side are `parts` GEMMs of
-        p steps each in the authors' Prefill (xq/xk/xv_matmul, z1/z2), so under their loop
-        form each step also pays the other parts' k loops and every part's tasks."""
+        """A step's product, its tasks and its launch: our weights side by side are `parts`
+        GEMMs of p steps each in the authors' Prefill (xq/xk/xv_matmul, z1/z2), so under
+        their loop form each step also pays the other parts' k loops, and every part's tasks
+        and launch (PF_STEP_*)."""
         compute = fab.matmul_cycles(lt, k_elems, n_elems)
-        if hw.authors_loops:
-            extra = (parts - 1) * k_elems
-            compute += (fab.scalar_loop(extra) + fab.descriptor_ops(extra * GEMM_DESCRIPTOR_OPS)
-                        + fab.maps(extra))
-        return compute, parts * GEMM_STEP_TASKS
+        if not hw.authors_loops:
+            return compute, parts * GEMM_STEP_TASKS, ZERO
+        extra = (parts - 1) * k_elems
+        compute += (fab.scalar_loop(extra) + fab.descriptor_ops(extra * GEMM_DESCRIPTOR_OPS)
+                    + fab.maps(extra))
+        launch = parts * (fab.scalar_ops(PF_STEP_PLAIN)
+                          + fab.descriptor_ops(PF_STEP_DESCRIPTORS))
+        return compute, parts * GEMM_STEP_TASKS, launch
+
+    def align_left(elems, label):
+        """The authors' left-matrix alignment before a GEMM (PF_ROUND_*): P/2 rounds."""
+        if hw.authors_loops and p > 1:
+            tl.add(f"{label}: left-matrix alignment round (authors')", repeat=p // 2,
+                   comm=(fab.scalar_ops(PF_ROUND_PLAIN)
+                         + fab.descriptor_ops(PF_ROUND_DESCRIPTORS) + fab.tasks(1)
+                         + without(hw, ring_shift(fab, None, "x", (elems // 4) * 4,
+                                                  INTERLEAVED)[1], "fixed")))
 
     def stationary(act, w_tiles, k_elems, n_elems, label, parts=1):
         """Activation-stationary MeshGEMM: act in N, output in R; the weight back home."""
         acc = None if act is None else np.zeros((p, p, lt, n_elems), dtype=np.float32)
-        compute, tasks = gemm_compute(k_elems, n_elems, parts)
+        compute, tasks, launch = gemm_compute(k_elems, n_elems, parts)
         out = stationary_loop(fab, act, None if act is None else w_tiles.copy(), acc,
                               compute, k_elems * n_elems, lt * n_elems, INTERLEAVED,
-                              label=label, last_shift=True, step_tasks=tasks)
+                              label=label, last_shift=True, step_tasks=tasks, launch=launch)
         weights_home(k_elems * n_elems, label)
         return out
 
     def cannon(act, w_tiles, k_elems, n_elems, label):
         """Cannon MeshGEMM: act in R (moving), output in N; the weight back home."""
         out = None if act is None else np.zeros((p, p, lt, n_elems), dtype=np.float32)
-        compute, tasks = gemm_compute(k_elems, n_elems, 1)
+        compute, tasks, launch = gemm_compute(k_elems, n_elems, 1)
         out = cannon_loop(fab, act, None if act is None else w_tiles.copy(), out,
                           compute, lt * k_elems, k_elems * n_elems, INTERLEAVED, label=label,
-                          last_shift_b=True, step_tasks=tasks)
+                          last_shift_b=True, step_tasks=tasks, launch=launch)
         weights_home(k_elems * n_elems, label)
         return out
 
@@ -163,6 +191,7 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
 
     # Attention block.
     h = rms_norm(xv, None if not functional else weights.norm1, "rmsnorm 1")
+    align_left(lt * dt, "xq")
     qkv = stationary(h, None if not functional else weights.wqkv, dt, width, "QKV MeshGEMM",
                      parts=3)
     tl.add("bias + RoPE", compute=fab.elementwise_cycles(lt * width, 1, 0)
@@ -180,7 +209,8 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
 
     for n, (axis, sign) in enumerate(KV_SHEARS, 1):
         kv, cycles = shear(fab, kv, axis, sign * np.arange(p), lt * 2 * ckv, INTERLEAVED)
-        tl.add(f"K|V shear {n} ({axis})", comm=cycles)
+        if not hw.authors_loops:  # the authors' program aligns left matrices instead
+            tl.add(f"K|V shear {n} ({axis})", comm=cycles)
     k = None if kv is None else np.ascontiguousarray(kv[..., :ckv])
     v = None if kv is None else np.ascontiguousarray(kv[..., ckv:])
 
@@ -194,9 +224,11 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
         acc += np.einsum("ijaer,ijbe,ijeg->ijgrab", qg, kb, oh).reshape(acc.shape)
 
     scores = None if not functional else np.zeros((p, p, a.heads, lt, lt), dtype=np.float32)
+    score_launch = (fab.scalar_ops(PF_SCORE_PLAIN) + fab.descriptor_ops(PF_SCORE_DESCRIPTORS)
+                    if hw.authors_loops else ZERO)
     scores = cannon_loop(fab, q, k, scores, fab.matmul_cycles(lt, cq, lt), lt * cq,
                          lt * ckv, INTERLEAVED, head_mac=scores_mac, label="scores Cannon",
-                         step_tasks=SCORE_STEP_TASKS)
+                         step_tasks=SCORE_STEP_TASKS, launch=score_launch)
     if hw.authors_loops:
         # The authors' score GEMM reduces its partial products along the row after every
         # step (comm_pe.csl matmul_T_reduce_add_x: a one-level chain of lt * lt partial
@@ -260,19 +292,24 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
     tl.add("P x V: V into the moving buffer",
            compute=fab.elementwise_cycles(lt * ckv, instruction="fmovs"))
     o = None if not functional else np.zeros((p, p, lt, cq), dtype=np.float32)
+    align_left(lt * lt, "output (P x V)")
+    pv_launch = (fab.scalar_ops(PF_STEP_PLAIN) + fab.descriptor_ops(PF_STEP_DESCRIPTORS)
+                 if hw.authors_loops else ZERO)
     o = stationary_loop(fab, probs, v, o, fab.matmul_cycles(lt, lt, cq), lt * ckv,
                         lt * cq, INTERLEAVED, head_mac=pv_mac, label="P x V",
-                        step_tasks=GEMM_STEP_TASKS)
+                        step_tasks=GEMM_STEP_TASKS, launch=pv_launch)
 
     if hw.acc_bits == 32:  # kernels/Prefill: the f32 output into Cannon's fp16 operand
         tl.add("P x V: output to fp16",
                compute=fab.elementwise_cycles(lt * cq, instruction="fmovs"))
+    align_left(lt * dt, "h1")
     attn = cannon(o, None if not functional else weights.wo, cq, dt, "O MeshGEMM")
     tl.add("residual", compute=fab.elementwise_cycles(lt * dt, 1, 0))
     xv = None if xv is None else xv + attn
 
     # FFN block.
     h = rms_norm(xv, None if not functional else weights.norm2, "rmsnorm 2")
+    align_left(lt * dt, "z1")
     gu = stationary(h, None if not functional else weights.wgu, dt, 2 * ft, "gate|up MeshGEMM",
                     parts=2)
     # The authors' SiLU is a @map of silu_kernel, (1 + exp_f16(-x)) / x: a negation, an exp,
@@ -282,6 +319,7 @@ def prefill_layer(hw: Hardware, a: Arch, p: int, tokens: int, weights: PrefillWe
                                  + fab.elementwise_cycles(lt * ft, 1, 0))
            if hw.authors_loops else fab.elementwise_cycles(lt * ft, 3, 1))
     act = None if gu is None else gu[..., :ft] / (1 + np.exp(-gu[..., :ft])) * gu[..., ft:]
+    align_left(lt * ft, "h2")
     down = cannon(act, None if not functional else weights.wd, ft, dt, "down MeshGEMM")
     tl.add("residual", compute=fab.elementwise_cycles(lt * dt, 1, 0))
     if not functional:

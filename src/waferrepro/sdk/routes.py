@@ -19,7 +19,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..host import group_size
-from ..meshsim.comm import TREE_ROOTS
+
+# Our CSL's tree roots (roles.csl): a group's first member or its middle rounded down. The
+# authors' form (meshsim.comm: the middle rounded up, their group count) is meshsim's only;
+# the SDK toolchain runs "middle" for it (kernels/README).
+TREE_ROOTS = ("edge", "middle")
 
 RAMP = "RAMP"
 _STEP = {"EAST": (1, 0), "WEST": (-1, 0), "SOUTH": (0, 1), "NORTH": (0, -1)}
