@@ -6,6 +6,8 @@ metric and unit are the same; the system is the same (or, for energy ratios, a s
 stand-in for the paper's GPU engine); the backend is of the kind the paper names (the same GPU
 model for a GPU value, a wafer backend otherwise); and every workload field the paper states
 (model, shape, cores, gpus, lengths) is equal, while fields it leaves blank match any of ours.
+A published value the file marks as context (its `context` column says why: a system this
+harness does not run, or a repeat of a value another table compares) matches no row.
 Rows and published values may be dicts or pandas itertuples. No pandas import: the CLI loads
 this for every call.
 """
@@ -13,6 +15,9 @@ this for every call.
 from __future__ import annotations
 
 KEYS = ("model", "shape", "cores", "gpus", "input_len", "output_len")
+# published.csv's column for a value shown beside the run but never compared: why (empty:
+# compared).
+CONTEXT = "context"
 WAFER_BACKENDS = ("meshsim", "sdk-sim", "wse2", "wse3")
 # Tables 7 and 8: the paper's GPU side is SGLang; the harness measures GPU energy with vLLM
 # (SGLang's benchmark gives no energy window), so vLLM stands in for it in energy ratios.
@@ -68,11 +73,25 @@ def keys_match(pub, row, keys=KEYS) -> bool:
     return all(norm(get(pub, k)) in ("", norm(get(row, k))) for k in keys)
 
 
+def compared(pub) -> bool:
+    """Whether a published value is compared with runs (not marked as context)."""
+    return not norm(get(pub, CONTEXT))
+
+
 def matches(pub, row) -> bool:
-    return (get(row, "source") in ("simulated", "measured") and norm(get(row, "value")) != ""
-            and get(row, "metric") == get(pub, "metric") and get(row, "unit") == get(pub, "unit")
-            and system_matches(pub, get(row, "system"))
+    return (compared(pub) and get(row, "source") in ("simulated", "measured")
+            and norm(get(row, "value")) != "" and get(row, "metric") == get(pub, "metric")
+            and get(row, "unit") == get(pub, "unit") and system_matches(pub, get(row, "system"))
             and backend_matches(pub, get(row, "backend")) and keys_match(pub, row))
+
+
+def baselines_text(rows) -> str:
+    """The GPU/CPU side a table's rows do hold, e.g. 'baselines: CPU-BLAS on cpu': what a run
+    has where a published GPU value or a claim's GPU selection found nothing."""
+    ran = {f"{get(r, 'system')} on {get(r, 'backend')}" for r in rows
+           if get(r, "source") == "measured" and "/" not in str(get(r, "backend"))
+           and str(get(r, "backend")) not in WAFER_BACKENDS}
+    return f"baselines: {', '.join(sorted(ran))}" if ran else "no baseline rows"
 
 
 def ratio_band(row, published: float) -> tuple[float, float] | None:

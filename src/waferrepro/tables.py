@@ -9,7 +9,14 @@ from pathlib import Path
 import pandas as pd
 
 from . import records
-from .published import STANDIN_REASONS, WAFER_BACKENDS, matches, ratio_band, stands_in_for
+from .published import (
+    CONTEXT,
+    STANDIN_REASONS,
+    WAFER_BACKENDS,
+    matches,
+    ratio_band,
+    stands_in_for,
+)
 
 COLUMNS = ["id", "system", "backend", "model", "shape", "cores", "gpus", "input_len",
            "output_len", "metric", "value", "unit", "source", "note"]
@@ -45,14 +52,15 @@ def rows_from_record(table_id: str, record: dict) -> list[dict]:
 
 
 def reference_rows(table_id: str, reference_csv: str | os.PathLike | None) -> pd.DataFrame:
-    """Published values for this id from results/reference/ (source = paper)."""
+    """Published values for this id from results/reference/ (source = paper), with their
+    `context` mark where the file has one (a context value gets no `_vs_paper` row)."""
     if not reference_csv or not Path(reference_csv).exists():
         return pd.DataFrame(columns=COLUMNS)
     ref = pd.read_csv(reference_csv, dtype={"cores": str, "shape": str})
     missing = set(COLUMNS) - set(ref.columns)
     if missing:
         raise ValueError(f"{reference_csv}: missing columns {sorted(missing)}")
-    return ref[ref["id"] == table_id][COLUMNS]
+    return ref[ref["id"] == table_id][COLUMNS + [c for c in (CONTEXT,) if c in ref.columns]]
 
 
 ENERGY_METRICS = ("energy_j", "prefill_energy_j", "decode_energy_j")

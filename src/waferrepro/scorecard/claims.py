@@ -3,6 +3,10 @@
 Each claim is one or more checks; a check selects rows of one table and tests their values (or
 ratios of two selections) against the claim's range. Verdict: `holds`, `fails` (with the
 measured values) or `pending` (with what the run lacks). Skipped rows never count as values.
+
+A claim that selects GPU rows (a `backend_contains` selector) or SDK-backend rows waits for that
+hardware: it says so in its `waits_for` (gpu, sdk), checked against its selectors when loaded,
+so every other claim must give a verdict on a meshsim run (tests/test_paper_scorecard.py).
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ import pandas as pd
 import yaml
 
 from ..experiments import grid_side
-from ..published import WAFER_BACKENDS
+from ..published import WAFER_BACKENDS, baselines_text
 from ..published import norm as _norm
 
 VALUED = ("simulated", "measured")
+SDK_BACKENDS = ("sdk-sim", "wse2", "wse3")
+WAITS = ("gpu", "sdk")  # what a claim may wait for: a CPU-only meshsim run has neither
 
 
 def load(path: str | Path) -> list[dict]:
@@ -26,11 +32,63 @@ def load(path: str | Path) -> list[dict]:
         missing = {"id", "statement", "source", "needs", "checks"} - set(claim)
         if missing:
             raise ValueError(f"{path}: claim {claim.get('id')!r} lacks {sorted(missing)}")
+        _check_waits(claim, path)
     return claims
 
 
+def _selectors(check: dict) -> list[dict]:
+    return [check[k] for k in ("select", "numerator", "denominator") if k in check]
+
+
+def selected_hardware(claim: dict) -> set[str]:
+    """What the claim's selectors need beyond meshsim: `gpu` (a GPU model in the backend),
+    `sdk` (an SDK backend)."""
+    out = set()
+    for sel in (s for check in claim["checks"] for s in _selectors(check)):
+        if "backend_contains" in sel:
+            out.add("gpu")
+        backends = sel.get("backend", [])
+        if set(backends if isinstance(backends, list) else [backends]) & set(SDK_BACKENDS):
+            out.add("sdk")
+    return out
+
+
+def waits_for(claim: dict) -> set[str]:
+    """What the claim waits for, as its `waits_for` states (empty: it must give a verdict on a
+    meshsim run)."""
+    return set(claim.get("waits_for") or [])
+
+
+def _check_waits(claim: dict, path) -> None:
+    """`waits_for` is explicit and must be what the selectors need: an exemption from giving
+    a verdict that no selector explains, or a GPU selection not declared, is an error."""
+    stated, needed = waits_for(claim), selected_hardware(claim)
+    if stated - set(WAITS):
+        raise ValueError(f"{path}: claim {claim['id']!r}: waits_for {sorted(stated)}, not of "
+                         f"{WAITS}")
+    if stated != needed:
+        raise ValueError(f"{path}: claim {claim['id']!r} states waits_for {sorted(stated)} but "
+                         f"its selectors need {sorted(needed)}")
+
+
+def check_paper_values(claims: list[dict], published: pd.DataFrame) -> None:
+    """Every `vs_paper` check's published metric is in the published values of its table: a
+    name that matches nothing would leave the claim pending for ever."""
+    for claim in claims:
+        for check in (c for c in claim["checks"] if c["kind"] == "vs_paper"):
+            metric = check.get("paper_metric", check["metric"])
+            rows = published[(published["id"] == check["table"])
+                             & (published["metric"] == metric)]
+            if rows.empty:
+                raise ValueError(f"claim {claim['id']!r}: no published {metric} in "
+                                 f"{check['table']} (results/reference/published.csv)")
+
+
 def location(source: dict) -> str:
-    return f"{source['where']}, {source['section']}, p. {source['page']}"
+    """Where the claim is stated: where, section, page (the parts the file states)."""
+    page = _norm(source.get("page"))
+    parts = [source["where"], _norm(source.get("section")), f"p. {page}" if page else ""]
+    return ", ".join(p for p in parts if p)
 
 
 def select(table: pd.DataFrame, selector: dict) -> pd.DataFrame:
@@ -78,8 +136,7 @@ def _why_missing(table: pd.DataFrame | None, table_id: str, selectors: list[dict
             if len(others):
                 notes.append(f"ran on {', '.join(map(str, others))} only")
     if not notes and any("backend_contains" in sel for sel in selectors):
-        from .verdicts import baselines_text
-        notes.append(baselines_text(table))
+        notes.append(baselines_text(table.itertuples()))
     return "; ".join(dict.fromkeys(notes)) or f"no matching rows in {table_id}.csv"
 
 

@@ -13,7 +13,7 @@ import textwrap
 from pathlib import Path
 
 from ..published import KEYS, norm
-from .verdicts import DEFAULT_TOLERANCE, HELD_OUT, counts, in_band_text, run_of
+from .verdicts import CONTEXT_TEXT, DEFAULT_TOLERANCE, counts, in_band_text, run_of
 
 # Snakemake's report centers its front page vertically in a narrow column, which clips a page
 # longer than the window at the top; start it at the top and let it use the width.
@@ -44,8 +44,8 @@ def _num(v) -> str:
 
 
 def _reproduced(row) -> str:
-    if row.verdict == "pending":
-        return f"pending: {row.detail}"
+    if row.verdict in ("pending", "context"):
+        return f"{row.verdict}: {row.detail}"
     return f"{_num(row.reproduced)} ({row.detail})"
 
 
@@ -70,7 +70,8 @@ def front_page(card, figure_png: str | None = None, intro: str = "") -> str:
               f"{in_band_text(c)})",
               "- Fitted: a training point of the calibration (results/reference/training.csv); "
               "the model was fitted to it, so it is shown but never counted as agreement.",
-              f"- Held out: {HELD_OUT}.",
+              f"- Context: {c['context numbers']} published values shown, not compared "
+              f"({CONTEXT_TEXT}).",
               "- Simulated numbers come from the meshsim cost model, not from a wafer; "
               "pending rows say what a run needs (a GPU, the Cerebras SDK).",
               f"- All rows: ``results/{run or '<run>'}/tables/scorecard.csv`` (category "

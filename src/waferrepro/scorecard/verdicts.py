@@ -7,7 +7,10 @@ reproduced/published and a verdict:
 - `fitted`: the published value is a training point of the calibration
   (results/reference/training.csv, read by waferrepro.training): the model was fitted to it, so
   it is not a prediction and never counts as agreement (its ratio is still shown);
-- `pending`, with what the run lacks.
+- `pending`, with what the run lacks;
+- `context`: a value the file marks as context (its `context` column says why: a system this
+  harness does not run, such as Table 2's T10 and Ladder, or a repeat of a value another table
+  compares), shown, never compared.
 Beside the verdict, independent of it, `in_band`: `yes` / `no` where the reproduced row has a
 `low`..`high` band (the published value inside it or not; `band` says which band: the
 calibration's leave-one-out band on a calibrated run, the assumptions' range on a nominal one),
@@ -26,9 +29,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..published import (
+    CONTEXT,
     GPU_STANDINS,
     KEYS,
-    WAFER_BACKENDS,
+    baselines_text,
+    compared,
     device,
     keys_match,
     matches,
@@ -40,8 +45,8 @@ from ..runs import remake_command
 if TYPE_CHECKING:
     import pandas as pd
 
-# pandas and the claims module are imported where used: the CLI imports this module for every
-# `waferrepro` call (its parser), and run jobs should not pay for pandas.
+# pandas and the claims module (which imports pandas) are imported where used: the CLI imports
+# this module for every `waferrepro` call (its parser), and run jobs should not pay for pandas.
 
 # Agreement: reproduced within +-25% of published (unless a claim states its own tolerance).
 # +-25%: a simulated number rests on stated hardware parameters whose own spread is of this order
@@ -52,15 +57,14 @@ PUBLISHED_CSV = "results/reference/published.csv"
 CLAIMS_YAML = "results/reference/claims.yaml"
 TRAINING_NAME = "training.csv"  # the calibration's training set, beside published.csv
 SCORECARD_ID = "scorecard"  # results/<run>/tables/scorecard.csv: not a harness table
-HELD_OUT = ("Tables 2, 3 and 4 (end-to-end, prefill and decode TPR) are held out for a blind "
-            "test of the cost model, and so are the TPR rows of Tables 7 and 8 (they repeat "
-            "Tables 3 and 4)")
 COLUMNS = ["run", "kind", "table", "item", "location", "system", "model", "shape", "cores", "gpus",
            "input_len", "output_len", "metric", "unit", "published", "reproduced", "backend",
            "source", "ratio", "low", "high", "band", "verdict", "in_band", "detail"]
-NUMBER_VERDICTS = ("agrees", "disagrees", "fitted", "pending")
+NUMBER_VERDICTS = ("agrees", "disagrees", "fitted", "pending", "context")
 CLAIM_VERDICTS = ("holds", "fails", "fitted", "pending")
 FITTED = "fitted, not a prediction"
+CONTEXT_TEXT = ("systems this harness does not run, and values the paper repeats from a table "
+                "that compares them")
 
 
 def load_published(path: str | Path = PUBLISHED_CSV) -> pd.DataFrame:
@@ -185,19 +189,19 @@ def _pending_reason(pub, table: pd.DataFrame | None, absent: str | None = None) 
         ran = sorted({str(r.backend) for r in same if r.source in ("simulated", "measured")})
         if ran:
             return f"{needs}; this run has {gpu_side} on {', '.join(ran)} only"
-        return f"{needs}; this run: {baselines_text(table)}"
+        return f"{needs}; this run: {baselines_text(table.itertuples())}"
     if skipped:
         return f"this run: skipped: {skipped[0]}"
     stated = ", ".join(f"{k} {norm(getattr(pub, k))}" for k in KEYS if norm(getattr(pub, k)))
     return f"no {pub.system} {pub.metric} row at the paper's {stated} in {pub.id}.csv"
 
 
-def baselines_text(table: pd.DataFrame) -> str:
-    """The GPU/CPU side a table does hold, e.g. 'baselines: CPU-BLAS on cpu'."""
-    ran = {f"{r.system} on {r.backend}" for r in table.itertuples()
-           if r.source == "measured" and "/" not in str(r.backend)
-           and str(r.backend) not in WAFER_BACKENDS}
-    return f"baselines: {', '.join(sorted(ran))}" if ran else "no baseline rows"
+def location(pub) -> str:
+    """Where a published value is printed: table, row / column, section, page (the parts the
+    file states)."""
+    parts = [pub.where, f"{pub.row_label} / {pub.column_label}", norm(pub.section),
+             f"p. {norm(pub.page)}" if norm(pub.page) else ""]
+    return ", ".join(p for p in parts if p)
 
 
 def number_rows(published: pd.DataFrame, tables: dict[str, pd.DataFrame],
@@ -210,11 +214,14 @@ def number_rows(published: pd.DataFrame, tables: dict[str, pd.DataFrame],
     for pub in published.itertuples():
         point = training_point(pub, points)
         table = tables.get(pub.id)
-        base = {"kind": "number", "table": pub.id, "location": f"{pub.where}, "
-                f"{pub.row_label} / {pub.column_label}, {pub.section}, p. {pub.page}",
+        base = {"kind": "number", "table": pub.id, "location": location(pub),
                 "item": f"{pub.system} {pub.metric}", "metric": pub.metric, "unit": pub.unit,
                 "published": pub.value, "system": pub.system,
                 **{k: norm(getattr(pub, k)) for k in KEYS}}
+        if not compared(pub):
+            out.append({**base, "verdict": "context",
+                        "detail": f"published, not compared: {getattr(pub, CONTEXT)}"})
+            continue
         reps = [] if table is None else [r for r in table.itertuples() if matches(pub, r)]
         fitted = fitted_text(point, training_csv) if point else ""
         if not reps:
@@ -294,6 +301,7 @@ def build(table_dir: str | Path, published_csv: str | Path = PUBLISHED_CSV,
 
     published = load_published(published_csv)
     claims = claims_mod.load(claims_yaml)
+    claims_mod.check_paper_values(claims, published)
     train = training_path(published_csv, training_csv)
     points = load_training(train)
     shown = _shown_path(train)
@@ -336,6 +344,7 @@ def counts(card: pd.DataFrame) -> dict[str, int]:
             "agrees": int(by.get("agrees", 0)), "disagrees": int(by.get("disagrees", 0)),
             "fitted numbers": int(by.get("fitted", 0)),
             "pending numbers": int(by.get("pending", 0)),
+            "context numbers": int(by.get("context", 0)),
             "in band": int((predicted["in_band"] == "yes").sum()),
             "with band": int(banded.sum())}
 
@@ -355,7 +364,8 @@ def summary_lines(card: pd.DataFrame) -> list[str]:
             f"{c['fitted numbers']} fitted, {c['pending numbers']} pending "
             f"(agreement: within +-{DEFAULT_TOLERANCE:.0%}; {in_band_text(c)}; fitted: "
             "training points of the calibration, never counted as agreement)",
-            f"held out: {HELD_OUT}"]
+            f"context: {c['context numbers']} published values shown, not compared "
+            f"({CONTEXT_TEXT})"]
 
 
 def failing(card: pd.DataFrame) -> pd.DataFrame:
