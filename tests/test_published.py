@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from waferrepro import experiments, published, tables, training
-from waferrepro.hardware import WSE2
+from waferrepro.hardware import HARDWARE
 
 LOCATION = ["where", "row_label", "column_label", "page", "section"]
 TPR = ("e2e_tpr_tokens_per_s", "prefill_tpr_tokens_per_s", "decode_tpr_tokens_per_s")
@@ -121,7 +121,7 @@ def test_each_compared_wafer_value_pairs_with_one_job_of_the_paper_config(rows, 
 def _calibration_points() -> list[tuple]:
     """The calibration's training points as it loads them (waferrepro.training, from the
     working directory's results/reference/)."""
-    return [(p.id, p.value) for p in training.load(training.TRAINING_CSV)]
+    return [(p.id, p.value) for p in training.load_all()]
 
 
 def _watch_opens(opened: list, active: list) -> None:
@@ -142,23 +142,24 @@ def test_no_calibration_path_reads_the_published_values(repo, tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     opened, active = [], [False]
     _watch_opens(opened, active)
-    hw = WSE2  # the nominal description: the data path is what is watched, not the profile
-    one_per_kind = list({p.kind: p for p in training.load(training.TRAINING_CSV)}.values())
+    # the nominal descriptions: the data path is what is watched, not the profile
+    one_per_kind = list({p.kind: p for p in training.load_all()}.values())
     active[0] = True
     try:
         points = _calibration_points()
-        predicted = [training.predict(p, hw) for p in one_per_kind]
+        predicted = [training.predict(p, HARDWARE[p.hardware]) for p in one_per_kind]
     finally:
         active[0] = False
-    assert "published.csv" not in opened and "training.csv" in opened
-    assert len(points) >= 10 and len(one_per_kind) == len(training.KINDS)
+    assert "published.csv" not in opened
+    assert {"training.csv", "training-wse3.csv"} <= set(opened)
+    assert len(points) >= 300 and len(one_per_kind) == len(training.KINDS)
     pub = pd.read_csv(ref / "published.csv")
     pub["value"] *= 3  # every published value wrong
     pub.to_csv(ref / "published.csv", index=False)
     assert _calibration_points() == points
     (ref / "published.csv").unlink()
     assert _calibration_points() == points
-    assert [training.predict(p, hw) for p in one_per_kind] == predicted
+    assert [training.predict(p, HARDWARE[p.hardware]) for p in one_per_kind] == predicted
 
 
 def test_calibration_modules_import_no_reader_of_published_values(repo):
@@ -170,9 +171,9 @@ def test_calibration_modules_import_no_reader_of_published_values(repo):
                if "published.csv" in p.read_text() or "PUBLISHED_CSV" in p.read_text()}
     assert "waferrepro.scorecard.verdicts" in readers
     code = ("import sys\nfrom waferrepro import calibration, calibration_report, training\n"
-            "from waferrepro.hardware import WSE2 as hw\n"
-            "pts = {p.kind: p for p in training.load(training.TRAINING_CSV)}\n"
-            "[training.predict(p, hw) for p in pts.values()]\n"
+            "from waferrepro.hardware import HARDWARE\n"
+            "pts = {p.kind: p for p in training.load_all()}\n"
+            "[training.predict(p, HARDWARE[p.hardware]) for p in pts.values()]\n"
             "print('\\n'.join(m for m in sys.modules if m.startswith('waferrepro')))\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True,
                          text=True, check=True).stdout.split()

@@ -1,5 +1,6 @@
 """The Snakemake workflow end to end, on the smoke config, in a scratch run directory."""
 
+import contextlib
 import os
 import re
 import signal
@@ -124,63 +125,118 @@ def test_sweep_targets_on_the_smoke_config(repo, tmp_path, snakemake_cmd):
         assert (work / f"figures/smoke/{fig}.pdf").read_bytes()[:4] == b"%PDF"
 
 
+GATE = "tests/workflow_gate/gate.bash"
+GATE_AT = 4  # the 4th record job is interrupted: three finished records before it
+
+
+def _gated_env(repo, gate_dir, block: bool) -> dict:
+    """The environment of a run through the gate (tests/workflow_gate/gate.bash): each record
+    job logged to gate_dir/ran; with `block`, the GATE_AT-th waits on gate_dir/block."""
+    gate_dir.mkdir(exist_ok=True)
+    if block:
+        (gate_dir / "block").touch()
+    else:
+        (gate_dir / "block").unlink(missing_ok=True)
+    return {**os.environ, "BASH_ENV": str(repo / GATE), "GATE_DIR": str(gate_dir),
+            "GATE_AT": str(GATE_AT)}
+
+
+def _ran(gate_dir) -> list[str]:
+    return (gate_dir / "ran").read_text().split()
+
+
 def _start_and_kill(snakemake_cmd, repo, work, sig):
-    """Start the smoke run, and send `sig` to its whole process group once records appear."""
+    """Start the smoke run on one core, and send `sig` to its whole process group while the
+    GATE_AT-th record job is running: its record written, Snakemake not yet told it finished.
+    Returns the finished records (path -> bytes) and the interrupted job's record path."""
+    gate_dir = work.with_name("gate")
     full = [*snakemake_cmd, "-s", str(repo / "Snakefile"), "--directory", str(work),
             "--configfile", str(repo / "config/smoke.yaml"), "--cores", "1"]
-    proc = subprocess.Popen(full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    deadline = time.time() + 120
+    log = work.with_name("snakemake.log")
+    with log.open("w") as out:  # a file, not a pipe: a full pipe would stall the run
+        proc = subprocess.Popen(full, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, env=_gated_env(repo, gate_dir, True))
+    try:
+        # No race: the gate holds the run at that job until the block goes. The deadline only
+        # bounds a run that never gets there (it fails, with Snakemake's output).
+        deadline = time.time() + 600
+        while not (gate_dir / "reached").exists():
+            if proc.poll() is not None or time.time() > deadline:
+                with contextlib.suppress(ProcessLookupError):  # the group may be gone
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=60)
+                pytest.fail("the run never reached the gate:\n" + log.read_text()[-3000:])
+            time.sleep(0.05)
+        interrupted = (gate_dir / "reached").read_text().strip()
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=120)
+    finally:
+        (gate_dir / "block").unlink(missing_ok=True)  # never leave a job waiting
+    ran = _ran(gate_dir)
+    assert len(ran) == GATE_AT and ran[-1] == interrupted
+    finished = ran[:-1]
     rec_dir = work / "results/smoke/records"
-    while time.time() < deadline and len(list(rec_dir.rglob("*.json"))) < 3:
-        time.sleep(0.05)
-    os.killpg(proc.pid, sig)
-    proc.wait(timeout=60)
-    done_before = list(rec_dir.rglob("*.json"))
-    assert done_before, "the run was killed before any record was written"
-    for path in done_before:
-        records.read(path)  # every record present is complete and valid
-    assert not (work / "results/smoke/tables/table6.csv").exists(), "killed too late to test"
-    return {p: p.read_bytes() for p in done_before}
+    on_disk = {str(p.relative_to(work)) for p in rec_dir.rglob("*") if p.is_file()}
+    # No partial or temporary files: the finished records and the interrupted job's (written
+    # atomically before the gate; Snakemake keeps it, marked incomplete, after either signal).
+    assert set(finished) <= on_disk <= set(ran), (on_disk, ran)
+    for path in on_disk:
+        records.read(work / path)  # complete and valid
+    # Ctrl-C lets Snakemake release its lock; SIGKILL leaves it (hence --unlock).
+    locks = list((work / ".snakemake/locks").glob("*"))
+    assert bool(locks) == (sig == signal.SIGKILL), locks
+    return {work / p: (work / p).read_bytes() for p in finished}, interrupted
 
 
-def _planned_kernel_jobs(snakemake_cmd, repo, work) -> int:
-    res = _snakemake(snakemake_cmd, repo, work, "-n", "--rerun-incomplete")
+def _planned_records(snakemake_cmd, repo, work, *extra) -> set[str]:
+    """The record paths a dry run of the smoke run in `work` would write."""
+    res = _snakemake(snakemake_cmd, repo, work, "-n", "-p", *extra)
     assert res.returncode == 0, res.stderr[-2000:]
-    for line in (res.stdout + res.stderr).splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[0] == "run_kernel":
-            return int(parts[1])
-    return 0
+    planned = set(re.findall(r"--out (\S+/records/\S+\.json)", res.stdout + res.stderr))
+    assert planned
+    return planned
 
 
-def _finish_and_check(snakemake_cmd, repo, work, done_before, *extra):
-    total = _planned_kernel_jobs(snakemake_cmd, repo, work.with_name("fresh"))
-    left = _planned_kernel_jobs(snakemake_cmd, repo, work)
-    # Finished records are kept: only the rest is planned again. (A job killed between
-    # writing its record and Snakemake noting it is redone; the atomic write makes that safe.)
-    assert left <= total - len(done_before) + 2, (left, total, len(done_before))
-    res = _snakemake(snakemake_cmd, repo, work, *extra)
+def _finish_and_check(snakemake_cmd, repo, work, done_before, interrupted, *extra):
+    total = _planned_records(snakemake_cmd, repo, work.with_name("fresh"))
+    left = _planned_records(snakemake_cmd, repo, work, *extra)
+    finished = {str(p.relative_to(work)) for p in done_before}
+    # Exactly the rest is planned: the finished records kept, the interrupted job redone.
+    assert interrupted in left and not finished & left
+    assert left == total - finished
+    gate_dir = work.with_name("gate")
+    res = subprocess.run(
+        [*snakemake_cmd, "-s", str(repo / "Snakefile"), "--directory", str(work),
+         "--configfile", str(repo / "config/smoke.yaml"), "--cores", "2", *extra],
+        capture_output=True, text=True, timeout=600, env=_gated_env(repo, gate_dir, False))
     assert res.returncode == 0, res.stderr[-3000:]
+    ran = _ran(gate_dir)
+    # The rerun ran each planned record job once (the interrupted one again), no finished one.
+    assert sorted(ran[GATE_AT:]) == sorted(left)
+    for path, data in done_before.items():
+        assert path.read_bytes() == data
     assert (work / "results/smoke/tables/table6.csv").exists()
-    for path in (work / "results/smoke/records").rglob("*.json"):
-        records.read(path)
+    on_disk = {str(p.relative_to(work)) for p in (work / "results/smoke/records").rglob("*")
+               if p.is_file()}
+    assert on_disk == total  # every record, and no temporary file left behind
+    for path in on_disk:
+        records.read(work / path)
 
 
 def test_interrupted_run_resumes(repo, tmp_path, snakemake_cmd):
     """Ctrl-C: Snakemake stops cleanly; rerunning the same command completes the run."""
     work = tmp_path / "run"
-    done = _start_and_kill(snakemake_cmd, repo, work, signal.SIGINT)
-    _finish_and_check(snakemake_cmd, repo, work, done)
+    done, interrupted = _start_and_kill(snakemake_cmd, repo, work, signal.SIGINT)
+    _finish_and_check(snakemake_cmd, repo, work, done, interrupted)
 
 
 def test_killed_run_resumes_after_unlock(repo, tmp_path, snakemake_cmd):
     """SIGKILL (or power loss): the lock stays; --unlock then --rerun-incomplete completes."""
     work = tmp_path / "run"
-    done = _start_and_kill(snakemake_cmd, repo, work, signal.SIGKILL)
+    done, interrupted = _start_and_kill(snakemake_cmd, repo, work, signal.SIGKILL)
     unlock = _snakemake(snakemake_cmd, repo, work, "--unlock")
     assert unlock.returncode == 0, unlock.stderr[-2000:]
-    _finish_and_check(snakemake_cmd, repo, work, done, "--rerun-incomplete")
+    _finish_and_check(snakemake_cmd, repo, work, done, interrupted, "--rerun-incomplete")
 
 
 TINY = """\

@@ -191,10 +191,10 @@ class Fit:
             ids = [p.id for p in self.points if p.hardware == chip]
             errors, method = ((self.loo, "leave-one-out") if chip == "wse2"
                               else (self.logo, "leave-one-grid-out"))
-            have = [errors[i] for i in ids if i in errors]
+            have = [i for i in ids if i in errors]
             if have:
-                out[chip] = {"log_half_width": math.sqrt(sum(e * e for e in have) / len(have)),
-                             "method": method, "points": len(have)}
+                rms = math.sqrt(sum(errors[i] ** 2 for i in have) / len(have))
+                out[chip] = {"log_half_width": rms, "method": method, "points": have}
         return out
 
 
@@ -386,6 +386,8 @@ def profile(fit: Fit, paths) -> dict:
                                  f"{b['method']} predictions of this chip's points)"}
                   for chip, b in fit.bands().items()},
         "residuals": {k: round(v, 6) for k, v in fit.residuals.items()},
+        "loo_errors": {k: round(v, 6) for k, v in fit.loo.items()},
+        "logo_errors": {k: round(v, 6) for k, v in fit.logo.items()},
     }
 
 

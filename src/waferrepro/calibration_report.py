@@ -71,7 +71,7 @@ def rows(fit: Fit) -> list[dict]:
         out.append({"section": "band", "name": chip, "value": band["log_half_width"],
                     "status": f"the calibrated band's half-width (log): the RMS of the "
                               f"{band['method']} errors",
-                    "note": f"over {band['points']} points; {SIMULATED}"})
+                    "note": f"over {len(band['points'])} points; {SIMULATED}"})
     return out
 
 
