@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from waferrepro import presets
-from waferrepro.hardware import WSE2
+from waferrepro.hardware import WSE2, WSE3
 from waferrepro.hardware_profiles import calibrated
 from waferrepro.meshsim import simulate
 from waferrepro.meshsim.cost import CAUSES
@@ -77,8 +77,32 @@ def _layers():
     return rows
 
 
+# The authors' WSE-3 benchmark (issue 23) at a small and the largest grid, both profiles;
+# tests/test_closed_form.py derives the same cycles from the ledger at the prices.
+WSE3_CASES = [("MeshGEMM", (144, 144, 144), 144, None), ("MeshGEMM", (1152, 1152, 1152), 144, None),
+              ("MeshGEMM", (720, 5760, 720), 720, None), ("MeshGEMM", (5760,) * 3, 720, None),
+              ("MeshGEMV", (1, 1152, 144), 144, 2), ("MeshGEMV", (1, 144, 1152), 144, 8),
+              ("MeshGEMV", (1, 5760, 5760), 720, 2), ("MeshGEMV", (1, 720, 2160), 720, 8)]
+WSE3_PROFILES = {"nominal": WSE3, "calibrated": calibrated(WSE3)}
+
+
+def _wse3():
+    rows = []
+    for profile, hw in WSE3_PROFILES.items():
+        hw = presets.hardware(hw, "paper-kernels")
+        for system, shape, p, group_num in WSE3_CASES:
+            kernel = presets.kernel(system, "paper-kernels", group_num)
+            m = simulate(system, shape, p, p, hw, functional=False, kernel=kernel).run.metrics()
+            rows.append({"profile": profile, "system": system,
+                         "shape": "x".join(map(str, shape)), "cores": f"{p}x{p}",
+                         "group_num": str(group_num or ""),
+                         **{k: f"{m[k][0]:.1f}" for k in FIELDS[5:] + CAUSE_FIELDS}})
+    return rows
+
+
 @pytest.mark.parametrize("name,compute", [("meshsim_cycles.csv", _kernels),
-                                          ("model_layer_cycles.csv", _layers)])
+                                          ("model_layer_cycles.csv", _layers),
+                                          ("wse3_cycles.csv", _wse3)])
 def test_cycle_counts_match_golden(name, compute):
     rows = compute()
     path = GOLDEN / name

@@ -10,7 +10,7 @@ from pathlib import Path
 from .calibration import CANDIDATES, Fit, bounds
 from .hardware import ASSUMPTION_BOUNDS, HARDWARE
 from .plotting import plt
-from .tables import write_csv
+from .records import atomic_write
 
 RATIO_TICKS = (0.25, 0.33, 0.5, 0.67, 0.8, 0.9, 1, 1.1, 1.25, 1.5, 2, 3, 4)
 COLUMNS = ("section", "name", "family", "value", "std", "nominal", "low_bound", "high_bound",
@@ -81,9 +81,12 @@ def _mean_abs(errors: dict, ids) -> float | None:
 
 
 def write_table(table_rows: list[dict], out: Path) -> None:
+    """The table, written atomically (records.atomic_write; not tables.write_csv, whose
+    module reads the published values: the calibration imports nothing that does)."""
     import pandas as pd
 
-    write_csv(pd.DataFrame(table_rows).reindex(columns=COLUMNS), out)
+    table = pd.DataFrame(table_rows).reindex(columns=COLUMNS)
+    atomic_write(out, lambda fh: table.to_csv(fh, index=False), newline="")
 
 
 def figure(table_rows: list[dict], outs: list[Path]) -> None:

@@ -188,10 +188,10 @@ PREFILL = (
           "RMSNorm's d-loops and RoPE's loops: not charged (the twin's RMSNorm and RoPE are "
           "vector operations; a few hundred cycles per layer)", "scalar_iteration_cycles",
           charged=False),
-    Entry("task", lambda x: 5 * (x.P // 2), "PF:280-304",
-          "the left-matrix alignment before xq, PV, h1, UP and DOWN (P/2 rounds each, "
-          "not overlapped): not charged; the twin aligns K|V with its shears instead",
-          "task_activation_cycles", charged=False),
+    Entry("task", lambda x: 5 * (x.P // 2), "PF:280-304, PFC:548-595",
+          "the left-matrix alignment before xq, output (P x V), h1, z1 and h2: P/2 rounds "
+          "each, one completion task a round, not overlapped (the twin's own K|V shears move "
+          "its data and are not charged under this loop form)", "task_activation_cycles"),
 )
 
 KERNELS = {"MeshGEMM": MESHGEMM, "MeshGEMV": MESHGEMV, "Decode": DECODE, "Prefill": PREFILL}
