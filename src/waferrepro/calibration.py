@@ -49,12 +49,14 @@ from .records import atomic_write
 
 # The construct costs the calibration may fit (the other assumptions keep their nominal
 # values: clock and SRAM ports are stated facts or bounds of a published range; sync and route
-# switches are our kernels', which no training point runs).
+# switches are our kernels', which no training point runs; the bank-conflict factor stays at
+# its floor, 1, no stall: the only data that move it, the WSE-3 MeshGEMM's Mt = 8 tiles, put
+# it there (1.00, std 0.08, when fitted): the measured kernels show no conflict stall).
 CANDIDATES = ("scalar_op_cycles", "scalar_iteration_cycles",
               "map_setup_cycles", "map_element_cycles", "dsd_startup_cycles",
               "fabric_dsd_startup_cycles", "task_activation_cycles", "relay_cycles",
-              "hop_latency_cycles", "ramp_latency_cycles", "bank_conflict_factor",
-              "transcendental_ops", "reduce_chain_exposed")
+              "hop_latency_cycles", "ramp_latency_cycles", "transcendental_ops",
+              "reduce_chain_exposed")
 # A pinned candidate whose fitted std exceeds this share of its range is not pinned after all
 # (the data move it only along with others): it goes back to nominal and the fit is redone.
 WEAK = 0.2

@@ -60,8 +60,10 @@ class Cost(float):
         if by_cause is None:
             obj.by_cause = None if merged else {}
         else:
+            # a cause whose cycles are 0 at these prices keeps its terms (bank conflicts at a
+            # factor of 1 cost nothing, yet their count must reach the calibration)
             obj.by_cause = {c: {m: float(v) for m, v in t.items() if v}
-                            for c, t in by_cause.items() if c in merged}
+                            for c, t in by_cause.items() if any(t.values())}
         return obj
 
     @property
