@@ -34,6 +34,8 @@ def changed(field):
         return 2
     if field in NON_NEGATIVE:
         return v * 2 + 1
+    if field.startswith("simd_"):
+        return v / 4  # below the SRAM ports' cap (which halving a 16-bit width is not)
     if field in AT_LEAST_ONE:
         return v + 0.5
     if field in FRACTION:

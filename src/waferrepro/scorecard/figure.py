@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..figures import save  # noqa: E402
 from .verdicts import DEFAULT_TOLERANCE, run_of  # noqa: E402
 
 MARKERS = ["o", "s", "^", "v", "D", "P", "X", "*"]
@@ -69,6 +70,5 @@ def draw(card):
 
 
 def render(card, outputs) -> None:
-    from ..figures import save
 
     save(draw(card), outputs)
