@@ -6,8 +6,9 @@ MeshGEMM (one timed run, the shifts hidden under each step's product, asserted):
 charged construct of ledger.MESHGEMM at its price, the @fmach runs at the SRAM-capped rate,
 and P/2 pre-skew rounds of a two-hop shift (ramp out and in, its wavelets, no DSD set-up:
 the launch is counted). MeshGEMV (the farthest core's loop): the ledger's constructs, then
-each tree level's farthest stream (its hops, ramps, the members relaying it, the root's
-wavelets per side) and the broadcast's, with the authors' roots (run_wse3.sh)."""
+each tree level's two sides (the tail's stream received first, then the head's: hops,
+ramps, the members relaying each, the root's wavelets and second set-up) and the
+broadcast, with the authors' roots (run_wse3.sh)."""
 
 import math
 
@@ -45,23 +46,33 @@ def meshgemm_cycles(hw, p: int, mt: int, kt: int, nt: int) -> float:
             + (p // 2) * round_wire)
 
 
-def _stream(hw, far: int, members: int, sides: int, wavelets: int) -> float:
-    """One tree level: the farthest member's stream to its root, relayed by the members
-    between, and the root's wavelets from each side."""
-    return (hw.fabric_dsd_startup_cycles * sides + 2 * hw.ramp_latency_cycles
-            + far * hw.hop_latency_cycles + (members - 1) * hw.relay_cycles + sides * wavelets)
+def _arrive(hw, far: int, members: int) -> float:
+    """A side's stream reaching its root: the sender's set-up, two ramps, its hops and the
+    members between relaying it."""
+    return (hw.fabric_dsd_startup_cycles + 2 * hw.ramp_latency_cycles
+            + far * hw.hop_latency_cycles + (members - 1) * hw.relay_cycles)
+
+
+def _level(hw, size: int, root: int, spacing: int, wavelets: int) -> float:
+    """One tree level over `size` members `spacing` hops apart, rooted at index `root`: the
+    tail side's stream (the members after the root) is received first, then the head
+    side's, after the root's second set-up."""
+    head, tail = root, size - 1 - root
+    sides = [_arrive(hw, n * spacing, n) for n in (tail, head) if n]
+    if len(sides) == 1:
+        return sides[0] + wavelets
+    return max(sides[0] + wavelets, sides[1]) + hw.fabric_dsd_startup_cycles + wavelets
 
 
 def meshgemv_cycles(hw, p: int, group_num: int, mt: int, nt: int) -> float:
     pe = p // group_num
-    r1, r2 = pe // 2, (group_num // 2) * pe + pe // 2
+    r2 = (group_num // 2) * pe + pe // 2
     counts = ledger.expected("MeshGEMV", ledger.Dims(P=p, Mt=mt, Nt=nt, G=group_num))
     counts["fabric_dsd"] = 0  # priced with each stream below
     wavelets = math.ceil(nt / hw.fp16_per_wavelet)
-    level1 = _stream(hw, r1, r1, 2 if pe >= 3 else 1, wavelets)
-    top = group_num // 2  # roots above the second root: the longer side
-    level2 = _stream(hw, top * pe, top, 2 if group_num >= 3 else 1, wavelets)
-    bcast = _stream(hw, max(r2, p - 1 - r2), 1, 1, wavelets)
+    level1 = _level(hw, pe, pe // 2, 1, wavelets)
+    level2 = _level(hw, group_num, group_num // 2, pe, wavelets)
+    bcast = _arrive(hw, max(r2, p - 1 - r2), 1) + wavelets
     return (_price(counts, hw, math.ceil(nt / hw.rate("fmach")),
                    math.ceil(nt / hw.rate("fmovh"))) + level1 + level2 + bcast)
 

@@ -13,15 +13,15 @@ Method (README, "Ledger, training set, calibration and bands"):
    prices, and its Jacobian (the counts on the branch each overlap's max takes), cost no
    simulation. The forms are rebuilt at the solution until a fresh simulation agrees with
    them (a max inside one cost keeps the branch it took where it was built).
-3. Which candidates the data can pin: the weighted Jacobian of log(prediction) in x at the
-   nominal values, column-pivoted QR; a candidate is pinned when its pivot is at least
-   PIN_TOLERANCE of the largest and it moves some prediction by MIN_EFFECT over its range.
-   The rest stay at nominal ("not pinned"). For each pinned candidate the share of its
-   information by family says which data pin it.
-4. Fit: weighted least squares on log(predicted / measured) over the pinned candidates,
-   inside their bounds (SciPy least_squares, trust region reflective); every family (chip x
-   what it measures: training.Point.family) weighs the same, however many points it has.
-   Uncertainty: sigma^2 (J' W J)^-1, sigma^2 = sum(w r^2) / (n - k). A candidate that ends at
+3. Which candidates the data can pin: those that move some prediction by at least
+   MIN_EFFECT (in log) over their range at the nominal values enter the fit; after it, the
+   one whose std is the largest share of its range goes back to nominal while that share
+   exceeds WEAK (the data move it only along with others), and the fit is redone. The rest
+   stay at nominal ("not pinned"). For each pinned candidate the share of its information by
+   family says which data pin it.
+4. Fit: ordinary least squares on log(predicted / measured) over the pinned candidates,
+   inside their bounds (SciPy least_squares, trust region reflective), every point the same
+   weight. Uncertainty: sigma^2 (J' J)^-1, sigma^2 = sum(r^2) / (n - k). A candidate that ends at
    a bound is reported as a structure the model misses ("at bound"), never accepted silently.
 5. Held-out errors: leave-one-out (each point refitted without it, forms frozen at the
    solution), leave-one-grid-out (each WSE-3 grid refitted without its points, forms rebuilt

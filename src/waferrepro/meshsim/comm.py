@@ -223,10 +223,12 @@ def tree_reduce(fab: Fabric, data, axis: str, elems: int, levels: int, op: str =
     root (tree_plan, tree_root) through a `levels`-level tree of chains.
 
     levels=1 is the plain chain reduction (Cerebras's GEMV example); the paper's MeshGEMV
-    uses levels=2. Per level, the farthest member's stream reaches its root over its hops,
-    relayed (and added) by every member between; a root with members on both sides takes
-    their streams one after the other (two DSD operations, as the authors' kernels do), so it
-    pays twice the wavelets and a second DSD set-up. Returns (data, cycles, levels used).
+    uses levels=2. Per level, the farthest member of each side streams to its root over its
+    hops, relayed (and added) by every member between. A root with members on both sides
+    takes their streams one after the other, as the authors' kernels do (two blocking
+    receive-adds, the tail side's first: up_recv before down_recv): the head side's stream
+    waits in the fabric until the root, done with the tail's wavelets, has set up its second
+    DSD operation. Returns (data, cycles, levels used).
     """
     if op not in ("sum", "max"):
         raise ValueError(f"tree_reduce op must be 'sum' or 'max', got {op!r}")
@@ -234,21 +236,31 @@ def tree_reduce(fab: Fabric, data, axis: str, elems: int, levels: int, op: str =
     bits = bits or hw.acc_bits
     ax = _AXIS[axis]
     cycles = ZERO
+    stream = priced(hw, transfer={"": fab.wavelets(elems, bits)})
     plan = tree_plan(fab.line_length(axis), levels, root, group_num)
     for groups in plan:
-        chain, sides = ZERO, 1
+        level = ZERO
         for group in groups:
             r = group_root(group, root)
-            for side in (group[group < r], group[group > r]):
-                if len(side):
-                    far = int(np.max(np.abs(side - r)))
-                    chain = max(chain, message(fab, 0, far, relays=len(side) - 1))
-            sides = max(sides, int((group < r).any()) + int((group > r).any()))
-        # The root's wavelets (one stream per side) and its second side's receive set-up;
-        # our kernels switch routes at each level.
+            head, tail = group[group < r], group[group > r]
+            arrive = [message(fab, 0, int(np.max(np.abs(side - r))), relays=len(side) - 1)
+                      if len(side) else None for side in (tail, head)]
+            if arrive[0] is None:
+                arrive = arrive[::-1]
+            first, second = arrive
+            if first is None:  # a group of one: nothing to reduce
+                continue
+            done = first + stream
+            if second is not None:
+                # the root's second receive-add is set up once its first is done; its set-up
+                # is counted in full, exact when the tail's stream outlasts the head side's
+                # extra latency, else at most one set-up over (the counts stay the same at
+                # any prices, so the ledger can state them)
+                done = max(done, second) + fab.message_fixed() + stream
+            level = max(level, done)
+        # our kernels switch routes at each level
         switch = ZERO if hw.authors_loops else fab.route_switches(1)
-        cycles += (chain + priced(hw, transfer={"": sides * fab.wavelets(elems, bits)})
-                   + fab.message_fixed(sides - 1) + switch)
+        cycles += level + switch
         if data is not None:
             for group in groups:
                 r = group_root(group, root)
