@@ -35,6 +35,17 @@ def refused(capsys, argv, out, *words, rc=1):
     return err
 
 
+def _each_rejected(base: dict, cases) -> None:
+    """Every (change, words): the config `base` with `change` fails validation on one line
+    that names the place (`words`)."""
+    for change, words in cases:
+        with pytest.raises(validate.ValidationError) as exc:
+            check_config({**base, **change}, "wse2")
+        message = str(exc.value)
+        assert message.startswith("invalid config at ") and words in message, message
+        assert "\n" not in message
+
+
 def _argparse_rc(argv, out):
     with pytest.raises(SystemExit) as exc:
         cli.main([*argv, "--out", str(out)])
@@ -61,6 +72,7 @@ def _argparse_rc(argv, out):
     ('{"route_colors_per_core": 16}', ["route_colors_per_core", "informational"]),
     ('{"name": "wse3"}', ["name", "hardware"]),
 ])
+
 def test_bad_hardware_overrides_are_one_line(tmp_path, capsys, overrides, words):
     refused(capsys, [*DECODE, "--hardware-overrides", overrides], tmp_path / "r.json", *words)
 
@@ -177,12 +189,7 @@ def test_config_checks_the_same_facts(repo):
          "experiments/t/setups/0/decode_grid"),
     ]
     check_config(base, "wse2")  # the smoke config passes
-    for change, words in cases:
-        with pytest.raises(validate.ValidationError) as exc:
-            check_config({**base, **change}, "wse2")
-        message = str(exc.value)
-        assert message.startswith("invalid config at ") and words in message, message
-        assert "\n" not in message
+    _each_rejected(base, cases)
 
 
 @pytest.mark.parametrize("setting, words", [
@@ -340,12 +347,7 @@ def test_config_refuses_a_bad_group_num(repo):
          "wse3/gemm_shapes/0/shape"),
     ]
     check_config({**base, "experiments": {"fig10": {**gemv, "group_nums": [2]}}}, "wse2")
-    for change, words in cases:
-        with pytest.raises(validate.ValidationError) as exc:
-            check_config({**base, **change}, "wse2")
-        message = str(exc.value)
-        assert message.startswith("invalid config at ") and words in message, message
-        assert "\n" not in message
+    _each_rejected(base, cases)
 
 
 def test_snakemake_dry_run_refuses_a_bad_group_num(repo, tmp_path, snakemake_cmd):
