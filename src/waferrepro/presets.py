@@ -193,14 +193,12 @@ def kernel(system: str, preset: str, group_num: int | None = None):
     """meshsim's kernel function for `system` with the preset's options bound, and MeshGEMV's
     `group_num` where given (the authors' groups of its two-level tree; None: ours). The
     grid is not known here: the kernel checks that group_num fits its column."""
-    from .meshsim import SYSTEMS, PlanError
-    from .meshsim.comm import group_num_problem
+    from .meshsim import SYSTEMS
+    from .meshsim.comm import check_group_num
 
     opts = options(preset)
     kwargs = {k: opts[k] for k, systems in APPLIES.items() if system in systems}
-    why = group_num_problem(group_num, None, system)
-    if why:
-        raise PlanError(f"group_num: {why}")
+    check_group_num(None, group_num, system)
     if group_num is not None:
         kwargs["group_num"] = group_num
     return partial(SYSTEMS[system], **kwargs)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import csv
 import math
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 from . import presets, sweep
@@ -127,15 +126,11 @@ def load_all(paths=TRAINING_FILES) -> list[Point]:
     return points
 
 
-def _kernel(system: str, group_num: int | None):
-    kernel = presets.kernel(system, PRESET)
-    return kernel if group_num is None else partial(kernel, group_num=group_num)
-
-
 def _kernel_run(system: str, shape: str, cores: str, hw: Hardware, group_num=None):
     px, py = parse_dims(cores, 2, "core grid")
     return simulate(system, parse_dims(shape, 3, "shape"), px, py,
-                    presets.hardware(hw, PRESET), False, kernel=_kernel(system, group_num)).run
+                    presets.hardware(hw, PRESET), False,
+                    kernel=presets.kernel(system, PRESET, group_num)).run
 
 
 def predict(p: Point, hw: Hardware) -> float:

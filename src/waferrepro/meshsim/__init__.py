@@ -14,7 +14,7 @@ import numpy as np
 from ..check import CheckResult, require_close, tolerance
 from ..hardware import Hardware
 from . import summa
-from .comm import group_num_problem
+from .comm import check_group_num
 from .fabric import PlanError
 from .gemm import run_cannon
 from .gemv import run_gemv
@@ -57,9 +57,7 @@ def simulate(system: str, shape, px: int, py: int, hw: Hardware, functional: boo
         raise ValueError(f"unknown meshsim system {system!r}; known: {sorted(SYSTEMS)}")
     kernel = kernel or SYSTEMS[system]
     if group_num is not None:
-        why = group_num_problem(group_num, py, system)
-        if why:
-            raise PlanError(f"group_num: {why}")
+        check_group_num(py, group_num, system)
         kernel = partial(kernel, group_num=group_num)
     if not functional:
         return SimOutcome(kernel(hw, shape, px, py, None), None)

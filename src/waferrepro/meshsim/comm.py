@@ -138,8 +138,14 @@ def authors_group_num(p: int) -> int | None:
     """The authors' group count for a two-level tree over p cores: the divisor of p nearest
     sqrt(p) with at least two groups of at least two (their Decode configs: 20 groups on 420
     and 540, 22 on 660, 24 on 720); None where p has none."""
-    fits = [g for g in range(2, p // 2 + 1) if p % g == 0]
+    fits = _group_nums(p)
     return min(fits, key=lambda g: (abs(g - math.sqrt(p)), g)) if fits else None
+
+
+def _group_nums(p: int) -> list[int]:
+    """The group counts the authors' MeshGEMV can run on a line of p cores: divisors of p
+    giving at least two groups of at least two."""
+    return [g for g in range(2, p // 2 + 1) if p % g == 0]
 
 
 # The systems that take the authors' group_num (MeshGEMV's two-level tree).
@@ -161,16 +167,16 @@ def group_num_problem(value, p: int | None = None, system: str = "MeshGEMV") -> 
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 2:
         return f"{value!r} is not allowed; give an integer >= 2 (the authors' MeshGEMV group_num)"
     if p is not None and (p % value or p // value < 2):
-        allowed = [g for g in range(2, p // 2 + 1) if p % g == 0]
+        allowed = _group_nums(p)
         return (f"{value} does not fit a reduction line of {p} cores: the authors' MeshGEMV "
                 "needs P % group_num == 0 and pe_num_group = P // group_num >= 2; allowed for "
                 f"P = {p}: {', '.join(map(str, allowed)) or 'none'}")
     return None
 
 
-def check_group_num(p: int, group_num: int) -> None:
+def check_group_num(p: int | None, group_num, system: str = "MeshGEMV") -> None:
     """group_num_problem as a PlanError."""
-    why = group_num_problem(group_num, p)
+    why = group_num_problem(group_num, p, system)
     if why:
         raise PlanError(f"group_num: {why}")
 
@@ -242,21 +248,18 @@ def tree_reduce(fab: Fabric, data, axis: str, elems: int, levels: int, op: str =
         level = ZERO
         for group in groups:
             r = group_root(group, root)
-            head, tail = group[group < r], group[group > r]
+            # the tail side (after the root) first, then the head side
             arrive = [message(fab, 0, int(np.max(np.abs(side - r))), relays=len(side) - 1)
-                      if len(side) else None for side in (tail, head)]
-            if arrive[0] is None:
-                arrive = arrive[::-1]
-            first, second = arrive
-            if first is None:  # a group of one: nothing to reduce
+                      for side in (group[group > r], group[group < r]) if len(side)]
+            if not arrive:  # a group of one: nothing to reduce
                 continue
-            done = first + stream
-            if second is not None:
+            done = arrive[0] + stream
+            if len(arrive) == 2:
                 # the root's second receive-add is set up once its first is done; its set-up
                 # is counted in full, exact when the tail's stream outlasts the head side's
                 # extra latency, else at most one set-up over (the counts stay the same at
                 # any prices, so the ledger can state them)
-                done = max(done, second) + fab.message_fixed() + stream
+                done = max(done, arrive[1]) + fab.message_fixed() + stream
             level = max(level, done)
         # our kernels switch routes at each level
         switch = ZERO if hw.authors_loops else fab.route_switches(1)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cost import Cost, monomial
+from .cost import Cost, price
 from .fabric import Timeline
 
 
@@ -66,11 +66,10 @@ class Form:
 
     def value(self, hw) -> float:
         """The cycles at the prices of `hw` (a Hardware, or any object with the fields)."""
-        def at(terms):
-            return sum(c * monomial(hw, m) for m, c in terms.items())
         total = 0.0
         for r, o, c, m, f in self.rows():
-            total += r * ((max(at(c), at(m)) if o else at(c) + at(m)) + at(f))
+            c, m, f = price(hw, c), price(hw, m), price(hw, f)
+            total += r * ((max(c, m) if o else c + m) + f)
         return total
 
 

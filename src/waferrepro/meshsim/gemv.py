@@ -20,7 +20,7 @@ import numpy as np
 
 from ..hardware import Hardware
 from ..host import from_tiles, pad2d, to_tiles
-from .comm import broadcast, group_num_problem, route_switch, tree_plan, tree_reduce
+from .comm import broadcast, check_group_num, route_switch, tree_plan, tree_reduce
 from .comm import tree_root as root_of
 from .fabric import MESHGEMV_DESCRIPTOR_OPS, Fabric, PlanError
 from .precision import mac
@@ -50,12 +50,7 @@ def run_gemv(hw: Hardware, shape, px: int, py: int, inputs=None, *, tree_levels:
     m, k, n = shape
     if m != 1:
         raise PlanError(f"{system} is a GEMV: M must be 1, got shape {m}x{k}x{n}")
-    if group_num is not None and tree_levels != 2:
-        raise PlanError(f"group_num: {group_num!r} is not allowed for {system}: the authors' "
-                        "group_num sets a two-level tree's groups")
-    why = group_num_problem(group_num, py, system)  # the reduce runs along a column of py
-    if why:
-        raise PlanError(f"group_num: {why}")
+    check_group_num(py, group_num, system)  # the reduce runs along a column of py cores
     fab = Fabric(hw, px, py, functional=inputs is not None)
     kt, nt = math.ceil(k / py), math.ceil(n / px)
     fab.alloc("weights", kt * nt)

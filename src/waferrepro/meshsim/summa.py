@@ -16,7 +16,7 @@ at 0a0487b (waferrepro.ledger.SUMMA lists the constructs with these lines). What
   activations per step (x_done, y_done, compute).
 - The local product (SU:120-140): four descriptor updates, then `for k in 0..Kt` of six
   descriptor operations around a @map over W's row (Nt elements), each an @fmach of length
-  Mt: MeshGEMM's loop exactly (Fabric.authors_matmul; MeshGEMM's ledger leaves out the
+  Mt: MeshGEMM's loop exactly (Fabric.authors_gemm; MeshGEMM's ledger leaves out the
   four per-step updates, which its mm_compute issues too).
 - No barrier between steps: a core posts its next receive when its own compute ends, and
   the roots advance one core a step, so the multicasts pipeline ("the pipeline broadcast in
