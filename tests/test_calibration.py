@@ -5,7 +5,6 @@ fitter recovers known prices; the command writes its table, figure and profile."
 
 import json
 import math
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -127,23 +126,13 @@ def test_the_fit_recovers_known_prices(tmp_path):
     assert max(abs(v) for v in fit.residuals.values()) < 0.01
 
 
-def test_calibration_reads_nothing_but_its_training_files(tmp_path):
+def test_calibration_reads_nothing_but_its_training_files(tmp_path, watch_opens):
     """Every file a calibration opens, of any kind (.py included), is one of its training
     files: the imports and lazy imports are done by a first fit, then a second is watched."""
     paths = _write(tmp_path, WSE2, replace(WSE3, map_element_cycles=2.0))
     calibration.calibrate(training.load_all(paths), progress=lambda m: None)
-    opened, watching = [], [False]
-
-    def hook(event, args):
-        if watching[0] and event == "open" and isinstance(args[0], (str, Path)):
-            opened.append(str(args[0]))
-
-    sys.addaudithook(hook)
-    watching[0] = True
-    try:
+    with watch_opens() as opened:
         calibration.calibrate(training.load_all(paths), progress=lambda m: None)
-    finally:
-        watching[0] = False
     assert opened and set(opened) <= {str(p) for p in paths}, sorted(set(opened))
 
 

@@ -72,7 +72,6 @@ def _argparse_rc(argv, out):
     ('{"route_colors_per_core": 16}', ["route_colors_per_core", "informational"]),
     ('{"name": "wse3"}', ["name", "hardware"]),
 ])
-
 def test_bad_hardware_overrides_are_one_line(tmp_path, capsys, overrides, words):
     refused(capsys, [*DECODE, "--hardware-overrides", overrides], tmp_path / "r.json", *words)
 

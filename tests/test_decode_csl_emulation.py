@@ -594,10 +594,8 @@ def meshsim_scores_charge(monkeypatch, a, params, sym, context, mode, preset):
     real = meshsim_decode.all_reduce
 
     def recording(fab, data, axis, elems, *args, **kw):
-        # meshsim's trees are the kernel's form; our CSL runs "middle" for the authors'
-        # roots and groups (meshsim's only: kernels/README)
-        assert kw["root"] == tree_form(params) or (kw["root"], tree_form(params)) == (
-            "authors", "middle")
+        # meshsim's trees are the kernel's form (the authors' run as "middle": routes.csl_root)
+        assert cr.csl_root(kw["root"]) == tree_form(params)
         bits = kw.get("bits") or fab.hw.acc_bits
         calls.append((axis, elems, fab.wavelets(elems, bits)))
         return real(fab, data, axis, elems, *args, **kw)

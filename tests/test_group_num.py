@@ -80,7 +80,8 @@ def test_record_and_table_say_which_group_num_ran(tmp_path):
     paths = []
     for g in (None, 2, 4):
         record = run_meshsim("MeshGEMV", "1x64x64", "8x8", WSE3, "functional", group_num=g)
-        path = tmp_path / f"{g}.json"
+        # at its job's own path, as the workflow writes it: read back, the path checked
+        path = tmp_path / KernelJob("meshsim", "MeshGEMV", "1x64x64", "8x8", g).path
         records.write(record, path)
         paths.append(path)
         assert record["source"] == "simulated" and record["check"]["passed"]
@@ -98,6 +99,12 @@ def test_record_and_table_say_which_group_num_ran(tmp_path):
                                   if m["metric"] == "cycles")
     table = tables.build("fig10", paths, metrics=["cycles"])
     assert table["group_num"].tolist() == [2, 2, 4]
+    # a record whose group count is not its path's is refused
+    wrong = tmp_path / KernelJob("meshsim", "MeshGEMV", "1x64x64", "8x8", 8).path
+    wrong.parent.mkdir(parents=True, exist_ok=True)
+    wrong.write_bytes(paths[2].read_bytes())
+    with pytest.raises(ValueError, match="group_num"):
+        records.read(wrong)
     # a table of records without group_num (any but MeshGEMV's) keeps its columns as they were
     chain = tmp_path / "chain.json"
     records.write(run_meshsim("chain-GEMV", "1x64x64", "8x8", WSE3, "functional"), chain)

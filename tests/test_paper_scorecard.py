@@ -35,8 +35,9 @@ def _argv(job, config) -> list[str]:
           "--hardware-overrides", json.dumps(config["hardware_overrides"])]
     mode = ["--mode", experiments.run_mode(config, job)]
     if isinstance(job, experiments.KernelJob):
+        group = [] if job.group_num is None else ["--group-num", str(job.group_num)]
         return ["run", "--system", job.system, "--shape", job.shape, "--cores", job.cores,
-                *mode, "--preset", config["schedule_preset"], *hw]
+                *group, *mode, "--preset", config["schedule_preset"], *hw]
     model = ["--model", job.model, "--preset", job.preset, *hw]
     if isinstance(job, experiments.KVCapacityJob):
         return ["kv-capacity", *model, "--cores", job.cores, "--kv", job.kv]

@@ -124,15 +124,8 @@ def _calibration_points() -> list[tuple]:
     return [(p.id, p.value) for p in training.load_all()]
 
 
-def _watch_opens(opened: list, active: list) -> None:
-    def hook(event, args):
-        if active[0] and event == "open" and isinstance(args[0], (str, Path)):
-            opened.append(Path(args[0]).name)
-
-    sys.addaudithook(hook)
-
-
-def test_no_calibration_path_reads_the_published_values(repo, tmp_path, monkeypatch):
+def test_no_calibration_path_reads_the_published_values(repo, tmp_path, monkeypatch,
+                                                         watch_opens):
     """training.csv (and the training files beside it) is the only data a parameter may see:
     in a copy of results/reference/, the points the calibration loads, and the model's
     prediction of one point of each kind, are the same with published.csv altered or gone, and
@@ -140,16 +133,12 @@ def test_no_calibration_path_reads_the_published_values(repo, tmp_path, monkeypa
     ref = tmp_path / "results/reference"
     shutil.copytree(repo / "results/reference", ref)
     monkeypatch.chdir(tmp_path)
-    opened, active = [], [False]
-    _watch_opens(opened, active)
     # the nominal descriptions: the data path is what is watched, not the profile
     one_per_kind = list({p.kind: p for p in training.load_all()}.values())
-    active[0] = True
-    try:
+    with watch_opens() as paths:
         points = _calibration_points()
         predicted = [training.predict(p, HARDWARE[p.hardware]) for p in one_per_kind]
-    finally:
-        active[0] = False
+    opened = {Path(p).name for p in paths}
     assert "published.csv" not in opened
     assert {"training.csv", "training-wse3.csv"} <= set(opened)
     assert len(points) >= 300 and len(one_per_kind) == len(training.KINDS)

@@ -2,7 +2,6 @@
 row's band, independent; training points are `fitted`; context values never compared; claims
 that can fail (the published values' file: tests/test_published.py)."""
 
-import ast
 import os
 import subprocess
 import sys
@@ -407,28 +406,3 @@ def test_context_values_are_shown_never_compared(tmp_path, repo):
     assert tables.paper_ratio_rows("table2", [t10], paper) == []
     paper = paper.drop(columns="context")  # the same row unmarked: compared
     assert len(tables.paper_ratio_rows("table2", [t10], paper)) == 1
-
-
-def _imported(path) -> set[str]:
-    """Every module a file imports, at module level or inside a function."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom):
-            found |= {f"{node.module or ''}.{a.name}".strip(".") for a in node.names}
-            found.add(node.module or "")
-        elif isinstance(node, ast.Import):
-            found |= {a.name for a in node.names}
-    return found
-
-
-def test_claims_and_verdicts_import_one_way(repo):
-    """verdicts -> claims -> published, never back: claims imports nothing of verdicts, not
-    even inside a function; verdicts imports claims (which imports pandas) where used, since
-    the command line loads verdicts for every `waferrepro` call and stays pandas-free."""
-    pkg = repo / "src/waferrepro/scorecard"
-    assert not any("verdicts" in m for m in _imported(pkg / "claims.py"))
-    assert "published.baselines_text" in {m.lstrip(".") for m in _imported(pkg / "claims.py")}
-    loaded = subprocess.run([sys.executable, "-c", "import sys, waferrepro.cli; "
-                             "print(sorted({'pandas', 'yaml'} & set(sys.modules)))"],
-                            capture_output=True, text=True, check=True).stdout
-    assert loaded.strip() == "[]"

@@ -17,10 +17,10 @@ from waferrepro import records
 pytestmark = pytest.mark.workflow
 
 
-def _snakemake(cmd, repo, workdir, *args, config="config/smoke.yaml", timeout=600):
+def _snakemake(cmd, repo, workdir, *args, config="config/smoke.yaml", timeout=600, env=None):
     full = [*cmd, "-s", str(repo / "Snakefile"), "--directory", str(workdir),
             "--configfile", str(repo / config), "--cores", "2", *args]
-    return subprocess.run(full, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(full, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def _bad_config(repo, tmp_path, old, new):
@@ -206,10 +206,7 @@ def _finish_and_check(snakemake_cmd, repo, work, done_before, interrupted, *extr
     assert interrupted in left and not finished & left
     assert left == total - finished
     gate_dir = work.with_name("gate")
-    res = subprocess.run(
-        [*snakemake_cmd, "-s", str(repo / "Snakefile"), "--directory", str(work),
-         "--configfile", str(repo / "config/smoke.yaml"), "--cores", "2", *extra],
-        capture_output=True, text=True, timeout=600, env=_gated_env(repo, gate_dir, False))
+    res = _snakemake(snakemake_cmd, repo, work, *extra, env=_gated_env(repo, gate_dir, False))
     assert res.returncode == 0, res.stderr[-3000:]
     ran = _ran(gate_dir)
     # The rerun ran each planned record job once (the interrupted one again), no finished one.

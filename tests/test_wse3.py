@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from waferrepro import cli, tables, wse3, wse3_figure
+from waferrepro import cli, experiments, tables, wse3, wse3_figure
 from waferrepro.hardware_profiles import get_hardware
 from waferrepro.jobs.meshsim import run_meshsim
 
@@ -46,6 +46,8 @@ def test_schema_defaults_are_the_authors_benchmark(repo):
     schema = yaml.safe_load((repo / "src/waferrepro/schemas/config.schema.yaml").read_text())
     props = schema["properties"]["wse3"]["properties"]
     assert {k: props[k]["default"] for k in wse3.DEFAULTS} == wse3.DEFAULTS
+    limits = schema["properties"]["functional_limits"]["properties"]
+    assert {k: v["default"] for k, v in limits.items()} == experiments.FUNCTIONAL_LIMITS
 
 
 def test_reduced_table_has_every_column_bands_and_measured_pairs(repo, reduced):
@@ -134,7 +136,7 @@ def test_cli_failure_is_one_line_and_keeps_the_previous_table(repo, tmp_path, ca
     bad.write_text("id,value\nx,1\n")
     config = '{"wse3": {"grids": [16], "gemm_multiples": [1], "gemv_multiples": [1]}}'
     cases = [
-        (["--config", config, "--measured", str(bad)], "missing columns"),
+        (["--config", config, "--measured", str(bad)], "bad.csv: missing column(s)"),
         (["--config", "{not json"], "--config: not a JSON object"),
         (["--config", "{}"], "no `wse3:` section"),
         (["--config", '{"wse3": {"grids": [16], "group_nums": [5]}}'],

@@ -7,10 +7,12 @@
 # measured) and the profile the fit gives. Runs use the committed profile
 # (src/waferrepro/profiles/calibrated.json); the log says whether this fit differs from it.
 # Not part of `all`: it takes a few minutes (benchmarks/bench_calibration.py).
+from waferrepro.training import TRAINING_FILES  # noqa: E402
+
+
 rule calibrate:
     input:
-        os.path.join(workflow.basedir, "results/reference/training.csv"),
-        os.path.join(workflow.basedir, "results/reference/training-wse3.csv"),
+        [os.path.join(workflow.basedir, str(path)) for path in TRAINING_FILES],
     output:
         table=f"{TABLES}/calibration.csv",
         figures=[in_figures("calibration.png"), in_figures("calibration.pdf")],

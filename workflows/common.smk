@@ -49,6 +49,7 @@ except WorkflowError as exc:
 # (paper, smoke, an 850 MHz run, ...) sit side by side; results/reference/ holds the inputs
 # every run shares, and nothing else is shared.
 from waferrepro import runs as run_names  # noqa: E402
+from waferrepro.training import TRAINING_WSE3_CSV  # noqa: E402
 
 
 def _file_only_config():
@@ -177,9 +178,9 @@ PRESET_NAMES = "|".join(PRESETS)
 RUN_ARGS = f"--run {RUN}"
 
 
-# `snakemake wse3` (workflows/wse3.smk): the CS-3 measurements set beside the model's points,
-# and what the table reads from the config.
-WSE3_MEASURED = os.path.join(workflow.basedir, "results/reference/training-wse3.csv")
+# `snakemake wse3` (workflows/wse3.smk): the CS-3 measurements set beside the model's points
+# (the calibration's WSE-3 training file), and what the table reads from the config.
+WSE3_MEASURED = os.path.join(workflow.basedir, str(TRAINING_WSE3_CSV))
 
 
 def wse3_config():

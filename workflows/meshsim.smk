@@ -2,6 +2,8 @@
 # Each rule states its resources so a scheduler can place it.
 
 
+# A MeshGEMV with the authors' group_num (a kernel experiment's group_nums) names it in its
+# record's name (experiments.KernelJob.path: <cores>_g<group_num>).
 rule run_kernel:
     output:
         in_run("records/{backend}/{system}/{shape}/{cores}.json"),
@@ -11,9 +13,13 @@ rule run_kernel:
         backend="meshsim",
         system="|".join(KERNEL_SYSTEMS),
         shape=r"\d+x\d+x\d+",
-        cores=r"\d+x\d+",
+        cores=r"\d+x\d+(_g\d+)?",
     params:
         mode=lambda wc, output: run_mode(config, _job(output)),
+        grid=lambda wc, output: _job(output).cores,
+        group=lambda wc, output: (
+            "" if _job(output).group_num is None else f"--group-num {_job(output).group_num}"
+        ),
         hardware=HARDWARE_ARGS,
         seed=config["seed"],
         preset=PRESET_ARGS,
@@ -26,40 +32,8 @@ rule run_kernel:
         "envs/waferrepro.yaml"
     shell:
         "waferrepro run --backend {wildcards.backend} --system {wildcards.system}"
-        " --shape {wildcards.shape} --cores {wildcards.cores} --mode {params.mode}"
+        " --shape {wildcards.shape} --cores {params.grid} {params.group} --mode {params.mode}"
         " {params.hardware} --seed {params.seed} {params.preset} --out {output} 2> {log}"
-
-
-# MeshGEMV with the authors' group_num (a kernel experiment's group_nums): the same job with
-# the group count in its record's name.
-rule run_kernel_grouped:
-    output:
-        in_run("records/{backend}/{system}/{shape}/{cores}_g{group_num}.json"),
-    log:
-        in_run("logs/{backend}/{system}/{shape}/{cores}_g{group_num}.log"),
-    wildcard_constraints:
-        backend="meshsim",
-        system="MeshGEMV",
-        shape=r"\d+x\d+x\d+",
-        cores=r"\d+x\d+",
-        group_num=r"\d+",
-    params:
-        mode=lambda wc, output: run_mode(config, _job(output)),
-        hardware=HARDWARE_ARGS,
-        seed=config["seed"],
-        preset=PRESET_ARGS,
-        code=CODE,
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        "envs/waferrepro.yaml"
-    shell:
-        "waferrepro run --backend {wildcards.backend} --system {wildcards.system}"
-        " --shape {wildcards.shape} --cores {wildcards.cores} --group-num {wildcards.group_num}"
-        " --mode {params.mode} {params.hardware} --seed {params.seed} {params.preset}"
-        " --out {output} 2> {log}"
 
 
 rule run_decode:

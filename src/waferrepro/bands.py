@@ -1,8 +1,9 @@
 """Bands of simulated numbers: the calibration's band, and the assumptions' range.
 
 - Calibrated hardware (hardware.Hardware.calibration set, waferrepro.calibration): a headline
-  metric's `low` and `high` are value x exp(-+w), w the RMS of the calibration's leave-one-out
-  log errors (how far a point the fit did not see was off, on average): the band.
+  metric's `low` and `high` are value x exp(-+w), w the chip's band from the calibration (how
+  far a point the fit did not see was off, as an RMS log error: WSE-2's leave-one-out, WSE-3's
+  leave-one-grid-out): the band.
 - The assumptions' range (`range_low`, `range_high`; on nominal hardware also `low`, `high`):
   every assumption of the hardware description (hardware.ASSUMPTION_BOUNDS) set to the bound
   that makes runs faster, then to the bound that makes them slower, the run's cycle model
@@ -38,18 +39,21 @@ def corners(hw: Hardware) -> dict[str, Hardware]:
 
 def add_bands(metrics: list[dict], hw: Hardware,
               recompute: Callable[[Hardware], dict[str, tuple[float, str]]],
-              banded: Collection[str] = HEADLINE) -> list[dict]:
+              banded: Collection[str] = HEADLINE, ranges: bool = True) -> list[dict]:
     """Set `low` and `high` on the `banded` entries (default: the headline metrics) of a
-    record's metric list, from `recompute(hardware) -> {metric: (value, unit)}` at the two
-    corners."""
+    record's metric list, and `range_low`, `range_high` from `recompute(hardware) ->
+    {metric: (value, unit)}` at the two corners. `ranges=False`: no range where the band
+    does not need it (calibrated hardware), so no corner is evaluated."""
     wanted = [m for m in metrics if m["metric"] in banded]
     if not wanted:
         return metrics
-    at = [recompute(h) for h in corners(hw).values()]
+    ranges = ranges or not hw.calibration
+    at = [recompute(h) for h in corners(hw).values()] if ranges else []
     w = hw.band_log_half_width if hw.calibration else 0.0
     for m in wanted:
-        values = [m["value"]] + [float(c[m["metric"]][0]) for c in at if m["metric"] in c]
-        m["range_low"], m["range_high"] = min(values), max(values)
+        if ranges:
+            values = [m["value"]] + [float(c[m["metric"]][0]) for c in at if m["metric"] in c]
+            m["range_low"], m["range_high"] = min(values), max(values)
         if hw.calibration:
             m["low"], m["high"] = m["value"] * math.exp(-w), m["value"] * math.exp(w)
         else:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .calibration import CANDIDATES, Fit, bounds
 from .hardware import ASSUMPTION_BOUNDS, HARDWARE
-from .plotting import plt
+from .plotting import plt, save
 from .records import atomic_write
 
 RATIO_TICKS = (0.25, 0.33, 0.5, 0.67, 0.8, 0.9, 1, 1.1, 1.25, 1.5, 2, 3, 4)
@@ -133,10 +133,7 @@ def figure(table_rows: list[dict], outs: list[Path]) -> None:
     fig.suptitle("Calibration: one set of construct costs for WSE-2 and WSE-3 "
                  f"({SIMULATED})", fontsize=10)
     fig.tight_layout()
-    for out in outs:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out)
-    plt.close(fig)
+    save(fig, outs, dpi=100)
 
 
 def _nan(v) -> bool:

@@ -292,6 +292,11 @@ def gpu_resources(device: str, gpus: int) -> dict:
     return {"gpu": min(gpus, 8), "nodes": -(-gpus // 8)}
 
 
+# The schema's defaults of `functional_limits` (tests/test_wse3.py holds them equal), for a
+# config that has not been through the schema (waferrepro.wse3 called from Python).
+FUNCTIONAL_LIMITS = {"max_cores": 1024, "max_macs": 2048 ** 3, "models": ["tiny-llama"]}
+
+
 def run_mode(config: dict, job) -> str:
     """functional (data moved and checked) on small grids and shapes, else cycle-model."""
     px, py = parse_dims(job.cores, 2, "core grid")

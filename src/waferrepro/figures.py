@@ -6,14 +6,11 @@ count is never mistaken for a hardware measurement, and the run its table comes 
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pandas as pd
 
 from . import sweep_figures, wse3_figure
 from .experiments import grid_side
-from .plotting import plt, provenance_label
+from .plotting import plt, provenance_label, save
 
 SYSTEM_COLORS = {"MeshGEMM": "tab:blue", "SUMMA": "tab:orange", "Cannon": "tab:green",
                  "MeshGEMV": "tab:blue", "chain-GEMV": "tab:red"}
@@ -237,13 +234,3 @@ def render(figure_id: str, table: pd.DataFrame, outputs) -> None:
         raise ValueError(f"no figure for {figure_id!r}; figures exist for {sorted(PLOTTERS)}")
     save(PLOTTERS[figure_id](table), outputs)
 
-
-def save(fig, outputs) -> None:
-    """Write a figure to each output (png, pdf, ...) atomically, then close it."""
-    for out in outputs:
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
-        fig.savefig(tmp, dpi=150)
-        os.replace(tmp, out)
-    plt.close(fig)

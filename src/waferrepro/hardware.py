@@ -4,10 +4,11 @@ Every number carries its source. Where no public source gives a value, the entry
 "assumption" and ASSUMPTION_BOUNDS holds its low and high bound (the assumptions' range reruns
 the cost model at them); any value can be overridden from config (``hardware_overrides``), so a
 user with better data changes it without touching code. The descriptions here are nominal:
-the only fitting is the calibration (waferrepro.calibration), on results/reference/training.csv
-alone, whose profile (profiles/<name>-calibrated.json, loaded by waferrepro.hardware_profiles:
-get_hardware's default) replaces some assumptions inside their bounds and says so in every
-record. This module imports nothing of the package: it is the bottom of the import graph.
+the only fitting is the calibration (waferrepro.calibration), on its training files alone
+(training.TRAINING_FILES, one per chip), whose profile (profiles/calibrated.json, one for both
+chips, loaded by waferrepro.hardware_profiles: get_hardware's default) replaces some
+assumptions inside their bounds and says so in every record. This module imports nothing of
+the package: it is the bottom of the import graph.
 
 Compute follows the core's datapath: a step's cycles come from the instruction it would use
 (ACCUMULATE: @fmach for fp16 accumulation, @fmachs for fp32; the schedule preset picks one and

@@ -27,7 +27,7 @@ DEFAULT_PROFILE = "calibrated"
 PROFILE_FILE = PROFILE_DIR / "calibrated.json"
 
 
-def profile_path(hardware: str | None = None) -> Path:
+def profile_path() -> Path:
     """The calibrated profile's file (one for every chip)."""
     return PROFILE_FILE
 

@@ -154,8 +154,10 @@ def _job_fields(parts: list[str]) -> dict:
         return fields
     if parts[0].startswith("baseline-"):
         return {"shape": parts[2]} if kind == "matmul" and len(parts) == 3 else {}
-    if len(parts) == 4:  # a kernel: backend/system/shape/cores
-        return {"system": parts[1], "shape": parts[2], "cores": parts[3]}
+    if len(parts) == 4:  # a kernel: backend/system/shape/cores[_g<group_num>]
+        grouped = re.fullmatch(r"(?P<cores>.+)_g(?P<group_num>\d+)", parts[3])
+        fields = grouped.groupdict() if grouped else {"cores": parts[3]}
+        return {"system": parts[1], "shape": parts[2], **fields}
     return {}
 
 
@@ -174,7 +176,7 @@ def _path_mismatches(record: dict, path: Path) -> dict:
     params = what.get("params") or {}
     out = {}
     for field, value in _job_fields(parts[start:]).items():
-        have = params.get(field) if field == "kv_mode" else what.get(field)
+        have = params.get(field) if field in ("kv_mode", "group_num") else what.get(field)
         if field == "preset" and have is None:
             continue  # SDK records name no preset
         if str(have) != value:

@@ -60,7 +60,7 @@ def reference_rows(table_id: str, reference_csv: str | os.PathLike | None) -> pd
     missing = set(COLUMNS) - set(ref.columns)
     if missing:
         raise ValueError(f"{reference_csv}: missing columns {sorted(missing)}")
-    return ref[ref["id"] == table_id][COLUMNS + [c for c in (CONTEXT,) if c in ref.columns]]
+    return ref[ref["id"] == table_id][COLUMNS + ([CONTEXT] if CONTEXT in ref.columns else [])]
 
 
 ENERGY_METRICS = ("energy_j", "prefill_energy_j", "decode_energy_j")

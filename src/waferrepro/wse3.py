@@ -37,10 +37,10 @@ from typing import Callable
 
 import pandas as pd
 
-from . import meshsim, presets, sweep, validate
+from . import meshsim, presets, sweep, training, validate
 from .bands import add_bands
 from .config_facts import wse3_matrix
-from .experiments import KernelJob, parse_dims, run_mode
+from .experiments import FUNCTIONAL_LIMITS, KernelJob, parse_dims, run_mode
 from .hardware_profiles import get_hardware
 from .meshsim import PlanError, fastpath
 from .tables import OUTPUT_COLUMNS
@@ -51,9 +51,8 @@ TABLE_ID = "wse3"
 DEFAULTS = {"gemm_multiples": [1, 2, 3, 8], "gemv_multiples": [1, 2, 3, 8],
             "group_nums": [2, 4, 8], "gemm_shapes": [], "preset": "paper-kernels"}
 EXTRA_COLUMNS = ["group_num", "measured"]  # after tables.OUTPUT_COLUMNS
-MEASURED_CSV = "results/reference/training-wse3.csv"
-MEASURED_COLUMNS = ("id", "system", "shape", "cores", "metric", "value", "unit", "source",
-                    "hardware", "group_num")
+# the CS-3 measurements: the calibration's WSE-3 training file, read by training.load
+MEASURED_CSV = str(training.TRAINING_WSE3_CSV)
 
 
 def spec_of(config: dict) -> dict:
@@ -91,22 +90,16 @@ def _key(system, shape, cores, group_num) -> tuple:
 
 def measurements(path: str | Path) -> dict[tuple, dict]:
     """The WSE-3 measurements by (system, shape, cores, group_num): value (mean cycles per
-    run), id and source. Refuses a file that is not the measurement file's form."""
-    table = pd.read_csv(path, dtype={"shape": str, "cores": str})
-    missing = set(MEASURED_COLUMNS) - set(table.columns)
-    if missing:
-        raise ValueError(f"{path}: not a WSE-3 measurement file, missing columns "
-                         f"{sorted(missing)}")
+    run), id and source. The file is in the training files' form (training.load checks it);
+    every row must be a wse3 cycle count, and no two the same point."""
     out = {}
-    for row in table.to_dict("records"):
-        if row["hardware"] != "wse3" or row["metric"] != "cycles" or row["unit"] != "cycles":
-            raise ValueError(f"{path}: row {row['id']} is not a wse3 cycles measurement")
-        group = None if pd.isna(row["group_num"]) else int(row["group_num"])
-        key = _key(row["system"], row["shape"], row["cores"], group)
+    for p in training.load(Path(path)):
+        if p.hardware != "wse3" or p.metric != "cycles" or p.unit != "cycles":
+            raise ValueError(f"{path}: row {p.id} is not a wse3 cycles measurement")
+        key = _key(p.system, p.shape, p.cores, p.group_num)
         if key in out:
-            raise ValueError(f"{path}: rows {out[key]['id']} and {row['id']} measure the "
-                             "same point")
-        out[key] = {"value": float(row["value"]), "id": row["id"], "source": row["source"]}
+            raise ValueError(f"{path}: rows {out[key]['id']} and {p.id} measure the same point")
+        out[key] = {"value": p.value, "id": p.id, "source": p.source}
     return out
 
 
@@ -140,11 +133,11 @@ def _point(job: KernelJob, hw, preset: str, mode: str, seed: int, check_fast: bo
                                        f"the plain cycle model {plain}: a cost function "
                                        "marked meshsim.fastpath.pure_cost is not pure")
         (band,) = add_bands([{"metric": "cycles", "value": cycles, "unit": "cycles"}], hw,
-                            lambda h: _fast(job, h, preset), banded={"cycles"})
+                            lambda h: _fast(job, h, preset), banded={"cycles"}, ranges=False)
     except PlanError as exc:
         return {"value": None, "low": None, "high": None, "source": "skipped",
                 "note": f"plan does not fit the hardware: {exc}"}
-    which = ("the calibration's leave-one-out band" if hw.calibration else
+    which = ("the calibration's wse3 band (its leave-one-grid-out RMS)" if hw.calibration else
              "the assumptions' range (hardware.ASSUMPTION_BOUNDS; no calibrated wse3 profile)")
     return {"value": cycles, "low": band["low"], "high": band["high"], "source": "simulated",
             "note": f"{mode}; numeric check {status}; simulated by meshsim ({mode}, "
@@ -167,7 +160,7 @@ def _chunk(jobs: list[KernelJob], config: dict, preset: str) -> list[dict]:
     """The model part of every row of one grid (run in a worker process)."""
     hw = get_hardware("wse3", config.get("hardware_overrides"),
                       config.get("hardware_profile", "calibrated"))
-    limits = {"functional_limits": {"max_cores": 1024, "max_macs": 2048 ** 3, "models": [],
+    limits = {"functional_limits": {**FUNCTIONAL_LIMITS,
                                     **(config.get("functional_limits") or {})}}
     checked, out = set(), []
     for job in jobs:
@@ -228,7 +221,7 @@ def table(config: dict, measured_csv: str | Path = MEASURED_CSV, workers: int = 
             if got:
                 row["measured"] = got["value"]
                 row["note"] += (f"; measured: {got['value']:g} cycles on a CS-3 (backend "
-                                f"wse3-cs3), {Path(MEASURED_CSV).name} {got['id']}: "
+                                f"wse3-cs3), {Path(measured_csv).name} {got['id']}: "
                                 f"{got['source']}")
             rows.append(row)
     paired = sum(r["measured"] is not None for r in rows)

@@ -8,7 +8,6 @@ import math
 import numpy as np
 import pandas as pd
 
-from . import wse3
 from .experiments import parse_dims
 from .plotting import plt, provenance_label
 
@@ -17,13 +16,13 @@ FAMILY_MARKERS = "osD^v<>Ph*"
 
 def family(row) -> str:
     """A point's shape family: MeshGEMV by group_num, MeshGEMM by its tile's Mt (M / P) where
-    the tile is one of the benchmark's multiples (DEFAULTS); any other GEMM point (the extra
-    1024^3 on 64x64) is a family of its own."""
+    every dimension is a multiple of P (the benchmark's matrix); any other GEMM point is a
+    family of its own. From the row alone: the figure needs no config."""
     if row["system"] == "MeshGEMV":
         return f"MeshGEMV group_num {int(row['group_num'])}"
     p = parse_dims(row["cores"], 2, "core grid")[1]
     dims = parse_dims(row["shape"], 3, "shape")
-    if all(d % p == 0 and d // p in wse3.DEFAULTS["gemm_multiples"] for d in dims):
+    if all(d % p == 0 for d in dims):
         return f"MeshGEMM Mt = {dims[0] // p}"
     return f"MeshGEMM {row['shape']} on {row['cores']}"
 

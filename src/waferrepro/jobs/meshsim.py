@@ -8,7 +8,7 @@ import time
 from .. import meshsim, presets, validate
 from ..bands import add_bands
 from ..check import require_close, tolerance
-from ..experiments import DECODE_SYSTEM, parse_dims, square_grid
+from ..experiments import DECODE_SYSTEM, KernelJob, parse_dims, square_grid
 from ..hardware import Hardware
 from ..meshsim.cost import CAUSES
 from ..meshsim.decode import decode_layer
@@ -92,9 +92,9 @@ def run_meshsim(system: str, shape: str, cores: str, hw: Hardware, mode: str,
     group_num = validate.group_num(group_num, py, system=system)
     started = time.perf_counter()
     hw, kernel = presets.hardware(hw, preset), presets.kernel(system, preset, group_num)
-    group = "" if group_num is None else f"_g{group_num}"
+    job = KernelJob("meshsim", system, shape, cores, group_num).path
     record = base_record(
-        f"meshsim/{system}/{shape}/{cores}{group}",
+        job.removeprefix("records/").removesuffix(".json"),
         {"system": system, "module": meshsim.MODULE_OF[system], "shape": shape, "cores": cores,
          "gpus": None, "model": None, "input_len": None, "output_len": None,
          "preset": preset, "params": {"seed": seed, "schedule": presets.options(preset),

@@ -20,9 +20,9 @@ import yaml
 from ..experiments import grid_side
 from ..published import WAFER_BACKENDS, baselines_text
 from ..published import norm as _norm
+from ..sdk.backends import SDK_BACKENDS
 
 VALUED = ("simulated", "measured")
-SDK_BACKENDS = ("sdk-sim", "wse2", "wse3")
 WAITS = ("gpu", "sdk")  # what a claim may wait for: a CPU-only meshsim run has neither
 
 
@@ -38,6 +38,11 @@ def load(path: str | Path) -> list[dict]:
 
 def _selectors(check: dict) -> list[dict]:
     return [check[k] for k in ("select", "numerator", "denominator") if k in check]
+
+
+def _paper_metric(check: dict) -> str:
+    """The published metric a `vs_paper` check compares with (its own where not stated)."""
+    return check.get("paper_metric", check["metric"])
 
 
 def selected_hardware(claim: dict) -> set[str]:
@@ -76,7 +81,7 @@ def check_paper_values(claims: list[dict], published: pd.DataFrame) -> None:
     name that matches nothing would leave the claim pending for ever."""
     for claim in claims:
         for check in (c for c in claim["checks"] if c["kind"] == "vs_paper"):
-            metric = check.get("paper_metric", check["metric"])
+            metric = _paper_metric(check)
             rows = published[(published["id"] == check["table"])
                              & (published["metric"] == metric)]
             if rows.empty:
@@ -191,7 +196,7 @@ def _check_vs_paper(check: dict, table: pd.DataFrame) -> list:
     ours = valued(select(table, check["select"]), check["metric"])
     paper = select(table, check["select"])
     paper = paper[(paper["source"] == "paper")
-                  & (paper["metric"] == check.get("paper_metric", check["metric"]))
+                  & (paper["metric"] == _paper_metric(check))
                   & paper["value"].notna()]
     keys = check["pair_on"]
     out = []
@@ -216,8 +221,7 @@ def evaluate(claim: dict, tables: dict[str, pd.DataFrame],
     pending, failed, shown, sources = [], [], [], set()
     for check in claim["checks"]:
         table = tables.get(check["table"])
-        selectors = ([check["select"]] if check["kind"] in ("each", "vs_paper")
-                     else [check["numerator"], check["denominator"]])
+        selectors = _selectors(check)
         values = [] if table is None else CHECKS[check["kind"]](check, table)
         if not values:
             pending.append(_why_missing(table, check["table"], selectors,

@@ -4,14 +4,10 @@ apart and never counted."""
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from ..figures import save  # noqa: E402
-from .verdicts import DEFAULT_TOLERANCE, run_of  # noqa: E402
+from ..plotting import plt, save
+from .verdicts import DEFAULT_TOLERANCE, run_of
 
 MARKERS = ["o", "s", "^", "v", "D", "P", "X", "*"]
 COLORS = {"simulated": "tab:blue", "measured": "tab:orange"}

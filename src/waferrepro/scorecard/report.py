@@ -13,7 +13,7 @@ import textwrap
 from pathlib import Path
 
 from ..published import KEYS, norm
-from .verdicts import CONTEXT_TEXT, DEFAULT_TOLERANCE, counts, in_band_text, run_of
+from .verdicts import DEFAULT_TOLERANCE, context_text, counts, in_band_text, run_of
 
 # Snakemake's report centers its front page vertically in a narrow column, which clips a page
 # longer than the window at the top; start it at the top and let it use the width.
@@ -68,10 +68,10 @@ def front_page(card, figure_png: str | None = None, intro: str = "") -> str:
               f"**{c['fitted numbers']} fitted**, **{c['pending numbers']} pending** "
               f"(agreement: reproduced within ±{DEFAULT_TOLERANCE:.0%} of the published value; "
               f"{in_band_text(c)})",
-              "- Fitted: a training point of the calibration (results/reference/training.csv); "
+              "- Fitted: a training point of the calibration (results/reference/training.csv "
+              "and training-wse3.csv); "
               "the model was fitted to it, so it is shown but never counted as agreement.",
-              f"- Context: {c['context numbers']} published values shown, not compared "
-              f"({CONTEXT_TEXT}).",
+              f"- C{context_text(c)[1:]}.",
               "- Simulated numbers come from the meshsim cost model, not from a wafer; "
               "pending rows say what a run needs (a GPU, the Cerebras SDK).",
               f"- All rows: ``results/{run or '<run>'}/tables/scorecard.csv`` (category "

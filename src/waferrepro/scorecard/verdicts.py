@@ -356,6 +356,10 @@ def in_band_text(c: dict[str, int]) -> str:
             f"of the {c['with band']} with one")
 
 
+def context_text(c: dict[str, int]) -> str:
+    return f"context: {c['context numbers']} published values shown, not compared ({CONTEXT_TEXT})"
+
+
 def summary_lines(card: pd.DataFrame) -> list[str]:
     c = counts(card)
     return [f"claims:  {c['holds']} holds, {c['fails']} fails, {c['fitted claims']} fitted, "
@@ -364,8 +368,7 @@ def summary_lines(card: pd.DataFrame) -> list[str]:
             f"{c['fitted numbers']} fitted, {c['pending numbers']} pending "
             f"(agreement: within +-{DEFAULT_TOLERANCE:.0%}; {in_band_text(c)}; fitted: "
             "training points of the calibration, never counted as agreement)",
-            f"context: {c['context numbers']} published values shown, not compared "
-            f"({CONTEXT_TEXT})"]
+            context_text(c)]
 
 
 def failing(card: pd.DataFrame) -> pd.DataFrame:

@@ -29,6 +29,7 @@ from ..meshsim.prefill_layout import rope_tables as prefill_rope_tables
 from ..models import Arch
 from ..presets import DEFAULT_PRESET, decode_run, prefill_run
 from ..reference_layer import layer, random_weights
+from .routes import tree_middle
 from .toolchain import fp32_accumulate, packed_fabric
 
 
@@ -53,7 +54,7 @@ def decode_params(a: Arch, px: int, py: int, context: int, mode: str,
     return {"width": px, "height": py, "dy": lay.dy, "cq": lay.cq, "ckv": lay.ckv,
             "cf": lay.cf, "rep": lay.rep, "heads": a.heads, "cap": cap,
             "gy": group_size(py, 2), "gx": group_size(px, 2),
-            "tree_middle": int(run.tree_root != "edge"),  # ours: "authors" as "middle"
+            "tree_middle": tree_middle(run.tree_root),
             "packed": int(packed_fabric(preset, hw)),
             "acc32": int(fp32_accumulate(preset, hw))}
 
@@ -123,7 +124,7 @@ def prefill_params(a: Arch, p: int, tokens: int, preset: str = DEFAULT_PRESET,
     return {"P": p, "lt": lay.lt, "dt": lay.dt, "cq": lay.cq, "ckv": lay.ckv, "ft": lay.ft,
             "rep": lay.rep, "heads": a.heads, "kvh": a.kv_heads, "hd": a.head_dim,
             "tokens": tokens, "gx": group_size(p, levels),
-            "tree_middle": int(root != "edge"), "causal": int(run.causal),
+            "tree_middle": tree_middle(root), "causal": int(run.causal),
             "packed": int(packed_fabric(preset, hw)),
             "acc32": int(fp32_accumulate(preset, hw))}
 

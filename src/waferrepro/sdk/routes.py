@@ -25,6 +25,16 @@ from ..host import group_size
 # the SDK toolchain runs "middle" for it (kernels/README).
 TREE_ROOTS = ("edge", "middle")
 
+
+def csl_root(root: str) -> str:
+    """The root form our CSL runs for meshsim's tree root `root` (the authors' as "middle")."""
+    return "edge" if root == "edge" else "middle"
+
+
+def tree_middle(root: str) -> int:
+    """layout.csl's `tree_middle` parameter for meshsim's tree root `root`."""
+    return int(csl_root(root) == "middle")
+
 RAMP = "RAMP"
 _STEP = {"EAST": (1, 0), "WEST": (-1, 0), "SOUTH": (0, 1), "NORTH": (0, -1)}
 _OPPOSITE = {"EAST": "WEST", "WEST": "EAST", "SOUTH": "NORTH", "NORTH": "SOUTH"}

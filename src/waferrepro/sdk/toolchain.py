@@ -18,6 +18,7 @@ from ..hardware import DEVICE_FABRIC, FABRIC_OFFSETS, MEMCPY_HALO, WSE2, Hardwar
 from ..host import group_size
 from ..presets import DEFAULT_PRESET, options
 from .dsd_limits import check
+from .routes import tree_middle
 
 
 @dataclass(frozen=True)
@@ -68,11 +69,10 @@ def kernel_params(module: str, shape: tuple[int, int, int], px: int, py: int,
         if m != 1:
             raise ValueError(f"MeshGEMV is a GEMV: M must be 1, got {m}")
         # the two-level tree of meshsim.gemv.run_gemv(tree_levels=2, tree_root), its roots
-        # as the preset puts them (tree_middle: 1 middle, 0 edge; our CSL has no form of its
-        # own for the authors' roots and groups: it runs "middle" for them, kernels/README)
-        middle = options(preset)["tree_root"] != "edge"
+        # as the preset puts them (routes.tree_middle)
         return {"width": px, "height": py, "kt": math.ceil(k / py), "nt": math.ceil(n / px),
-                "group": group_size(py, 2), "tree_middle": int(middle), "packed": int(packed),
+                "group": group_size(py, 2),
+                "tree_middle": tree_middle(options(preset)["tree_root"]), "packed": int(packed),
                 "acc32": acc32}
     if module == "MeshGEMM":
         if px != py:
